@@ -1,0 +1,53 @@
+"""Common result type of every foreign-checkpoint reader.
+
+A reader turns one foreign file into a :class:`ForeignCheckpoint`: for each network it found
+(``G_ema``, ``G``, ``D``), the StyleGAN2-ADA constructor kwargs (plain JSON-able dicts) and a
+state dict whose tensor names and layouts are exactly those of the StyleGAN2-ADA PyTorch
+networks (``ganzoo.models.stylegan2``). Readers never import or execute code from the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+
+@dataclasses.dataclass
+class NetworkSpec:
+    """One network read from a foreign file.
+
+    Attributes:
+        class_name: ``"Generator"`` or ``"Discriminator"``.
+        init_kwargs: the StyleGAN2-ADA constructor kwargs, JSON-able (nested dicts, no EasyDict).
+        state_dict: tensor name -> tensor, in the StyleGAN2-ADA layout (float32 unless stored
+            otherwise).
+    """
+
+    class_name: str
+    init_kwargs: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+
+
+@dataclasses.dataclass
+class ForeignCheckpoint:
+    """What a reader found in a foreign file.
+
+    Attributes:
+        format: ``"stylegan2-ada-pkl"``, ``"stylegan2-tf-pkl"`` or ``"state-dict-pt"``.
+        G_ema: the EMA generator (the one users sample from); readers that find only one
+            generator put it here.
+        G: the non-EMA (raw) generator, when the file has it.
+        D: the discriminator, when the file has it.
+        notes: human-readable remarks, e.g. which constructor kwargs were inferred from tensor
+            shapes rather than read from the file.
+        extra: other JSON-able information found (e.g. ``training_set_kwargs``).
+    """
+
+    format: str
+    G_ema: NetworkSpec | None = None
+    G: NetworkSpec | None = None
+    D: NetworkSpec | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
