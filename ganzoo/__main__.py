@@ -1,0 +1,3 @@
+from ganzoo.cli import entry_point
+
+entry_point()

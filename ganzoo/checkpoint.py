@@ -1,0 +1,375 @@
+"""The ganzoo checkpoint directory and the :class:`GAN` bundle.
+
+A checkpoint directory (also the layout of a Hub repo) holds::
+
+    config.json                 format_version, architecture, constructor kwargs, files + sha256,
+                                source, lineage, training, license (sorted keys, indent 2)
+    generator.safetensors       the EMA generator (what users sample from)
+    discriminator.safetensors   the discriminator, when known
+    generator_raw.safetensors   the non-EMA generator, when known
+    README.md                   the model card, when there is one
+
+Tensor names are the StyleGAN2-ADA state-dict names. Loading is strict and verifies the sha256
+recorded for every weight file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ganzoo import __version__
+from ganzoo._io import atomic_directory, sha256_file
+from ganzoo.errors import CheckpointError, ChecksumMismatchError, ConversionError, GanzooError
+from ganzoo.models.stylegan2 import Discriminator, Generator
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+GENERATOR_FILE = "generator.safetensors"
+GENERATOR_RAW_FILE = "generator_raw.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+CARD_NAME = "README.md"
+WEIGHT_FILES = {"G_ema": GENERATOR_FILE, "G": GENERATOR_RAW_FILE, "D": DISCRIMINATOR_FILE}
+ARCHITECTURES = {"stylegan2": (Generator, Discriminator)}
+
+
+def dump_config(config: dict) -> str:
+    """Serializes a config the one way ganzoo writes it: sorted keys, indent 2, final newline."""
+    return json.dumps(config, sort_keys=True, indent=2) + "\n"
+
+
+def is_checkpoint_dir(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a directory holding a ``config.json``."""
+    path = Path(path)
+    return path.is_dir() and (path / CONFIG_NAME).is_file()
+
+
+def _state_dict_for_file(net: nn.Module) -> dict[str, torch.Tensor]:
+    # safetensors wants contiguous tensors that share no memory.
+    return {name: t.detach().to("cpu").contiguous().clone() for name, t in net.state_dict().items()}
+
+
+def build_strict(
+    cls: type[nn.Module], init_kwargs: dict, state_dict: dict[str, torch.Tensor], what: str
+) -> nn.Module:
+    """Builds ``cls(**init_kwargs)`` and loads ``state_dict`` into it strictly.
+
+    The network is built on the ``meta`` device (no random initialization, which would cost more
+    than the load itself) and the loaded tensors are assigned in place.
+
+    Args:
+        cls: ``Generator`` or ``Discriminator``.
+        init_kwargs: constructor kwargs.
+        state_dict: tensor name -> tensor.
+        what: names the source in error messages (a file path, usually).
+
+    Raises:
+        ConversionError: the kwargs are invalid, or tensors are missing, unexpected or mis-shaped
+            (all of them are listed).
+    """
+    try:
+        with torch.device("meta"):
+            net = cls(**copy.deepcopy(init_kwargs))
+    except (TypeError, ValueError, KeyError, ZeroDivisionError) as exc:
+        raise ConversionError(f"{what}: invalid {cls.__name__} settings {init_kwargs}: {exc}") from None
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    misshaped = sorted(
+        f"{k} {list(state_dict[k].shape)} != {list(expected[k].shape)}"
+        for k in set(expected) & set(state_dict)
+        if tuple(state_dict[k].shape) != tuple(expected[k].shape)
+    )
+    problems = []
+    if missing:
+        problems.append(f"missing tensors: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected tensors: {', '.join(unexpected)}")
+    if misshaped:
+        problems.append(f"mis-shaped tensors: {', '.join(misshaped)}")
+    if problems:
+        raise ConversionError(f"{what}: {cls.__name__} does not match its settings; " + "; ".join(problems))
+    # Keep each tensor's dtype as the network declares it (float32 parameters and buffers).
+    state = {k: v.to(dtype=expected[k].dtype) for k, v in state_dict.items()}
+    net.load_state_dict(state, strict=True, assign=True)
+    return net.eval().requires_grad_(False)
+
+
+class GAN:
+    """A generator (EMA and raw) and a discriminator, with the config they came with.
+
+    Attributes:
+        G_ema: the EMA generator, used for sampling.
+        G: the non-EMA generator, or None when unknown.
+        D: the discriminator, or None when unknown.
+        config: the ``config.json`` content (kwargs, source, lineage, license, ...).
+    """
+
+    def __init__(
+        self,
+        G_ema: Generator,
+        G: Generator | None = None,
+        D: Discriminator | None = None,
+        config: dict | None = None,
+    ):
+        self.G_ema = G_ema
+        self.G = G
+        self.D = D
+        config = copy.deepcopy(config or {})
+        config.setdefault("format_version", FORMAT_VERSION)
+        config.setdefault("architecture", "stylegan2")
+        config["generator"] = copy.deepcopy(G_ema.init_kwargs)
+        config["discriminator"] = copy.deepcopy(D.init_kwargs) if D is not None else None
+        config.setdefault("source", {})
+        config.setdefault("lineage", [])
+        config.setdefault("training", None)
+        config.setdefault("license", "unknown")
+        self.config = config
+
+    def __repr__(self) -> str:
+        g = self.config["generator"]
+        parts = [f"{g['img_resolution']}x{g['img_resolution']}", f"c_dim={g['c_dim']}"]
+        parts.append("G_ema" + (", G" if self.G is not None else "") + (", D" if self.D is not None else ""))
+        return f"GAN({', '.join(parts)})"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.G_ema.parameters()).device
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.config.get("class_names")
+
+    def to(self, device: str | torch.device) -> "GAN":
+        """Moves every network to ``device``; returns self."""
+        for net in (self.G_ema, self.G, self.D):
+            if net is not None:
+                net.to(device)
+        return self
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The networks that are present, by role (``G_ema``, ``G``, ``D``)."""
+        return {k: v for k, v in (("G_ema", self.G_ema), ("G", self.G), ("D", self.D)) if v is not None}
+
+    # ------------------------------------------------------------------------------------------
+    # Sampling
+
+    def class_index(self, class_idx: int | str | None) -> int | None:
+        """Resolves a class given by index or by name (``config['class_names']``)."""
+        c_dim = self.G_ema.c_dim
+        if class_idx is None:
+            if c_dim > 0:
+                names = self.class_names
+                hint = f" ({', '.join(names)})" if names else f" (0..{c_dim - 1})"
+                raise GanzooError(f"this model is conditional with {c_dim} classes: choose one with --class{hint}")
+            return None
+        if c_dim == 0:
+            raise GanzooError("this model is unconditional: --class does not apply")
+        if isinstance(class_idx, str) and not class_idx.lstrip("-").isdigit():
+            names = self.class_names or []
+            if class_idx not in names:
+                raise GanzooError(f"unknown class {class_idx!r}; classes: {', '.join(names) or '(unnamed)'}")
+            return names.index(class_idx)
+        idx = int(class_idx)
+        if not 0 <= idx < c_dim:
+            raise GanzooError(f"class index {idx} out of range 0..{c_dim - 1}")
+        return idx
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int | None = None,
+        seeds: Sequence[int] | None = None,
+        truncation_psi: float = 1.0,
+        class_idx: int | str | None = None,
+        noise_mode: str = "const",
+        batch_size: int = 8,
+        truncation_cutoff: int | None = None,
+    ) -> np.ndarray:
+        """Generates images as uint8 ``[N, H, W, C]``.
+
+        Each image depends only on its seed: its latent is
+        ``np.random.RandomState(seed).randn(z_dim)``, the convention of the official StyleGAN2
+        scripts, so a seed shows the same image here as there (with ``noise_mode='const'``).
+
+        Args:
+            n: number of images (seeds ``0..n-1``) when ``seeds`` is not given.
+            seeds: one seed per image.
+            truncation_psi: truncation strength, 1 = off.
+            class_idx: class index or name, for conditional models.
+            noise_mode: 'const', 'random' (seeded by each image's seed) or 'none'.
+            batch_size: images per forward pass; does not change the result.
+            truncation_cutoff: truncate only the first this many ``ws``.
+        """
+        if seeds is None:
+            if n is None:
+                raise GanzooError("sample: give n or seeds")
+            seeds = list(range(n))
+        seeds = [int(s) for s in seeds]
+        if batch_size < 1:
+            raise GanzooError("sample: batch_size must be >= 1")
+        G = self.G_ema
+        device = self.device
+        cls = self.class_index(class_idx)
+        out = []
+        for start in range(0, len(seeds), batch_size):
+            chunk = seeds[start : start + batch_size]
+            z = np.stack([np.random.RandomState(s % (1 << 32)).randn(G.z_dim) for s in chunk])
+            z = torch.from_numpy(z).to(device=device, dtype=torch.float32)
+            c = torch.zeros([len(chunk), G.c_dim], device=device)
+            if cls is not None:
+                c[:, cls] = 1
+            ws = G.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+            if noise_mode == "random":
+                imgs = []
+                for i, s in enumerate(chunk):  # per-image noise, so batching cannot change bytes
+                    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                        torch.manual_seed(s)
+                        imgs.append(G.synthesis(ws[i : i + 1], noise_mode="random"))
+                img = torch.cat(imgs)
+            else:
+                img = G.synthesis(ws, noise_mode=noise_mode)
+            img = (img.float().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+            out.append(img.cpu().numpy())
+        return np.concatenate(out)
+
+    # ------------------------------------------------------------------------------------------
+    # Saving and loading
+
+    def save(self, directory: str | os.PathLike, overwrite: bool = False, card: str | None = None) -> Path:
+        """Writes the checkpoint directory atomically (complete or not at all).
+
+        Args:
+            directory: target directory; must not exist unless ``overwrite``.
+            overwrite: replace an existing directory (only once the new one is complete).
+            card: model-card text for ``README.md``, if any.
+
+        Returns:
+            The directory path.
+        """
+        directory = Path(directory)
+        config = copy.deepcopy(self.config)
+        config["format_version"] = FORMAT_VERSION
+        config["ganzoo_version"] = __version__
+        files = {}
+        with atomic_directory(directory, overwrite=overwrite) as tmp:
+            for role, net in self.networks().items():
+                name = WEIGHT_FILES[role]
+                save_file(_state_dict_for_file(net), str(tmp / name), metadata={"format": "pt", "role": role})
+                files[name] = {"sha256": sha256_file(tmp / name), "size": (tmp / name).stat().st_size}
+            config["files"] = files
+            (tmp / CONFIG_NAME).write_text(dump_config(config), encoding="utf-8")
+            if card is not None:
+                (tmp / CARD_NAME).write_text(card, encoding="utf-8")
+        self.config = config
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True) -> "GAN":
+        """Loads a checkpoint directory strictly.
+
+        Args:
+            directory: a ganzoo checkpoint directory.
+            device: where to put the networks.
+            verify: check every weight file against the sha256 in ``config.json``.
+
+        Raises:
+            CheckpointError: no or invalid ``config.json``, or a recorded file is missing.
+            ChecksumMismatchError: a weight file's sha256 differs from the recorded one.
+            ConversionError: tensors do not match the recorded constructor kwargs.
+        """
+        directory = Path(directory)
+        config = read_config(directory)
+        gen_cls, disc_cls = ARCHITECTURES[config["architecture"]]
+        files = config.get("files", {})
+        nets: dict[str, nn.Module | None] = {"G_ema": None, "G": None, "D": None}
+        for role, name in WEIGHT_FILES.items():
+            path = directory / name
+            if name not in files:
+                if path.exists():
+                    raise CheckpointError(f"{path}: weight file not recorded in config.json")
+                continue
+            if not path.is_file():
+                raise CheckpointError(f"{path}: missing (config.json records it)")
+            if verify:
+                expected = files[name].get("sha256")
+                actual = sha256_file(path)
+                if expected != actual:
+                    raise ChecksumMismatchError(f"{path}: sha256 {actual} != recorded {expected}")
+            try:
+                state_dict = load_file(str(path), device="cpu")
+            except (SafetensorError, OSError, ValueError) as exc:
+                raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None
+            kwargs = config["discriminator"] if role == "D" else config["generator"]
+            if kwargs is None:
+                raise CheckpointError(f"{directory / CONFIG_NAME}: {name} present but no constructor kwargs for it")
+            nets[role] = build_strict(disc_cls if role == "D" else gen_cls, kwargs, state_dict, str(path))
+        if nets["G_ema"] is None:
+            raise CheckpointError(f"{directory}: no {GENERATOR_FILE}")
+        gan = cls(nets["G_ema"], nets["G"], nets["D"], config=config)
+        return gan.to(device)
+
+
+def read_config(directory: str | os.PathLike) -> dict:
+    """Reads and validates ``config.json`` of a checkpoint directory."""
+    directory = Path(directory)
+    path = directory / CONFIG_NAME
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: not a directory")
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: no config.json (not a ganzoo checkpoint directory)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: missing format_version")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {version} is newer than this ganzoo ({FORMAT_VERSION}); upgrade ganzoo")
+    if config.get("architecture") not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: unknown architecture {config.get('architecture')!r}")
+    if not isinstance(config.get("generator"), dict):
+        raise CheckpointError(f"{path}: missing generator constructor kwargs")
+    if not isinstance(config.get("files", {}), dict):
+        raise CheckpointError(f"{path}: 'files' must be an object")
+    return config
+
+
+def gan_from_networks(
+    networks: dict[str, tuple[dict, dict[str, torch.Tensor]]], what: str, config: dict | None = None
+) -> GAN:
+    """Builds a :class:`GAN` from ``role -> (init_kwargs, state_dict)`` (roles ``G_ema``, ``G``, ``D``)."""
+    built: dict[str, nn.Module] = {}
+    for role, (kwargs, state_dict) in networks.items():
+        cls = Discriminator if role == "D" else Generator
+        built[role] = build_strict(cls, kwargs, state_dict, what)
+    if "G_ema" not in built:
+        raise ConversionError(f"{what}: no generator found")
+    return GAN(built["G_ema"], built.get("G"), built.get("D"), config=config)
+
+
+def parse_seeds(text: str | Iterable[int]) -> list[int]:
+    """Parses ``"0-15"``, ``"1,5,9"`` or ``"0-3,10"`` (non-negative seeds) into a list of seeds."""
+    if not isinstance(text, str):
+        return [int(s) for s in text]
+    seeds: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)):
+            raise GanzooError(f"invalid seeds {text!r}: use e.g. '0-15' or '1,5,9'")
+        seeds.extend(range(int(lo), int(hi or lo) + 1))
+    if not seeds:
+        raise GanzooError(f"invalid seeds {text!r}: no seed given")
+    return seeds
