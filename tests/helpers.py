@@ -1,0 +1,24 @@
+"""Small models made in the tests."""
+
+from __future__ import annotations
+
+import torch
+
+from ganzoo.checkpoint import GAN
+from ganzoo.models.stylegan2 import Discriminator, Generator
+
+
+def tiny_gan(c_dim: int = 0, img_channels: int = 3, resolution: int = 16, seed: int = 0, with_d: bool = True) -> GAN:
+    """A few-thousand-parameter GAN with non-trivial weights."""
+    torch.manual_seed(seed)
+    kwargs = dict(channel_base=256, channel_max=16)
+    G = Generator(8, c_dim, 8, resolution, img_channels, mapping_kwargs=dict(num_layers=2), synthesis_kwargs=kwargs)
+    D = Discriminator(c_dim, resolution, img_channels, epilogue_kwargs=dict(mbstd_group_size=2), **kwargs)
+    with torch.no_grad():
+        for p in list(G.parameters()) + list(D.parameters()):
+            p.add_(torch.randn_like(p) * 0.1)
+        G.mapping.w_avg.normal_()
+    config = {"license": "cc-by-4.0", "source": {"made_by": "tests"}}
+    if c_dim:
+        config["class_names"] = [f"class{i}" for i in range(c_dim)]
+    return GAN(G.eval(), None, D.eval() if with_d else None, config=config)

@@ -1,0 +1,171 @@
+"""The checkpoint directory and the GAN bundle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import ganzoo
+import ganzoo.checkpoint as checkpoint_module
+from ganzoo.checkpoint import GAN, dump_config, parse_seeds, read_config
+from ganzoo.errors import CheckpointError, ChecksumMismatchError, ConversionError, GanzooError
+
+from helpers import tiny_gan
+
+
+def _rewrite(path, state, ckpt):
+    """Replaces a weight file and re-records its sha256, so only the tensors are wrong."""
+    save_file(state, str(path))
+    config = json.loads((ckpt / "config.json").read_text())
+    config["files"][path.name]["sha256"] = ganzoo._io.sha256_file(path)
+    (ckpt / "config.json").write_text(dump_config(config))
+
+
+def test_layout_and_config(tmp_path):
+    gan = tiny_gan()
+    gan.save(tmp_path / "ckpt", card="# card\n")
+    names = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert names == ["README.md", "config.json", "discriminator.safetensors", "generator.safetensors"]
+    text = (tmp_path / "ckpt" / "config.json").read_text()
+    config = json.loads(text)
+    assert text == json.dumps(config, sort_keys=True, indent=2) + "\n"
+    assert config["format_version"] == 1 and config["architecture"] == "stylegan2"
+    assert config["generator"] == gan.G_ema.init_kwargs and config["discriminator"] == gan.D.init_kwargs
+    assert config["license"] == "cc-by-4.0"
+    for name in ("generator.safetensors", "discriminator.safetensors"):
+        assert config["files"][name]["sha256"] == ganzoo._io.sha256_file(tmp_path / "ckpt" / name)
+    sd = load_file(str(tmp_path / "ckpt" / "generator.safetensors"))
+    assert "mapping.fc0.weight" in sd and "synthesis.b16.torgb.affine.bias" in sd
+    loaded = GAN.load(tmp_path / "ckpt")
+    assert loaded.G is None and loaded.D is not None
+    assert loaded.config["license"] == "cc-by-4.0"
+
+
+def test_checksum_mismatch_is_detected(tmp_path):
+    ckpt = tiny_gan().save(tmp_path / "ckpt")
+    path = ckpt / "generator.safetensors"
+    state = load_file(str(path))
+    state["mapping.fc0.bias"] = state["mapping.fc0.bias"] + 1
+    save_file(state, str(path))  # same structure, different values, stale recorded sha256
+    with pytest.raises(ChecksumMismatchError, match="generator.safetensors"):
+        GAN.load(ckpt)
+    loaded = GAN.load(ckpt, verify=False)
+    assert torch.equal(loaded.G_ema.mapping.fc0.bias, state["mapping.fc0.bias"])
+
+
+@pytest.mark.parametrize("problem", ["missing", "unexpected", "misshaped"])
+def test_strict_loading_lists_bad_tensors(tmp_path, problem):
+    ckpt = tiny_gan().save(tmp_path / "ckpt")
+    path = ckpt / "discriminator.safetensors"
+    state = load_file(str(path))
+    if problem == "missing":
+        del state["b4.out.weight"]
+        expected = "missing tensors: b4.out.weight"
+    elif problem == "unexpected":
+        state["b4.extra"] = torch.zeros(3)
+        expected = "unexpected tensors: b4.extra"
+    else:
+        state["b4.out.weight"] = torch.zeros(2, 2)
+        expected = "mis-shaped tensors: b4.out.weight"
+    _rewrite(path, state, ckpt)
+    with pytest.raises(ConversionError, match=expected):
+        GAN.load(ckpt)
+
+
+def test_config_problems(tmp_path):
+    with pytest.raises(CheckpointError, match="no config.json"):
+        GAN.load(tmp_path)
+    ckpt = tiny_gan().save(tmp_path / "ckpt")
+    config = read_config(ckpt)
+    (ckpt / "config.json").write_text(dump_config({**config, "format_version": 99}))
+    with pytest.raises(CheckpointError, match="newer than this ganzoo"):
+        GAN.load(ckpt)
+    (ckpt / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="invalid JSON"):
+        GAN.load(ckpt)
+    (ckpt / "config.json").write_text(dump_config(config))
+    (ckpt / "discriminator.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        GAN.load(ckpt)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    gan = tiny_gan()
+    calls = []
+
+    def failing_save(state, path, metadata=None):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        save_file(state, path, metadata=metadata)
+
+    monkeypatch.setattr(checkpoint_module, "save_file", failing_save)
+    with pytest.raises(OSError):
+        gan.save(tmp_path / "ckpt")
+    assert list(tmp_path.iterdir()) == []  # no half-written directory, no temp left behind
+    monkeypatch.undo()
+    gan.save(tmp_path / "ckpt")
+    with pytest.raises(GanzooError, match="already exists"):
+        gan.save(tmp_path / "ckpt")
+    gan.config["license"] = "mit"
+    gan.save(tmp_path / "ckpt", overwrite=True)
+    assert read_config(tmp_path / "ckpt")["license"] == "mit"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_sample_is_seeded_and_batch_independent():
+    gan = tiny_gan()
+    a = gan.sample(seeds=[3, 7, 11], truncation_psi=0.7, batch_size=1)
+    b = gan.sample(seeds=[3, 7, 11], truncation_psi=0.7, batch_size=3)
+    assert a.dtype == np.uint8 and a.shape == (3, 16, 16, 3)
+    assert np.array_equal(a, b)
+    assert np.array_equal(gan.sample(seeds=[7], truncation_psi=0.7), a[1:2])
+    # The seed convention of the official scripts: z = RandomState(seed).randn(z_dim).
+    z = torch.from_numpy(np.random.RandomState(7).randn(1, 8)).float()
+    with torch.no_grad():
+        img = gan.G_ema(z, None, truncation_psi=0.7, noise_mode="const")
+    expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
+    assert np.array_equal(a[1:2], expected)
+    r1 = gan.sample(seeds=[1, 2], noise_mode="random", batch_size=1)
+    r2 = gan.sample(seeds=[1, 2], noise_mode="random", batch_size=2)
+    assert np.array_equal(r1, r2)
+    assert np.array_equal(gan.sample(n=2), gan.sample(seeds=[0, 1]))
+
+
+def test_sample_conditional_by_name_or_index():
+    gan = tiny_gan(c_dim=3)
+    by_name = gan.sample(seeds=[0, 1], class_idx="class2")
+    by_index = gan.sample(seeds=[0, 1], class_idx=2)
+    assert np.array_equal(by_name, by_index)
+    assert not np.array_equal(by_index, gan.sample(seeds=[0, 1], class_idx=0))
+    with pytest.raises(GanzooError, match="conditional with 3 classes"):
+        gan.sample(seeds=[0])
+    with pytest.raises(GanzooError, match="unknown class"):
+        gan.sample(seeds=[0], class_idx="dog")
+    with pytest.raises(GanzooError, match="out of range"):
+        gan.sample(seeds=[0], class_idx=3)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_sample_other_channel_counts(channels):
+    assert tiny_gan(img_channels=channels).sample(n=2).shape == (2, 16, 16, channels)
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3,10") == [0, 1, 2, 3, 10]
+    assert parse_seeds("5") == [5]
+    for bad in ["", "a-b", "3-1", "-2"]:
+        with pytest.raises(GanzooError):
+            parse_seeds(bad)
+
+
+def test_load_api_accepts_directories(tmp_path):
+    ckpt = tiny_gan().save(tmp_path / "ckpt")
+    gan = ganzoo.load(ckpt)
+    assert isinstance(gan, GAN)
+    with pytest.raises(ganzoo.UnknownModelError):
+        ganzoo.load(tmp_path / "nope")
