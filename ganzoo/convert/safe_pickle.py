@@ -1,0 +1,1484 @@
+"""A restricted unpickler for foreign GAN checkpoints: it rebuilds data and never runs code.
+
+Public GAN checkpoints are pickles, and a pickle is a program: ``pickle.load`` imports any global
+the file names and calls it. StyleGAN2-ADA pickles go further and embed the network's Python
+source, which the original loader *executes*; StyleGAN2 TensorFlow pickles do the same with
+``build_module_src``. This module reads such files with its own small pickle machine instead of
+``pickle``:
+
+* every global the file names is looked up in an allow-list and replaced by a callable written
+  here (tensor and array rebuilders that check their inputs, plain containers, and inert
+  stand-ins for the network objects); any other global is refused with
+  :class:`~ganzoo.errors.UnsafeCheckpointError` before anything is imported;
+* the network objects become :class:`PersistentObject` / :class:`TFNetwork`, which only hold the
+  pickled state; the embedded source is kept as a string and never compiled;
+* resources are bounded: nesting depth, stack size, the bytes of tensors and arrays the file may
+  ask for (a few times its own size), and the size of the object tree a naive walk would visit
+  (memo-reuse "billion laughs" bombs); reference cycles are refused.
+
+Truncated or malformed pickles raise :class:`~ganzoo.errors.ConversionError`. Every error is one
+line that names the file.
+
+Torch files (``torch.save``) are handled by :func:`load_torch_file`: zip archives are first
+checked with this module's allow-list and limits, then loaded by ``torch.load(...,
+weights_only=True)``; legacy (non-zip) torch files are read entirely by this module.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import io
+import math
+import os
+import pickle
+import re
+import struct
+import zipfile
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+from ganzoo.errors import ConversionError, GanzooError, UnsafeCheckpointError
+
+__all__ = [
+    "EasyDict",
+    "PersistentObject",
+    "TFNetwork",
+    "load_pickle",
+    "load_torch_file",
+    "plain",
+]
+
+# Limits. Real checkpoints stay far below each of them (the StyleGAN2-ADA fixtures nest about 25
+# containers deep and hold about 40k objects); pickle bombs go far above.
+MAX_NESTING = 256  # containers inside containers, and open MARKs while unpickling
+MAX_STACK_ITEMS = 1_000_000  # items on the unpickler stack (pickle writes lists in batches of 1000)
+MAX_EXPANDED_NODES = 5_000_000  # objects a walk that does not share subtrees would visit
+MAX_TENSOR_DIMS = 64
+ALLOCATION_FACTOR = 4  # tensors/arrays/storages may need at most this many times the file size ...
+ALLOCATION_SLACK = 1 << 20  # ... plus this many bytes
+MAX_PLAIN_DEPTH = 64
+MAX_PLAIN_NODES = 1_000_000
+
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_TORCH_LEGACY_PROTOCOL = 1001
+
+
+# --------------------------------------------------------------------------------------------
+# Stand-ins for the objects of foreign code bases
+# --------------------------------------------------------------------------------------------
+
+
+class EasyDict(dict):
+    """Stand-in for ``dnnlib.util.EasyDict``: a dict whose items can also be read as attributes."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class PersistentObject:
+    """Stand-in for a StyleGAN2-ADA "persistent" network object.
+
+    The original pickle calls ``torch_utils.persistence._reconstruct_persistent_obj(meta)``, which
+    executes ``meta['module_src']`` and builds the class it defines. Here the ``meta`` dict is only
+    stored: the source is never compiled or executed.
+
+    Attributes:
+        meta: the pickled dict ``{type, version, module_src, class_name, state}``.
+    """
+
+    __slots__ = ("meta",)
+
+    def __init__(self, meta: dict) -> None:
+        self.meta = meta
+
+    @property
+    def class_name(self) -> str:
+        """The pickled class name as stored (``'Generator'``, or dotted in some writers)."""
+        return str(self.meta.get("class_name", ""))
+
+    @property
+    def short_name(self) -> str:
+        """The class name without any module prefix, e.g. ``'Generator'``."""
+        return self.class_name.rsplit(".", 1)[-1]
+
+    @property
+    def state(self) -> Any:
+        """The module's pickled ``__dict__`` (``_parameters``, ``_buffers``, ``_modules``, ...)."""
+        return self.meta.get("state")
+
+    @property
+    def module_src(self) -> str | None:
+        """The embedded Python source, kept as text for inspection only."""
+        src = self.meta.get("module_src")
+        return src if isinstance(src, str) else None
+
+    def __repr__(self) -> str:
+        return f"PersistentObject({self.class_name!r})"
+
+
+class TFNetwork:
+    """Stand-in for ``dnnlib.tflib.network.Network`` (StyleGAN2 TensorFlow pickles).
+
+    The original ``__setstate__`` executes ``state['build_module_src']`` and builds a TF graph.
+    Here the state dict is only stored.
+
+    Attributes:
+        state: the pickled state dict (``version``, ``name``, ``static_kwargs``, ``components``,
+            ``build_module_src``, ``build_func_name``, ``variables``), or None before BUILD.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state: dict | None = None
+
+    @property
+    def name(self) -> str | None:
+        """The network's name (``'G'``, ``'G_mapping'``, ...), when the state has one."""
+        return self.state.get("name") if isinstance(self.state, dict) else None
+
+    def __repr__(self) -> str:
+        return f"TFNetwork({self.name!r})"
+
+
+# --------------------------------------------------------------------------------------------
+# Internal value types
+# --------------------------------------------------------------------------------------------
+
+
+class _Corrupt(Exception):
+    """Internal: the byte stream is not a well-formed pickle (turned into ConversionError)."""
+
+
+class _Callable:
+    """An allow-listed global that the pickle may call (REDUCE) or instantiate (NEWOBJ)."""
+
+    __slots__ = ("qualname", "fn", "newobj")
+
+    def __init__(self, qualname: str, fn: Callable[..., Any], newobj: bool = False) -> None:
+        self.qualname = qualname
+        self.fn = fn
+        self.newobj = newobj
+
+    def __repr__(self) -> str:
+        return f"<allowed global {self.qualname}>"
+
+
+class _Token:
+    """An allow-listed global that is only ever an argument (e.g. ``numpy.ndarray``)."""
+
+    __slots__ = ("qualname",)
+
+    def __init__(self, qualname: str) -> None:
+        self.qualname = qualname
+
+    def __repr__(self) -> str:
+        return f"<global {self.qualname}>"
+
+
+class _StorageType(_Token):
+    """``torch.FloatStorage`` and friends: a token that carries the element dtype."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, qualname: str, dtype: torch.dtype) -> None:
+        super().__init__(qualname)
+        self.dtype = dtype
+
+
+class _StorageRef:
+    """A torch storage: ``numel`` elements of ``dtype``; ``flat`` is None when only scanning."""
+
+    __slots__ = ("dtype", "numel", "flat")
+
+    def __init__(self, dtype: torch.dtype, numel: int, flat: torch.Tensor | None) -> None:
+        self.dtype = dtype
+        self.numel = numel
+        self.flat = flat
+
+    def __repr__(self) -> str:
+        return f"<storage {self.dtype} x {self.numel}>"
+
+
+class _ScannedTensor:
+    """What a tensor becomes while a torch zip is only being checked (its data is not read)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+
+_NDARRAY = _Token("numpy.ndarray")
+
+_STORAGE_DTYPES: dict[str, torch.dtype] = {
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+    "ComplexFloatStorage": torch.complex64,
+    "ComplexDoubleStorage": torch.complex128,
+    "UntypedStorage": torch.uint8,
+}
+
+_TORCH_DTYPE_NAMES = (
+    "float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long",
+    "int32", "int", "int16", "short", "int8", "uint8", "bool", "complex64", "complex128",
+)  # fmt: skip
+
+# Numeric and boolean numpy dtypes only: object dtypes would let the pickle place arbitrary
+# objects (and, through them, code) inside an array; structured/void/string dtypes are not used by
+# any checkpoint format we read.
+_NUMPY_DTYPE_RE = re.compile(r"[<>|=]?(b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|c8|c16)\Z")
+
+# Python 2 module names that protocol <= 2 pickles may use for the same builtins.
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+
+def _one_line(text: object, limit: int = 200) -> str:
+    """Makes ``text`` safe to put in a one-line error message."""
+    s = str(text)
+    s = "".join(c if c.isprintable() else " " for c in s).strip()
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _shown(text: str) -> str:
+    """Quotes a name read from the file for an error message (one line, bounded)."""
+    return _one_line(text, 120)
+
+
+def _is_str(value: Any, expected: str) -> bool:
+    # Type first: == on a value from the file could be an elementwise tensor/array comparison.
+    return type(value) is str and value == expected
+
+
+def _count(n: int) -> str:
+    """Formats a (possibly absurd) count read from a file for a one-line message."""
+    return f"{n:,}" if n < 10**21 else f"about 2^{n.bit_length()}"
+
+
+def _expect_int(value: Any, what: str, minimum: int = 0) -> int:
+    if type(value) is not int:
+        raise _Corrupt(f"{what} must be an integer, got a {type(value).__name__}")
+    if value < minimum:
+        raise _Corrupt(f"{what} must be >= {minimum}, got {_count(value)}")
+    return value
+
+
+def _expect_int_tuple(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list)) or len(value) > MAX_TENSOR_DIMS:
+        raise _Corrupt(f"{what} must be a tuple of at most {MAX_TENSOR_DIMS} integers")
+    return tuple(_expect_int(v, what) for v in value)
+
+
+def _element_size(dtype: torch.dtype) -> int:
+    return dtype.itemsize
+
+
+# --------------------------------------------------------------------------------------------
+# The loader: allow-list, budget and the safe callables
+# --------------------------------------------------------------------------------------------
+
+
+class _Loader:
+    """State shared by all pickles of one file: its name, allow-list and allocation budget."""
+
+    def __init__(self, name: str, file_size: int, *, scan: bool = False) -> None:
+        self.name = name
+        self.scan = scan  # torch zip check: storages carry no data, tensors are not built
+        self.budget = ALLOCATION_FACTOR * file_size + ALLOCATION_SLACK
+        self.spent = 0
+        self.legacy_depth = 0
+        # Objects that BUILD may still fill in: only those created here, each at most once.
+        self.fresh: dict[int, Any] = {}
+        # Nesting depth of the tuples built so far (and the tuples themselves, so ids stay
+        # unique): hashing a tuple recurses in C without a recursion guard, so a tuple nested a
+        # million deep used as a dict key would crash the interpreter before any later check.
+        self.tuple_depth: dict[int, tuple[int, tuple]] = {}
+        self.globals = self._allow_list()
+
+    # -- errors and budget ----------------------------------------------------------------
+
+    def unsafe(self, message: str) -> UnsafeCheckpointError:
+        return UnsafeCheckpointError(f"{self.name}: {message}")
+
+    def spend(self, nbytes: int, what: str) -> None:
+        """Counts ``nbytes`` of tensor/array memory against the file's budget."""
+        self.spent += nbytes
+        if self.spent > self.budget:
+            raise self.unsafe(
+                f"refused: {what} needs {_count(nbytes)} bytes, which takes the file over its allocation "
+                f"budget of {self.budget:,} bytes ({ALLOCATION_FACTOR}x its size; a pickle bomb?)"
+            )
+
+    def tracked_tuple(self, items: Iterable[Any]) -> tuple:
+        """Builds a tuple, refusing tuple-in-tuple chains deeper than MAX_NESTING."""
+        value = tuple(items)
+        depth = 1
+        for item in value:
+            if type(item) is tuple:
+                entry = self.tuple_depth.get(id(item))
+                child = entry[0] if entry is not None else 1  # untracked: holds no tuple
+                if child >= depth:
+                    depth = child + 1
+        if depth > 1:
+            if depth > MAX_NESTING:
+                raise self.unsafe(f"refused: containers nested deeper than {MAX_NESTING}")
+            self.tuple_depth[id(value)] = (depth, value)
+        return value
+
+    def resolve(self, module: str, name: str) -> Any:
+        """Returns the safe replacement of the global ``module.name`` or refuses it."""
+        module = _PY2_MODULES.get(module, module)
+        qualname = f"{module}.{name}"
+        try:
+            return self.globals[qualname]
+        except KeyError:
+            raise self.unsafe(
+                f"refused global '{_shown(qualname)}' (only tensors, arrays and plain containers "
+                f"are loaded; this file asks to import code)"
+            ) from None
+
+    # -- the allow-list -------------------------------------------------------------------
+
+    def _allow_list(self) -> dict[str, Any]:
+        table: dict[str, Any] = {}
+
+        def allow(qualname: str, fn: Callable[..., Any], newobj: bool = False) -> None:
+            table[qualname] = _Callable(qualname, fn, newobj)
+
+        # torch tensors and storages
+        allow("torch._utils._rebuild_tensor_v2", self._rebuild_tensor_v2)
+        allow("torch._utils._rebuild_parameter", self._rebuild_parameter)
+        allow("torch._utils._rebuild_parameter_with_state", self._rebuild_parameter_with_state)
+        allow("torch.storage._load_from_bytes", self._load_from_bytes)
+        allow("torch.Size", _make_size)
+        allow("torch.device", _make_device)
+        for storage_name, dtype in _STORAGE_DTYPES.items():
+            table[f"torch.{storage_name}"] = _StorageType(f"torch.{storage_name}", dtype)
+        for dtype_name in _TORCH_DTYPE_NAMES:
+            table[f"torch.{dtype_name}"] = getattr(torch, dtype_name)
+        # numpy (both the numpy 1.x and 2.x module paths)
+        for core in ("numpy.core", "numpy._core"):
+            allow(f"{core}.multiarray._reconstruct", self._np_reconstruct)
+            allow(f"{core}.multiarray.scalar", self._np_scalar)
+            allow(f"{core}.numeric._frombuffer", self._np_frombuffer)
+        table["numpy.ndarray"] = _NDARRAY
+        allow("numpy.dtype", self._np_dtype)
+        # plain containers and harmless builtins
+        allow("collections.OrderedDict", _make_ordered_dict, newobj=True)
+        allow("builtins.set", _make_set)
+        allow("builtins.frozenset", _make_frozenset)
+        allow("builtins.bytearray", _make_bytearray)
+        allow("builtins.complex", _make_complex)
+        allow("_codecs.encode", _codecs_encode)
+        allow("copyreg.__newobj__", _copyreg_newobj)
+        # stand-ins for the foreign code bases
+        allow("dnnlib.util.EasyDict", _make_easydict, newobj=True)
+        allow("torch_utils.persistence._reconstruct_persistent_obj", _reconstruct_persistent_obj)
+        allow("dnnlib.tflib.network.Network", self._make_tf_network, newobj=True)
+        return table
+
+    # -- torch ----------------------------------------------------------------------------
+
+    def _rebuild_tensor_v2(
+        self,
+        storage: Any,
+        storage_offset: Any,
+        size: Any,
+        stride: Any,
+        requires_grad: Any = False,
+        backward_hooks: Any = None,
+        metadata: Any = None,
+    ) -> torch.Tensor | _ScannedTensor:
+        if not isinstance(storage, _StorageRef):
+            raise _Corrupt(f"_rebuild_tensor_v2 expects a storage, got {type(storage).__name__}")
+        offset = _expect_int(storage_offset, "tensor storage offset")
+        shape = _expect_int_tuple(size, "tensor size")
+        strides = _expect_int_tuple(stride, "tensor stride")
+        if len(shape) != len(strides):
+            raise _Corrupt("tensor size and stride have different lengths")
+        if backward_hooks or metadata:
+            # Hooks are callables and metadata sets tensor flags; neither belongs in weights.
+            raise _Corrupt("tensor with backward hooks or metadata is not supported")
+        numel = math.prod(shape)
+        if numel:
+            extent = offset + sum((n - 1) * s for n, s in zip(shape, strides)) + 1
+            if extent > storage.numel:
+                raise self.unsafe(
+                    f"refused: a tensor of size {_shown(str(shape))} and stride "
+                    f"{_shown(str(strides))} reads {_count(extent)} elements from a storage of "
+                    f"{_count(storage.numel)}"
+                )
+        # Count the tensor's logical size, not only its storage: a stride-0 view of one element
+        # claiming 10^12 elements costs nothing here but everything once someone copies it.
+        self.spend(numel * _element_size(storage.dtype), f"a tensor of size {_shown(str(shape))}")
+        if storage.flat is None:
+            return _ScannedTensor(shape, storage.dtype)
+        return storage.flat.as_strided(shape, strides, offset)
+
+    def _rebuild_parameter(self, data: Any, requires_grad: Any = False, hooks: Any = None) -> Any:
+        if not isinstance(data, (torch.Tensor, _ScannedTensor)) or hooks:
+            raise _Corrupt("_rebuild_parameter expects a tensor and no hooks")
+        # Parameters are returned as plain tensors, as nn.Module.state_dict() does.
+        return data
+
+    def _rebuild_parameter_with_state(
+        self, data: Any, requires_grad: Any, hooks: Any, state: Any
+    ) -> Any:
+        # The extra state holds Python attributes of a Parameter subclass; weights do not need it
+        # and setting attributes from a file is exactly what we avoid.
+        return self._rebuild_parameter(data, requires_grad, hooks)
+
+    def _load_from_bytes(self, blob: Any) -> _StorageRef:
+        """``torch.storage._load_from_bytes``: a storage saved in the legacy torch format.
+
+        The original calls ``torch.load(..., weights_only=False)`` on the embedded bytes; here
+        they are parsed by this module like any other legacy torch file.
+        """
+        if not isinstance(blob, (bytes, bytearray)):
+            raise _Corrupt("_load_from_bytes expects bytes")
+        if self.legacy_depth:
+            raise self.unsafe("refused: a storage embedded in an embedded storage")
+        self.legacy_depth += 1
+        try:
+            storage = self.load_legacy(bytes(blob), inner=True)
+        finally:
+            self.legacy_depth -= 1
+        if not isinstance(storage, _StorageRef):
+            raise _Corrupt("_load_from_bytes data does not hold a storage")
+        return storage
+
+    def load_legacy(self, data: bytes, *, inner: bool = False) -> Any:
+        """Reads the legacy (non-zip) ``torch.save`` format held in ``data``."""
+        magic, pos = _Machine(self, data).run(0)
+        if type(magic) is not int or magic != _TORCH_LEGACY_MAGIC:
+            if inner:
+                raise _Corrupt("embedded storage is not in the torch legacy format")
+            raise ConversionError(f"{self.name}: not a torch.save file (no torch magic number)")
+        version, pos = _Machine(self, data).run(pos)
+        if type(version) is not int or version != _TORCH_LEGACY_PROTOCOL:
+            raise _Corrupt("unsupported torch legacy protocol version")
+        sys_info, pos = _Machine(self, data).run(pos)
+        if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
+            raise ConversionError(f"{self.name}: big-endian torch files are not supported")
+
+        storages: dict[str, _StorageRef] = {}
+        buffers: dict[str, bytearray] = {}
+
+        def persistent_load(pid: Any, at: int) -> _StorageRef:
+            if not (isinstance(pid, tuple) and len(pid) in (5, 6) and _is_str(pid[0], "storage")):
+                raise _Corrupt("unknown persistent id in torch legacy data")
+            storage_type, key, location, numel = pid[1:5]
+            if not isinstance(storage_type, _StorageType):
+                raise _Corrupt("storage type is not a torch storage class")
+            if not isinstance(key, str) or not isinstance(location, str):
+                raise _Corrupt("storage key and location must be strings")
+            numel = _expect_int(numel, "storage size")
+            if len(pid) == 6 and pid[5] is not None:
+                raise _Corrupt("storage views (torch < 1.0 files) are not supported")
+            if key in storages:
+                ref = storages[key]
+                if ref.dtype != storage_type.dtype or ref.numel != numel:
+                    raise _Corrupt(f"storage {_shown(key)} is declared twice differently")
+                return ref
+            nbytes = numel * _element_size(storage_type.dtype)
+            # The data follows the pickles in the same file, so a storage can never be larger
+            # than what is left of it: check before allocating.
+            if nbytes > len(data) - at:
+                raise self.unsafe(
+                    f"refused: a storage claims {_count(nbytes)} bytes but only {len(data) - at:,} "
+                    f"bytes of data follow"
+                )
+            self.spend(nbytes, f"storage {_shown(key)}")
+            # Tensors built later in this pickle are views of this storage, so it must exist now;
+            # the bytes are filled in once the pickles are read. A bytearray-backed tensor makes
+            # that fill a plain memmove (torch's copy_ costs ~2 ms per call here).
+            buffer = bytearray(nbytes)
+            flat = (
+                torch.frombuffer(buffer, dtype=storage_type.dtype)
+                if nbytes
+                else torch.empty(0, dtype=storage_type.dtype)
+            )
+            ref = _StorageRef(storage_type.dtype, numel, flat)
+            storages[key] = ref
+            buffers[key] = buffer
+            return ref
+
+        result, pos = _Machine(self, data, persistent_load).run(pos)
+        keys, pos = _Machine(self, data).run(pos)
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise _Corrupt("torch legacy storage key list is malformed")
+        filled: set[str] = set()
+        for key in keys:
+            ref = storages.get(key)
+            if ref is None or key in filled:
+                raise _Corrupt(f"storage {_shown(key)} is not declared or listed twice")
+            if pos + 8 > len(data):
+                raise _Corrupt(f"unexpected end of data at offset {len(data)} (storage header)")
+            (numel,) = struct.unpack_from("<q", data, pos)
+            pos += 8
+            if numel != ref.numel:
+                raise _Corrupt(f"storage {_shown(key)} holds {numel} elements, {ref.numel} declared")
+            nbytes = numel * _element_size(ref.dtype)
+            if pos + nbytes > len(data):
+                raise _Corrupt(f"unexpected end of data at offset {len(data)} (storage data)")
+            buffers[key][:] = data[pos : pos + nbytes]
+            pos += nbytes
+            filled.add(key)
+        missing = set(storages) - filled
+        if missing:
+            raise _Corrupt(f"storage {_shown(sorted(missing)[0])} has no data")
+        return result
+
+    # -- numpy ----------------------------------------------------------------------------
+
+    def _check_np_dtype(self, dtype: Any) -> np.dtype:
+        if not isinstance(dtype, np.dtype):
+            raise _Corrupt(f"expected a numpy dtype, got {type(dtype).__name__}")
+        if dtype.hasobject or dtype.kind not in "biufc" or dtype.fields or dtype.subdtype:
+            raise self.unsafe(f"refused numpy dtype '{_shown(str(dtype))}'")
+        return dtype
+
+    def _np_dtype(self, obj: Any, align: Any = False, copy: Any = False) -> np.dtype:
+        if not isinstance(obj, str):
+            raise _Corrupt("numpy dtype must be given by a string")
+        if obj.lstrip("<>|=").startswith("O"):
+            raise self.unsafe(
+                f"refused numpy dtype '{_shown(obj)}' (object arrays can hold arbitrary objects)"
+            )
+        if not _NUMPY_DTYPE_RE.match(obj):
+            raise ConversionError(f"{self.name}: unsupported numpy dtype '{_shown(obj)}'")
+        # copy=True gives a fresh descriptor, so a later BUILD (byte order) cannot modify the
+        # shared builtin one.
+        dtype = np.dtype(obj, bool(align), True)
+        self.fresh[id(dtype)] = dtype
+        return dtype
+
+    def _np_reconstruct(self, subtype: Any, shape: Any, typecode: Any) -> np.ndarray:
+        if subtype is not _NDARRAY:
+            raise self.unsafe(
+                f"refused numpy _reconstruct of a {type(subtype).__name__} (only plain ndarrays)"
+            )
+        array = np.empty((0,), dtype=np.int8)
+        self.fresh[id(array)] = array
+        return array
+
+    def _np_scalar(self, dtype: Any, data: Any = None) -> np.generic:
+        dtype = self._check_np_dtype(dtype)
+        if not isinstance(data, (bytes, bytearray)) or len(data) != dtype.itemsize:
+            raise _Corrupt("numpy scalar data does not match its dtype")
+        return np.frombuffer(bytes(data), dtype=dtype, count=1)[0]
+
+    def _np_frombuffer(self, buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+        dtype = self._check_np_dtype(dtype)
+        shape = _expect_int_tuple(shape, "array shape")
+        if not isinstance(buffer, (bytes, bytearray)) or order not in ("C", "F"):
+            raise _Corrupt("numpy _frombuffer arguments are malformed")
+        self._check_array_bytes(shape, dtype, len(buffer))
+        return np.frombuffer(bytes(buffer), dtype=dtype).reshape(shape, order=order).copy()
+
+    def _check_array_bytes(self, shape: tuple[int, ...], dtype: np.dtype, have: int) -> None:
+        need = math.prod(shape) * dtype.itemsize
+        if need != have:
+            raise self.unsafe(
+                f"refused: a numpy array of shape {_shown(str(shape))} and dtype {dtype} needs "
+                f"{_count(need)} bytes but its data has {have:,}"
+            )
+        self.spend(need, f"a numpy array of shape {_shown(str(shape))}")
+
+    def _build_array(self, array: np.ndarray, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise _Corrupt("numpy array state is malformed")
+        if len(state) == 5:
+            state = state[1:]
+        shape, dtype, is_fortran, raw = state
+        shape = _expect_int_tuple(shape, "array shape")
+        dtype = self._check_np_dtype(dtype)
+        if not isinstance(is_fortran, bool) or not isinstance(raw, (bytes, bytearray)):
+            raise _Corrupt("numpy array state is malformed")
+        self._check_array_bytes(shape, dtype, len(raw))
+        # Validated above: a plain numeric dtype and exactly the bytes the shape needs. numpy
+        # copies the bytes into the array.
+        array.__setstate__((1, shape, dtype, is_fortran, bytes(raw)))
+
+    def _build_dtype(self, dtype: np.dtype, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4):
+            raise _Corrupt("numpy dtype state is malformed")
+        byteorder = state[1]
+        if byteorder not in ("<", ">", "|", "=") or any(s is not None for s in state[2:5]):
+            raise ConversionError(f"{self.name}: unsupported numpy dtype state")
+        if len(state) == 9 and state[8] is not None:
+            raise ConversionError(f"{self.name}: unsupported numpy dtype metadata")
+        # Only the byte order is taken from the file; sizes and flags are the descriptor's own
+        # (a flags field could otherwise mark numbers as object references).
+        dtype.__setstate__((3, byteorder, None, None, None, -1, -1, dtype.flags))
+
+    # -- foreign stand-ins ------------------------------------------------------------------
+
+    def _make_tf_network(self, *args: Any) -> TFNetwork:
+        if args:
+            raise _Corrupt("dnnlib.tflib.network.Network takes no constructor arguments")
+        network = TFNetwork()
+        self.fresh[id(network)] = network
+        return network
+
+    def build(self, obj: Any, state: Any) -> None:
+        """BUILD: sets an object's state, only for the objects this loader created."""
+        if isinstance(obj, dict) and type(obj) in (dict, EasyDict, collections.OrderedDict):
+            if state is None or (type(state) is dict and not state):
+                return  # what an EasyDict / OrderedDict without instance attributes pickles
+            raise _Corrupt(f"BUILD with state on a {type(obj).__name__}")
+        if self.fresh.pop(id(obj), None) is not obj:
+            raise _Corrupt(f"BUILD on a {type(obj).__name__} is not supported")
+        if isinstance(obj, TFNetwork):
+            if not isinstance(state, dict):
+                raise _Corrupt("TF network state is not a dict")
+            obj.state = state
+        elif isinstance(obj, np.ndarray):
+            self._build_array(obj, state)
+        elif isinstance(obj, np.dtype):
+            self._build_dtype(obj, state)
+        else:  # pragma: no cover - fresh only holds the types above
+            raise _Corrupt(f"BUILD on a {type(obj).__name__} is not supported")
+
+
+def _make_size(dims: Any = ()) -> torch.Size:
+    return torch.Size(_expect_int_tuple(dims, "torch.Size"))
+
+
+def _make_device(kind: Any, index: Any = None) -> torch.device:
+    if not isinstance(kind, str) or not (index is None or type(index) is int):
+        raise _Corrupt("torch.device arguments are malformed")
+    return torch.device(kind) if index is None else torch.device(kind, index)
+
+
+def _make_ordered_dict(*args: Any) -> collections.OrderedDict:
+    if len(args) > 1 or (args and not isinstance(args[0], (list, tuple, dict))):
+        raise _Corrupt("OrderedDict arguments are malformed")
+    return collections.OrderedDict(*args)
+
+
+def _make_easydict(*args: Any) -> EasyDict:
+    if len(args) > 1 or (args and not isinstance(args[0], dict)):
+        raise _Corrupt("EasyDict arguments are malformed")
+    return EasyDict(*args)
+
+
+def _make_set(items: Any = ()) -> set:
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise _Corrupt("set() argument is not a container")
+    return set(items)
+
+
+def _make_frozenset(items: Any = ()) -> frozenset:
+    return frozenset(_make_set(items))
+
+
+def _make_bytearray(data: Any = b"", *rest: Any) -> bytearray:
+    # bytearray(n) with an integer would allocate n bytes: only accept the data itself.
+    if isinstance(data, str) and len(rest) == 1 and rest[0] in ("latin1", "latin-1"):
+        return bytearray(data.encode("latin-1"))
+    if not isinstance(data, (bytes, bytearray)) or rest:
+        raise _Corrupt("bytearray() argument is not bytes")
+    return bytearray(data)
+
+
+def _make_complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
+    if not all(type(v) in (int, float) for v in (real, imag)):
+        raise _Corrupt("complex() arguments are not numbers")
+    return complex(real, imag)
+
+
+def _codecs_encode(text: Any, encoding: Any = "utf-8", *rest: Any) -> bytes:
+    # Protocol <= 2 pickles write bytes as _codecs.encode(str, 'latin1').
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or rest:
+        raise _Corrupt("_codecs.encode is only supported as encode(str, 'latin1')")
+    return text.encode("latin-1")
+
+
+def _copyreg_newobj(cls: Any, *args: Any) -> Any:
+    if not isinstance(cls, _Callable) or not cls.newobj:
+        raise _Corrupt(f"copyreg.__newobj__ of a {type(cls).__name__} is not supported")
+    return cls.fn(*args)
+
+
+def _reconstruct_persistent_obj(meta: Any) -> PersistentObject:
+    # The original executes meta['module_src']; we keep it as a string, unread.
+    if not isinstance(meta, dict) or not _is_str(meta.get("type"), "class"):
+        raise _Corrupt("persistence meta is not a {'type': 'class', ...} dict")
+    if not isinstance(meta.get("class_name"), str):
+        raise _Corrupt("persistence meta has no class_name")
+    return PersistentObject(meta)
+
+
+# --------------------------------------------------------------------------------------------
+# The pickle machine
+# --------------------------------------------------------------------------------------------
+
+
+class _Machine:
+    """Executes one pickle's opcodes over ``data``, using only the loader's allow-list.
+
+    Written from the pickle format description (``pickletools``); it supports every data opcode
+    of protocols 0-5 and routes every opcode that can reach code (GLOBAL, STACK_GLOBAL, INST,
+    OBJ, REDUCE, NEWOBJ, NEWOBJ_EX, BUILD, EXT*) through the loader.
+    """
+
+    def __init__(
+        self,
+        loader: _Loader,
+        data: bytes,
+        persistent_load: Callable[[Any, int], Any] | None = None,
+    ) -> None:
+        self.loader = loader
+        self.data = data
+        self.pos = 0
+        self.stack: list[Any] = []
+        self.metastack: list[list[Any]] = []
+        self.memo: dict[int, Any] = {}
+        self.persistent_load = persistent_load
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if n < 0 or end > len(self.data):
+            raise _Corrupt(f"unexpected end of data at offset {len(self.data)}")
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def unpack(self, fmt: str, size: int) -> Any:
+        return struct.unpack(fmt, self.take(size))[0]
+
+    def line(self) -> str:
+        end = self.data.find(b"\n", self.pos)
+        if end < 0:
+            raise _Corrupt(f"unexpected end of data at offset {len(self.data)}")
+        raw = self.data[self.pos : end]
+        self.pos = end + 1
+        return raw.decode("utf-8")
+
+    # -- stack helpers --------------------------------------------------------------------
+
+    def pop_mark(self) -> list[Any]:
+        if not self.metastack:
+            raise _Corrupt(f"missing MARK before offset {self.pos - 1}")
+        items = self.stack
+        self.stack = self.metastack.pop()
+        return items
+
+    def pop(self) -> Any:
+        if not self.stack:
+            raise _Corrupt(f"stack underflow at offset {self.pos - 1}")
+        return self.stack.pop()
+
+    def top(self) -> Any:
+        if not self.stack:
+            raise _Corrupt(f"stack underflow at offset {self.pos - 1}")
+        return self.stack[-1]
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, start: int) -> tuple[Any, int]:
+        """Runs the pickle starting at ``start``; returns its value and the offset after STOP."""
+        self.pos = start
+        data = self.data
+        size = len(data)
+        table = _DISPATCH
+        while True:
+            if self.pos >= size:
+                raise _Corrupt(f"unexpected end of data at offset {size}")
+            code = data[self.pos]
+            self.pos += 1
+            handler = table[code]
+            if handler is None:
+                raise _Corrupt(f"unknown opcode 0x{code:02x} at offset {self.pos - 1}")
+            if handler(self):
+                if self.metastack or len(self.stack) != 1:
+                    raise _Corrupt("STOP with an unbalanced stack")
+                return self.stack[0], self.pos
+            if len(self.stack) > MAX_STACK_ITEMS:
+                raise self.loader.unsafe(
+                    f"refused: more than {MAX_STACK_ITEMS:,} items on the unpickler stack"
+                )
+
+    # -- opcodes ----------------------------------------------------------------------------
+
+    def op_proto(self) -> None:
+        if self.take(1)[0] > 5:
+            raise _Corrupt("unsupported pickle protocol")
+
+    def op_frame(self) -> None:
+        self.unpack("<Q", 8)  # frames are an I/O hint; the data is already in memory
+
+    def op_stop(self) -> bool:
+        return True
+
+    def op_mark(self) -> None:
+        if len(self.metastack) >= MAX_NESTING:
+            raise self.loader.unsafe(f"refused: containers nested deeper than {MAX_NESTING}")
+        self.metastack.append(self.stack)
+        self.stack = []
+
+    def op_pop(self) -> None:
+        if self.stack:
+            self.stack.pop()
+        else:
+            self.pop_mark()
+
+    def op_pop_mark(self) -> None:
+        self.pop_mark()
+
+    def op_dup(self) -> None:
+        self.stack.append(self.top())
+
+    # numbers
+    def op_int(self) -> None:
+        text = self.line()
+        if text == "00":
+            self.stack.append(False)
+        elif text == "01":
+            self.stack.append(True)
+        else:
+            self.stack.append(int(text))
+
+    def op_long(self) -> None:
+        self.stack.append(int(self.line().rstrip("L")))
+
+    def op_binint(self) -> None:
+        self.stack.append(self.unpack("<i", 4))
+
+    def op_binint1(self) -> None:
+        self.stack.append(self.take(1)[0])
+
+    def op_binint2(self) -> None:
+        self.stack.append(self.unpack("<H", 2))
+
+    def op_long1(self) -> None:
+        n = self.take(1)[0]
+        self.stack.append(int.from_bytes(self.take(n), "little", signed=True))
+
+    def op_long4(self) -> None:
+        n = self.unpack("<i", 4)
+        self.stack.append(int.from_bytes(self.take(n), "little", signed=True))
+
+    def op_float(self) -> None:
+        self.stack.append(float(self.line()))
+
+    def op_binfloat(self) -> None:
+        self.stack.append(self.unpack(">d", 8))
+
+    def op_none(self) -> None:
+        self.stack.append(None)
+
+    def op_true(self) -> None:
+        self.stack.append(True)
+
+    def op_false(self) -> None:
+        self.stack.append(False)
+
+    # strings and bytes
+    def op_string(self) -> None:
+        text = self.line()
+        if len(text) < 2 or text[0] != text[-1] or text[0] not in "'\"":
+            raise _Corrupt("malformed STRING opcode")
+        raw, _ = codecs.escape_decode(text[1:-1].encode("ascii"))
+        self.stack.append(raw.decode("ascii"))
+
+    def op_binstring(self) -> None:
+        self.stack.append(self.take(self.unpack("<i", 4)).decode("ascii"))
+
+    def op_short_binstring(self) -> None:
+        self.stack.append(self.take(self.take(1)[0]).decode("ascii"))
+
+    def op_unicode(self) -> None:
+        end = self.data.find(b"\n", self.pos)
+        if end < 0:
+            raise _Corrupt(f"unexpected end of data at offset {len(self.data)}")
+        raw = self.data[self.pos : end]
+        self.pos = end + 1
+        self.stack.append(raw.decode("raw-unicode-escape"))
+
+    def op_binunicode(self) -> None:
+        self.stack.append(self.take(self.unpack("<I", 4)).decode("utf-8", "surrogatepass"))
+
+    def op_short_binunicode(self) -> None:
+        self.stack.append(self.take(self.take(1)[0]).decode("utf-8", "surrogatepass"))
+
+    def op_binunicode8(self) -> None:
+        self.stack.append(self.take(self.unpack("<Q", 8)).decode("utf-8", "surrogatepass"))
+
+    def op_binbytes(self) -> None:
+        self.stack.append(self.take(self.unpack("<I", 4)))
+
+    def op_short_binbytes(self) -> None:
+        self.stack.append(self.take(self.take(1)[0]))
+
+    def op_binbytes8(self) -> None:
+        self.stack.append(self.take(self.unpack("<Q", 8)))
+
+    def op_bytearray8(self) -> None:
+        self.stack.append(bytearray(self.take(self.unpack("<Q", 8))))
+
+    def op_buffer(self) -> None:
+        raise _Corrupt("out-of-band buffers (pickle protocol 5) are not supported")
+
+    # containers
+    def op_empty_list(self) -> None:
+        self.stack.append([])
+
+    def op_list(self) -> None:
+        items = self.pop_mark()  # before touching self.stack: pop_mark replaces it
+        self.stack.append(items)
+
+    def op_append(self) -> None:
+        value = self.pop()
+        target = self.top()
+        if type(target) is not list:
+            raise _Corrupt(f"APPEND to a {type(target).__name__}")
+        target.append(value)
+
+    def op_appends(self) -> None:
+        items = self.pop_mark()
+        target = self.top()
+        if type(target) is not list:
+            raise _Corrupt(f"APPENDS to a {type(target).__name__}")
+        target.extend(items)
+
+    def op_empty_tuple(self) -> None:
+        self.stack.append(())
+
+    def op_tuple(self) -> None:
+        items = self.loader.tracked_tuple(self.pop_mark())
+        self.stack.append(items)
+
+    def op_tuple1(self) -> None:
+        self.stack.append(self.loader.tracked_tuple((self.pop(),)))
+
+    def op_tuple2(self) -> None:
+        b = self.pop()
+        a = self.pop()
+        self.stack.append(self.loader.tracked_tuple((a, b)))
+
+    def op_tuple3(self) -> None:
+        c = self.pop()
+        b = self.pop()
+        a = self.pop()
+        self.stack.append(self.loader.tracked_tuple((a, b, c)))
+
+    def op_empty_dict(self) -> None:
+        self.stack.append({})
+
+    def op_dict(self) -> None:
+        items = self.pop_mark()
+        if len(items) % 2:
+            raise _Corrupt("DICT with an odd number of items")
+        self.stack.append(dict(zip(items[::2], items[1::2])))
+
+    def _target_dict(self) -> dict:
+        target = self.top()
+        # Only real dicts (and the dict subclasses built here) take items: on other objects
+        # pickle would call an arbitrary __setitem__.
+        if type(target) not in (dict, EasyDict, collections.OrderedDict):
+            raise _Corrupt(f"SETITEM on a {type(target).__name__}")
+        return target
+
+    def op_setitem(self) -> None:
+        value = self.pop()
+        key = self.pop()
+        self._target_dict()[key] = value
+
+    def op_setitems(self) -> None:
+        items = self.pop_mark()
+        if len(items) % 2:
+            raise _Corrupt("SETITEMS with an odd number of items")
+        target = self._target_dict()
+        for i in range(0, len(items), 2):
+            target[items[i]] = items[i + 1]
+
+    def op_empty_set(self) -> None:
+        self.stack.append(set())
+
+    def op_additems(self) -> None:
+        items = self.pop_mark()
+        target = self.top()
+        if type(target) is not set:
+            raise _Corrupt(f"ADDITEMS to a {type(target).__name__}")
+        target.update(items)
+
+    def op_frozenset(self) -> None:
+        items = frozenset(self.pop_mark())
+        self.stack.append(items)
+
+    # memo
+    def _get(self, key: int) -> None:
+        try:
+            self.stack.append(self.memo[key])
+        except KeyError:
+            raise _Corrupt(f"memo key {key} is not defined") from None
+
+    def _put(self, key: int) -> None:
+        if key < 0:
+            raise _Corrupt("negative memo key")
+        self.memo[key] = self.top()
+
+    def op_get(self) -> None:
+        self._get(int(self.line()))
+
+    def op_binget(self) -> None:
+        self._get(self.take(1)[0])
+
+    def op_long_binget(self) -> None:
+        self._get(self.unpack("<I", 4))
+
+    def op_put(self) -> None:
+        self._put(int(self.line()))
+
+    def op_binput(self) -> None:
+        self._put(self.take(1)[0])
+
+    def op_long_binput(self) -> None:
+        self._put(self.unpack("<I", 4))
+
+    def op_memoize(self) -> None:
+        self._put(len(self.memo))
+
+    # globals and calls: everything that could run code goes through the loader
+    def op_global(self) -> None:
+        module = self.line()
+        name = self.line()
+        self.stack.append(self.loader.resolve(module, name))
+
+    def op_stack_global(self) -> None:
+        name = self.pop()
+        module = self.pop()
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise _Corrupt("STACK_GLOBAL needs two strings")
+        self.stack.append(self.loader.resolve(module, name))
+
+    def op_ext(self) -> None:
+        raise self.loader.unsafe("refused: the pickle uses the copyreg extension registry")
+
+    def _call(self, func: Any, args: Any, *, newobj: bool) -> None:
+        if not isinstance(func, _Callable) or (newobj and not func.newobj):
+            raise _Corrupt(f"cannot call a {type(func).__name__} at offset {self.pos - 1}")
+        if not isinstance(args, tuple):
+            raise _Corrupt("call arguments are not a tuple")
+        self.stack.append(func.fn(*args))
+
+    def op_reduce(self) -> None:
+        args = self.pop()
+        func = self.pop()
+        self._call(func, args, newobj=False)
+
+    def op_newobj(self) -> None:
+        args = self.pop()
+        cls = self.pop()
+        self._call(cls, args, newobj=True)
+
+    def op_newobj_ex(self) -> None:
+        kwargs = self.pop()
+        args = self.pop()
+        cls = self.pop()
+        if kwargs:
+            raise _Corrupt("NEWOBJ_EX with keyword arguments is not supported")
+        self._call(cls, args, newobj=True)
+
+    def op_inst(self) -> None:
+        module = self.line()
+        name = self.line()
+        cls = self.loader.resolve(module, name)
+        self._call(cls, tuple(self.pop_mark()), newobj=False)
+
+    def op_obj(self) -> None:
+        items = self.pop_mark()
+        if not items:
+            raise _Corrupt("OBJ without a class")
+        self._call(items[0], tuple(items[1:]), newobj=False)
+
+    def op_build(self) -> None:
+        state = self.pop()
+        self.loader.build(self.top(), state)
+
+    def op_persid(self) -> None:
+        self._persistent(self.line())
+
+    def op_binpersid(self) -> None:
+        self._persistent(self.pop())
+
+    def _persistent(self, pid: Any) -> None:
+        if self.persistent_load is None:
+            raise _Corrupt("persistent id in a plain pickle (is this a torch file?)")
+        self.stack.append(self.persistent_load(pid, self.pos))
+
+
+def _dispatch_table() -> list[Callable[[_Machine], Any] | None]:
+    m = _Machine
+    ops = {
+        b"\x80": m.op_proto, b"\x95": m.op_frame, b".": m.op_stop, b"(": m.op_mark,
+        b"0": m.op_pop, b"1": m.op_pop_mark, b"2": m.op_dup,
+        b"I": m.op_int, b"L": m.op_long, b"J": m.op_binint, b"K": m.op_binint1,
+        b"M": m.op_binint2, b"\x8a": m.op_long1, b"\x8b": m.op_long4, b"F": m.op_float,
+        b"G": m.op_binfloat, b"N": m.op_none, b"\x88": m.op_true, b"\x89": m.op_false,
+        b"S": m.op_string, b"T": m.op_binstring, b"U": m.op_short_binstring,
+        b"V": m.op_unicode, b"X": m.op_binunicode, b"\x8c": m.op_short_binunicode,
+        b"\x8d": m.op_binunicode8, b"B": m.op_binbytes, b"C": m.op_short_binbytes,
+        b"\x8e": m.op_binbytes8, b"\x96": m.op_bytearray8, b"\x97": m.op_buffer,
+        b"\x98": m.op_buffer,
+        b"]": m.op_empty_list, b"l": m.op_list, b"a": m.op_append, b"e": m.op_appends,
+        b")": m.op_empty_tuple, b"t": m.op_tuple, b"\x85": m.op_tuple1,
+        b"\x86": m.op_tuple2, b"\x87": m.op_tuple3, b"}": m.op_empty_dict, b"d": m.op_dict,
+        b"s": m.op_setitem, b"u": m.op_setitems, b"\x8f": m.op_empty_set,
+        b"\x90": m.op_additems, b"\x91": m.op_frozenset,
+        b"g": m.op_get, b"h": m.op_binget, b"j": m.op_long_binget, b"p": m.op_put,
+        b"q": m.op_binput, b"r": m.op_long_binput, b"\x94": m.op_memoize,
+        b"c": m.op_global, b"\x93": m.op_stack_global, b"\x82": m.op_ext, b"\x83": m.op_ext,
+        b"\x84": m.op_ext, b"R": m.op_reduce, b"\x81": m.op_newobj, b"\x92": m.op_newobj_ex,
+        b"i": m.op_inst, b"o": m.op_obj, b"b": m.op_build, b"P": m.op_persid,
+        b"Q": m.op_binpersid,
+    }  # fmt: skip
+    table: list[Callable[[_Machine], Any] | None] = [None] * 256
+    for code, handler in ops.items():
+        table[code[0]] = handler
+    return table
+
+
+_DISPATCH = _dispatch_table()
+
+
+# --------------------------------------------------------------------------------------------
+# Checks on the loaded object graph
+# --------------------------------------------------------------------------------------------
+
+
+def _children(obj: Any) -> Iterable[Any] | None:
+    """The objects ``obj`` refers to, or None for a leaf."""
+    kind = type(obj)
+    if kind in (list, tuple, set, frozenset):
+        return obj
+    if kind in (dict, EasyDict, collections.OrderedDict):
+        return [x for item in obj.items() for x in item]
+    if kind is PersistentObject:
+        return (obj.meta,)
+    if kind is TFNetwork:
+        return (obj.state,)
+    return None
+
+
+def _check_graph(root: Any, name: str) -> None:
+    """Refuses deep nesting, reference cycles and memo-reuse ("billion laughs") bombs.
+
+    Walks every distinct container once (iteratively, so a deep structure cannot exhaust the
+    Python stack here) and computes, for each, its depth and the number of objects a naive walk
+    that does not notice shared subtrees would visit.
+    """
+    top = _children(root)
+    if top is None:
+        return
+    finished: dict[int, tuple[int, int]] = {}  # id -> (depth, expanded size)
+    on_path = {id(root)}
+    frames: list[list[Any]] = [[root, iter(top), 0, 1]]  # obj, children, max child depth, size
+
+    def too_big() -> UnsafeCheckpointError:
+        return UnsafeCheckpointError(
+            f"{name}: refused: its objects expand to more than {MAX_EXPANDED_NODES:,} nodes "
+            f"through shared references (a 'billion laughs' pickle bomb?)"
+        )
+
+    while frames:
+        frame = frames[-1]
+        for child in frame[1]:
+            grandchildren = _children(child)
+            if grandchildren is None:
+                frame[3] += 1
+                continue
+            key = id(child)
+            done = finished.get(key)
+            if done is not None:
+                frame[2] = max(frame[2], done[0])
+                frame[3] += done[1]
+                if frame[3] > MAX_EXPANDED_NODES:
+                    raise too_big()
+                continue
+            if key in on_path:
+                raise UnsafeCheckpointError(f"{name}: refused: a container contains itself")
+            if len(frames) >= MAX_NESTING:
+                raise UnsafeCheckpointError(
+                    f"{name}: refused: containers nested deeper than {MAX_NESTING}"
+                )
+            on_path.add(key)
+            frames.append([child, iter(grandchildren), 0, 1])
+            break
+        else:
+            frames.pop()
+            on_path.discard(id(frame[0]))
+            depth, size = frame[2] + 1, frame[3]
+            if size > MAX_EXPANDED_NODES:
+                raise too_big()
+            finished[id(frame[0])] = (depth, size)
+            if frames:
+                parent = frames[-1]
+                parent[2] = max(parent[2], depth)
+                parent[3] += size
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------------
+
+
+def _read_input(path_or_file: Any, what: str | None) -> tuple[bytes, str]:
+    """Reads a path, a binary file object or a bytes object; returns its bytes and its name."""
+    if isinstance(path_or_file, (bytes, bytearray, memoryview)):
+        return bytes(path_or_file), _one_line(what or "<bytes>", 300)
+    if hasattr(path_or_file, "read"):
+        name = _one_line(what or getattr(path_or_file, "name", "<stream>"), 300)
+        try:
+            data = path_or_file.read()
+        except OSError as exc:
+            raise ConversionError(f"{name}: cannot read ({_one_line(exc)})") from exc
+        if not isinstance(data, bytes):
+            raise ConversionError(f"{name}: not a binary file object")
+        return data, name
+    name = _one_line(what or os.fspath(path_or_file), 300)
+    try:
+        with open(path_or_file, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ConversionError(f"{name}: cannot read ({_one_line(exc.strerror or exc)})") from exc
+    return data, name
+
+
+def _guarded(name: str, work: Callable[[], Any]) -> Any:
+    """Runs ``work`` and turns every failure into a one-line GanzooError that names the file."""
+    try:
+        return work()
+    except GanzooError:
+        raise
+    except _Corrupt as exc:
+        raise ConversionError(f"{name}: truncated or corrupt pickle ({_one_line(exc)})") from None
+    except MemoryError:
+        raise UnsafeCheckpointError(
+            f"{name}: refused: reading it ran out of memory (a pickle bomb?)"
+        ) from None
+    except (
+        IndexError, KeyError, TypeError, ValueError, AttributeError, struct.error,
+        UnicodeDecodeError, OverflowError, RuntimeError, EOFError, RecursionError,
+    ) as exc:  # fmt: skip
+        detail = _one_line(f"{type(exc).__name__}: {exc}")
+        raise ConversionError(f"{name}: truncated or corrupt pickle ({detail})") from None
+
+
+def load_pickle(path_or_file: Any, *, what: str | None = None) -> object:
+    """Unpickles a foreign checkpoint without running any code from it.
+
+    Only the globals on this module's allow-list are honoured (torch tensors and storages, numpy
+    arrays and scalars, plain containers, ``dnnlib.util.EasyDict``, and the StyleGAN2-ADA /
+    StyleGAN2-TF network objects, which become :class:`PersistentObject` / :class:`TFNetwork`).
+
+    Args:
+        path_or_file: a path, a binary file object, or the bytes of the pickle.
+        what: the name to use in error messages (default: the path or the file object's name).
+
+    Returns:
+        The unpickled object; tensors are plain CPU tensors (parameters included).
+
+    Raises:
+        UnsafeCheckpointError: the file names a global outside the allow-list, or is built to
+            exhaust memory or the stack (deep nesting, huge tensors, memo-reuse bombs, cycles).
+        ConversionError: the file is unreadable, truncated or not a pickle.
+    """
+    data, name = _read_input(path_or_file, what)
+    if not data:
+        raise ConversionError(f"{name}: empty file")
+    if data[:4] == b"PK\x03\x04":
+        raise ConversionError(
+            f"{name}: a zip archive (torch.save format), not a pickle; read it with load_torch_file"
+        )
+    loader = _Loader(name, len(data))
+
+    def work() -> Any:
+        result, end = _Machine(loader, data).run(0)
+        if type(result) is int and result == _TORCH_LEGACY_MAGIC and end < len(data):
+            # pickle.load would return just this number; the file is a legacy torch.save file.
+            raise ConversionError(
+                f"{name}: a legacy torch.save file, not a plain pickle; read it with load_torch_file"
+            )
+        _check_graph(result, name)
+        return result
+
+    return _guarded(name, work)
+
+
+def load_torch_file(path: Any, *, what: str | None = None) -> object:
+    """Loads a ``torch.save`` file safely.
+
+    Zip archives (the default format since torch 1.6) are first checked with this module's
+    allow-list and limits (so a ``__reduce__`` payload is refused naming its global, and a
+    tensor view larger than the file allows is refused), then loaded with
+    ``torch.load(..., map_location='cpu', weights_only=True)`` from the very bytes that were
+    checked. Legacy (non-zip) torch files are read entirely by this module's restricted
+    unpickler, because torch's legacy loader allocates storages of the declared size before
+    reading them.
+
+    Args:
+        path: a path, a binary file object, or the file's bytes.
+        what: the name to use in error messages (default: the path).
+
+    Returns:
+        What the file holds (typically a state dict of CPU tensors).
+
+    Raises:
+        UnsafeCheckpointError: the file asks for code or for more memory than its size allows.
+        ConversionError: the file is unreadable, truncated, or not a torch file.
+    """
+    data, name = _read_input(path, what)
+    if not data:
+        raise ConversionError(f"{name}: empty file")
+    if data[:4] != b"PK\x03\x04":
+        loader = _Loader(name, len(data))
+
+        def work_legacy() -> Any:
+            result = loader.load_legacy(data)
+            _check_graph(result, name)
+            return result
+
+        return _guarded(name, work_legacy)
+
+    _guarded(name, lambda: _check_torch_zip(data, name))
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except GanzooError:
+        raise
+    except pickle.UnpicklingError as exc:
+        first = _one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        raise UnsafeCheckpointError(
+            f"{name}: refused by torch.load(weights_only=True): {first}"
+        ) from None
+    except MemoryError:
+        raise UnsafeCheckpointError(f"{name}: refused: loading it ran out of memory") from None
+    except Exception as exc:  # torch raises RuntimeError/ValueError/... for broken archives
+        first = _one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        raise ConversionError(
+            f"{name}: corrupt torch file ({type(exc).__name__}: {first})"
+        ) from None
+
+
+def _check_torch_zip(data: bytes, name: str) -> None:
+    """Checks a torch zip archive's data.pkl with the allow-list, without reading tensor data."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = {info.filename: info for info in archive.infolist()}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise ConversionError(f"{name}: corrupt zip archive ({_one_line(exc)})") from None
+    pickles = [n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1]
+    if len(pickles) != 1:
+        raise ConversionError(f"{name}: not a torch.save archive (no single <name>/data.pkl)")
+    prefix = pickles[0][: -len("data.pkl")]
+    loader = _Loader(name, len(data), scan=True)
+    loader.spend(infos[pickles[0]].file_size, "data.pkl")
+    byteorder = infos.get(prefix + "byteorder")
+    if byteorder is not None and byteorder.file_size <= 16:
+        if archive.read(byteorder).strip() not in (b"little", b""):
+            raise ConversionError(f"{name}: big-endian torch files are not supported")
+    try:
+        pickle_bytes = archive.read(pickles[0])
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ConversionError(f"{name}: corrupt zip archive ({_one_line(exc)})") from None
+
+    seen: dict[str, _StorageRef] = {}
+
+    def persistent_load(pid: Any, at: int) -> _StorageRef:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and _is_str(pid[0], "storage")):
+            raise _Corrupt("unknown persistent id in data.pkl")
+        storage_type, key, location, numel = pid[1:]
+        if not isinstance(storage_type, _StorageType) or not isinstance(key, str):
+            raise _Corrupt("malformed storage reference in data.pkl")
+        numel = _expect_int(numel, "storage size")
+        if key in seen:
+            return seen[key]
+        record = infos.get(f"{prefix}data/{key}")
+        if record is None:
+            raise ConversionError(f"{name}: storage record data/{_shown(key)} is missing")
+        nbytes = numel * _element_size(storage_type.dtype)
+        if record.file_size != nbytes:
+            raise ConversionError(
+                f"{name}: storage record data/{_shown(key)} holds {record.file_size:,} bytes, "
+                f"{_count(nbytes)} declared"
+            )
+        loader.spend(nbytes, f"storage {_shown(key)}")
+        seen[key] = _StorageRef(storage_type.dtype, numel, None)
+        return seen[key]
+
+    result, _ = _Machine(loader, pickle_bytes, persistent_load).run(0)
+    _check_graph(result, name)
+
+
+def plain(obj: Any, *, what: str | None = None) -> Any:
+    """Turns loaded constructor kwargs into JSON-able plain values.
+
+    EasyDict/OrderedDict become dicts, tuples and lists become lists, sets become sorted lists,
+    numpy scalars become Python numbers; strings, numbers, bools and None stay as they are.
+
+    Args:
+        obj: the value to convert.
+        what: a name for error messages, e.g. ``"G.pkl: G init_kwargs"``.
+
+    Returns:
+        The plain value.
+
+    Raises:
+        ConversionError: a value is not JSON-able (a tensor, bytes, ...), a dict key is not a
+            string, or the value nests deeper than 64 levels or holds more than a million items.
+    """
+    label = what or "value"
+    count = 0
+
+    def convert(value: Any, path: str, depth: int) -> Any:
+        nonlocal count
+        count += 1
+        if count > MAX_PLAIN_NODES:
+            raise ConversionError(f"{label}: more than {MAX_PLAIN_NODES:,} items")
+        if depth > MAX_PLAIN_DEPTH:
+            raise ConversionError(f"{label}: nested deeper than {MAX_PLAIN_DEPTH} at {path}")
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value) if isinstance(value, int) else float(value)
+        if isinstance(value, (np.bool_, np.integer, np.floating)):
+            return value.item()
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ConversionError(f"{label}: key {_shown(repr(key))} at {path} is not a string")
+                out[key] = convert(item, f"{path}.{key}", depth + 1)
+            return out
+        if isinstance(value, (list, tuple)):
+            return [convert(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+        if isinstance(value, (set, frozenset)):
+            items = [convert(item, f"{path}{{}}", depth + 1) for item in value]
+            try:
+                return sorted(items)
+            except TypeError:
+                return sorted(items, key=repr)
+        raise ConversionError(
+            f"{label}: value at {path} is a {type(value).__name__}, not a JSON-able value"
+        )
+
+    return convert(obj, "$", 0)
