@@ -1,0 +1,119 @@
+"""The command line, end to end: official checkpoint in, exact networks and images out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganzoo
+from ganzoo.checkpoint import read_config
+from ganzoo.cli import main
+from ganzoo.models.stylegan2 import Discriminator, Generator
+
+from helpers import tiny_gan
+
+
+@pytest.fixture
+def tiny32(shared_fixtures):
+    return shared_fixtures / "stylegan2-ada" / "tiny32" / "tiny32-snapshot.pkl"
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_generate_grid_from_official_pickle_is_deterministic(tmp_path, capsys, tiny32):
+    code, out, err = run(capsys, "generate", tiny32, "--seeds", "0-15", "--trunc", "0.7", "--out", tmp_path / "a.png")
+    assert code == 0, err
+    run(capsys, "generate", tiny32, "--seeds", "0-15", "--trunc", "0.7", "--out", tmp_path / "b.png")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    grid = np.asarray(Image.open(tmp_path / "a.png"))
+    assert grid.shape == (128, 128, 3)  # 4x4 grid of 32x32
+    expected = ganzoo.load(tiny32).sample(seeds=[5], truncation_psi=0.7)[0]
+    assert np.array_equal(grid[32:64, 32:64], expected)  # seed 5 sits at row 1, column 1
+
+
+def test_convert_then_generate_matches_and_reproduces_reference(tmp_path, capsys, shared_fixtures, tiny32):
+    code, out, err = run(capsys, "convert", tiny32, tmp_path / "ckpt", "--license", "nvidia-source-code-license-nc")
+    assert code == 0, err
+    config = read_config(tmp_path / "ckpt")
+    assert config["source"]["format"] == "stylegan2-ada-pkl"
+    assert config["source"]["sha256"] == "9ab6a441a9a8aa301a6b40d8bbd226b11e225f3f1edd2eed44fac794d694e1c6"
+    assert config["license"] == "nvidia-source-code-license-nc"
+    assert sorted(config["files"]) == ["discriminator.safetensors", "generator.safetensors", "generator_raw.safetensors"]
+    run(capsys, "generate", tmp_path / "ckpt", "--seeds", "1,2", "--outdir", tmp_path / "from_dir")
+    run(capsys, "generate", tiny32, "--seeds", "1,2", "--outdir", tmp_path / "from_pkl")
+    for name in ("seed0001.png", "seed0002.png"):
+        assert (tmp_path / "from_dir" / name).read_bytes() == (tmp_path / "from_pkl" / name).read_bytes()
+
+    gan = ganzoo.load(tmp_path / "ckpt")
+    ref = np.load(shared_fixtures / "stylegan2-ada" / "tiny32" / "tiny32-reference.npz")
+    z, c = torch.from_numpy(ref["z"]), torch.from_numpy(ref["c"])
+    with torch.no_grad():
+        img = gan.G_ema(z, c, noise_mode="const", force_fp32=True)
+        logits = gan.D(torch.from_numpy(ref["d_input"]), c)
+    assert np.abs(img.numpy() - ref["img"]).max() <= 1e-4
+    assert np.abs(logits.numpy() - ref["d_logits_input"]).max() <= 1e-4
+
+    code, out, err = run(capsys, "convert", tiny32, tmp_path / "ckpt")
+    assert code == 1 and "already exists" in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_loads_into_plain_networks(tmp_path, capsys):
+    gan = tiny_gan(c_dim=3)
+    gan.save(tmp_path / "ckpt")
+    code, _, err = run(capsys, "export", tmp_path / "ckpt", tmp_path / "out.pt")
+    assert code == 0, err
+    payload = torch.load(tmp_path / "out.pt", weights_only=True)
+    assert set(payload) == {"G_ema", "D", "init_kwargs"}
+    G = Generator(**payload["init_kwargs"]["G_ema"])
+    G.load_state_dict(payload["G_ema"], strict=True)
+    D = Discriminator(**payload["init_kwargs"]["D"])
+    D.load_state_dict(payload["D"], strict=True)
+    z = torch.randn(2, 8)
+    c = torch.eye(3)[:2]
+    with torch.no_grad():
+        assert torch.equal(G.eval()(z, c, noise_mode="const"), gan.G_ema(z, c, noise_mode="const"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "{tmp}/missing.pkl", "--out", "{tmp}/x.png"], "no such checkpoint"),
+        (["generate", "{tmp}/ckpt", "--out", "{tmp}/x.png", "--outdir", "{tmp}/d"], "exactly one of"),
+        (["generate", "{tmp}/ckpt", "--seeds", "3-1", "--out", "{tmp}/x.png"], "invalid seeds"),
+        (["generate", "{tmp}/ckpt", "--noise-mode", "loud", "--out", "{tmp}/x.png"], "--noise-mode"),
+        (["generate", "{tmp}/ckpt", "--class", "1", "--out", "{tmp}/x.png"], "unconditional"),
+        (["convert", "{tmp}/missing.pkl", "{tmp}/out"], "no such file"),
+        (["convert", "{tmp}/garbage.pkl", "{tmp}/out"], "garbage.pkl"),
+        (["export", "{tmp}/missing", "{tmp}/x.pt"], "not a directory"),
+    ],
+)
+def test_user_errors_are_one_line_exit_1(tmp_path, capsys, args, message):
+    tiny_gan().save(tmp_path / "ckpt")
+    (tmp_path / "garbage.pkl").write_bytes(b"this is not a pickle at all")
+    code, out, err = run(capsys, *[a.format(tmp=tmp_path) for a in args])
+    assert code == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "out").exists()
+
+
+def test_console_script_and_module_entry(tmp_path):
+    tiny_gan().save(tmp_path / "ckpt")
+    done = subprocess.run(
+        [sys.executable, "-m", "ganzoo", "generate", str(tmp_path / "ckpt"), "--seeds", "0-3", "--out", str(tmp_path / "g.png")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "g.png").size == (32, 32)
+    done = subprocess.run([sys.executable, "-m", "ganzoo", "generate", str(tmp_path / "nope"), "--out", "x.png"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
