@@ -117,3 +117,24 @@ def test_console_script_and_module_entry(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ganzoo", "generate", str(tmp_path / "nope"), "--out", "x.png"],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_convert_tf_pickle_and_state_dict_through_cli(tmp_path, capsys, shared_fixtures):
+    tf_pkl = shared_fixtures / "stylegan2-tf" / "tf32" / "tf32-tf.pkl"
+    code, out, err = run(capsys, "convert", tf_pkl, tmp_path / "tf")
+    assert code == 0, err
+    assert read_config(tmp_path / "tf")["source"]["format"] == "stylegan2-tf-pkl"
+    ref = np.load(shared_fixtures / "stylegan2-tf" / "tf32" / "tf32-reference.npz")
+    gan = ganzoo.load(tmp_path / "tf")
+    with torch.no_grad():
+        img = gan.G_ema.synthesis(torch.from_numpy(ref["ws"]), noise_mode="const")
+    assert np.abs(img.numpy() - ref["img"]).max() <= 1e-4
+    # export -> state-dict .pt -> convert again: the same networks come back
+    assert run(capsys, "export", tmp_path / "tf", tmp_path / "tf.pt")[0] == 0
+    code, out, err = run(capsys, "convert", tmp_path / "tf.pt", tmp_path / "tf2")
+    assert code == 0, err
+    again = ganzoo.load(tmp_path / "tf2")
+    assert read_config(tmp_path / "tf2")["generator"] == read_config(tmp_path / "tf")["generator"]
+    for role, net in gan.networks().items():
+        other = again.networks()[role].state_dict()
+        assert all(torch.equal(t, other[k]) for k, t in net.state_dict().items()), role

@@ -171,3 +171,35 @@ def test_corpus_payloads_are_live(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert sorted(run.stdout.split()) == names
+
+
+# ---------------------------------------------------------------------------------------------
+# The same corpus through the command line: `ganzoo convert` and `ganzoo generate` refuse every
+# file with one line naming it, exit code 1, no marker, and nothing left in OUT_DIR.
+
+
+@pytest.fixture(scope="module")
+def cli_corpus(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("cli-corpus")
+    marker = directory / "MARKER"
+    return build_corpus(directory / "files", marker), marker
+
+
+def test_cli_refuses_every_corpus_file(cli_corpus, tmp_path, capsys):
+    from ganzoo.cli import main
+
+    corpus, marker = cli_corpus
+    assert len(corpus) >= 10
+    for name, path in sorted(corpus.items()):
+        out_dir = tmp_path / f"out-{name}"
+        for argv in (["convert", str(path), str(out_dir)], ["generate", str(path), "--out", str(tmp_path / "g.png")]):
+            code = main(argv)
+            err = capsys.readouterr().err
+            assert code == 1, (name, argv[0], err)
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ") and path.name in lines[0], (name, err)
+            assert "Traceback" not in err
+        assert not out_dir.exists(), name
+        assert not (tmp_path / "g.png").exists(), name
+        assert not marker.exists(), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temp dirs left behind either
