@@ -2,26 +2,88 @@
 
 The public API::
 
-    gan = ganzoo.load("path/to/checkpoint_dir_or_file.pkl")
+    gan = ganzoo.load("imagenet-stylegan2-256")   # registry name, alias, Hub repo id, dir or file
     images = gan.sample(seeds=range(16), truncation_psi=0.7)   # uint8 [N, H, W, C]
+    ganzoo.list_models("ffhq*")
+    ganzoo.pull("afhqcat-stylegan2-512")           # -> local checkpoint directory
+    ganzoo.push("my-checkpoint", "me/my-gan")
     ganzoo.convert("network-snapshot.pkl", "my-checkpoint")
+
+Names are resolved lazily (PEP 562): ``import ganzoo`` does not import torch, so the registry
+commands (``ganzoo list``, ``ganzoo info``) start fast. Everything else loads on first use.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from ganzoo.api import convert, export, load  # noqa: E402
-from ganzoo.checkpoint import GAN  # noqa: E402
-from ganzoo.errors import (  # noqa: E402
+from ganzoo.errors import (  # noqa: E402  (no torch: safe to import eagerly)
     ChecksumMismatchError,
     CheckpointError,
     ConversionError,
     DatasetError,
+    DownloadError,
     GanzooError,
+    RegistryError,
     UnknownModelError,
     UnsafeCheckpointError,
 )
+
+# Public name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    "GAN": "ganzoo.checkpoint",
+    "convert": "ganzoo.api",
+    "export": "ganzoo.api",
+    "load": "ganzoo.api",
+    "list_models": "ganzoo.registry",
+    "pull": "ganzoo.hub",
+    "push": "ganzoo.hub",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ganzoo.api import convert, export, load
+    from ganzoo.checkpoint import GAN
+    from ganzoo.hub import pull, push
+    from ganzoo.registry import list_models
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'ganzoo' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    # Bind every public name of that module at once, so later accesses skip this function.
+    for public, where in _LAZY.items():
+        if where == module_name:
+            globals()[public] = getattr(module, public)
+    return globals()[name]
+
+
+class _GanzooModule(types.ModuleType):
+    """Keeps ``ganzoo.convert`` the function when the subpackage ``ganzoo.convert`` is imported.
+
+    Importing a submodule binds it on its parent package; with the API loaded lazily, that
+    binding would otherwise shadow the public ``convert`` function (it did not when the API was
+    imported eagerly, because the function was bound after the subpackage).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _GanzooModule
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "GAN",
@@ -29,11 +91,16 @@ __all__ = [
     "ChecksumMismatchError",
     "ConversionError",
     "DatasetError",
+    "DownloadError",
     "GanzooError",
+    "RegistryError",
     "UnknownModelError",
     "UnsafeCheckpointError",
     "__version__",
     "convert",
     "export",
+    "list_models",
     "load",
+    "pull",
+    "push",
 ]

@@ -63,3 +63,20 @@ class DatasetError(GanzooError):
     Example:
         >>> raise DatasetError("./mydata: 3 images, precision/recall with k=3 needs at least 4")
     """
+
+
+class RegistryError(GanzooError):
+    """A registry data file (``registry/*.toml`` or a user registry folder) is malformed.
+
+    Example:
+        >>> raise RegistryError("registry/stylegan2-ada.toml: model 'afhqcat-stylegan2-512': unknown key 'resolutoin'")
+    """
+
+
+class DownloadError(GanzooError):
+    """A download failed: the server is unreachable, answered with an error, or the artifact needs
+    a manual download.
+
+    Example:
+        >>> raise DownloadError("https://huggingface.co: unreachable; HF_HUB_OFFLINE=1 uses the local cache")
+    """
