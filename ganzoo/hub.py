@@ -1,0 +1,1070 @@
+"""Pull and push ganzoo checkpoints through the Hugging Face Hub; upstream fallback; mirrors; cards.
+
+Pull order for a registry name (``ganzoo pull afhqcat-stylegan2-512``):
+
+1. a checkpoint already converted into ganzoo's own cache (by an earlier upstream fallback or by
+   ``ganzoo convert FILE --as NAME``), verified against its ``config.json``;
+2. the entry's Hub repo, through ``huggingface_hub.snapshot_download`` (standard HF cache,
+   ``HF_TOKEN``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``), every weight file verified against the
+   sha256 in ``config.json`` (and in the registry, where recorded);
+3. when the Hub repo is missing or unreachable: the entry's upstream artifact, downloaded
+   (resumable, size and sha256 checked) and converted safely into ganzoo's cache.
+
+A Hub repo id (``org/name``) works for any repo in the ganzoo layout. ``HF_ENDPOINT``,
+``HF_HUB_OFFLINE``, ``HF_HOME``/``HF_HUB_CACHE`` and ``GANZOO_CACHE`` are read at call time, so
+they can change within one process.
+
+A mirror (``ganzoo mirror NAME... --to DIR``) writes checkpoints as plain git repositories at
+``DIR/models/ORG/NAME``: the layout a self-hosted Hub mirror such as olah serves from its
+``mirrors-path``, so ``HF_ENDPOINT=http://mirror ganzoo pull ORG/NAME`` works unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import shutil
+import subprocess
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ganzoo._io import atomic_directory, sha256_file
+from ganzoo.errors import (
+    CheckpointError,
+    ChecksumMismatchError,
+    DownloadError,
+    GanzooError,
+    UnknownModelError,
+)
+from ganzoo.registry import Entry, find_entry, load_registry
+
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+SAMPLES_NAME = "samples.png"
+GENERATOR_FILE = "generator.safetensors"
+# Weight files a pull downloads; training_state.safetensors (optimizer moments) is left out on
+# purpose: it is only needed to resume training and can be larger than the networks.
+PULL_PATTERNS = [CONFIG_NAME, CARD_NAME, GENERATOR_FILE, "generator_raw.safetensors", "discriminator.safetensors"]
+ROLE_OF_FILE = {GENERATOR_FILE: "G_ema (EMA generator)", "generator_raw.safetensors": "G (raw generator)",
+                "discriminator.safetensors": "D (discriminator)",
+                "training_state.safetensors": "optimizer and training state"}  # fmt: skip
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_TRUE = {"1", "on", "yes", "true"}
+_CHUNK = 1 << 20
+
+
+# ------------------------------------------------------------------------------------------------
+# Environment
+
+
+def hub_endpoint() -> str:
+    """The Hub endpoint: ``HF_ENDPOINT`` (read now, not at import), else huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set: only the local caches are used."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def hub_cache_dir() -> Path:
+    """The standard Hugging Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ~/.cache)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def ganzoo_cache_dir() -> Path:
+    """ganzoo's own cache (``GANZOO_CACHE``, else ``XDG_CACHE_HOME/ganzoo``, else ~/.cache/ganzoo).
+
+    It holds upstream downloads (``downloads/``) and checkpoints converted from them or
+    registered with ``ganzoo convert FILE --as NAME`` (``checkpoints/NAME``).
+    """
+    if os.environ.get("GANZOO_CACHE"):
+        return Path(os.environ["GANZOO_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "ganzoo"
+
+
+def converted_dir(name: str) -> Path:
+    """Where the checkpoint converted for registry entry ``name`` lives in ganzoo's cache."""
+    return ganzoo_cache_dir() / "checkpoints" / name
+
+
+def _quiet_progress() -> bool:
+    return os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").strip().lower() in _TRUE
+
+
+# ------------------------------------------------------------------------------------------------
+# Resolving names
+
+
+def is_repo_id(text: str) -> bool:
+    """True for strings shaped like a Hub repo id, ``org/name``."""
+    parts = text.split("/")
+    return (len(parts) == 2 and all(parts) and not text.startswith((".", "~"))
+            and all(c.isalnum() or c in "-_." for c in text.replace("/", "")))  # fmt: skip
+
+
+def resolve(name_or_repo: str) -> tuple[Entry | None, str]:
+    """Resolves a registry name, alias or Hub repo id.
+
+    Returns:
+        ``(entry or None, repo_id)``.
+
+    Raises:
+        UnknownModelError: neither a registry name nor a repo id; lists the closest names.
+    """
+    entry = find_entry(name_or_repo)
+    if entry is not None:
+        return entry, entry.hub.repo
+    if is_repo_id(name_or_repo):
+        # A repo id that some registry entry uses gets that entry's upstream fallback too.
+        for candidate in load_registry().entries.values():
+            if candidate.hub.repo.lower() == name_or_repo.lower():
+                return candidate, candidate.hub.repo
+        return None, name_or_repo
+    raise UnknownModelError(
+        f"unknown model {name_or_repo!r}: not a registry name, alias, Hub repo id (org/name) or existing path"
+        + load_registry().suggest(name_or_repo)
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Verification
+
+
+def _read_json_config(directory: Path) -> dict:
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: no config.json (not a ganzoo checkpoint)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("files", {}), dict):
+        raise CheckpointError(f"{path}: not a ganzoo config (expected an object with 'files')")
+    return config
+
+
+def _remove_cached_file(path: Path) -> None:
+    """Removes a file, and the blob behind it when it is a Hugging Face cache symlink."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_symlink():
+            target = path.resolve()
+            path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+        else:
+            path.unlink()
+
+
+def verify_files(directory: str | os.PathLike, expected: dict[str, str], what: str,
+                 required: Iterable[str] = ()) -> list[str]:  # fmt: skip
+    """Checks files of ``directory`` against sha256 digests; removes every file that differs.
+
+    Args:
+        directory: the checkpoint directory.
+        expected: file name -> sha256.
+        what: names the checkpoint in messages (repo id or registry name).
+        required: files that must be present (others may be absent, e.g. with --generator-only).
+
+    Returns:
+        The names of the files that were corrupt and have been removed (empty when all match).
+
+    Raises:
+        CheckpointError: a required file is missing.
+    """
+    directory = Path(directory)
+    bad = []
+    for name, digest in sorted(expected.items()):
+        path = directory / name
+        if not path.exists():
+            if name in required:
+                raise CheckpointError(f"{what}: {name} is missing (config.json records it)")
+            continue
+        if sha256_file(path) != digest:
+            _remove_cached_file(path)
+            bad.append(name)
+    return bad
+
+
+def expected_digests(config: dict, entry: Entry | None = None) -> dict[str, str]:
+    """sha256 of each weight file from ``config.json``, plus those the registry records.
+
+    Raises:
+        ChecksumMismatchError: config.json and the registry disagree about a file.
+    """
+    digests = {name: meta.get("sha256") for name, meta in config.get("files", {}).items() if isinstance(meta, dict)}
+    digests = {k: v for k, v in digests.items() if isinstance(v, str)}
+    if entry is not None:
+        for name, digest in entry.hub.sha256:
+            if name in digests and digests[name] != digest:
+                raise ChecksumMismatchError(
+                    f"{entry.hub.repo}: config.json records sha256 {digests[name]} for {name}, "
+                    f"the registry entry {entry.name!r} records {digest}"
+                )
+            digests[name] = digest
+    return digests
+
+
+# ------------------------------------------------------------------------------------------------
+# Pull
+
+
+@dataclass
+class PullResult:
+    """What :func:`pull_checkpoint` fetched and from where."""
+
+    path: Path
+    origin: str  # "cache" (ganzoo's converted cache), "hub", or "upstream"
+    repo_id: str | None = None
+    entry: Entry | None = None
+    revision: str | None = None
+    repaired: tuple[str, ...] = ()
+
+
+def pull(
+    name_or_repo: str,
+    revision: str | None = None,
+    generator_only: bool = False,
+    token: str | bool | None = None,
+    force_download: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Fetches a checkpoint into the local cache and returns its directory.
+
+    Args:
+        name_or_repo: a registry name or alias (``"imagenet-stylegan2-256"``, ``"cat"``) or a Hub
+            repo id in the ganzoo layout (``"org/name"``).
+        revision: a branch, tag or commit of the Hub repo (default: the registry's pinned
+            revision, else ``main``).
+        generator_only: fetch only ``generator.safetensors`` (and config/card).
+        token: Hub token (default: ``HF_TOKEN`` / the saved login).
+        force_download: download again even when cached.
+        progress: show progress bars.
+
+    Returns:
+        The checkpoint directory (inside the HF cache or ganzoo's cache), verified.
+
+    Raises:
+        UnknownModelError: unknown name, or unknown repo on the endpoint (without upstream fallback).
+        DownloadError: the network is unreachable (and nothing is cached), or an artifact needs
+            a manual download.
+        ChecksumMismatchError: a file stays corrupt after one re-download (it has been removed).
+    """
+    return pull_checkpoint(name_or_repo, revision, generator_only, token, force_download, progress).path
+
+
+def pull_checkpoint(
+    name_or_repo: str,
+    revision: str | None = None,
+    generator_only: bool = False,
+    token: str | bool | None = None,
+    force_download: bool = False,
+    progress: bool = True,
+) -> PullResult:
+    """Like :func:`pull`, and says where the checkpoint came from."""
+    entry, repo_id = resolve(name_or_repo)
+    if entry is not None and revision is None and not force_download:
+        local = converted_dir(entry.name)
+        if (local / CONFIG_NAME).is_file():
+            config = _read_json_config(local)
+            bad = verify_files(local, expected_digests(config), entry.name, required=config.get("files", {}))
+            if not bad:
+                return PullResult(local, "cache", entry=entry)
+            # A corrupt converted checkpoint cannot be patched file by file: drop it, fetch anew.
+            shutil.rmtree(local, ignore_errors=True)
+    revision = revision or (entry.hub.revision if entry else None) or "main"
+    try:
+        path, repaired = _pull_from_hub(repo_id, revision, generator_only, token, force_download, progress, entry)
+        return PullResult(path, "hub", repo_id=repo_id, entry=entry, revision=revision, repaired=tuple(repaired))
+    except _HubUnavailable as unavailable:
+        if entry is None:
+            raise unavailable.error from None
+        hub_problem = unavailable.error
+    return _pull_from_upstream(entry, hub_problem, progress)
+
+
+class _HubUnavailable(Exception):
+    """The repo is missing or the Hub unreachable: the caller may fall back to upstream."""
+
+    def __init__(self, error: GanzooError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _pull_from_hub(repo_id: str, revision: str, generator_only: bool, token, force_download: bool,
+                   progress: bool, entry: Entry | None) -> tuple[Path, list[str]]:  # fmt: skip
+    from huggingface_hub import snapshot_download
+
+    endpoint = hub_endpoint()
+    offline = hub_offline()
+    patterns = [CONFIG_NAME, CARD_NAME, GENERATOR_FILE] if generator_only else PULL_PATTERNS
+    kwargs: dict[str, Any] = dict(
+        repo_id=repo_id,
+        revision=revision,
+        cache_dir=str(hub_cache_dir()),
+        allow_patterns=patterns,
+        token=token,
+        endpoint=endpoint,
+        local_files_only=offline,
+        force_download=force_download and not offline,
+        library_name="ganzoo",
+    )
+    if not progress or _quiet_progress():
+        kwargs["tqdm_class"] = _SilentTqdm
+    path = Path(_hub_call(lambda: snapshot_download(**kwargs), repo_id, revision, endpoint, offline))
+    config = _read_json_config(path)
+    files = config.get("files", {})
+    required = [GENERATOR_FILE] if generator_only else list(files)
+    if generator_only and GENERATOR_FILE not in files:
+        raise CheckpointError(f"{repo_id}: config.json records no {GENERATOR_FILE}")
+    digests = expected_digests(config, entry)
+    if generator_only:
+        digests = {k: v for k, v in digests.items() if k == GENERATOR_FILE}
+    bad = verify_files(path, digests, repo_id, required=required)
+    if not bad:
+        return path, []
+    # Corrupt cached files have been removed; fetch each once more, then check again.
+    if offline:
+        raise ChecksumMismatchError(
+            f"{repo_id}: cached {', '.join(bad)} did not match the sha256 in config.json and "
+            "was removed; run the pull again without HF_HUB_OFFLINE to download it again"
+        )
+    from huggingface_hub import hf_hub_download
+
+    commit = path.name  # snapshot folders are named by commit hash: re-fetch the same revision
+    for name in bad:
+        _hub_call(lambda name=name: hf_hub_download(repo_id, name, revision=commit, cache_dir=str(hub_cache_dir()),
+                                                    token=token, endpoint=endpoint, force_download=True,
+                                                    library_name="ganzoo"),  # fmt: skip
+                  repo_id, revision, endpoint, offline)
+    still_bad = verify_files(path, {k: digests[k] for k in bad}, repo_id, required=bad)
+    if still_bad:
+        raise ChecksumMismatchError(
+            f"{repo_id}@{revision}: {', '.join(still_bad)} does not match the sha256 recorded in config.json, "
+            "even after downloading it again; the bad file was removed"
+        )
+    return path, bad
+
+
+def _hub_call(fn, repo_id: str, revision: str, endpoint: str, offline: bool):
+    """Runs a huggingface_hub call, turning its errors into one-line ganzoo errors."""
+    from huggingface_hub import errors as hf_errors
+
+    try:
+        return fn()
+    except hf_errors.RevisionNotFoundError:
+        raise _HubUnavailable(UnknownModelError(f"{repo_id}: no revision {revision!r} on {endpoint}")) from None
+    except hf_errors.GatedRepoError:
+        raise _HubUnavailable(DownloadError(
+            f"{repo_id}: gated or private repo on {endpoint}; log in (`hf auth login`) or set HF_TOKEN"
+        )) from None  # fmt: skip
+    except hf_errors.RepositoryNotFoundError:
+        raise _HubUnavailable(UnknownModelError(
+            f"{repo_id}: no such model repository on {endpoint} (or it is private: set HF_TOKEN)"
+        )) from None  # fmt: skip
+    except hf_errors.LocalEntryNotFoundError as exc:
+        if offline:
+            message = f"{repo_id}@{revision}: not in the local cache ({hub_cache_dir()}) and HF_HUB_OFFLINE=1 forbids downloading"
+        else:
+            cause = _root_cause(exc)
+            message = (f"{endpoint}: unreachable while fetching {repo_id}@{revision} ({cause}); "
+                       "with HF_HUB_OFFLINE=1 ganzoo uses only the local cache")  # fmt: skip
+        raise _HubUnavailable(DownloadError(message)) from None
+    except hf_errors.EntryNotFoundError as exc:
+        raise CheckpointError(f"{repo_id}@{revision}: {exc}".splitlines()[0]) from None
+    except hf_errors.HfHubHTTPError as exc:
+        raise _HubUnavailable(DownloadError(f"{repo_id}@{revision}: {str(exc).splitlines()[0]} ({endpoint})")) from None
+    except OSError as exc:
+        # Connection-level failures that huggingface_hub lets through (DNS, refused, reset).
+        raise _HubUnavailable(DownloadError(
+            f"{endpoint}: unreachable while fetching {repo_id}@{revision} ({_root_cause(exc)}); "
+            "with HF_HUB_OFFLINE=1 ganzoo uses only the local cache"
+        )) from None  # fmt: skip
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+class _SilentTqdm:
+    """A tqdm stand-in that shows nothing (for ``progress=False``)."""
+
+    def __init__(self, *args, **kwargs):
+        self.n = 0
+        self.total = kwargs.get("total")
+
+    def update(self, n=1):
+        self.n += n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return False
+
+    def close(self):
+        pass
+
+    def set_description(self, *args, **kwargs):
+        pass
+
+    def __iter__(self):  # pragma: no cover - only used by thread_map over iterables
+        return iter(())
+
+    @classmethod
+    def get_lock(cls):
+        import threading
+
+        return threading.RLock()
+
+    @classmethod
+    def set_lock(cls, lock):
+        pass
+
+
+def _pull_from_upstream(entry: Entry, hub_problem: GanzooError, progress: bool) -> PullResult:
+    artifacts = entry.downloadable
+    if not artifacts:
+        manual = [a for a in entry.artifacts if a.manual_download]
+        if manual:
+            raise DownloadError(
+                f"{entry.name}: {hub_problem}; the upstream file needs a manual download: "
+                f"{manual[0].instructions} (URL: {manual[0].url})"
+            )
+        raise hub_problem
+    if hub_offline():
+        raise DownloadError(f"{entry.name}: {hub_problem}; HF_HUB_OFFLINE=1 also rules out the upstream download")
+    artifact = artifacts[0]
+    download = ganzoo_cache_dir() / "downloads" / artifact.filename
+    download_url(artifact.url, download, size=artifact.size, sha256=artifact.sha256, progress=progress)
+    path = register_converted(download, entry.name, artifact_url=artifact.url)
+    download.unlink(missing_ok=True)  # the converted checkpoint keeps the file's sha256 and size
+    return PullResult(path, "upstream", repo_id=None, entry=entry)
+
+
+# ------------------------------------------------------------------------------------------------
+# Upstream downloads
+
+
+def direct_download_url(url: str) -> str:
+    """The URL that serves the file itself.
+
+    Dropbox share links (``?dl=0``) answer with a web page; ``dl=1`` asks Dropbox for the file.
+    Every other URL is returned unchanged.
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if host == "dropbox.com" or host.endswith(".dropbox.com"):
+        query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k != "dl"]
+        query.append(("dl", "1"))
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    return url
+
+
+def download_url(
+    url: str,
+    dest: str | os.PathLike,
+    size: int | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+    timeout: float = 30.0,
+) -> Path:
+    """Downloads ``url`` to ``dest``: resumable, with a progress bar, size and sha256 checked.
+
+    Bytes go to ``dest.part`` first; an interrupted download resumes from there with an HTTP
+    ``Range`` request (or starts over when the server ignores it). ``dest`` appears only once the
+    whole file is there and matches ``size`` and ``sha256`` (when given).
+
+    Raises:
+        DownloadError: unreachable server, HTTP error, or wrong size.
+        ChecksumMismatchError: the file's sha256 differs from ``sha256`` (the file is removed).
+    """
+    import requests
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_file() and (size is None or dest.stat().st_size == size) and (sha256 is None or sha256_file(dest) == sha256):
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    fetch_url = direct_download_url(url)
+    start = part.stat().st_size if part.is_file() else 0
+    if size is not None and start > size:
+        part.unlink()
+        start = 0
+    headers = {"User-Agent": "ganzoo"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    try:
+        response = requests.get(fetch_url, stream=True, timeout=timeout, headers=headers, allow_redirects=True)
+    except requests.RequestException as exc:
+        raise DownloadError(f"{url}: unreachable ({_root_cause(exc)})") from None
+    with response:
+        if response.status_code == 416 and start:  # the .part file already holds everything
+            pass
+        elif response.status_code not in (200, 206):
+            raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
+        else:
+            if response.status_code == 200 and start:
+                start = 0  # the server ignored Range: start over
+            length = response.headers.get("Content-Length")
+            total = size or (int(length) + start if length and length.isdigit() else None)
+            _stream_to(response, part, start, total, url, progress)
+    actual = part.stat().st_size
+    if size is not None and actual != size:
+        if actual > size:
+            part.unlink()
+        raise DownloadError(f"{url}: got {actual} bytes, expected {size}" + ("; re-run to resume" if actual < size else ""))
+    if sha256 is not None:
+        digest = sha256_file(part)
+        if digest != sha256:
+            part.unlink()
+            raise ChecksumMismatchError(f"{url}: sha256 {digest} != recorded {sha256}; the download was removed")
+    os.replace(part, dest)
+    return dest
+
+
+def _stream_to(response, part: Path, start: int, total: int | None, url: str, progress: bool) -> None:
+    import requests
+
+    show = progress and not _quiet_progress()
+    with open(part, "ab" if start else "wb") as out, _progress_bar(part.name[: -len(".part")], total, start, show) as advance:
+        try:
+            for chunk in response.iter_content(chunk_size=_CHUNK):
+                out.write(chunk)
+                advance(len(chunk))
+        except (requests.RequestException, OSError) as exc:
+            raise DownloadError(f"{url}: download interrupted ({_root_cause(exc)}); re-run to resume") from None
+
+
+@contextlib.contextmanager
+def _progress_bar(label: str, total: int | None, done: int, show: bool) -> Iterator:
+    if not show:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)  # fmt: skip
+
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(label, total=total, completed=done)
+        yield lambda n: bar.advance(task, n)
+
+
+# ------------------------------------------------------------------------------------------------
+# Converting into the cache
+
+
+def register_converted(src: str | os.PathLike, name: str, artifact_url: str | None = None,
+                       overwrite: bool = True) -> Path:  # fmt: skip
+    """Converts a foreign file into ganzoo's cache as registry entry ``name``.
+
+    This is what ``ganzoo convert FILE --as NAME`` runs for a manually downloaded artifact, and
+    what the upstream fallback of a pull runs after downloading. Afterwards ``ganzoo.load(name)``
+    finds the checkpoint without network.
+
+    Args:
+        src: the foreign checkpoint file.
+        name: a registry name or alias.
+        artifact_url: where the file came from (recorded in ``config.json``'s ``source``).
+        overwrite: replace an earlier conversion.
+
+    Returns:
+        The checkpoint directory.
+
+    Raises:
+        UnknownModelError: ``name`` is not in the registry.
+        ChecksumMismatchError: the registry records a sha256 for the file and it differs.
+        ConversionError: the file does not hold networks matching the entry (e.g. resolution).
+    """
+    from ganzoo.convert import foreign_to_gan
+
+    entry = load_registry().get(name)
+    src = Path(src)
+    if not src.is_file():
+        raise GanzooError(f"{src}: no such file")
+    digest = sha256_file(src)
+    known = [a for a in entry.artifacts if a.sha256]
+    if known and digest not in {a.sha256 for a in known}:
+        raise ChecksumMismatchError(
+            f"{src}: sha256 {digest} matches no upstream file recorded for {entry.name} ({known[0].sha256})"
+        )
+    config = None
+    artifact = next((a for a in entry.artifacts if a.url == artifact_url), None) or (entry.artifacts[0] if entry.artifacts else None)
+    if artifact is not None and artifact.format == "state-dict-pt" and (entry.generator or entry.discriminator):
+        config = {k: _plain_dict(v) for k, v in (("generator", entry.generator), ("discriminator", entry.discriminator)) if v}
+    gan = foreign_to_gan(src, config=config, license=entry.license_name if entry.license == "other" else entry.license)
+    resolution = gan.config["generator"]["img_resolution"]
+    if resolution != entry.resolution:
+        from ganzoo.errors import ConversionError
+
+        raise ConversionError(f"{src}: a {resolution}x{resolution} network, but {entry.name} is {entry.resolution}x{entry.resolution}")
+    gan.config["source"].update(registry=entry.name, url=(artifact_url or (artifact.url if artifact else None)))
+    gan.config["license"] = entry.license_name if entry.license == "other" else entry.license
+    target = converted_dir(entry.name)
+    gan.save(target, overwrite=overwrite)
+    config_written = _read_json_config(target)
+    card = render_card(config_written, repo_id=entry.hub.repo, entry=entry)
+    from ganzoo._io import atomic_write_text
+
+    atomic_write_text(target / CARD_NAME, str(card))
+    return target
+
+
+def _plain_dict(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain_dict(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_plain_dict(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------------
+# Model cards
+
+
+def _ancestor_entries(config: dict, entry: Entry | None) -> list[Entry]:
+    """Registry entries among a checkpoint's ancestors (its source and every lineage parent)."""
+    names = []
+    if entry is not None:
+        names.append(entry.name)
+    source = config.get("source") or {}
+    if isinstance(source, dict) and isinstance(source.get("registry"), str):
+        names.append(source["registry"])
+    for step in config.get("lineage") or []:
+        if isinstance(step, dict):
+            for key in ("registry", "name", "parent", "repo"):
+                if isinstance(step.get(key), str):
+                    names.append(step[key])
+        elif isinstance(step, str):
+            names.append(step)
+    found: list[Entry] = []
+    for name in names:
+        candidate = find_entry(name)
+        if candidate is None and is_repo_id(name):
+            candidate = next((e for e in load_registry().entries.values() if e.hub.repo == name), None)
+        if candidate is not None and candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def _lineage_lines(config: dict, entry: Entry | None, repo_id: str | None) -> list[str]:
+    lines = []
+    source = config.get("source") or {}
+    if entry is not None:
+        if entry.artifacts:
+            artifact = entry.artifacts[0]
+            lines.append(f"upstream release: {artifact.url} ({artifact.format}), converted safely by ganzoo")
+        lines.append(f"ganzoo registry entry `{entry.name}`: {entry.title}")
+    elif isinstance(source, dict) and source:
+        what = source.get("registry") or source.get("file") or source.get("repo") or "unknown source"
+        detail = ", ".join(f"{k} {source[k]}" for k in ("format", "url", "sha256") if source.get(k))
+        lines.append(f"source: {what}" + (f" ({detail})" if detail else ""))
+    for step in config.get("lineage") or []:
+        if isinstance(step, dict):
+            parent = step.get("registry") or step.get("repo") or step.get("name") or step.get("parent") or "a parent checkpoint"
+            recipe = step.get("recipe")
+            lines.append(f"{parent}" + (f" -> recipe `{recipe}`" if recipe else ""))
+        else:
+            lines.append(str(step))
+    if config.get("training"):
+        training = config["training"]
+        recipe = training.get("recipe") if isinstance(training, dict) else None
+        lines.append("trained with ganzoo" + (f" (recipe `{recipe}`)" if recipe else ""))
+    lines.append(f"this checkpoint{f': `{repo_id}`' if repo_id else ''}")
+    return lines
+
+
+def _metrics(config: dict, entry: Entry | None) -> list[dict]:
+    """Metrics for the card: those recorded in config.json, else the registry's reported ones."""
+    rows = []
+    recorded = config.get("metrics")
+    if isinstance(recorded, dict):
+        for name, value in sorted(recorded.items()):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows.append({"name": name, "value": float(value), "dataset": "", "source": "ganzoo (config.json)"})
+            elif isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
+                rows.append({"name": name, "value": float(value["value"]), "dataset": str(value.get("dataset", "")),
+                             "source": str(value.get("source", "ganzoo (config.json)"))})  # fmt: skip
+    elif isinstance(recorded, list):
+        for item in recorded:
+            if isinstance(item, dict) and isinstance(item.get("value"), (int, float)) and item.get("name"):
+                rows.append({"name": str(item["name"]), "value": float(item["value"]),
+                             "dataset": str(item.get("dataset", "")), "source": str(item.get("source", "ganzoo"))})  # fmt: skip
+    if not rows and entry is not None:
+        rows = [{"name": m.name, "value": m.value, "dataset": m.dataset, "source": m.source, "source_url": entry.paper.url}
+                for m in entry.metrics]
+    return rows
+
+
+def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = None,
+                samples_file: str | None = None):  # fmt: skip
+    """Renders the model card of a checkpoint from ``cards/model_card.md``.
+
+    The YAML front matter is a ``huggingface_hub.ModelCardData``: ``library_name: ganzoo``,
+    ``license`` (+ ``license_name``/``license_link``), ``tags``, ``datasets``, ``base_model`` (the
+    Hub repos of the ancestors) and ``model-index`` with the recorded metrics.
+
+    Args:
+        config: the checkpoint's ``config.json`` content.
+        repo_id: the Hub repo the card is for (used in the usage snippet).
+        entry: the registry entry, when the checkpoint is one (else found from ``source``).
+        samples_file: file name of the samples grid uploaded beside the card.
+
+    Returns:
+        A ``huggingface_hub.ModelCard``.
+    """
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from ganzoo.resources import card_files
+
+    if entry is None:
+        source = config.get("source") or {}
+        if isinstance(source, dict) and isinstance(source.get("registry"), str) and not config.get("lineage"):
+            entry = find_entry(source["registry"])
+    ancestors = _ancestor_entries(config, entry)
+    generator = config.get("generator") or {}
+    c_dim = generator.get("c_dim", entry.c_dim if entry else None)
+    task = "image-generation" if c_dim else "unconditional-image-generation"
+    tags = ["ganzoo", "gan", config.get("architecture", "stylegan2"), task]
+    for ancestor in ancestors:
+        tags += list(ancestor.tags)
+    dataset_ids = []
+    for ancestor in ancestors:
+        dataset_ids.append(ancestor.dataset.hub_id or ancestor.dataset.name)
+    base_models = [a.hub.repo for a in ancestors if entry is None or a.name != entry.name]
+    for step in config.get("lineage") or []:
+        if isinstance(step, dict) and isinstance(step.get("repo"), str) and step["repo"] not in base_models:
+            base_models.append(step["repo"])
+    license_id, license_name, license_link = _license_fields(config, entry)
+    metric_rows = _metrics(config, entry)
+    name = repo_id.split("/")[-1] if repo_id else (entry.name if entry else "ganzoo-checkpoint")
+    eval_results = [
+        EvalResult(task_type=task, dataset_type=_slug(m["dataset"] or (entry.dataset.name if entry else "unknown")),
+                   dataset_name=m["dataset"] or (entry.dataset.name if entry else "unknown"),
+                   metric_type=m["name"], metric_value=m["value"],
+                   source_name=m["source"] if m.get("source_url") else None, source_url=m.get("source_url"))  # fmt: skip
+        for m in metric_rows
+    ]
+    card_data = ModelCardData(
+        library_name="ganzoo",
+        license=license_id,
+        license_name=license_name,
+        license_link=license_link,
+        tags=list(dict.fromkeys(tags)),
+        datasets=list(dict.fromkeys(dataset_ids)) or None,
+        base_model=(base_models[0] if len(base_models) == 1 else base_models) or None,
+        pipeline_tag=task,
+        model_name=name,
+        eval_results=eval_results or None,
+    )
+    files = config.get("files") or {}
+    title = entry.title if entry else name
+    if entry:
+        description = (f"{entry.title}, converted to the ganzoo format from the release of "
+                       f"*{entry.paper.title}* ({entry.paper.venue or entry.paper.year}). "
+                       f"Trained on {entry.dataset.name}"
+                       f"{f' ({entry.dataset.size:,} images)' if entry.dataset.size else ''}.")  # fmt: skip
+    else:
+        description = f"A GAN checkpoint in the ganzoo format ({config.get('architecture', 'stylegan2')})."
+    ancestor_rows = [
+        {"name": a.name, "license": a.license_name if a.license == "other" else a.license, "license_url": a.license_url,
+         "paper": a.paper.title, "paper_url": a.paper.url, "bibtex": a.paper.bibtex.strip()}
+        for a in ancestors
+    ]  # fmt: skip
+    if not ancestor_rows:
+        ancestor_rows = [{"name": name, "license": license_name or license_id, "license_url": license_link or "",
+                          "paper": "", "paper_url": "", "bibtex": ""}]  # fmt: skip
+    template = card_files().joinpath("model_card.md").read_text(encoding="utf-8")
+    return ModelCard.from_template(
+        card_data,
+        template_str=template,
+        title=title,
+        description=description,
+        file_rows=[{"file": f, "role": ROLE_OF_FILE.get(f, "weights")} for f in sorted(files)],
+        resolution=generator.get("img_resolution", entry.resolution if entry else None),
+        c_dim=c_dim,
+        load_name=repo_id or (entry.name if entry else name),
+        samples_file=samples_file,
+        metric_rows=metric_rows,
+        lineage_lines=_lineage_lines(config, entry, repo_id),
+        notes=entry.notes if entry else "",
+        ancestors=ancestor_rows,
+    )
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "unknown"
+
+
+# License ids the Hub accepts as they are; anything else goes to license: other + license_name.
+_HUB_LICENSES = {"apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc0-1.0",
+                 "bsd-3-clause", "openrail", "creativeml-openrail-m", "gpl-3.0", "unknown"}  # fmt: skip
+
+
+def _license_fields(config: dict, entry: Entry | None) -> tuple[str, str | None, str | None]:
+    if entry is not None:
+        if entry.license == "other":
+            return "other", entry.license_name, entry.license_url or None
+        return entry.license, None, entry.license_url or None
+    license_text = str(config.get("license") or "unknown").strip().lower()
+    if license_text in _HUB_LICENSES:
+        return license_text, None, None
+    return "other", _slug(license_text), None
+
+
+def entry_card(entry: Entry, samples_file: str | None = None):
+    """The model card of a registry entry's Hub repo (before its weights are converted)."""
+    config = {"architecture": entry.architecture, "generator": {"img_resolution": entry.resolution,
+              **({"c_dim": entry.c_dim} if entry.c_dim is not None else {})},
+              "source": {"registry": entry.name}, "lineage": [], "files": {}}  # fmt: skip
+    return render_card(config, repo_id=entry.hub.repo, entry=entry, samples_file=samples_file)
+
+
+# ------------------------------------------------------------------------------------------------
+# Push
+
+
+def samples_png(checkpoint_dir: str | os.PathLike, seeds: Iterable[int] = range(16), truncation_psi: float = 0.7) -> bytes:
+    """A PNG grid of samples from a checkpoint (what a pushed card shows)."""
+    import math
+
+    import numpy as np
+    from PIL import Image
+
+    from ganzoo.checkpoint import GAN
+
+    gan = GAN.load(checkpoint_dir, verify=False)
+    class_idx = 0 if gan.G_ema.c_dim else None
+    images = gan.sample(seeds=list(seeds), truncation_psi=truncation_psi, class_idx=class_idx)
+    n, h, w, c = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.zeros([rows * h, cols * w, c], dtype=np.uint8)
+    for i, img in enumerate(images):
+        r, col = divmod(i, cols)
+        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = img
+    image = Image.fromarray(grid[..., 0] if c == 1 else grid)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def checkpoint_upload_files(checkpoint_dir: str | os.PathLike, repo_id: str, samples: bool = True) -> dict[str, bytes | Path]:
+    """The files a push uploads: config.json, the weight files, README.md (card), samples.png.
+
+    Every weight file is verified against ``config.json`` first.
+
+    Raises:
+        CheckpointError: not a checkpoint, or a recorded file is missing.
+        ChecksumMismatchError: a weight file differs from its recorded sha256.
+    """
+    from ganzoo.checkpoint import read_config
+
+    checkpoint_dir = Path(checkpoint_dir)
+    config = read_config(checkpoint_dir)
+    files = config.get("files", {})
+    for name, meta in sorted(files.items()):
+        path = checkpoint_dir / name
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing (config.json records it)")
+        digest = sha256_file(path)
+        if digest != meta.get("sha256"):
+            raise ChecksumMismatchError(f"{path}: sha256 {digest} != recorded {meta.get('sha256')}")
+    upload: dict[str, bytes | Path] = {CONFIG_NAME: checkpoint_dir / CONFIG_NAME}
+    upload.update({name: checkpoint_dir / name for name in sorted(files)})
+    samples_name = None
+    if samples:
+        upload[SAMPLES_NAME] = samples_png(checkpoint_dir)
+        samples_name = SAMPLES_NAME
+    upload[CARD_NAME] = str(render_card(config, repo_id=repo_id, samples_file=samples_name)).encode("utf-8")
+    return upload
+
+
+def push(
+    checkpoint_dir: str | os.PathLike,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    commit_message: str | None = None,
+    samples: bool = True,
+) -> str:
+    """Uploads a checkpoint directory to the Hub in one commit, with a rendered model card.
+
+    Creates the repo (and the branch ``revision``) when needed.
+
+    Args:
+        checkpoint_dir: a ganzoo checkpoint directory.
+        repo_id: ``org/name``.
+        private: create the repo private.
+        revision: the branch to commit to (default ``main``).
+        token: Hub token (default: ``HF_TOKEN`` / the saved login).
+        commit_message: the commit message.
+        samples: generate a samples grid and show it in the card.
+
+    Returns:
+        The URL of the commit.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import errors as hf_errors
+
+    if not is_repo_id(repo_id):
+        raise GanzooError(f"{repo_id!r}: a Hub repo id looks like 'org/name'")
+    if hub_offline():
+        raise DownloadError(f"push to {repo_id}: HF_HUB_OFFLINE=1 is set; unset it to upload")
+    upload = checkpoint_upload_files(checkpoint_dir, repo_id, samples=samples)
+    endpoint = hub_endpoint()
+    api = HfApi(endpoint=endpoint, token=token, library_name="ganzoo")
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(data) if isinstance(data, Path) else data)
+                  for name, data in upload.items()]  # fmt: skip
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        if revision and revision != "main":
+            api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
+        info = api.create_commit(
+            repo_id,
+            operations,
+            commit_message=commit_message or f"Upload ganzoo checkpoint {Path(checkpoint_dir).name}",
+            revision=revision,
+            repo_type="model",
+        )
+    except hf_errors.HfHubHTTPError as exc:
+        raise DownloadError(f"push to {repo_id} on {endpoint}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise DownloadError(f"push to {repo_id}: {endpoint} unreachable ({_root_cause(exc)})") from None
+    return info.commit_url
+
+
+# ------------------------------------------------------------------------------------------------
+# Mirrors
+
+
+def mirror(sources: Iterable[str], to: str | os.PathLike, org: str | None = None,
+           progress: bool = True) -> list[Path]:  # fmt: skip
+    """Writes checkpoints as git repositories at ``TO/models/ORG/NAME`` for a self-hosted mirror.
+
+    Args:
+        sources: registry names/aliases, Hub repo ids or checkpoint directories.
+        to: the mirror root (olah's ``mirrors-path``).
+        org: the organisation to file them under (default: the registry's Hub org, ``ganzoo``).
+        progress: show progress bars while pulling.
+
+    Returns:
+        The repository folders written.
+    """
+    if shutil.which("git") is None:
+        raise GanzooError("ganzoo mirror needs the git command; install git")
+    root = Path(to)
+    written = []
+    for source in sources:
+        directory, repo_id, entry = _mirror_source(source, org, progress)
+        target = root / "models" / repo_id
+        written.append(_write_git_repo(directory, target, repo_id, entry))
+    return written
+
+
+def _mirror_source(source: str, org: str | None, progress: bool) -> tuple[Path, str, Entry | None]:
+    path = Path(source)
+    if path.is_dir():
+        config = _read_json_config(path)
+        entry = None
+        src = config.get("source") or {}
+        if isinstance(src, dict) and isinstance(src.get("registry"), str) and not config.get("lineage"):
+            entry = find_entry(src["registry"])
+        name = entry.hub.repo.split("/")[1] if entry else _slug(path.resolve().name)
+        owner = org or (entry.hub.repo.split("/")[0] if entry else "ganzoo")
+        return path, f"{owner}/{name}", entry
+    result = pull_checkpoint(source, progress=progress)
+    repo_id = result.repo_id or (result.entry.hub.repo if result.entry else source)
+    if org:
+        repo_id = f"{org}/{repo_id.split('/')[1]}"
+    return result.path, repo_id, result.entry
+
+
+def _write_git_repo(directory: Path, target: Path, repo_id: str, entry: Entry | None) -> Path:
+    config = _read_json_config(directory)
+    names = [CONFIG_NAME] + sorted(config.get("files", {}))
+    verify = verify_files(directory, expected_digests(config), str(directory), required=config.get("files", {}))
+    if verify:
+        raise ChecksumMismatchError(f"{directory}: {', '.join(verify)} did not match config.json (removed); pull it again")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "ganzoo", "GIT_AUTHOR_EMAIL": "ganzoo@localhost",
+           "GIT_COMMITTER_NAME": "ganzoo", "GIT_COMMITTER_EMAIL": "ganzoo@localhost"}  # fmt: skip
+    # A fixed date (SOURCE_DATE_EPOCH when set) keeps mirror commits reproducible.
+    stamp = os.environ.get("SOURCE_DATE_EPOCH")
+    if stamp and stamp.isdigit():
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"@{stamp} +0000"
+    with atomic_directory(target, overwrite=True) as tmp:
+        for name in names:
+            shutil.copyfile(directory / name, tmp / name)
+        card_path = directory / CARD_NAME
+        if card_path.is_file():
+            shutil.copyfile(card_path, tmp / CARD_NAME)
+        else:
+            (tmp / CARD_NAME).write_text(str(render_card(config, repo_id=repo_id, entry=entry)), encoding="utf-8")
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"],
+                     ["commit", "-q", "-m", f"ganzoo mirror of {repo_id}"]):  # fmt: skip
+            run = subprocess.run(["git", *args], cwd=tmp, env=env, capture_output=True, text=True)
+            if run.returncode != 0:
+                raise GanzooError(f"{target}: git {args[0]} failed: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
+    return target
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading a pulled checkpoint
+
+
+def load_pulled(directory: str | os.PathLike, device: str = "cpu"):
+    """Loads a pulled checkpoint; one pulled with ``--generator-only`` gives a G_ema-only GAN.
+
+    Checksums were verified by the pull, so they are not computed again here.
+    """
+    from ganzoo.checkpoint import ARCHITECTURES, GAN, build_strict, read_config
+
+    directory = Path(directory)
+    config = read_config(directory)
+    files = config.get("files", {})
+    if all((directory / name).is_file() for name in files):
+        return GAN.load(directory, device=device, verify=False)
+    from safetensors.torch import load_file
+
+    generator_cls, _ = ARCHITECTURES[config["architecture"]]
+    path = directory / GENERATOR_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    G_ema = build_strict(generator_cls, config["generator"], load_file(str(path)), str(path))
+    partial = copy.deepcopy(config)
+    partial["files"] = {GENERATOR_FILE: files[GENERATOR_FILE]}
+    return GAN(G_ema, None, None, config=partial).to(device)
+
+
+__all__ = [
+    "PullResult",
+    "converted_dir",
+    "direct_download_url",
+    "download_url",
+    "entry_card",
+    "ganzoo_cache_dir",
+    "hub_cache_dir",
+    "hub_endpoint",
+    "load_pulled",
+    "mirror",
+    "pull",
+    "pull_checkpoint",
+    "push",
+    "register_converted",
+    "render_card",
+    "resolve",
+    "verify_files",
+]
