@@ -317,8 +317,8 @@ def _pull_from_hub(repo_id: str, revision: str, generator_only: bool, token, for
         force_download=force_download and not offline,
         library_name="ganzoo",
     )
-    if not progress or _quiet_progress():
-        kwargs["tqdm_class"] = _SilentTqdm
+    if not progress or _quiet_progress():  # huggingface_hub reads its own switch only at import
+        kwargs["tqdm_class"] = _silent_tqdm_class()
     path = Path(_hub_call(lambda: snapshot_download(**kwargs), repo_id, revision, endpoint, offline))
     config = _read_json_config(path)
     files = config.get("files", {})
@@ -397,40 +397,16 @@ def _root_cause(exc: BaseException) -> str:
     return text[:200]
 
 
-class _SilentTqdm:
-    """A tqdm stand-in that shows nothing (for ``progress=False``)."""
+def _silent_tqdm_class():
+    """huggingface_hub's tqdm class with every bar disabled (for ``progress=False``)."""
+    from huggingface_hub.utils import tqdm as hf_tqdm
 
-    def __init__(self, *args, **kwargs):
-        self.n = 0
-        self.total = kwargs.get("total")
+    class SilentTqdm(hf_tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
 
-    def update(self, n=1):
-        self.n += n
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        return False
-
-    def close(self):
-        pass
-
-    def set_description(self, *args, **kwargs):
-        pass
-
-    def __iter__(self):  # pragma: no cover - only used by thread_map over iterables
-        return iter(())
-
-    @classmethod
-    def get_lock(cls):
-        import threading
-
-        return threading.RLock()
-
-    @classmethod
-    def set_lock(cls, lock):
-        pass
+    return SilentTqdm
 
 
 def _pull_from_upstream(entry: Entry, hub_problem: GanzooError, progress: bool) -> PullResult:
@@ -766,7 +742,7 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         datasets=list(dict.fromkeys(dataset_ids)) or None,
         base_model=(base_models[0] if len(base_models) == 1 else base_models) or None,
         pipeline_tag=task,
-        model_name=name,
+        model_name=name if eval_results else None,  # only meaningful as the model-index name
         eval_results=eval_results or None,
     )
     files = config.get("files") or {}

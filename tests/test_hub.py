@@ -1,0 +1,423 @@
+"""Tests for pull, push, mirrors and the upstream fallback (ganzoo.hub).
+
+What runs against real servers: pull uses the real ``huggingface_hub`` client against a real
+``olah`` Hub mirror (PyPI) started on a free loopback port in offline mode, its ``mirrors-path``
+filled by ``ganzoo mirror``; upstream downloads go to a real HTTP server on loopback serving the
+StyleGAN2-ADA fixture pickle. Push cannot reach the real Hub from here: its tests replay
+recorded-shape HTTP exchanges (``tests/data/hub_push_exchanges.json``) through
+``huggingface_hub.set_client_factory`` and assert on what the client sent; they do not claim an
+upload happened.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganzoo
+from ganzoo import hub
+from ganzoo.checkpoint import GAN
+from ganzoo.cli import main
+from ganzoo.errors import ChecksumMismatchError, DownloadError, UnknownModelError
+from helpers import tiny_gan
+from olah_server import FileServer, OlahServer, free_port
+
+ORG = "testorg"
+FIXTURE_PKL = "stylegan2-ada/tiny32/tiny32-snapshot.pkl"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _registry_toml(olah_repo: str, upstream_url: str, upstream: Path) -> str:
+    common = """
+architecture = "stylegan2"
+license = "cc-by-4.0"
+c_dim = 0
+includes = ["G_ema", "D"]
+dataset = { name = "test data" }
+paper = { title = "A test", authors = "ganzoo", year = 2024, url = "https://example.org/paper" }
+"""
+    return f"""
+[[models]]
+name = "tiny-hub"
+aliases = ["tinyhub"]
+title = "tiny GAN on the mirror"
+resolution = 16
+hub = {{ repo = "{olah_repo}", revision = "main" }}
+{common}
+
+[[models]]
+name = "tiny-upstream"
+title = "tiny32 fixture, only upstream"
+resolution = 32
+hub = {{ repo = "{ORG}/not-on-the-mirror", revision = "main" }}
+{common}
+[[models.artifacts]]
+url = "{upstream_url}/tiny32-snapshot.pkl"
+format = "stylegan2-ada-pkl"
+filename = "tiny32-snapshot.pkl"
+size = {upstream.stat().st_size}
+sha256 = "{_sha256(upstream)}"
+
+[[models]]
+name = "tiny-manual"
+title = "tiny32 fixture behind a share link"
+resolution = 32
+hub = {{ repo = "{ORG}/not-on-the-mirror-either", revision = "main" }}
+{common}
+[[models.artifacts]]
+url = "https://drive.google.com/file/d/0/view"
+format = "stylegan2-ada-pkl"
+filename = "tiny32.pkl"
+manual_download = true
+instructions = "download it by hand, then: ganzoo convert FILE --as tiny-manual"
+"""
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, shared_fixtures):
+    """One olah mirror (holding a tiny checkpoint written by `ganzoo mirror`) and one file server."""
+    root = tmp_path_factory.mktemp("hub")
+    checkpoint = root / "tiny-ckpt"
+    tiny_gan(seed=3).save(checkpoint)
+    olah = OlahServer(root / "olah")
+    written = hub.mirror([str(checkpoint)], olah.mirrors, org=ORG)
+    olah.start()
+    upstream = shared_fixtures / FIXTURE_PKL
+    files = FileServer({"tiny32-snapshot.pkl": upstream.read_bytes()}).start()
+    registry_dir = root / "registry"
+    registry_dir.mkdir()
+    (registry_dir / "test-entries.toml").write_text(_registry_toml(f"{ORG}/tiny-ckpt", files.url, upstream))
+    try:
+        yield {"olah": olah, "files": files, "checkpoint": checkpoint, "repo": f"{ORG}/tiny-ckpt",
+               "mirror_repo": written[0], "registry": registry_dir, "upstream": upstream}  # fmt: skip
+    finally:
+        olah.stop()
+        files.stop()
+
+
+@pytest.fixture
+def env(servers, tmp_path, monkeypatch):
+    """A fresh HF cache and ganzoo cache per test, the client pointed at the olah mirror."""
+    for name in list(os.environ):
+        if name.startswith("HF_") or name in ("GANZOO_CACHE", "GANZOO_REGISTRY_PATH"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", servers["olah"].url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "ganzoo"))
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("GANZOO_REGISTRY_PATH", str(servers["registry"]))
+    return servers
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    return Path(a).read_bytes() == Path(b).read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------
+# Mirror layout
+
+
+def test_mirror_writes_a_git_repo_in_the_olah_layout(servers):
+    repo = servers["mirror_repo"]
+    assert repo == servers["olah"].mirrors / "models" / ORG / "tiny-ckpt"
+    log = subprocess.run(["git", "log", "--format=%s", "main"], cwd=repo, capture_output=True, text=True, check=True)
+    assert log.stdout.strip() == f"ganzoo mirror of {ORG}/tiny-ckpt"
+    tracked = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(tracked) == ["README.md", "config.json", "discriminator.safetensors", "generator.safetensors"]
+    for name in ("config.json", "generator.safetensors", "discriminator.safetensors"):
+        assert _same_bytes(repo / name, servers["checkpoint"] / name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Pull from the real olah server with the real huggingface_hub client
+
+
+def test_pull_by_repo_id_gives_identical_verified_files(env, tmp_path):
+    result = hub.pull_checkpoint(env["repo"])
+    assert result.origin == "hub" and result.repaired == ()
+    assert str(result.path).startswith(str(tmp_path / "hf" / "hub" / f"models--{ORG}--tiny-ckpt" / "snapshots"))
+    for name in ("config.json", "generator.safetensors", "discriminator.safetensors", "README.md"):
+        assert _same_bytes(result.path / name, env["mirror_repo"] / name)
+    gan = ganzoo.load(env["repo"])
+    reference = GAN.load(env["checkpoint"])
+    assert torch.equal(torch.from_numpy(gan.sample(seeds=[0, 1])), torch.from_numpy(reference.sample(seeds=[0, 1])))
+    assert gan.D is not None
+
+
+def test_second_pull_is_served_offline_from_the_cache(env, monkeypatch):
+    first = hub.pull(env["repo"])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    assert hub.pull(env["repo"]) == first
+    assert ganzoo.load("tiny-hub").G_ema.img_resolution == 16  # registry name, offline
+
+
+def test_offline_pull_through_the_cli_in_a_fresh_process(env, monkeypatch, tmp_path):
+    hub.pull(env["repo"])
+    process_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+    run = subprocess.run([sys.executable, "-m", "ganzoo", "pull", "tinyhub", "--json"], env=process_env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["origin"] == "hub" and report["registry"] == "tiny-hub"
+    assert (Path(report["path"]) / "generator.safetensors").is_file()
+
+
+def test_corrupted_cached_file_is_detected_and_repaired(env):
+    path = hub.pull(env["repo"])
+    blob = (path / "generator.safetensors").resolve()
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    result = hub.pull_checkpoint(env["repo"])
+    assert result.repaired == ("generator.safetensors",)
+    assert _same_bytes(result.path / "generator.safetensors", env["checkpoint"] / "generator.safetensors")
+
+
+def test_corruption_found_offline_removes_the_file_and_an_online_pull_repairs_it(env, monkeypatch, capsys):
+    path = hub.pull(env["repo"])
+    (path / "discriminator.safetensors").resolve().write_bytes(b"garbage")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["pull", env["repo"]]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "discriminator.safetensors" in err and "removed" in err
+    assert not (path / "discriminator.safetensors").exists()
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert main(["pull", env["repo"]]) == 0
+    assert _same_bytes(path / "discriminator.safetensors", env["checkpoint"] / "discriminator.safetensors")
+
+
+def test_generator_only_pull_fetches_and_loads_only_the_generator(env):
+    path = hub.pull(env["repo"], generator_only=True)
+    assert (path / "generator.safetensors").is_file()
+    assert not (path / "discriminator.safetensors").exists()
+    gan = hub.load_pulled(path)
+    assert gan.D is None and gan.G_ema.img_resolution == 16
+
+
+def test_unknown_repo_is_one_clear_error(env, capsys):
+    with pytest.raises(UnknownModelError, match="no such model repository"):
+        hub.pull(f"{ORG}/does-not-exist")
+    assert main(["pull", f"{ORG}/does-not-exist"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: ") and f"{ORG}/does-not-exist" in err
+
+
+def test_unknown_name_lists_close_matches(env):
+    with pytest.raises(UnknownModelError, match="did you mean.*tiny-hub"):
+        ganzoo.load("tiny-hubb")
+
+
+def test_unreachable_endpoint_names_the_url_and_the_offline_switch(env, monkeypatch):
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    with pytest.raises(DownloadError, match="unreachable") as info:
+        hub.pull(f"{ORG}/tiny-ckpt")
+    assert url in str(info.value) and "HF_HUB_OFFLINE=1" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# Upstream fallback (real HTTP server on loopback serving the fixture pickle)
+
+
+def test_missing_hub_repo_falls_back_to_upstream_download_and_safe_conversion(env):
+    result = hub.pull_checkpoint("tiny-upstream")
+    assert result.origin == "upstream"
+    config = json.loads((result.path / "config.json").read_text())
+    assert config["source"]["registry"] == "tiny-upstream"
+    assert config["source"]["sha256"] == _sha256(env["upstream"])
+    assert config["source"]["url"].endswith("/tiny32-snapshot.pkl")
+    gan = ganzoo.load("tiny-upstream")
+    reference = ganzoo.load(env["upstream"])  # the same pickle, converted in memory
+    assert torch.equal(torch.from_numpy(gan.sample(seeds=[5])), torch.from_numpy(reference.sample(seeds=[5])))
+    # Cached now: the next pull neither contacts the Hub nor downloads again.
+    requests_before = len(env["files"].requests)
+    assert hub.pull_checkpoint("tiny-upstream").origin == "cache"
+    assert len(env["files"].requests) == requests_before
+
+
+def test_download_resumes_from_a_partial_file(env, tmp_path):
+    data = env["upstream"].read_bytes()
+    dest = tmp_path / "dl" / "tiny32-snapshot.pkl"
+    dest.parent.mkdir()
+    (dest.parent / "tiny32-snapshot.pkl.part").write_bytes(data[: len(data) // 3])
+    hub.download_url(f"{env['files'].url}/tiny32-snapshot.pkl", dest, size=len(data), sha256=_sha256(env["upstream"]),
+                     progress=False)  # fmt: skip
+    assert dest.read_bytes() == data
+    assert env["files"].requests[-1][1] == f"bytes={len(data) // 3}-"
+
+
+def test_download_with_wrong_sha256_leaves_nothing_behind(env, tmp_path):
+    dest = tmp_path / "dl" / "x.pkl"
+    with pytest.raises(ChecksumMismatchError, match="removed"):
+        hub.download_url(f"{env['files'].url}/tiny32-snapshot.pkl", dest, sha256="0" * 64, progress=False)
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_download_http_error_and_unreachable_host(env, tmp_path):
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        hub.download_url(f"{env['files'].url}/missing.pkl", tmp_path / "m.pkl", progress=False)
+    with pytest.raises(DownloadError, match="unreachable"):
+        hub.download_url(f"http://127.0.0.1:{free_port()}/x.pkl", tmp_path / "u.pkl", progress=False)
+
+
+def test_manual_download_entry_says_how_and_convert_as_registers_the_file(env, capsys):
+    with pytest.raises(DownloadError, match="manual download.*ganzoo convert FILE --as tiny-manual"):
+        hub.pull("tiny-manual")
+    assert main(["convert", str(env["upstream"]), "--as", "tiny-manual"]) == 0
+    gan = ganzoo.load("tiny-manual")
+    assert gan.G_ema.img_resolution == 32 and gan.config["source"]["registry"] == "tiny-manual"
+    card = (hub.converted_dir("tiny-manual") / "README.md").read_text()
+    assert "library_name: ganzoo" in card
+
+
+def test_convert_as_refuses_a_network_of_the_wrong_resolution(env, tmp_path):
+    other = tmp_path / "other.pkl"
+    other.write_bytes(env["upstream"].read_bytes())
+    with pytest.raises(ganzoo.ConversionError, match="32x32.*tiny-hub is 16x16"):
+        hub.register_converted(other, "tiny-hub")
+
+
+def test_dropbox_share_links_ask_for_the_file():
+    url = "https://www.dropbox.com/s/7gll7weysn1ull7/imagenet-256-state.pt?dl=0"
+    assert hub.direct_download_url(url) == "https://www.dropbox.com/s/7gll7weysn1ull7/imagenet-256-state.pt?dl=1"
+    other = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/afhqcat.pkl"
+    assert hub.direct_download_url(other) == other
+
+
+# ------------------------------------------------------------------------------------------------
+# Push: replayed exchanges (recorded-shape responses, not a real upload)
+
+
+class _ReplayedHub:
+    """Answers the client's requests from tests/data/hub_push_exchanges.json and records them."""
+
+    def __init__(self, repo_id: str, revision: str = "main"):
+        spec = json.loads((Path(__file__).parent / "data" / "hub_push_exchanges.json").read_text())
+        self.repo_id, self.revision = repo_id, revision
+        self.exchanges = spec["exchanges"]
+        self.requests: list[tuple[str, str, bytes]] = []
+
+    def _fill(self, text: str) -> str:
+        return text.replace("{repo_id}", self.repo_id).replace("{revision}", self.revision)
+
+    def __call__(self, request):
+        import httpx2
+
+        body = request.read()
+        self.requests.append((request.method, request.url.path, body))
+        for exchange in self.exchanges:
+            if exchange["method"] == request.method and self._fill(exchange["path"]) == request.url.path:
+                payload = json.loads(self._fill(json.dumps(exchange["json"])))
+                if request.url.path.endswith(f"/preupload/{self.revision}"):
+                    files = json.loads(body)["files"]
+                    payload["files"] = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
+                return httpx2.Response(exchange["status"], json=payload)
+        return httpx2.Response(404, json={"error": "not part of the recorded exchanges"})
+
+    def committed_files(self) -> dict[str, bytes]:
+        (body,) = [b for m, p, b in self.requests if p.endswith(f"/commit/{self.revision}")]
+        files = {}
+        for line in body.decode().splitlines():
+            item = json.loads(line)
+            if item["key"] == "file":
+                files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+        return files
+
+
+@pytest.fixture
+def replayed_hub(monkeypatch):
+    import httpx2
+    import huggingface_hub
+
+    replay = {}
+
+    def install(repo_id: str, revision: str = "main") -> _ReplayedHub:
+        replay["hub"] = _ReplayedHub(repo_id, revision)
+        huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(replay["hub"])))
+        return replay["hub"]
+
+    for name in list(os.environ):
+        if name.startswith("HF_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_replayed_exchanges_only")
+    yield install
+    huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
+
+
+def test_push_creates_the_repo_and_commits_exactly_the_checkpoint_in_one_commit(replayed_hub, tmp_path):
+    from huggingface_hub import ModelCard
+
+    checkpoint = tmp_path / "my-gan"
+    tiny_gan(seed=7).save(checkpoint)
+    replay = replayed_hub("me/my-gan")
+    url = hub.push(checkpoint, "me/my-gan")
+    assert url == "https://huggingface.co/me/my-gan/commit/1111111111111111111111111111111111111111"
+    paths = [p for m, p, b in replay.requests if m == "POST"]
+    assert paths.count("/api/models/me/my-gan/commit/main") == 1
+    assert "/api/repos/create" in paths
+    files = replay.committed_files()
+    assert sorted(files) == ["README.md", "config.json", "discriminator.safetensors", "generator.safetensors", "samples.png"]
+    for name in ("config.json", "generator.safetensors", "discriminator.safetensors"):
+        assert files[name] == (checkpoint / name).read_bytes()
+    assert files["samples.png"].startswith(b"\x89PNG")
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.library_name == "ganzoo" and card.data.license == "cc-by-4.0"
+    assert "gan" in card.data.tags and "unconditional-image-generation" in card.data.tags
+    assert "![Uncurated samples" in card.text and 'ganzoo.load("me/my-gan")' in card.text
+
+
+def test_push_to_a_branch_creates_it_and_lineage_becomes_base_model(replayed_hub, tmp_path):
+    from huggingface_hub import ModelCard
+
+    gan = tiny_gan(seed=8)
+    gan.config["lineage"] = [{"registry": "afhqcat-stylegan2-512", "recipe": "freezed"}]
+    gan.config["metrics"] = {"fid": 12.5}
+    checkpoint = gan.save(tmp_path / "finetuned")
+    replay = replayed_hub("me/finetuned", revision="v1")
+    hub.push(checkpoint, "me/finetuned", revision="v1", samples=False)
+    assert ("POST", "/api/models/me/finetuned/branch/v1") in [(m, p) for m, p, b in replay.requests]
+    files = replay.committed_files()
+    assert "samples.png" not in files
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.base_model == "ganzoo/afhqcat-stylegan2-512"
+    assert card.data.eval_results[0].metric_type == "fid" and card.data.eval_results[0].metric_value == 12.5
+    assert "recipe `freezed`" in card.text and "Karras2020ada" in card.text  # ancestor's citation
+
+
+def test_push_refuses_a_corrupt_checkpoint_before_any_request(replayed_hub, tmp_path):
+    checkpoint = tiny_gan().save(tmp_path / "bad")
+    (checkpoint / "generator.safetensors").write_bytes(b"x")
+    replay = replayed_hub("me/bad")
+    with pytest.raises(ChecksumMismatchError):
+        hub.push(checkpoint, "me/bad")
+    assert replay.requests == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Maintainers' publishing script, dry run on a fixture (what CI runs)
+
+
+def test_publish_zoo_dry_run_on_a_fixture(shared_fixtures, tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "publish_zoo.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--dry-run", "--only", "cifar10-stylegan2-32",
+         "--fixture", str(shared_fixtures / FIXTURE_PKL), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "dry run" in run.stdout and "cifar10-stylegan2-32" in run.stdout
+    out = tmp_path / "out" / "cifar10-stylegan2-32"
+    assert (out / "config.json").is_file() and (out / "README.md").is_file() and (out / "samples.png").is_file()
