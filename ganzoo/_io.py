@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -79,3 +80,53 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cache_home() -> Path:
+    """ganzoo's own cache folder: ``$GANZOO_CACHE``, else ``$XDG_CACHE_HOME/ganzoo`` or ``~/.cache/ganzoo``."""
+    if os.environ.get("GANZOO_CACHE"):
+        return Path(os.environ["GANZOO_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ganzoo"
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    # ctime changes on every write and cannot be set back by a program (unlike mtime), so a file
+    # whose (size, mtime, ctime, inode, device) is unchanged has unchanged content.
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def verify_sha256(path: str | os.PathLike, expected: str | None) -> None:
+    """Checks a file's sha256 against the recorded one.
+
+    A successful check is remembered in ``cache_home()/verified.json`` under the file's real
+    path and stat identity, so loading the same unchanged file again does not re-hash hundreds
+    of megabytes; any write to the file changes its ctime and forces a full check.
+
+    Raises:
+        ChecksumMismatchError: the sha256 differs from ``expected`` (or none was recorded).
+    """
+    from ganzoo.errors import ChecksumMismatchError
+
+    path = Path(path)
+    if not expected:
+        raise ChecksumMismatchError(f"{path}: no sha256 recorded for it")
+    real = os.path.realpath(path)
+    key = _stat_key(os.stat(real))
+    registry_path = cache_home() / "verified.json"
+    try:
+        verified = json.loads(registry_path.read_text(encoding="utf-8"))
+        if not isinstance(verified, dict):
+            verified = {}
+    except (OSError, ValueError):
+        verified = {}
+    if verified.get(real) == [*key, expected]:
+        return
+    actual = sha256_file(real)
+    if actual != expected:
+        raise ChecksumMismatchError(f"{path}: sha256 {actual} != recorded {expected}")
+    verified[real] = [*key, expected]
+    try:
+        atomic_write_text(registry_path, json.dumps(verified, sort_keys=True))
+    except OSError:
+        pass  # a read-only cache only costs a re-hash next time

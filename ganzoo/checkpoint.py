@@ -16,6 +16,7 @@ recorded for every weight file.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 from pathlib import Path
@@ -23,13 +24,13 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ganzoo import __version__
-from ganzoo._io import atomic_directory, sha256_file
-from ganzoo.errors import CheckpointError, ChecksumMismatchError, ConversionError, GanzooError
+from ganzoo._io import atomic_directory, sha256_file, verify_sha256
+from ganzoo._safetensors_mmap import load_safetensors
+from ganzoo.errors import CheckpointError, ConversionError, GanzooError
 from ganzoo.models.stylegan2 import Discriminator, Generator
 
 FORMAT_VERSION = 1
@@ -58,36 +59,78 @@ def _state_dict_for_file(net: nn.Module) -> dict[str, torch.Tensor]:
     return {name: t.detach().to("cpu").contiguous().clone() for name, t in net.state_dict().items()}
 
 
+_STRUCTURAL = ("_parameters", "_buffers", "_modules")
+
+
+@functools.lru_cache(maxsize=16)
+def _skeleton(cls: type[nn.Module], kwargs_json: str) -> tuple[nn.Module, dict[str, tuple[tuple[int, ...], torch.dtype]]]:
+    """Builds ``cls(**kwargs)`` once on the ``meta`` device (no memory, no random init) and
+    records the expected name -> (shape, dtype) of its state dict."""
+    with torch.device("meta"):
+        net = cls(**json.loads(kwargs_json)).eval()  # instances inherit eval mode
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in net.state_dict().items()}
+    return net, expected
+
+
+def _instantiate(skeleton: nn.Module, state: dict[str, torch.Tensor], prefix: str = "") -> nn.Module:
+    """Returns a new module shaped like ``skeleton`` whose parameters and buffers are the tensors
+    of ``state`` (assigned, not copied).
+
+    Equivalent to ``copy.deepcopy(skeleton).load_state_dict(state, assign=True)`` for these
+    hook-free networks, but it never materializes the skeleton's meta tensors, which makes
+    loading a 256² GAN several times faster. Plain containers (hook dicts, ``init_kwargs``) are
+    copied so instances never share mutable state.
+    """
+    module = object.__new__(type(skeleton))
+    attrs = {}
+    for key, value in skeleton.__dict__.items():
+        if key == "init_kwargs":
+            attrs[key] = copy.deepcopy(value)
+        elif key not in _STRUCTURAL:
+            # Hook registries and small lists: fresh containers (the C constructors are fast;
+            # the skeleton's hook registries are empty).
+            attrs[key] = type(value)(value) if isinstance(value, (dict, set, list)) else value
+    attrs["_parameters"] = {
+        name: None if p is None else nn.Parameter(state[prefix + name], requires_grad=False)
+        for name, p in skeleton._parameters.items()
+    }
+    attrs["_buffers"] = {name: None if b is None else state[prefix + name] for name, b in skeleton._buffers.items()}
+    attrs["_modules"] = {
+        name: None if m is None else _instantiate(m, state, prefix + name + ".") for name, m in skeleton._modules.items()
+    }
+    module.__dict__.update(attrs)
+    return module
+
+
 def build_strict(
     cls: type[nn.Module], init_kwargs: dict, state_dict: dict[str, torch.Tensor], what: str
 ) -> nn.Module:
-    """Builds ``cls(**init_kwargs)`` and loads ``state_dict`` into it strictly.
-
-    The network is built on the ``meta`` device (no random initialization, which would cost more
-    than the load itself) and the loaded tensors are assigned in place.
+    """Builds ``cls(**init_kwargs)`` holding exactly the tensors of ``state_dict`` (strictly).
 
     Args:
         cls: ``Generator`` or ``Discriminator``.
         init_kwargs: constructor kwargs.
-        state_dict: tensor name -> tensor.
+        state_dict: tensor name -> tensor; tensors are used as they are (not copied) when they
+            already have the network's dtype.
         what: names the source in error messages (a file path, usually).
+
+    Returns:
+        The network in eval mode, with ``requires_grad=False`` everywhere.
 
     Raises:
         ConversionError: the kwargs are invalid, or tensors are missing, unexpected or mis-shaped
             (all of them are listed).
     """
     try:
-        with torch.device("meta"):
-            net = cls(**copy.deepcopy(init_kwargs))
+        skeleton, expected = _skeleton(cls, json.dumps(init_kwargs, sort_keys=True))
     except (TypeError, ValueError, KeyError, ZeroDivisionError) as exc:
         raise ConversionError(f"{what}: invalid {cls.__name__} settings {init_kwargs}: {exc}") from None
-    expected = net.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     misshaped = sorted(
-        f"{k} {list(state_dict[k].shape)} != {list(expected[k].shape)}"
+        f"{k} {list(state_dict[k].shape)} != {list(expected[k][0])}"
         for k in set(expected) & set(state_dict)
-        if tuple(state_dict[k].shape) != tuple(expected[k].shape)
+        if tuple(state_dict[k].shape) != expected[k][0]
     )
     problems = []
     if missing:
@@ -98,10 +141,12 @@ def build_strict(
         problems.append(f"mis-shaped tensors: {', '.join(misshaped)}")
     if problems:
         raise ConversionError(f"{what}: {cls.__name__} does not match its settings; " + "; ".join(problems))
-    # Keep each tensor's dtype as the network declares it (float32 parameters and buffers).
-    state = {k: v.to(dtype=expected[k].dtype) for k, v in state_dict.items()}
-    net.load_state_dict(state, strict=True, assign=True)
-    return net.eval().requires_grad_(False)
+    state = {}
+    for k, v in state_dict.items():
+        dtype = expected[k][1]
+        v = v.detach()
+        state[k] = v if v.dtype == dtype and v.device.type == "cpu" else v.to(device="cpu", dtype=dtype)
+    return _instantiate(skeleton, state)
 
 
 class GAN:
@@ -151,6 +196,8 @@ class GAN:
 
     def to(self, device: str | torch.device) -> "GAN":
         """Moves every network to ``device``; returns self."""
+        if torch.device(device) == self.device:
+            return self
         for net in (self.G_ema, self.G, self.D):
             if net is not None:
                 net.to(device)
@@ -207,7 +254,9 @@ class GAN:
             truncation_psi: truncation strength, 1 = off.
             class_idx: class index or name, for conditional models.
             noise_mode: 'const', 'random' (seeded by each image's seed) or 'none'.
-            batch_size: images per forward pass; does not change the result.
+            batch_size: images per forward pass. The same seeds, batch size and device give
+                the same bytes; another batch size may change float rounding in the batched
+                matrix products, i.e. a pixel by one level at most in practice.
             truncation_cutoff: truncate only the first this many ``ws``.
         """
         if seeds is None:
@@ -301,14 +350,8 @@ class GAN:
             if not path.is_file():
                 raise CheckpointError(f"{path}: missing (config.json records it)")
             if verify:
-                expected = files[name].get("sha256")
-                actual = sha256_file(path)
-                if expected != actual:
-                    raise ChecksumMismatchError(f"{path}: sha256 {actual} != recorded {expected}")
-            try:
-                state_dict = load_file(str(path), device="cpu")
-            except (SafetensorError, OSError, ValueError) as exc:
-                raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None
+                verify_sha256(path, files[name].get("sha256"))
+            state_dict = load_safetensors(path)
             kwargs = config["discriminator"] if role == "D" else config["generator"]
             if kwargs is None:
                 raise CheckpointError(f"{directory / CONFIG_NAME}: {name} present but no constructor kwargs for it")

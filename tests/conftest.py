@@ -14,3 +14,9 @@ def shared_fixtures() -> Path:
     if not path.is_dir():
         pytest.fail(f"reference fixtures not found at {path} (they are required, not optional)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_ganzoo_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own ganzoo cache (verified-file records, ...), never the user's."""
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path_factory.mktemp("ganzoo-cache")))

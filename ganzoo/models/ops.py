@@ -126,14 +126,18 @@ def upfirdn2d(
         x = x.reshape(n, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
-    if max(px0, px1, py0, py1) > 0:
-        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    if min(px0, px1, py0, py1) < 0:
-        x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
+    conv_padding: int | list[int] = 0
+    if px0 == px1 == py0 == py1 >= 0:
+        conv_padding = px0  # let the convolution pad: no padded copy of x
+    else:
+        if max(px0, px1, py0, py1) > 0:
+            x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        if min(px0, px1, py0, py1) < 0:
+            x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
     f = f * gain
     f = f.to(x.dtype).flip([0, 1])  # convolution, not correlation
     weight = f[None, None].expand(c, 1, *f.shape)
-    x = F.conv2d(x, weight, groups=c)
+    x = F.conv2d(x, weight, padding=conv_padding, groups=c)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
@@ -286,14 +290,11 @@ def modulated_conv2d(
         )
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
-    w = None
     dcoefs = None
-    if demodulate or fused_modconv:
-        w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1)  # [NOIkk]
     if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [NO]
-    if demodulate and fused_modconv:
-        w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1)
+        # sum_{i,k} (W[o,i,k] * s[n,i])^2 = sum_i s[n,i]^2 * sum_k W[o,i,k]^2: a small matrix
+        # product instead of materializing (and differentiating) the [N,O,I,kh,kw] weights.
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [NO]
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
@@ -306,6 +307,10 @@ def modulated_conv2d(
             x = x.add_(noise.to(x.dtype))
         return x
 
+    scale = styles.reshape(batch_size, 1, in_channels)  # [N1I]
+    if demodulate:
+        scale = scale * dcoefs.reshape(batch_size, out_channels, 1)  # [NOI]
+    w = weight.unsqueeze(0) * scale.reshape(*scale.shape, 1, 1)  # [NOIkk], one pass over the weights
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
     x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=batch_size)

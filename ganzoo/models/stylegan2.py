@@ -31,6 +31,22 @@ def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torc
     return torch.float32
 
 
+# On CPU, oneDNN convolutions in channels_last (NHWC) layout are much faster than NCHW at high
+# resolutions (fewer channels, many pixels) and slower at low ones; blocks at or above this
+# resolution run in channels_last on CPU. Measured with scripts/bench_stylegan2.py.
+CPU_CHANNELS_LAST_MIN_RES = 64
+
+
+def _block_memory_format(
+    channels_last_fp16: bool, resolution: int, dtype: torch.dtype, device: torch.device
+) -> torch.memory_format:
+    if dtype == torch.float16 and channels_last_fp16:
+        return torch.channels_last
+    if device.type == "cpu" and resolution >= CPU_CHANNELS_LAST_MIN_RES:
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _empty_labels(c: torch.Tensor | None, batch_size: int, device: torch.device) -> torch.Tensor:
     """Accepts ``None`` or an empty tensor for unconditional networks."""
     if c is None:
@@ -402,11 +418,16 @@ class SynthesisBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w_iter = iter(ws.unbind(dim=1))
         dtype = _block_dtype(self.use_fp16, force_fp32, ws.device)
-        memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
+        memory_format = _block_memory_format(self.channels_last, self.resolution, dtype, ws.device)
         if fused_modconv is None:
-            # Grouped convolution is fastest for inference; in training (and with fp16 batches)
-            # scaling activations is cheaper to differentiate and numerically safer.
-            fused_modconv = (not self.training) and (dtype == torch.float32 or int(ws.shape[0]) == 1)
+            # Grouped convolution is fastest for inference in NCHW; in training (and with fp16
+            # batches) scaling activations is cheaper to differentiate and numerically safer, and
+            # in channels_last a batched convolution with shared weights beats a grouped one.
+            fused_modconv = (
+                (not self.training)
+                and (dtype == torch.float32 or int(ws.shape[0]) == 1)
+                and memory_format == torch.contiguous_format
+            )
 
         if self.in_channels == 0:
             x = self.const.to(dtype=dtype, memory_format=memory_format)
@@ -631,7 +652,7 @@ class DiscriminatorBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         device = (x if x is not None else img).device
         dtype = _block_dtype(self.use_fp16, force_fp32, device)
-        memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
+        memory_format = _block_memory_format(self.channels_last, self.resolution, dtype, device)
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)
         if self.in_channels == 0 or self.architecture == "skip":
