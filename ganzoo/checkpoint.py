@@ -64,12 +64,62 @@ _STRUCTURAL = ("_parameters", "_buffers", "_modules")
 
 @functools.lru_cache(maxsize=16)
 def _skeleton(cls: type[nn.Module], kwargs_json: str) -> tuple[nn.Module, dict[str, tuple[tuple[int, ...], torch.dtype]]]:
-    """Builds ``cls(**kwargs)`` once on the ``meta`` device (no memory, no random init) and
-    records the expected name -> (shape, dtype) of its state dict."""
     with torch.device("meta"):
         net = cls(**json.loads(kwargs_json)).eval()  # instances inherit eval mode
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in net.state_dict().items()}
-    return net, expected
+    return net, {k: (tuple(v.shape), v.dtype) for k, v in net.state_dict().items()}
+
+
+def network_skeleton(
+    cls: type[nn.Module], init_kwargs: dict, where: str
+) -> tuple[nn.Module, dict[str, tuple[tuple[int, ...], torch.dtype]]]:
+    """Returns ``cls(**init_kwargs)`` built on the ``meta`` device (no memory, no random init;
+    cached) and its expected state dict as name -> (shape, dtype).
+
+    Raises:
+        ConversionError: the kwargs do not build a network (names ``where``).
+    """
+    try:
+        return _skeleton(cls, json.dumps(init_kwargs, sort_keys=True))
+    except (TypeError, ValueError, KeyError, ZeroDivisionError, RuntimeError) as exc:
+        raise ConversionError(f"{where}: constructor kwargs do not build a {cls.__name__}: {exc}") from None
+
+
+def format_names(names: Iterable[str], limit: int = 20) -> str:
+    """Joins names for a one-line error message, eliding the tail of long lists."""
+    names = list(names)
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f", … (+{len(names) - limit} more)"
+
+
+def check_state_dict(state_dict: dict[str, torch.Tensor], expected: dict[str, tuple], where: str) -> None:
+    """Raises unless ``state_dict`` has exactly the expected tensor names and shapes.
+
+    Args:
+        state_dict: tensor name -> tensor.
+        expected: tensor name -> shape, or -> (shape, dtype) as :func:`network_skeleton` gives.
+        where: the file (and network) named in the message.
+
+    Raises:
+        ConversionError: naming every missing, unexpected and mis-shaped tensor.
+    """
+    shapes = {k: tuple(v[0] if v and isinstance(v[0], tuple) else v) for k, v in expected.items()}
+    missing = [name for name in shapes if name not in state_dict]
+    unexpected = [name for name in state_dict if name not in shapes]
+    wrong = [
+        f"{name} {list(state_dict[name].shape)} (expected {list(shape)})"
+        for name, shape in shapes.items()
+        if name in state_dict and tuple(state_dict[name].shape) != shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing tensors: {format_names(missing)}")
+    if unexpected:
+        problems.append(f"unexpected tensors: {format_names(unexpected)}")
+    if wrong:
+        problems.append(f"wrong shapes: {format_names(wrong)}")
+    if problems:
+        raise ConversionError(f"{where}: " + "; ".join(problems))
 
 
 def _instantiate(skeleton: nn.Module, state: dict[str, torch.Tensor], prefix: str = "") -> nn.Module:
@@ -121,26 +171,8 @@ def build_strict(
         ConversionError: the kwargs are invalid, or tensors are missing, unexpected or mis-shaped
             (all of them are listed).
     """
-    try:
-        skeleton, expected = _skeleton(cls, json.dumps(init_kwargs, sort_keys=True))
-    except (TypeError, ValueError, KeyError, ZeroDivisionError) as exc:
-        raise ConversionError(f"{what}: invalid {cls.__name__} settings {init_kwargs}: {exc}") from None
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    misshaped = sorted(
-        f"{k} {list(state_dict[k].shape)} != {list(expected[k][0])}"
-        for k in set(expected) & set(state_dict)
-        if tuple(state_dict[k].shape) != expected[k][0]
-    )
-    problems = []
-    if missing:
-        problems.append(f"missing tensors: {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected tensors: {', '.join(unexpected)}")
-    if misshaped:
-        problems.append(f"mis-shaped tensors: {', '.join(misshaped)}")
-    if problems:
-        raise ConversionError(f"{what}: {cls.__name__} does not match its settings; " + "; ".join(problems))
+    skeleton, expected = network_skeleton(cls, init_kwargs, what)
+    check_state_dict(state_dict, expected, what)
     state = {}
     for k, v in state_dict.items():
         dtype = expected[k][1]

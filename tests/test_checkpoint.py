@@ -70,7 +70,7 @@ def test_strict_loading_lists_bad_tensors(tmp_path, problem):
         expected = "unexpected tensors: b4.extra"
     else:
         state["b4.out.weight"] = torch.zeros(2, 2)
-        expected = "mis-shaped tensors: b4.out.weight"
+        expected = "wrong shapes: b4.out.weight"
     _rewrite(path, state, ckpt)
     with pytest.raises(ConversionError, match=expected):
         GAN.load(ckpt)

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ganzoo.checkpoint import check_state_dict, format_names, network_skeleton
 from ganzoo.convert.base import ForeignCheckpoint, NetworkSpec
 from ganzoo.errors import ConversionError
 
@@ -51,71 +52,24 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "resample_filter": [1, 3, 3, 1],
 }
 
-_MAX_NAMES_IN_MESSAGE = 12
 
 
 # ----------------------------------------------------------------------------------------------
 # Helpers shared with the other readers
 
 
-def format_names(names: list[str], limit: int = _MAX_NAMES_IN_MESSAGE) -> str:
-    """Joins names for a one-line error message, eliding the tail of long lists."""
-    names = list(names)
-    if len(names) <= limit:
-        return ", ".join(names)
-    return ", ".join(names[:limit]) + f", … (+{len(names) - limit} more)"
-
-
 def expected_state_shapes(class_name: str, init_kwargs: dict[str, Any], where: str) -> dict[str, tuple[int, ...]]:
     """Returns the state-dict names and shapes of the ganzoo network the kwargs describe.
-
-    The network is built on the ``meta`` device, so even 1024×1024 networks cost no memory.
-
-    Args:
-        class_name: ``"Generator"`` or ``"Discriminator"``.
-        init_kwargs: StyleGAN2-ADA constructor kwargs.
-        where: file (and network) named in error messages.
-
-    Returns:
-        tensor name -> shape, in the network's state-dict order.
 
     Raises:
         ConversionError: the kwargs do not describe a valid network.
     """
-    from ganzoo.models.stylegan2 import build_network
+    from ganzoo.models.stylegan2 import NETWORK_CLASSES
 
-    try:
-        with torch.device("meta"):
-            net = build_network(class_name, init_kwargs)
-    except (TypeError, ValueError, KeyError, ZeroDivisionError, RuntimeError) as exc:
-        raise ConversionError(f"{where}: constructor kwargs do not build a {class_name}: {exc}") from None
-    return {name: tuple(tensor.shape) for name, tensor in net.state_dict().items()}
-
-
-def check_state_dict(
-    state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]], where: str
-) -> None:
-    """Raises unless ``state_dict`` has exactly the expected tensor names and shapes.
-
-    Raises:
-        ConversionError: naming every missing, unexpected and mis-shaped tensor.
-    """
-    missing = [name for name in expected if name not in state_dict]
-    unexpected = [name for name in state_dict if name not in expected]
-    wrong = [
-        f"{name} {list(state_dict[name].shape)} (expected {list(shape)})"
-        for name, shape in expected.items()
-        if name in state_dict and tuple(state_dict[name].shape) != tuple(shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing tensors: {format_names(missing)}")
-    if unexpected:
-        problems.append(f"unexpected tensors: {format_names(unexpected)}")
-    if wrong:
-        problems.append(f"wrong shapes: {format_names(wrong)}")
-    if problems:
-        raise ConversionError(f"{where}: " + "; ".join(problems))
+    if class_name not in NETWORK_CLASSES:
+        raise ConversionError(f"{where}: unknown network class {class_name!r}")
+    _, expected = network_skeleton(NETWORK_CLASSES[class_name], init_kwargs, where)
+    return {name: shape for name, (shape, _) in expected.items()}
 
 
 def fit_channel_base_max(channels: Mapping[int, int]) -> tuple[int, int] | None:

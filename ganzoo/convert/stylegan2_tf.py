@@ -44,7 +44,8 @@ import numpy as np
 import torch
 
 from ganzoo.convert.base import ForeignCheckpoint, NetworkSpec
-from ganzoo.convert.state_dict import check_state_dict, expected_state_shapes, fit_channel_base_max, format_names
+from ganzoo.checkpoint import check_state_dict, format_names
+from ganzoo.convert.state_dict import expected_state_shapes, fit_channel_base_max
 from ganzoo.errors import ConversionError
 
 FORMAT = "stylegan2-tf-pkl"
