@@ -77,7 +77,7 @@ def convert(
         from ganzoo.hub import register_converted
 
         path = register_converted(src, as_name)
-        console.print(f"registered [bold]{src}[/] as [bold]{as_name}[/] -> {path}")
+        console.print(f"registered [bold]{src}[/] as [bold]{as_name}[/] -> {path}", soft_wrap=True)
         console.print(f"ganzoo.load({as_name!r}) now loads it without network")
         return
     if out_dir is None:
@@ -275,7 +275,7 @@ def pull(
     origin = {"cache": "ganzoo cache", "hub": f"Hub repo {result.repo_id}", "upstream": "upstream release (converted)"}[result.origin]
     for repaired in result.repaired:
         console.print(f"repaired {repaired}: the cached copy did not match its sha256 and was downloaded again")
-    console.print(f"{name}: verified, from {origin} -> {result.path}")
+    console.print(f"{name}: verified, from {origin} -> {result.path}", soft_wrap=True)
 
 
 @app.command()
@@ -292,7 +292,7 @@ def push(
 
     url = push_fn(checkpoint_dir, repo_id, private=private, revision=revision, samples=not no_samples,
                   commit_message=message)  # fmt: skip
-    console.print(f"pushed {checkpoint_dir} -> {url}")
+    console.print(f"pushed {checkpoint_dir} -> {url}", soft_wrap=True)
 
 
 @app.command()
@@ -305,7 +305,7 @@ def mirror(
     from ganzoo.hub import mirror as mirror_fn
 
     for path in mirror_fn(sources, to, org=org):
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", soft_wrap=True)  # paths are copied: no line breaks
 
 
 @app.command()

@@ -28,10 +28,9 @@ import json
 import os
 import shutil
 import subprocess
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from ganzoo._io import atomic_directory, sha256_file
 from ganzoo.errors import (
@@ -41,7 +40,9 @@ from ganzoo.errors import (
     GanzooError,
     UnknownModelError,
 )
-from ganzoo.registry import Entry, find_entry, load_registry
+from ganzoo.download import direct_download_url, download_url, progress_disabled, root_cause
+from ganzoo.modelcard import entry_card, render_card, slug
+from ganzoo.registry import Entry, find_entry, is_repo_id, load_registry
 
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
@@ -50,12 +51,8 @@ GENERATOR_FILE = "generator.safetensors"
 # Weight files a pull downloads; training_state.safetensors (optimizer moments) is left out on
 # purpose: it is only needed to resume training and can be larger than the networks.
 PULL_PATTERNS = [CONFIG_NAME, CARD_NAME, GENERATOR_FILE, "generator_raw.safetensors", "discriminator.safetensors"]
-ROLE_OF_FILE = {GENERATOR_FILE: "G_ema (EMA generator)", "generator_raw.safetensors": "G (raw generator)",
-                "discriminator.safetensors": "D (discriminator)",
-                "training_state.safetensors": "optimizer and training state"}  # fmt: skip
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "on", "yes", "true"}
-_CHUNK = 1 << 20
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,19 +93,8 @@ def converted_dir(name: str) -> Path:
     return ganzoo_cache_dir() / "checkpoints" / name
 
 
-def _quiet_progress() -> bool:
-    return os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").strip().lower() in _TRUE
-
-
 # ------------------------------------------------------------------------------------------------
 # Resolving names
-
-
-def is_repo_id(text: str) -> bool:
-    """True for strings shaped like a Hub repo id, ``org/name``."""
-    parts = text.split("/")
-    return (len(parts) == 2 and all(parts) and not text.startswith((".", "~"))
-            and all(c.isalnum() or c in "-_." for c in text.replace("/", "")))  # fmt: skip
 
 
 def resolve(name_or_repo: str) -> tuple[Entry | None, str]:
@@ -147,8 +133,8 @@ def _read_json_config(directory: Path) -> dict:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: invalid JSON ({exc})") from None
-    if not isinstance(config, dict) or not isinstance(config.get("files", {}), dict):
-        raise CheckpointError(f"{path}: not a ganzoo config (expected an object with 'files')")
+    if not isinstance(config, dict) or "format_version" not in config or not isinstance(config.get("files", {}), dict):
+        raise CheckpointError(f"{path}: not a ganzoo checkpoint config (no format_version or files)")
     return config
 
 
@@ -317,7 +303,7 @@ def _pull_from_hub(repo_id: str, revision: str, generator_only: bool, token, for
         force_download=force_download and not offline,
         library_name="ganzoo",
     )
-    if not progress or _quiet_progress():  # huggingface_hub reads its own switch only at import
+    if not progress or progress_disabled():  # huggingface_hub reads its own switch only at import
         kwargs["tqdm_class"] = _silent_tqdm_class()
     path = Path(_hub_call(lambda: snapshot_download(**kwargs), repo_id, revision, endpoint, offline))
     config = _read_json_config(path)
@@ -374,7 +360,7 @@ def _hub_call(fn, repo_id: str, revision: str, endpoint: str, offline: bool):
         if offline:
             message = f"{repo_id}@{revision}: not in the local cache ({hub_cache_dir()}) and HF_HUB_OFFLINE=1 forbids downloading"
         else:
-            cause = _root_cause(exc)
+            cause = root_cause(exc)
             message = (f"{endpoint}: unreachable while fetching {repo_id}@{revision} ({cause}); "
                        "with HF_HUB_OFFLINE=1 ganzoo uses only the local cache")  # fmt: skip
         raise _HubUnavailable(DownloadError(message)) from None
@@ -385,16 +371,9 @@ def _hub_call(fn, repo_id: str, revision: str, endpoint: str, offline: bool):
     except OSError as exc:
         # Connection-level failures that huggingface_hub lets through (DNS, refused, reset).
         raise _HubUnavailable(DownloadError(
-            f"{endpoint}: unreachable while fetching {repo_id}@{revision} ({_root_cause(exc)}); "
+            f"{endpoint}: unreachable while fetching {repo_id}@{revision} ({root_cause(exc)}); "
             "with HF_HUB_OFFLINE=1 ganzoo uses only the local cache"
         )) from None  # fmt: skip
-
-
-def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
 
 
 def _silent_tqdm_class():
@@ -427,115 +406,6 @@ def _pull_from_upstream(entry: Entry, hub_problem: GanzooError, progress: bool) 
     path = register_converted(download, entry.name, artifact_url=artifact.url)
     download.unlink(missing_ok=True)  # the converted checkpoint keeps the file's sha256 and size
     return PullResult(path, "upstream", repo_id=None, entry=entry)
-
-
-# ------------------------------------------------------------------------------------------------
-# Upstream downloads
-
-
-def direct_download_url(url: str) -> str:
-    """The URL that serves the file itself.
-
-    Dropbox share links (``?dl=0``) answer with a web page; ``dl=1`` asks Dropbox for the file.
-    Every other URL is returned unchanged.
-    """
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if host == "dropbox.com" or host.endswith(".dropbox.com"):
-        query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k != "dl"]
-        query.append(("dl", "1"))
-        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
-    return url
-
-
-def download_url(
-    url: str,
-    dest: str | os.PathLike,
-    size: int | None = None,
-    sha256: str | None = None,
-    progress: bool = True,
-    timeout: float = 30.0,
-) -> Path:
-    """Downloads ``url`` to ``dest``: resumable, with a progress bar, size and sha256 checked.
-
-    Bytes go to ``dest.part`` first; an interrupted download resumes from there with an HTTP
-    ``Range`` request (or starts over when the server ignores it). ``dest`` appears only once the
-    whole file is there and matches ``size`` and ``sha256`` (when given).
-
-    Raises:
-        DownloadError: unreachable server, HTTP error, or wrong size.
-        ChecksumMismatchError: the file's sha256 differs from ``sha256`` (the file is removed).
-    """
-    import requests
-
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_file() and (size is None or dest.stat().st_size == size) and (sha256 is None or sha256_file(dest) == sha256):
-        return dest
-    part = dest.with_name(dest.name + ".part")
-    fetch_url = direct_download_url(url)
-    start = part.stat().st_size if part.is_file() else 0
-    if size is not None and start > size:
-        part.unlink()
-        start = 0
-    headers = {"User-Agent": "ganzoo"}
-    if start:
-        headers["Range"] = f"bytes={start}-"
-    try:
-        response = requests.get(fetch_url, stream=True, timeout=timeout, headers=headers, allow_redirects=True)
-    except requests.RequestException as exc:
-        raise DownloadError(f"{url}: unreachable ({_root_cause(exc)})") from None
-    with response:
-        if response.status_code == 416 and start:  # the .part file already holds everything
-            pass
-        elif response.status_code not in (200, 206):
-            raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
-        else:
-            if response.status_code == 200 and start:
-                start = 0  # the server ignored Range: start over
-            length = response.headers.get("Content-Length")
-            total = size or (int(length) + start if length and length.isdigit() else None)
-            _stream_to(response, part, start, total, url, progress)
-    actual = part.stat().st_size
-    if size is not None and actual != size:
-        if actual > size:
-            part.unlink()
-        raise DownloadError(f"{url}: got {actual} bytes, expected {size}" + ("; re-run to resume" if actual < size else ""))
-    if sha256 is not None:
-        digest = sha256_file(part)
-        if digest != sha256:
-            part.unlink()
-            raise ChecksumMismatchError(f"{url}: sha256 {digest} != recorded {sha256}; the download was removed")
-    os.replace(part, dest)
-    return dest
-
-
-def _stream_to(response, part: Path, start: int, total: int | None, url: str, progress: bool) -> None:
-    import requests
-
-    show = progress and not _quiet_progress()
-    with open(part, "ab" if start else "wb") as out, _progress_bar(part.name[: -len(".part")], total, start, show) as advance:
-        try:
-            for chunk in response.iter_content(chunk_size=_CHUNK):
-                out.write(chunk)
-                advance(len(chunk))
-        except (requests.RequestException, OSError) as exc:
-            raise DownloadError(f"{url}: download interrupted ({_root_cause(exc)}); re-run to resume") from None
-
-
-@contextlib.contextmanager
-def _progress_bar(label: str, total: int | None, done: int, show: bool) -> Iterator:
-    if not show:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)  # fmt: skip
-
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(label, total=total, completed=done)
-        yield lambda n: bar.advance(task, n)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -604,208 +474,6 @@ def _plain_dict(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain_dict(v) for v in value]
     return value
-
-
-# ------------------------------------------------------------------------------------------------
-# Model cards
-
-
-def _ancestor_entries(config: dict, entry: Entry | None) -> list[Entry]:
-    """Registry entries among a checkpoint's ancestors (its source and every lineage parent)."""
-    names = []
-    if entry is not None:
-        names.append(entry.name)
-    source = config.get("source") or {}
-    if isinstance(source, dict) and isinstance(source.get("registry"), str):
-        names.append(source["registry"])
-    for step in config.get("lineage") or []:
-        if isinstance(step, dict):
-            for key in ("registry", "name", "parent", "repo"):
-                if isinstance(step.get(key), str):
-                    names.append(step[key])
-        elif isinstance(step, str):
-            names.append(step)
-    found: list[Entry] = []
-    for name in names:
-        candidate = find_entry(name)
-        if candidate is None and is_repo_id(name):
-            candidate = next((e for e in load_registry().entries.values() if e.hub.repo == name), None)
-        if candidate is not None and candidate not in found:
-            found.append(candidate)
-    return found
-
-
-def _lineage_lines(config: dict, entry: Entry | None, repo_id: str | None) -> list[str]:
-    lines = []
-    source = config.get("source") or {}
-    if entry is not None:
-        if entry.artifacts:
-            artifact = entry.artifacts[0]
-            lines.append(f"upstream release: {artifact.url} ({artifact.format}), converted safely by ganzoo")
-        lines.append(f"ganzoo registry entry `{entry.name}`: {entry.title}")
-    elif isinstance(source, dict) and source:
-        what = source.get("registry") or source.get("file") or source.get("repo") or "unknown source"
-        detail = ", ".join(f"{k} {source[k]}" for k in ("format", "url", "sha256") if source.get(k))
-        lines.append(f"source: {what}" + (f" ({detail})" if detail else ""))
-    for step in config.get("lineage") or []:
-        if isinstance(step, dict):
-            parent = step.get("registry") or step.get("repo") or step.get("name") or step.get("parent") or "a parent checkpoint"
-            recipe = step.get("recipe")
-            lines.append(f"{parent}" + (f" -> recipe `{recipe}`" if recipe else ""))
-        else:
-            lines.append(str(step))
-    if config.get("training"):
-        training = config["training"]
-        recipe = training.get("recipe") if isinstance(training, dict) else None
-        lines.append("trained with ganzoo" + (f" (recipe `{recipe}`)" if recipe else ""))
-    lines.append(f"this checkpoint{f': `{repo_id}`' if repo_id else ''}")
-    return lines
-
-
-def _metrics(config: dict, entry: Entry | None) -> list[dict]:
-    """Metrics for the card: those recorded in config.json, else the registry's reported ones."""
-    rows = []
-    recorded = config.get("metrics")
-    if isinstance(recorded, dict):
-        for name, value in sorted(recorded.items()):
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                rows.append({"name": name, "value": float(value), "dataset": "", "source": "ganzoo (config.json)"})
-            elif isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
-                rows.append({"name": name, "value": float(value["value"]), "dataset": str(value.get("dataset", "")),
-                             "source": str(value.get("source", "ganzoo (config.json)"))})  # fmt: skip
-    elif isinstance(recorded, list):
-        for item in recorded:
-            if isinstance(item, dict) and isinstance(item.get("value"), (int, float)) and item.get("name"):
-                rows.append({"name": str(item["name"]), "value": float(item["value"]),
-                             "dataset": str(item.get("dataset", "")), "source": str(item.get("source", "ganzoo"))})  # fmt: skip
-    if not rows and entry is not None:
-        rows = [{"name": m.name, "value": m.value, "dataset": m.dataset, "source": m.source, "source_url": entry.paper.url}
-                for m in entry.metrics]
-    return rows
-
-
-def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = None,
-                samples_file: str | None = None):  # fmt: skip
-    """Renders the model card of a checkpoint from ``cards/model_card.md``.
-
-    The YAML front matter is a ``huggingface_hub.ModelCardData``: ``library_name: ganzoo``,
-    ``license`` (+ ``license_name``/``license_link``), ``tags``, ``datasets``, ``base_model`` (the
-    Hub repos of the ancestors) and ``model-index`` with the recorded metrics.
-
-    Args:
-        config: the checkpoint's ``config.json`` content.
-        repo_id: the Hub repo the card is for (used in the usage snippet).
-        entry: the registry entry, when the checkpoint is one (else found from ``source``).
-        samples_file: file name of the samples grid uploaded beside the card.
-
-    Returns:
-        A ``huggingface_hub.ModelCard``.
-    """
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-    from ganzoo.resources import card_files
-
-    if entry is None:
-        source = config.get("source") or {}
-        if isinstance(source, dict) and isinstance(source.get("registry"), str) and not config.get("lineage"):
-            entry = find_entry(source["registry"])
-    ancestors = _ancestor_entries(config, entry)
-    generator = config.get("generator") or {}
-    c_dim = generator.get("c_dim", entry.c_dim if entry else None)
-    task = "image-generation" if c_dim else "unconditional-image-generation"
-    tags = ["ganzoo", "gan", config.get("architecture", "stylegan2"), task]
-    for ancestor in ancestors:
-        tags += list(ancestor.tags)
-    dataset_ids = []
-    for ancestor in ancestors:
-        dataset_ids.append(ancestor.dataset.hub_id or ancestor.dataset.name)
-    base_models = [a.hub.repo for a in ancestors if entry is None or a.name != entry.name]
-    for step in config.get("lineage") or []:
-        if isinstance(step, dict) and isinstance(step.get("repo"), str) and step["repo"] not in base_models:
-            base_models.append(step["repo"])
-    license_id, license_name, license_link = _license_fields(config, entry)
-    metric_rows = _metrics(config, entry)
-    name = repo_id.split("/")[-1] if repo_id else (entry.name if entry else "ganzoo-checkpoint")
-    eval_results = [
-        EvalResult(task_type=task, dataset_type=_slug(m["dataset"] or (entry.dataset.name if entry else "unknown")),
-                   dataset_name=m["dataset"] or (entry.dataset.name if entry else "unknown"),
-                   metric_type=m["name"], metric_value=m["value"],
-                   source_name=m["source"] if m.get("source_url") else None, source_url=m.get("source_url"))  # fmt: skip
-        for m in metric_rows
-    ]
-    card_data = ModelCardData(
-        library_name="ganzoo",
-        license=license_id,
-        license_name=license_name,
-        license_link=license_link,
-        tags=list(dict.fromkeys(tags)),
-        datasets=list(dict.fromkeys(dataset_ids)) or None,
-        base_model=(base_models[0] if len(base_models) == 1 else base_models) or None,
-        pipeline_tag=task,
-        model_name=name if eval_results else None,  # only meaningful as the model-index name
-        eval_results=eval_results or None,
-    )
-    files = config.get("files") or {}
-    title = entry.title if entry else name
-    if entry:
-        description = (f"{entry.title}, converted to the ganzoo format from the release of "
-                       f"*{entry.paper.title}* ({entry.paper.venue or entry.paper.year}). "
-                       f"Trained on {entry.dataset.name}"
-                       f"{f' ({entry.dataset.size:,} images)' if entry.dataset.size else ''}.")  # fmt: skip
-    else:
-        description = f"A GAN checkpoint in the ganzoo format ({config.get('architecture', 'stylegan2')})."
-    ancestor_rows = [
-        {"name": a.name, "license": a.license_name if a.license == "other" else a.license, "license_url": a.license_url,
-         "paper": a.paper.title, "paper_url": a.paper.url, "bibtex": a.paper.bibtex.strip()}
-        for a in ancestors
-    ]  # fmt: skip
-    if not ancestor_rows:
-        ancestor_rows = [{"name": name, "license": license_name or license_id, "license_url": license_link or "",
-                          "paper": "", "paper_url": "", "bibtex": ""}]  # fmt: skip
-    template = card_files().joinpath("model_card.md").read_text(encoding="utf-8")
-    return ModelCard.from_template(
-        card_data,
-        template_str=template,
-        title=title,
-        description=description,
-        file_rows=[{"file": f, "role": ROLE_OF_FILE.get(f, "weights")} for f in sorted(files)],
-        resolution=generator.get("img_resolution", entry.resolution if entry else None),
-        c_dim=c_dim,
-        load_name=repo_id or (entry.name if entry else name),
-        samples_file=samples_file,
-        metric_rows=metric_rows,
-        lineage_lines=_lineage_lines(config, entry, repo_id),
-        notes=entry.notes if entry else "",
-        ancestors=ancestor_rows,
-    )
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "unknown"
-
-
-# License ids the Hub accepts as they are; anything else goes to license: other + license_name.
-_HUB_LICENSES = {"apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc0-1.0",
-                 "bsd-3-clause", "openrail", "creativeml-openrail-m", "gpl-3.0", "unknown"}  # fmt: skip
-
-
-def _license_fields(config: dict, entry: Entry | None) -> tuple[str, str | None, str | None]:
-    if entry is not None:
-        if entry.license == "other":
-            return "other", entry.license_name, entry.license_url or None
-        return entry.license, None, entry.license_url or None
-    license_text = str(config.get("license") or "unknown").strip().lower()
-    if license_text in _HUB_LICENSES:
-        return license_text, None, None
-    return "other", _slug(license_text), None
-
-
-def entry_card(entry: Entry, samples_file: str | None = None):
-    """The model card of a registry entry's Hub repo (before its weights are converted)."""
-    config = {"architecture": entry.architecture, "generator": {"img_resolution": entry.resolution,
-              **({"c_dim": entry.c_dim} if entry.c_dim is not None else {})},
-              "source": {"registry": entry.name}, "lineage": [], "files": {}}  # fmt: skip
-    return render_card(config, repo_id=entry.hub.repo, entry=entry, samples_file=samples_file)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -919,7 +587,7 @@ def push(
     except hf_errors.HfHubHTTPError as exc:
         raise DownloadError(f"push to {repo_id} on {endpoint}: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
-        raise DownloadError(f"push to {repo_id}: {endpoint} unreachable ({_root_cause(exc)})") from None
+        raise DownloadError(f"push to {repo_id}: {endpoint} unreachable ({root_cause(exc)})") from None
     return info.commit_url
 
 
@@ -959,7 +627,7 @@ def _mirror_source(source: str, org: str | None, progress: bool) -> tuple[Path, 
         src = config.get("source") or {}
         if isinstance(src, dict) and isinstance(src.get("registry"), str) and not config.get("lineage"):
             entry = find_entry(src["registry"])
-        name = entry.hub.repo.split("/")[1] if entry else _slug(path.resolve().name)
+        name = entry.hub.repo.split("/")[1] if entry else slug(path.resolve().name)
         owner = org or (entry.hub.repo.split("/")[0] if entry else "ganzoo")
         return path, f"{owner}/{name}", entry
     result = pull_checkpoint(source, progress=progress)

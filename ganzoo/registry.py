@@ -563,3 +563,10 @@ def find_entry(name: str) -> Entry | None:
     registry = load_registry()
     canonical = registry.resolve(name)
     return registry.entries[canonical] if canonical else None
+
+
+def is_repo_id(text: str) -> bool:
+    """True for strings shaped like a Hub repo id, ``org/name``."""
+    parts = text.split("/")
+    return (len(parts) == 2 and all(parts) and not text.startswith((".", "~"))
+            and all(c.isalnum() or c in "-_." for c in text.replace("/", "")))  # fmt: skip

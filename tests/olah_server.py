@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -52,9 +51,10 @@ class OlahServer:
         self.log = self.root / "olah.log"
 
     def start(self, timeout: float = 60.0) -> "OlahServer":
-        executable = shutil.which("olah-cli")
-        if executable is None:
-            raise RuntimeError("olah-cli not found: pip install -e '.[dev]' installs olah")
+        try:
+            import olah.server  # noqa: F401  (only checks that it is installed)
+        except ImportError:
+            raise RuntimeError("olah is not installed: pip install -e '.[dev]' installs it") from None
         (self.mirrors / "models").mkdir(parents=True, exist_ok=True)
         (self.root / "repos").mkdir(exist_ok=True)
         config = self.root / "olah.toml"
@@ -71,7 +71,9 @@ class OlahServer:
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
         self.process = subprocess.Popen(
-            [executable, "-c", str(config)],
+            # olah's console script, run through this interpreter so no PATH lookup is needed.
+            [sys.executable, "-c", "import sys; from olah.server import cli; sys.argv[0] = 'olah-cli'; sys.exit(cli())",
+             "-c", str(config)],
             cwd=self.root,
             stdout=open(self.log, "wb"),
             stderr=subprocess.STDOUT,

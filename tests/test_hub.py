@@ -12,6 +12,7 @@ upload happened.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ import pytest
 import torch
 
 import ganzoo
+import ganzoo.registry
 from ganzoo import hub
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
@@ -421,3 +423,30 @@ def test_publish_zoo_dry_run_on_a_fixture(shared_fixtures, tmp_path):
     assert "dry run" in run.stdout and "cifar10-stylegan2-32" in run.stdout
     out = tmp_path / "out" / "cifar10-stylegan2-32"
     assert (out / "config.json").is_file() and (out / "README.md").is_file() and (out / "samples.png").is_file()
+
+
+def test_mirror_of_a_registry_name_pulls_it_and_writes_the_repo(env, tmp_path, capsys):
+    assert main(["mirror", "tinyhub", "--to", str(tmp_path / "m2")]) == 0
+    repo = tmp_path / "m2" / "models" / ORG / "tiny-ckpt"
+    assert str(repo) in capsys.readouterr().out
+    for name in ("config.json", "generator.safetensors", "discriminator.safetensors"):
+        assert _same_bytes(repo / name, env["checkpoint"] / name)
+    assert (repo / ".git").is_dir()
+
+
+def test_registry_sha256_that_contradicts_config_json_is_refused(env):
+    from ganzoo.registry import HubLocation
+
+    entry = ganzoo.registry.get_entry("tiny-hub")
+    wrong = dataclasses.replace(entry, hub=HubLocation(entry.hub.repo, "main", (("generator.safetensors", "0" * 64),)))
+    config = json.loads((env["checkpoint"] / "config.json").read_text())
+    with pytest.raises(ChecksumMismatchError, match="the registry entry 'tiny-hub' records"):
+        hub.expected_digests(config, wrong)
+
+
+def test_a_repo_that_is_not_a_ganzoo_checkpoint_is_refused(env, tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ganzoo.CheckpointError, match="not a ganzoo checkpoint"):
+        hub.mirror([str(foreign)], tmp_path / "m3")

@@ -1,0 +1,215 @@
+"""Model cards of ganzoo checkpoints, rendered from ``cards/model_card.md``.
+
+The YAML front matter is a ``huggingface_hub.ModelCardData`` (never hand-built YAML):
+``library_name: ganzoo``, ``license``, ``tags``, ``datasets``, ``base_model`` (the Hub repos of
+the ancestors) and ``model-index`` with the recorded metrics. The body says what the checkpoint
+is, how to load it, shows the samples grid, its lineage, and the license and citation of every
+ancestor.
+"""
+
+from __future__ import annotations
+
+from ganzoo.registry import Entry, find_entry, is_repo_id, load_registry
+
+ROLE_OF_FILE = {"generator.safetensors": "G_ema (EMA generator)", "generator_raw.safetensors": "G (raw generator)",
+                "discriminator.safetensors": "D (discriminator)",
+                "training_state.safetensors": "optimizer and training state"}  # fmt: skip
+
+
+def _ancestor_entries(config: dict, entry: Entry | None) -> list[Entry]:
+    """Registry entries among a checkpoint's ancestors (its source and every lineage parent)."""
+    names = []
+    if entry is not None:
+        names.append(entry.name)
+    source = config.get("source") or {}
+    if isinstance(source, dict) and isinstance(source.get("registry"), str):
+        names.append(source["registry"])
+    for step in config.get("lineage") or []:
+        if isinstance(step, dict):
+            for key in ("registry", "name", "parent", "repo"):
+                if isinstance(step.get(key), str):
+                    names.append(step[key])
+        elif isinstance(step, str):
+            names.append(step)
+    found: list[Entry] = []
+    for name in names:
+        candidate = find_entry(name)
+        if candidate is None and is_repo_id(name):
+            candidate = next((e for e in load_registry().entries.values() if e.hub.repo == name), None)
+        if candidate is not None and candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def _lineage_lines(config: dict, entry: Entry | None, repo_id: str | None) -> list[str]:
+    lines = []
+    source = config.get("source") or {}
+    if entry is not None:
+        if entry.artifacts:
+            artifact = entry.artifacts[0]
+            lines.append(f"upstream release: {artifact.url} ({artifact.format}), converted safely by ganzoo")
+        lines.append(f"ganzoo registry entry `{entry.name}`: {entry.title}")
+    elif isinstance(source, dict) and source:
+        what = source.get("registry") or source.get("file") or source.get("repo") or "unknown source"
+        detail = ", ".join(f"{k} {source[k]}" for k in ("format", "url", "sha256") if source.get(k))
+        lines.append(f"source: {what}" + (f" ({detail})" if detail else ""))
+    for step in config.get("lineage") or []:
+        if isinstance(step, dict):
+            parent = step.get("registry") or step.get("repo") or step.get("name") or step.get("parent") or "a parent checkpoint"
+            recipe = step.get("recipe")
+            lines.append(f"{parent}" + (f" -> recipe `{recipe}`" if recipe else ""))
+        else:
+            lines.append(str(step))
+    if config.get("training"):
+        training = config["training"]
+        recipe = training.get("recipe") if isinstance(training, dict) else None
+        lines.append("trained with ganzoo" + (f" (recipe `{recipe}`)" if recipe else ""))
+    lines.append(f"this checkpoint{f': `{repo_id}`' if repo_id else ''}")
+    return lines
+
+
+def _metrics(config: dict, entry: Entry | None) -> list[dict]:
+    """Metrics for the card: those recorded in config.json, else the registry's reported ones."""
+    rows = []
+    recorded = config.get("metrics")
+    if isinstance(recorded, dict):
+        for name, value in sorted(recorded.items()):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows.append({"name": name, "value": float(value), "dataset": "", "source": "ganzoo (config.json)"})
+            elif isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
+                rows.append({"name": name, "value": float(value["value"]), "dataset": str(value.get("dataset", "")),
+                             "source": str(value.get("source", "ganzoo (config.json)"))})  # fmt: skip
+    elif isinstance(recorded, list):
+        for item in recorded:
+            if isinstance(item, dict) and isinstance(item.get("value"), (int, float)) and item.get("name"):
+                rows.append({"name": str(item["name"]), "value": float(item["value"]),
+                             "dataset": str(item.get("dataset", "")), "source": str(item.get("source", "ganzoo"))})  # fmt: skip
+    if not rows and entry is not None:
+        rows = [{"name": m.name, "value": m.value, "dataset": m.dataset, "source": m.source, "source_url": entry.paper.url}
+                for m in entry.metrics]
+    return rows
+
+
+def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = None,
+                samples_file: str | None = None):  # fmt: skip
+    """Renders the model card of a checkpoint from ``cards/model_card.md``.
+
+    The YAML front matter is a ``huggingface_hub.ModelCardData``: ``library_name: ganzoo``,
+    ``license`` (+ ``license_name``/``license_link``), ``tags``, ``datasets``, ``base_model`` (the
+    Hub repos of the ancestors) and ``model-index`` with the recorded metrics.
+
+    Args:
+        config: the checkpoint's ``config.json`` content.
+        repo_id: the Hub repo the card is for (used in the usage snippet).
+        entry: the registry entry, when the checkpoint is one (else found from ``source``).
+        samples_file: file name of the samples grid uploaded beside the card.
+
+    Returns:
+        A ``huggingface_hub.ModelCard``.
+    """
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from ganzoo.resources import card_files
+
+    if entry is None:
+        source = config.get("source") or {}
+        if isinstance(source, dict) and isinstance(source.get("registry"), str) and not config.get("lineage"):
+            entry = find_entry(source["registry"])
+    ancestors = _ancestor_entries(config, entry)
+    generator = config.get("generator") or {}
+    c_dim = generator.get("c_dim", entry.c_dim if entry else None)
+    task = "image-generation" if c_dim else "unconditional-image-generation"
+    tags = ["ganzoo", "gan", config.get("architecture", "stylegan2"), task]
+    for ancestor in ancestors:
+        tags += list(ancestor.tags)
+    dataset_ids = []
+    for ancestor in ancestors:
+        dataset_ids.append(ancestor.dataset.hub_id or ancestor.dataset.name)
+    base_models = [a.hub.repo for a in ancestors if entry is None or a.name != entry.name]
+    for step in config.get("lineage") or []:
+        if isinstance(step, dict) and isinstance(step.get("repo"), str) and step["repo"] not in base_models:
+            base_models.append(step["repo"])
+    license_id, license_name, license_link = _license_fields(config, entry)
+    metric_rows = _metrics(config, entry)
+    name = repo_id.split("/")[-1] if repo_id else (entry.name if entry else "ganzoo-checkpoint")
+    eval_results = [
+        EvalResult(task_type=task, dataset_type=slug(m["dataset"] or (entry.dataset.name if entry else "unknown")),
+                   dataset_name=m["dataset"] or (entry.dataset.name if entry else "unknown"),
+                   metric_type=m["name"], metric_value=m["value"],
+                   source_name=m["source"] if m.get("source_url") else None, source_url=m.get("source_url"))  # fmt: skip
+        for m in metric_rows
+    ]
+    card_data = ModelCardData(
+        library_name="ganzoo",
+        license=license_id,
+        license_name=license_name,
+        license_link=license_link,
+        tags=list(dict.fromkeys(tags)),
+        datasets=list(dict.fromkeys(dataset_ids)) or None,
+        base_model=(base_models[0] if len(base_models) == 1 else base_models) or None,
+        pipeline_tag=task,
+        model_name=name if eval_results else None,  # only meaningful as the model-index name
+        eval_results=eval_results or None,
+    )
+    files = config.get("files") or {}
+    title = entry.title if entry else name
+    if entry:
+        description = (f"{entry.title}, converted to the ganzoo format from the release of "
+                       f"*{entry.paper.title}* ({entry.paper.venue or entry.paper.year}). "
+                       f"Trained on {entry.dataset.name}"
+                       f"{f' ({entry.dataset.size:,} images)' if entry.dataset.size else ''}.")  # fmt: skip
+    else:
+        description = f"A GAN checkpoint in the ganzoo format ({config.get('architecture', 'stylegan2')})."
+    ancestor_rows = [
+        {"name": a.name, "license": a.license_name if a.license == "other" else a.license, "license_url": a.license_url,
+         "paper": a.paper.title, "paper_url": a.paper.url, "bibtex": a.paper.bibtex.strip()}
+        for a in ancestors
+    ]  # fmt: skip
+    if not ancestor_rows:
+        ancestor_rows = [{"name": name, "license": license_name or license_id, "license_url": license_link or "",
+                          "paper": "", "paper_url": "", "bibtex": ""}]  # fmt: skip
+    template = card_files().joinpath("model_card.md").read_text(encoding="utf-8")
+    return ModelCard.from_template(
+        card_data,
+        template_str=template,
+        title=title,
+        description=description,
+        file_rows=[{"file": f, "role": ROLE_OF_FILE.get(f, "weights")} for f in sorted(files)],
+        resolution=generator.get("img_resolution", entry.resolution if entry else None),
+        c_dim=c_dim,
+        load_name=repo_id or (entry.name if entry else name),
+        samples_file=samples_file,
+        metric_rows=metric_rows,
+        lineage_lines=_lineage_lines(config, entry, repo_id),
+        notes=entry.notes if entry else "",
+        ancestors=ancestor_rows,
+    )
+
+
+def slug(text: str) -> str:
+    """Lowercase letters, digits and dashes (for dataset types and license names)."""
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "unknown"
+
+
+# License ids the Hub accepts as they are; anything else goes to license: other + license_name.
+_HUB_LICENSES = {"apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc0-1.0",
+                 "bsd-3-clause", "openrail", "creativeml-openrail-m", "gpl-3.0", "unknown"}  # fmt: skip
+
+
+def _license_fields(config: dict, entry: Entry | None) -> tuple[str, str | None, str | None]:
+    if entry is not None:
+        if entry.license == "other":
+            return "other", entry.license_name, entry.license_url or None
+        return entry.license, None, entry.license_url or None
+    license_text = str(config.get("license") or "unknown").strip().lower()
+    if license_text in _HUB_LICENSES:
+        return license_text, None, None
+    return "other", slug(license_text), None
+
+
+def entry_card(entry: Entry, samples_file: str | None = None):
+    """The model card of a registry entry's Hub repo (before its weights are converted)."""
+    config = {"architecture": entry.architecture, "generator": {"img_resolution": entry.resolution,
+              **({"c_dim": entry.c_dim} if entry.c_dim is not None else {})},
+              "source": {"registry": entry.name}, "lineage": [], "files": {}}  # fmt: skip
+    return render_card(config, repo_id=entry.hub.repo, entry=entry, samples_file=samples_file)
