@@ -402,7 +402,11 @@ def _pull_from_upstream(entry: Entry, hub_problem: GanzooError, progress: bool) 
         raise DownloadError(f"{entry.name}: {hub_problem}; HF_HUB_OFFLINE=1 also rules out the upstream download")
     artifact = artifacts[0]
     download = ganzoo_cache_dir() / "downloads" / artifact.filename
-    download_url(artifact.url, download, size=artifact.size, sha256=artifact.sha256, progress=progress)
+    try:
+        download_url(artifact.url, download, size=artifact.size, sha256=artifact.sha256, progress=progress)
+    except DownloadError as exc:
+        # Both ways failed: say why for each, on one line.
+        raise DownloadError(f"{entry.name}: Hub: {hub_problem}; upstream: {exc}") from None
     path = register_converted(download, entry.name, artifact_url=artifact.url)
     download.unlink(missing_ok=True)  # the converted checkpoint keeps the file's sha256 and size
     return PullResult(path, "upstream", repo_id=None, entry=entry)

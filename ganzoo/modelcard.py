@@ -124,7 +124,8 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         tags += list(ancestor.tags)
     dataset_ids = []
     for ancestor in ancestors:
-        dataset_ids.append(ancestor.dataset.hub_id or ancestor.dataset.name)
+        # Hub dataset ids where known; else a slug of the name (the field holds ids, not prose).
+        dataset_ids.append(ancestor.dataset.hub_id or slug(ancestor.dataset.name))
     base_models = [a.hub.repo for a in ancestors if entry is None or a.name != entry.name]
     for step in config.get("lineage") or []:
         if isinstance(step, dict) and isinstance(step.get("repo"), str) and step["repo"] not in base_models:

@@ -450,3 +450,17 @@ def test_a_repo_that_is_not_a_ganzoo_checkpoint_is_refused(env, tmp_path):
     (foreign / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(ganzoo.CheckpointError, match="not a ganzoo checkpoint"):
         hub.mirror([str(foreign)], tmp_path / "m3")
+
+
+def test_hub_and_upstream_both_unreachable_is_one_line_naming_both(env, tmp_path, monkeypatch):
+    dead = f"http://127.0.0.1:{free_port()}"
+    text = (env["registry"] / "test-entries.toml").read_text()
+    text = text.replace(env["files"].url, dead).replace('"tiny-', '"dead-').replace('["tinyhub"]', '["deadhub"]')
+    (tmp_path / "dead.toml").write_text(text)
+    monkeypatch.setenv("GANZOO_REGISTRY_PATH", os.pathsep.join([str(env["registry"]), str(tmp_path / "dead.toml")]))
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(DownloadError) as info:
+        hub.pull("dead-upstream")
+    message = str(info.value)
+    assert "\n" not in message and "Hub:" in message and "upstream:" in message and dead in message
+    assert "HF_HUB_OFFLINE=1" in message

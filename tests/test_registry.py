@@ -67,6 +67,7 @@ def test_entry_card_renders_and_round_trips(name):
     from huggingface_hub import ModelCard
 
     from ganzoo.hub import entry_card
+    from ganzoo.modelcard import slug
 
     entry = get_entry(name)
     card = entry_card(entry)
@@ -76,7 +77,7 @@ def test_entry_card_renders_and_round_trips(name):
     assert data.library_name == "ganzoo" and data.license == entry.license
     assert "gan" in data.tags and entry.architecture in data.tags
     assert data.pipeline_tag in ("unconditional-image-generation", "image-generation")
-    assert entry.dataset.name in (data.datasets or [])
+    assert (entry.dataset.hub_id or slug(entry.dataset.name)) in (data.datasets or [])
     if entry.metrics:
         assert [r.metric_value for r in data.eval_results] == [m.value for m in entry.metrics]
     assert entry.paper.bibtex.strip() in again.text
