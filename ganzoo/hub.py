@@ -308,12 +308,11 @@ def _pull_from_hub(repo_id: str, revision: str, generator_only: bool, token, for
     path = Path(_hub_call(lambda: snapshot_download(**kwargs), repo_id, revision, endpoint, offline))
     config = _read_json_config(path)
     files = config.get("files", {})
-    required = [GENERATOR_FILE] if generator_only else list(files)
-    if generator_only and GENERATOR_FILE not in files:
+    if GENERATOR_FILE not in files:
         raise CheckpointError(f"{repo_id}: config.json records no {GENERATOR_FILE}")
-    digests = expected_digests(config, entry)
-    if generator_only:
-        digests = {k: v for k, v in digests.items() if k == GENERATOR_FILE}
+    # Only the files this pull asked for are checked (training_state.safetensors is never fetched).
+    required = [name for name in files if name in patterns]
+    digests = {k: v for k, v in expected_digests(config, entry).items() if k in patterns}
     bad = verify_files(path, digests, repo_id, required=required)
     if not bad:
         return path, []
@@ -683,7 +682,7 @@ def load_pulled(directory: str | os.PathLike, device: str = "cpu"):
     directory = Path(directory)
     config = read_config(directory)
     files = config.get("files", {})
-    if all((directory / name).is_file() for name in files):
+    if all((directory / name).is_file() for name in files if name in PULL_PATTERNS):
         return GAN.load(directory, device=device, verify=False)
     from safetensors.torch import load_file
 

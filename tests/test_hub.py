@@ -464,3 +464,19 @@ def test_hub_and_upstream_both_unreachable_is_one_line_naming_both(env, tmp_path
     message = str(info.value)
     assert "\n" not in message and "Hub:" in message and "upstream:" in message and dead in message
     assert "HF_HUB_OFFLINE=1" in message
+
+
+def test_training_state_is_not_pulled_and_not_required(env, tmp_path):
+    from safetensors.torch import save_file
+
+    checkpoint = tiny_gan(seed=11).save(tmp_path / "with-state")
+    save_file({"step": torch.zeros(1)}, str(checkpoint / "training_state.safetensors"))
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["files"]["training_state.safetensors"] = {"sha256": _sha256(checkpoint / "training_state.safetensors"),
+                                                     "size": (checkpoint / "training_state.safetensors").stat().st_size}
+    (checkpoint / "config.json").write_text(json.dumps(config, sort_keys=True, indent=2) + "\n")
+    hub.mirror([str(checkpoint)], env["olah"].mirrors, org=ORG)
+    path = hub.pull(f"{ORG}/with-state")
+    assert not (path / "training_state.safetensors").exists()
+    gan = ganzoo.load(f"{ORG}/with-state")
+    assert gan.D is not None
