@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ganzoo._io import atomic_directory, sha256_file
+from ganzoo._io import atomic_directory, cache_home, sha256_file, verify_sha256
 from ganzoo.errors import (
     CheckpointError,
     ChecksumMismatchError,
@@ -80,12 +80,10 @@ def hub_cache_dir() -> Path:
 def ganzoo_cache_dir() -> Path:
     """ganzoo's own cache (``GANZOO_CACHE``, else ``XDG_CACHE_HOME/ganzoo``, else ~/.cache/ganzoo).
 
-    It holds upstream downloads (``downloads/``) and checkpoints converted from them or
-    registered with ``ganzoo convert FILE --as NAME`` (``checkpoints/NAME``).
+    It holds upstream downloads (``downloads/``), checkpoints converted from them or registered
+    with ``ganzoo convert FILE --as NAME`` (``checkpoints/NAME``), and the record of verified files.
     """
-    if os.environ.get("GANZOO_CACHE"):
-        return Path(os.environ["GANZOO_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "ganzoo"
+    return cache_home().expanduser()
 
 
 def converted_dir(name: str) -> Path:
@@ -174,7 +172,11 @@ def verify_files(directory: str | os.PathLike, expected: dict[str, str], what: s
             if name in required:
                 raise CheckpointError(f"{what}: {name} is missing (config.json records it)")
             continue
-        if sha256_file(path) != digest:
+        try:
+            # Remembers a passed check by the file's stat identity (size, mtime, ctime, inode):
+            # a cached pull of unchanged files costs no re-hash, any write forces a full one.
+            verify_sha256(path, digest)
+        except ChecksumMismatchError:
             _remove_cached_file(path)
             bad.append(name)
     return bad
