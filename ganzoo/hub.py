@@ -149,7 +149,7 @@ def _remove_cached_file(path: Path) -> None:
 
 
 def verify_files(directory: str | os.PathLike, expected: dict[str, str], what: str,
-                 required: Iterable[str] = ()) -> list[str]:  # fmt: skip
+                 required: Iterable[str] = (), remove: bool = True) -> list[str]:  # fmt: skip
     """Checks files of ``directory`` against sha256 digests; removes every file that differs.
 
     Args:
@@ -157,9 +157,11 @@ def verify_files(directory: str | os.PathLike, expected: dict[str, str], what: s
         expected: file name -> sha256.
         what: names the checkpoint in messages (repo id or registry name).
         required: files that must be present (others may be absent, e.g. with --generator-only).
+        remove: remove files that differ (cache files, fetched again); False for the user's own
+            directories, which are never altered.
 
     Returns:
-        The names of the files that were corrupt and have been removed (empty when all match).
+        The names of the files that differ (removed when ``remove``); empty when all match.
 
     Raises:
         CheckpointError: a required file is missing.
@@ -177,7 +179,8 @@ def verify_files(directory: str | os.PathLike, expected: dict[str, str], what: s
             # a cached pull of unchanged files costs no re-hash, any write forces a full one.
             verify_sha256(path, digest)
         except ChecksumMismatchError:
-            _remove_cached_file(path)
+            if remove:
+                _remove_cached_file(path)
             bad.append(name)
     return bad
 
@@ -645,9 +648,9 @@ def _mirror_source(source: str, org: str | None, progress: bool) -> tuple[Path, 
 def _write_git_repo(directory: Path, target: Path, repo_id: str, entry: Entry | None) -> Path:
     config = _read_json_config(directory)
     names = [CONFIG_NAME] + sorted(config.get("files", {}))
-    verify = verify_files(directory, expected_digests(config), str(directory), required=config.get("files", {}))
-    if verify:
-        raise ChecksumMismatchError(f"{directory}: {', '.join(verify)} did not match config.json (removed); pull it again")
+    bad = verify_files(directory, expected_digests(config), str(directory), required=config.get("files", {}), remove=False)
+    if bad:
+        raise ChecksumMismatchError(f"{directory}: {', '.join(bad)} does not match the sha256 in config.json; not mirrored")
     env = {**os.environ, "GIT_AUTHOR_NAME": "ganzoo", "GIT_AUTHOR_EMAIL": "ganzoo@localhost",
            "GIT_COMMITTER_NAME": "ganzoo", "GIT_COMMITTER_EMAIL": "ganzoo@localhost"}  # fmt: skip
     # A fixed date (SOURCE_DATE_EPOCH when set) keeps mirror commits reproducible.

@@ -480,3 +480,12 @@ def test_training_state_is_not_pulled_and_not_required(env, tmp_path):
     assert not (path / "training_state.safetensors").exists()
     gan = ganzoo.load(f"{ORG}/with-state")
     assert gan.D is not None
+
+
+def test_mirror_refuses_a_corrupt_checkpoint_and_leaves_it_untouched(tmp_path):
+    checkpoint = tiny_gan().save(tmp_path / "ckpt")
+    (checkpoint / "discriminator.safetensors").write_bytes(b"changed")
+    with pytest.raises(ChecksumMismatchError, match="not mirrored"):
+        hub.mirror([str(checkpoint)], tmp_path / "mirror")
+    assert (checkpoint / "discriminator.safetensors").read_bytes() == b"changed"
+    assert not (tmp_path / "mirror" / "models" / "ganzoo" / "ckpt").exists()
