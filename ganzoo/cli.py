@@ -316,6 +316,11 @@ def version() -> None:
     console.print(__version__)
 
 
+from ganzoo.playground.cli import playground_app  # noqa: E402
+
+app.add_typer(playground_app, name="playground")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit code (user errors: one line on stderr, exit 1)."""
     try:
