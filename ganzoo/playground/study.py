@@ -96,9 +96,10 @@ class StudyConfig:
 FULL = StudyConfig()
 """The paper's setting: 5000 pretraining steps, 100 checkpoints, 1000 finetuning steps."""
 
-QUICK = StudyConfig(pretrain_steps=1000, finetune_steps=300, checkpoint_every=50, eval_every=100,
+QUICK = StudyConfig(pretrain_steps=2000, finetune_steps=300, checkpoint_every=100, eval_every=100,
                     w1_samples=1024)
-"""A few-minute version: 1000 pretraining steps, 20 checkpoints, 300 finetuning steps."""
+"""A few-minute version: 2000 pretraining steps (Source-I has reached the ring by then), 20
+checkpoints, 300 finetuning steps, W1 on 1024 points."""
 
 
 @dataclass
