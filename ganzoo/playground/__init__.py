@@ -19,7 +19,7 @@ from __future__ import annotations
 from ganzoo.playground.data import GaussianMixture, Ring, source_one, source_two, target_distribution
 from ganzoo.playground.metrics import gradient_similarity, modes_covered, precision, recall, wasserstein1
 from ganzoo.playground.nets import DiscriminatorStack, GeneratorStack
-from ganzoo.playground.report import PAPER, Reproduction, reproduce
+from ganzoo.playground.report import PAPER, Reproduction, combine, reproduce
 from ganzoo.playground.study import FULL, QUICK, SeedResult, StudyConfig, run_seed, summarize
 from ganzoo.playground.train import TrainConfig, sample_generators, train_gans
 
@@ -32,6 +32,7 @@ __all__ = [
     "GeneratorStack",
     "Reproduction",
     "Ring",
+    "combine",
     "SeedResult",
     "StudyConfig",
     "TrainConfig",

@@ -88,3 +88,17 @@ def reproduce(
     console.print(table)
     console.print(f"{len(run.results)} seed(s) in {run.seconds:.0f} s; wrote {run.out_dir}/ "
                   "(report.md, results.json, timing.json, figure2_seed*.png, figure3_seed*.png)")
+
+
+@playground_app.command()
+def combine(
+    runs: list[Path] = typer.Argument(..., help="Folders written by 'ganzoo playground reproduce' (same settings)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write: report and results over all their seeds."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+) -> None:
+    """Merge runs of different seeds (e.g. one per machine) into one report with mean ± std."""
+    from ganzoo.playground import report
+
+    data = report.combine(runs, out, overwrite=overwrite)
+    seeds = ", ".join(map(str, data["seeds"]))
+    console.print(f"combined {len(runs)} run(s), seeds {seeds} -> {out}/ (report.md, results.json)")

@@ -27,8 +27,8 @@ from ganzoo.errors import GanzooError
 RECALL_K = 5        # k of the k-NN balls (Kynkäänniemi et al.; the paper's value).
 
 
-def _as_stack(points: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, bool]:
-    tensor = torch.as_tensor(points, dtype=torch.float32)
+def _as_stack(points: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, bool]:
+    tensor = torch.as_tensor(points).to(dtype)
     if tensor.dim() == 2:
         return tensor.unsqueeze(0), True
     if tensor.dim() != 3 or tensor.shape[-1] != 2:
@@ -55,15 +55,15 @@ def wasserstein1(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> 
     """
     from scipy.optimize import linear_sum_assignment
 
-    xs, single = _as_stack(x)
-    ys, _ = _as_stack(y)
+    xs, single = _as_stack(x, torch.float64)
+    ys, _ = _as_stack(y, torch.float64)
     if ys.shape[0] == 1 and xs.shape[0] > 1:
         ys = ys.expand(xs.shape[0], -1, -1)
     if xs.shape != ys.shape:
         raise GanzooError(f"exact W1 needs equal-size clouds, got {tuple(xs.shape)} and {tuple(ys.shape)}")
     values = torch.empty(xs.shape[0], dtype=torch.float64)
     for m in range(xs.shape[0]):
-        cost = torch.cdist(xs[m].double(), ys[m].double()).numpy()   # [N, N]
+        cost = torch.cdist(xs[m], ys[m]).numpy()                      # [N, N]
         rows, cols = linear_sum_assignment(cost)
         values[m] = float(cost[rows, cols].mean())
     return _unstack(values, single)

@@ -155,6 +155,65 @@ def reproduce(
     return Reproduction(out_dir=out_dir, config=config, results=results, summary=summary, seconds=seconds)
 
 
+def combine(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite: bool = False) -> dict:
+    """Merges the folders of several :func:`reproduce` runs of the same settings (for instance
+    one seed per machine or per night) into one report over all their seeds.
+
+    Args:
+        run_dirs: folders written by :func:`reproduce`.
+        out_dir: folder to create: ``results.json``, ``report.md`` and ``timing.json`` over all
+            seeds, and every run's figures.
+        overwrite: replace ``out_dir`` if it exists.
+
+    Returns:
+        The merged ``results.json`` content.
+
+    Raises:
+        GanzooError: a folder without a readable ``results.json``, runs with different settings,
+            a seed present twice, or ``out_dir`` exists without ``overwrite``.
+    """
+    out_dir = Path(out_dir)
+    if not run_dirs:
+        raise GanzooError("playground combine: give at least one run folder")
+    if out_dir.exists() and not overwrite:
+        raise GanzooError(f"{out_dir}: already exists (use --overwrite to replace it)")
+    runs, timings = [], []
+    for run_dir in map(Path, run_dirs):
+        try:
+            runs.append(json.loads((run_dir / "results.json").read_text(encoding="utf-8")))
+            timing_path = run_dir / "timing.json"
+            timings.append(json.loads(timing_path.read_text(encoding="utf-8")) if timing_path.exists() else None)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise GanzooError(f"{run_dir}: no readable results.json ({exc})") from None
+        if runs[-1].get("format") != RESULTS_FORMAT:
+            raise GanzooError(f"{run_dir}/results.json: format {runs[-1].get('format')!r}, expected {RESULTS_FORMAT}")
+    for run_dir, run in zip(list(run_dirs)[1:], runs[1:]):
+        if run["config"] != runs[0]["config"]:
+            raise GanzooError(f"{run_dir}: different settings from {run_dirs[0]}; only runs of one setting combine")
+    per_seed = sorted((entry for run in runs for entry in run["per_seed"]), key=lambda entry: entry["seed"])
+    seeds = [entry["seed"] for entry in per_seed]
+    if len(set(seeds)) != len(seeds):
+        raise GanzooError(f"playground combine: a seed appears twice among {seeds}")
+    results = [SeedResult(seed=e["seed"], figure2=e["figure2"], figure3=e["figure3"]) for e in per_seed]
+    data = {**runs[0], "seeds": seeds, "summary": summarize(results), "per_seed": per_seed}
+    known = [t for t in timings if t is not None]
+    timing = {
+        "seconds_total": round(sum(t["seconds_total"] for t in known), 1),
+        "seconds_per_seed": [s for t in known for s in t["seconds_per_seed"]],
+        "threads": runs[0]["threads"],
+        "machine": "; ".join(sorted({t["machine"] for t in known})) or "unknown",
+        "combined_from": [str(d) for d in run_dirs],
+    }
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        atomic_write_text(tmp / "results.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(tmp / "timing.json", json.dumps(timing, indent=2, sort_keys=True) + "\n")
+        for run_dir in map(Path, run_dirs):
+            for figure in sorted(run_dir.glob("figure[23]_seed*.png")):
+                (tmp / figure.name).write_bytes(figure.read_bytes())
+        atomic_write_text(tmp / "report.md", render_markdown(data, timing))
+    return data
+
+
 def _fmt(stat: dict, digits: int = 2) -> str:
     mean, std = stat["mean"], stat["std"]
     if mean is None:
