@@ -1,0 +1,188 @@
+"""Metrics of a GAN against a dataset: what ``ganzoo metrics SRC --data DIR`` runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from ganzoo.errors import GanzooError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganzoo.checkpoint import GAN
+
+__all__ = ["DEFAULT_EXTRACTORS", "METRIC_NAMES", "evaluate", "parse_metric_names", "resolve_candidate"]
+
+METRIC_NAMES = ("fid", "kid", "pr", "dc")
+# Each metric's standard feature space: FID/KID on Inception pool features, precision/recall
+# (and density/coverage, which Naeem et al. evaluate in the same space) on VGG16 fc2.
+DEFAULT_EXTRACTORS = {"fid": "inception-fid", "kid": "inception-fid", "pr": "vgg16-pr", "dc": "vgg16-pr"}
+
+
+def parse_metric_names(metrics: str | Iterable[str]) -> tuple[str, ...]:
+    """``"fid,kid"`` or ``["fid", "pr"]`` -> validated names in canonical order."""
+    names = [m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if m.strip()]
+    unknown = [m for m in names if m not in METRIC_NAMES]
+    if unknown or not names:
+        raise GanzooError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {','.join(METRIC_NAMES)}")
+    return tuple(m for m in METRIC_NAMES if m in names)
+
+
+class Candidate:
+    """A generator to sample from, identified without loading it when possible.
+
+    Attributes:
+        label: how it is shown (registry name, repo id, directory or ``<GAN>``).
+        fingerprint: sha256 of its EMA generator weights.
+        c_dim: number of classes.
+        resolution: image size.
+        channels: image channels.
+        entry: the registry entry, when it is one.
+        repo_id: its Hub repo, when it has one.
+        directory: its checkpoint directory, when on disk.
+    """
+
+    def __init__(self, label: str, fingerprint: str, c_dim: int, resolution: int, channels: int,
+                 load: Any, entry: Any = None, repo_id: str | None = None, directory: Path | None = None):  # fmt: skip
+        self.label = label
+        self.fingerprint = fingerprint
+        self.c_dim = c_dim
+        self.resolution = resolution
+        self.channels = channels
+        self.entry = entry
+        self.repo_id = repo_id
+        self.directory = directory
+        self._load = load
+
+    def load(self, device: Any = "cpu") -> "GAN":
+        return self._load(device)
+
+
+def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> Candidate:
+    """Turns a GAN, checkpoint directory, foreign file, registry name or Hub id into a :class:`Candidate`.
+
+    Checkpoint directories (also pulled registry/Hub checkpoints) are fingerprinted from their
+    verified ``config.json`` without building the networks, so cached sample features are used
+    without loading anything.
+    """
+    from ganzoo.checkpoint import GAN, is_checkpoint_dir, read_config
+    from ganzoo.metrics.cache import checkpoint_fingerprint, gan_fingerprint
+
+    if isinstance(src, GAN):
+        kwargs = src.config["generator"]
+        return Candidate("<GAN>", gan_fingerprint(src), kwargs["c_dim"], kwargs["img_resolution"],
+                         kwargs["img_channels"], lambda device: src.to(device))  # fmt: skip
+    path = Path(src)
+    entry = repo_id = None
+    if not path.exists():
+        from ganzoo.api import load
+        from ganzoo.hub import pull_checkpoint
+
+        text = str(src)
+        if text.startswith((".", "/", "~")) or path.suffix:
+            load(text)  # raises the loader's one-line error for a missing path
+        result = pull_checkpoint(text, progress=progress)
+        path, entry, repo_id = result.path, result.entry, result.repo_id or (result.entry.hub.repo if result.entry else None)
+    if is_checkpoint_dir(path):
+        config = read_config(path)
+        kwargs = config["generator"]
+        directory = path
+        return Candidate(str(entry.name if entry else src), checkpoint_fingerprint(path), kwargs["c_dim"],
+                         kwargs["img_resolution"], kwargs["img_channels"],
+                         lambda device: GAN.load(directory, device=device), entry=entry, repo_id=repo_id,
+                         directory=directory)  # fmt: skip
+    from ganzoo.api import load
+
+    gan = load(path)
+    kwargs = gan.config["generator"]
+    return Candidate(str(src), gan_fingerprint(gan), kwargs["c_dim"], kwargs["img_resolution"], kwargs["img_channels"],
+                     lambda device: gan.to(device))  # fmt: skip
+
+
+def evaluate(
+    src: "str | os.PathLike | GAN",
+    data: str | os.PathLike,
+    metrics: str | Iterable[str] = METRIC_NAMES,
+    num_gen: int = 50_000,
+    feature_extractor: str | None = None,
+    seed: int = 0,
+    resolution: int | None = None,
+    device: str = "cpu",
+    allow_random_weights: bool = False,
+    strict: bool = False,
+    progress: bool = True,
+    k_pr: int = 3,
+    k_dc: int = 5,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+) -> dict:
+    """Compares a GAN's samples with a dataset: FID, KID, precision/recall, density/coverage.
+
+    Features of the dataset and of the samples are cached (see :mod:`ganzoo.metrics.cache`), so
+    asking again, or for another metric in the same feature space, costs no network pass.
+
+    Args:
+        src: a GAN, checkpoint directory, foreign checkpoint file, registry name or Hub repo id.
+        data: the real images (folder or zip, see :class:`ganzoo.data.ImageDataset`).
+        metrics: any of ``fid``, ``kid``, ``pr``, ``dc`` (list or comma-separated).
+        num_gen: generated samples (the StyleGAN2-ADA ``fid50k_full`` protocol uses 50k
+            against the full dataset).
+        feature_extractor: one extractor for every metric; default: ``inception-fid`` for
+            FID/KID and ``vgg16-pr`` for precision/recall and density/coverage.
+        seed: first sample seed.
+        resolution: dataset resolution (default: the first image's crop size); extractors resize
+            both sets to their own input size.
+        device: torch device for the generator, extractor and distances.
+        allow_random_weights: random-weight extractors (testing only; warns).
+        strict: unreadable dataset files are an error instead of a warning.
+        progress: show progress bars.
+        k_pr: k of precision/recall.
+        k_dc: k of density/coverage.
+        kid_subsets: KID subsets.
+        kid_subset_size: KID subset size.
+
+    Returns:
+        ``{'fid', 'kid', 'precision', 'recall', 'density', 'coverage'}`` (those asked for), plus
+        ``num_real``, ``num_gen``, ``extractors`` (metric -> extractor) and ``notes``.
+    """
+    from ganzoo.data import ImageDataset, require_count
+    from ganzoo.metrics.cache import dataset_features, sample_features
+    from ganzoo.metrics.features import get_extractor
+    from ganzoo.metrics.manifold import manifold_metrics
+    from ganzoo.metrics.scores import fid_from_stats, kid
+
+    names = parse_metric_names(metrics)
+    dataset = ImageDataset(data, resolution=resolution, channels=3, strict=strict)
+    candidate = resolve_candidate(src, progress=progress)
+    extractors = {m: feature_extractor or DEFAULT_EXTRACTORS[m] for m in names}
+    out: dict[str, Any] = {"num_gen": num_gen, "extractors": extractors, "notes": []}
+    if candidate.resolution != dataset.resolution:
+        out["notes"].append(f"resolutions differ (data {dataset.resolution}px, generator {candidate.resolution}px): "
+                            "the extractors resize both to their input size")  # fmt: skip
+    features: dict[str, tuple] = {}
+    for extractor_name in dict.fromkeys(extractors.values()):
+        extractor = get_extractor(extractor_name, device=device, allow_random_weights=allow_random_weights, progress=progress)
+        real = dataset_features(dataset, extractor, progress=progress)
+        gen = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint, c_dim=candidate.c_dim,
+                              loader=candidate.load, description=f"sampling {candidate.label}", progress=progress)  # fmt: skip
+        features[extractor_name] = (real, gen)
+        out["num_real"] = len(real)
+    for metric in names:
+        real, gen = features[extractors[metric]]
+        if metric == "fid":
+            require_count(dataset.path, len(real), 2, "FID")
+            out["fid"] = fid_from_stats(real.stats(), gen.stats(), real.features, gen.features)
+        elif metric == "kid":
+            require_count(dataset.path, len(real), 2, "KID")
+            out["kid"] = kid(real.features, gen.features, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
+        elif metric == "pr":
+            require_count(dataset.path, len(real), k_pr + 1, f"precision/recall with k={k_pr}")
+            out.update(manifold_metrics(real.features, gen.features, k_pr=k_pr, k_dc=None, device=device,
+                                        real_radii=real.radii((k_pr,))))  # fmt: skip
+        elif metric == "dc":
+            require_count(dataset.path, len(real), k_dc + 1, f"density/coverage with k={k_dc}")
+            out.update(manifold_metrics(real.features, gen.features, k_pr=None, k_dc=k_dc, device=device,
+                                        real_radii=real.radii((k_dc,))))  # fmt: skip
+    if allow_random_weights:
+        out["notes"].append("random-weight feature extractors: the values are meaningless (testing only)")
+    return out

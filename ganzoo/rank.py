@@ -1,0 +1,404 @@
+"""Choosing the source checkpoint for a target dataset: ``ganzoo rank --target DIR``.
+
+Grigoryev et al. (ICLR 2022) find that the source checkpoint mostly decides the coverage
+(recall) of the finetuned GAN, and that a distance between the target images and samples of
+each candidate generator predicts the best source. In their "generated source" regime FID
+failed on 1 of 12 targets, recall and KID on 3, precision on 7 (Table 4), so FID is the default
+sort key; all proxies are always reported.
+
+For each candidate: ``num_gen`` seeded samples (truncation 1), their features, and FID, KID,
+precision, recall (k=3), density and coverage (k=5) against the target's features. Features come
+from, in order: the local feature cache; precomputed sample features published in the entry's
+Hub repo (``features/EXTRACTOR.safetensors``, when the extractor, N and seed match); sampling
+locally (then cached). The target's features, FID statistics and k-NN radii are cached by the
+dataset's content hash, so a second ranking of the same target costs a hash and file reads.
+
+The "real" regime compares the target with features of the candidate's *source dataset*,
+published as ``features/EXTRACTOR-real.safetensors`` in its checkpoint directory or Hub repo;
+candidates without them are listed with a note and no values.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from ganzoo.errors import GanzooError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganzoo.metrics.cache import FeatureSet
+    from ganzoo.metrics.evaluate import Candidate
+    from ganzoo.metrics.features import FeatureExtractor
+
+__all__ = ["METRICS", "RankResult", "RankedCandidate", "rank", "write_sample_features"]
+
+# metric -> True when higher is better
+METRICS = {"fid": False, "kid": False, "recall": True, "precision": True}
+REGIMES = ("generated", "real")
+K_PR = 3
+K_DC = 5
+FEW_SHOT = 1000  # targets smaller than this are "few-shot" for the recipe hint
+
+
+@dataclass
+class RankedCandidate:
+    """One candidate's proxy metrics against the target.
+
+    ``None`` values mean "not computed" (e.g. no published source-dataset features in the real
+    regime, or a target too small for density/coverage).
+    """
+
+    name: str
+    fid: float | None = None
+    kid: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    density: float | None = None
+    coverage: float | None = None
+    resolution: int | None = None
+    num_samples: int | None = None
+    features_from: str = ""  # "cache", "hub", "generated", "published-real"
+    notes: list[str] = field(default_factory=list)
+
+    def value(self, metric: str) -> float | None:
+        return getattr(self, metric)
+
+
+@dataclass
+class RankResult:
+    """The ranking, best first, and how it was made."""
+
+    target: str
+    num_target: int
+    target_resolution: int
+    metric: str
+    regime: str
+    feature_extractor: str
+    num_gen: int
+    seed: int
+    candidates: list[RankedCandidate]
+    recommended: str | None
+    recipe_hint: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-able (for ``--json``); NaN never appears (None instead)."""
+        return asdict(self)
+
+
+def _sort_key(metric: str):
+    higher = METRICS[metric]
+
+    def key(candidate: RankedCandidate):
+        value = candidate.value(metric)
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return (missing, 0.0 if missing else (-value if higher else value), candidate.name)
+
+    return key
+
+
+def _recipe_hint(best: str | None, num_target: int, target: str) -> str:
+    if best is None:
+        return "no candidate could be scored"
+    if num_target < FEW_SHOT:
+        return (f"few-shot target ({num_target} images): ganzoo finetune {best} --data {target} --recipe adafm "
+                "(or --recipe freezed), with ADA")  # fmt: skip
+    return f"ganzoo finetune {best} --data {target} --recipe full, with ADA"
+
+
+def _default_candidates(channels: int) -> list[str]:
+    from ganzoo.registry import get_entry, list_models
+
+    names = []
+    for name in list_models():
+        entry = get_entry(name)
+        entry_channels = int((entry.generator or {}).get("img_channels", 3))
+        if entry_channels == channels:
+            names.append(name)
+    return names
+
+
+def _expand_candidates(candidates: str | Iterable[str] | None, channels: int) -> list[str]:
+    if candidates is None or candidates == "all":
+        names = _default_candidates(channels)
+    else:
+        items = [candidates] if isinstance(candidates, (str, os.PathLike)) else list(candidates)
+        names = []
+        for item in items:
+            for part in str(item).split(","):
+                part = part.strip()
+                if part == "all":
+                    names.extend(_default_candidates(channels))
+                elif part:
+                    names.append(part)
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise GanzooError(f"rank: no candidates (no registry entry has {channels}-channel images)")
+    return names
+
+
+def _hub_feature_file(repo_id: str, filename: str) -> Path | None:
+    """A file from a candidate's Hub repo, or None when absent or unreachable (never raises)."""
+    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline
+
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id, filename, cache_dir=str(hub_cache_dir()), endpoint=hub_endpoint(),
+                                    local_files_only=hub_offline(), library_name="ganzoo"))  # fmt: skip
+    except Exception:  # noqa: BLE001 - absent features are normal: sample locally instead
+        return None
+
+
+def _published(candidate: "Candidate", filename: str) -> "FeatureSet | None":
+    from ganzoo.metrics.cache import read_feature_file
+
+    if candidate.directory is not None and (candidate.directory / filename).is_file():
+        path: Path | None = candidate.directory / filename
+    elif candidate.repo_id:
+        path = _hub_feature_file(candidate.repo_id, filename)
+    else:
+        path = None
+    if path is None:
+        return None
+    try:
+        return read_feature_file(path, origin="hub")
+    except GanzooError:
+        return None
+
+
+def _published_samples(candidate: "Candidate", extractor: "FeatureExtractor", num_gen: int, seed: int) -> "FeatureSet | None":
+    from ganzoo.metrics.cache import sample_plan
+
+    if extractor.random_weights:
+        return None  # published features are of pretrained extractors only
+    published = _published(candidate, f"features/{extractor.name}.safetensors")
+    if published is None:
+        return None
+    expected = {"kind": "samples", "generator_sha256": candidate.fingerprint,
+                **sample_plan(num_gen, seed, candidate.c_dim), **extractor.cache_key()}  # fmt: skip
+    return published if published.key == expected and len(published) == num_gen else None
+
+
+def write_sample_features(src: Any, out: str | os.PathLike, feature_extractor: str = "inception-fid",
+                          num_gen: int = 10_000, seed: int = 0, device: str = "cpu", progress: bool = True) -> Path:  # fmt: skip
+    """Writes ``features/EXTRACTOR.safetensors`` for a checkpoint, for publishing in its Hub repo.
+
+    ``rank`` uses such a file instead of sampling when its extractor (name, input size, weights
+    sha256), N, seed and generator sha256 match. ``scripts/publish_zoo.py`` can call this.
+
+    Args:
+        src: a GAN, checkpoint directory, registry name or Hub id.
+        out: the file to write (conventionally ``features/<extractor>.safetensors``).
+        feature_extractor: extractor name (pretrained weights only).
+        num_gen: number of samples.
+        seed: first seed.
+        device: torch device.
+        progress: show progress bars.
+
+    Returns:
+        The written path.
+    """
+    from ganzoo.metrics.cache import sample_features, write_feature_file
+    from ganzoo.metrics.evaluate import resolve_candidate
+    from ganzoo.metrics.features import get_extractor
+
+    extractor = get_extractor(feature_extractor, device=device, progress=progress)
+    candidate = resolve_candidate(src, progress=progress)
+    feature_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint, c_dim=candidate.c_dim,
+                                  loader=candidate.load, description=f"sampling {candidate.label}", progress=progress)  # fmt: skip
+    return write_feature_file(out, feature_set)
+
+
+def _target_channels(dataset) -> int:
+    """1 when the target's first readable image is grayscale, else 3 (for choosing candidates)."""
+    from PIL import Image
+
+    with dataset._open_archive() as archive:
+        for name in dataset.names:
+            try:
+                import io
+
+                with Image.open(io.BytesIO(dataset._read_bytes(name, archive))) as image:
+                    return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") else 3
+            except Exception:  # noqa: BLE001 - unreadable files are reported by the real pass
+                continue
+    return 3
+
+
+def rank(
+    target: str | os.PathLike,
+    candidates: str | Iterable[str] | None = None,
+    metric: str = "fid",
+    regime: str = "generated",
+    num_gen: int = 1000,
+    feature_extractor: str = "inception-fid",
+    seed: int = 0,
+    resolution: int | None = None,
+    device: str = "cpu",
+    allow_random_weights: bool = False,
+    strict: bool = False,
+    progress: bool = True,
+    json_out: str | os.PathLike | None = None,
+    plot_out: str | os.PathLike | None = None,
+    batch_size: int = 16,
+) -> RankResult:
+    """Ranks candidate source checkpoints for finetuning on a target dataset.
+
+    Args:
+        target: the target images (folder or zip).
+        candidates: registry names, Hub repo ids, checkpoint directories or foreign files (a
+            list, or comma-separated), or ``"all"``/None: every registry entry whose images
+            have the target's channel count.
+        metric: sort key: ``fid`` (default, the most reliable proxy in the paper), ``recall``,
+            ``kid`` or ``precision``. All are computed and reported.
+        regime: ``generated`` (candidate samples) or ``real`` (published source-dataset features).
+        num_gen: samples per candidate.
+        feature_extractor: ``inception-fid`` (default), ``vgg16-pr`` or ``timm:NAME``.
+        seed: first sample seed (samples use seeds ``seed .. seed+num_gen-1``).
+        resolution: target resolution (default: its first image's crop size); the extractor
+            resizes target and samples to its own input size.
+        device: torch device.
+        allow_random_weights: random-weight extractor (testing only; warns).
+        strict: unreadable target files are an error instead of a warning.
+        progress: progress bars.
+        json_out: also write the result as JSON here.
+        plot_out: also write a bar plot (PNG) here.
+        batch_size: generator batch size.
+
+    Returns:
+        The :class:`RankResult`, candidates sorted best first.
+
+    Raises:
+        DatasetError: the target is empty or has fewer than 4 readable images.
+        GanzooError: bad options or candidates.
+    """
+    from ganzoo.data import ImageDataset, require_count
+    from ganzoo.metrics.cache import dataset_features, sample_features
+    from ganzoo.metrics.evaluate import resolve_candidate
+    from ganzoo.metrics.features import get_extractor
+    from ganzoo.metrics.manifold import manifold_metrics
+    from ganzoo.metrics.scores import fid_from_stats, kid
+
+    metric = metric.lower()
+    if metric not in METRICS:
+        raise GanzooError(f"rank: unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+    if regime not in REGIMES:
+        raise GanzooError(f"rank: unknown regime {regime!r}; use generated or real")
+    if num_gen < K_PR + 1:
+        raise GanzooError(f"rank: --num-gen must be at least {K_PR + 1} for precision/recall with k={K_PR}")
+    dataset = ImageDataset(target, resolution=resolution, channels=3, strict=strict)
+    names = _expand_candidates(candidates, _target_channels(dataset))
+    extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
+    target_set = dataset_features(dataset, extractor, progress=progress)
+    require_count(dataset.path, len(target_set), K_PR + 1, f"rank (precision/recall with k={K_PR})")
+    with_dc = len(target_set) >= K_DC + 1
+    target_stats = target_set.stats()
+    target_radii = target_set.radii((K_PR, K_DC) if with_dc else (K_PR,))
+
+    rows: list[RankedCandidate] = []
+    notes: list[str] = []
+    if allow_random_weights:
+        notes.append("random-weight feature extractor: the values are meaningless (testing only)")
+    if not with_dc:
+        notes.append(f"target has {len(target_set)} images: density/coverage (k={K_DC}) need {K_DC + 1}, not computed")
+    for name in names:
+        candidate = resolve_candidate(name, progress=progress)
+        row = RankedCandidate(name=candidate.label, resolution=candidate.resolution)
+        if candidate.resolution != dataset.resolution:
+            row.notes.append(f"{candidate.resolution}px vs target {dataset.resolution}px: both resized to "
+                             f"{extractor.input_size}px by {extractor.name}")  # fmt: skip
+        if regime == "real":
+            gen_set = _published(candidate, f"features/{extractor.name}-real.safetensors")
+            if gen_set is None or gen_set.key.get("weights") not in (None, extractor.weights):
+                row.notes.append("no published source-dataset features for this extractor: not scored")
+                rows.append(row)
+                continue
+            row.features_from = "published-real"
+        else:
+            gen_set = _published_samples(candidate, extractor, num_gen, seed)
+            if gen_set is not None:
+                row.features_from = "hub"
+            else:
+                gen_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint,
+                                          c_dim=candidate.c_dim, loader=candidate.load,
+                                          description=f"sampling {candidate.label}", progress=progress,
+                                          batch_size=batch_size)  # fmt: skip
+                row.features_from = "cache" if gen_set.origin == "cache" else "generated"
+        row.num_samples = len(gen_set)
+        if len(gen_set) < K_PR + 1:
+            row.notes.append(f"only {len(gen_set)} samples: not scored")
+            rows.append(row)
+            continue
+        row.fid = fid_from_stats(target_stats, gen_set.stats(), target_set.features, gen_set.features)
+        row.kid = kid(target_set.features, gen_set.features, num_subsets=100, subset_size=1000, seed=seed)
+        scores = manifold_metrics(target_set.features, gen_set.features, k_pr=K_PR, k_dc=K_DC if with_dc else None,
+                                  device=device, real_radii=target_radii)  # fmt: skip
+        for key, value in scores.items():
+            setattr(row, key, value)
+        rows.append(row)
+
+    rows.sort(key=_sort_key(metric))
+    scored = [r for r in rows if r.value(metric) is not None]
+    best = scored[0].name if scored else None
+    result = RankResult(
+        target=str(target), num_target=len(target_set), target_resolution=dataset.resolution, metric=metric,
+        regime=regime, feature_extractor=extractor.name, num_gen=num_gen, seed=seed, candidates=rows,
+        recommended=best, recipe_hint=_recipe_hint(best, len(target_set), str(target)), notes=notes,
+    )  # fmt: skip
+    if json_out is not None:
+        import json
+
+        from ganzoo._io import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    if plot_out is not None:
+        write_plot(result, plot_out)
+    return result
+
+
+def write_plot(result: RankResult, path: str | os.PathLike) -> Path:
+    """A PNG of horizontal bar charts, one panel per proxy (FID, KID, precision, recall), in the
+    ranking's order; the sort metric's panel comes first. Drawn with PIL (no plotting library)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from ganzoo._io import atomic_path
+
+    metrics = [result.metric] + [m for m in METRICS if m != result.metric]
+    font = ImageFont.load_default()
+    names = [c.name if len(c.name) <= 36 else "…" + c.name[-35:] for c in result.candidates]
+    label_w = max(60, max((int(font.getlength(n)) for n in names), default=60) + 12)
+    bar_w, row_h, pad, title_h = 260, 18, 12, 22
+    panel_h = title_h + row_h * len(names) + pad
+    width = label_w + bar_w + 90
+    image = Image.new("RGB", (width, pad + panel_h * len(metrics) + 20), "white")
+    draw = ImageDraw.Draw(image)
+    y = pad
+    for metric in metrics:
+        higher = METRICS[metric]
+        values = [c.value(metric) for c in result.candidates]
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        top = max((abs(v) for v in finite), default=1.0) or 1.0
+        arrow = "higher is better" if higher else "lower is better"
+        star = " (sort key)" if metric == result.metric else ""
+        draw.text((pad, y), f"{metric.upper()}{star}: {arrow}", fill="black", font=font)
+        y += title_h
+        for name, value in zip(names, values):
+            draw.text((pad, y + 3), name, fill="black", font=font)
+            if value is None or not math.isfinite(value):
+                draw.text((label_w, y + 3), "n/a", fill="gray", font=font)
+            else:
+                length = max(1, int(bar_w * abs(value) / top))
+                color = (70, 130, 180) if name != names[0] else (220, 120, 40)
+                draw.rectangle([label_w, y + 2, label_w + length, y + row_h - 3], fill=color)
+                draw.text((label_w + length + 4, y + 3), f"{value:.4g}", fill="black", font=font)
+            y += row_h
+        y += pad
+    draw.text((pad, y), f"target {result.target} ({result.num_target} images), {result.feature_extractor}, "
+              f"N={result.num_gen}", fill="gray", font=font)  # fmt: skip
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return Path(path)
