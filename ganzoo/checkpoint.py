@@ -31,6 +31,7 @@ from ganzoo import __version__
 from ganzoo._io import atomic_directory, sha256_file, verify_sha256
 from ganzoo._safetensors_mmap import load_safetensors
 from ganzoo.errors import CheckpointError, ConversionError, GanzooError
+from ganzoo.models.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE, AdaFMGenerator
 from ganzoo.models.stylegan2 import Discriminator, Generator
 
 FORMAT_VERSION = 1
@@ -40,7 +41,9 @@ GENERATOR_RAW_FILE = "generator_raw.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 CARD_NAME = "README.md"
 WEIGHT_FILES = {"G_ema": GENERATOR_FILE, "G": GENERATOR_RAW_FILE, "D": DISCRIMINATOR_FILE}
-ARCHITECTURES = {"stylegan2": (Generator, Discriminator)}
+# architecture name in config.json -> (generator class, discriminator class). "stylegan2-adafm":
+# a StyleGAN2 finetuned with AdaFM (ganzoo.models.adafm), whose extra tensors load strictly too.
+ARCHITECTURES = {"stylegan2": (Generator, Discriminator), ADAFM_ARCHITECTURE: (AdaFMGenerator, Discriminator)}
 
 
 def dump_config(config: dict) -> str:

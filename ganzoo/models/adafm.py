@@ -1,0 +1,152 @@
+"""AdaFM (Zhao et al., "On Leveraging Pretrained GANs for Generation with Limited Data", ICML 2020)
+on the StyleGAN2 generator.
+
+In the "general part" of the generator, the synthesis convolutions keep their transferred
+weights ``W`` frozen and learn adaptive filter modulation: a per-(output, input)-channel scale
+``gamma`` and shift ``beta`` of each kernel, ``W' = gamma * W + beta`` (``gamma = 1``,
+``beta = 0`` at the start, so the network starts exactly as the source).
+
+Representation: an :class:`AdaFMGenerator` is a :class:`~ganzoo.models.stylegan2.Generator`
+whose modulated layers (``conv0``/``conv1`` of the blocks listed in ``adafm_resolutions``)
+hold
+
+* ``weight`` as a *buffer* (frozen, same name and shape as in a plain StyleGAN2), and
+* two extra parameters ``adafm_gamma`` and ``adafm_beta``, shaped ``[out, in, 1, 1]``.
+
+Its constructor kwargs are the plain ones plus ``adafm_resolutions``, and checkpoints record
+``"architecture": "stylegan2-adafm"``, so ``ganzoo.load`` rebuilds it strictly.
+:func:`fold_adafm` turns it into a standard StyleGAN2 (``W' `` baked into ``weight``) that loads
+anywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from ganzoo.models.stylegan2 import Generator, SynthesisLayer
+
+ARCHITECTURE = "stylegan2-adafm"
+
+
+class AdaFMSynthesisLayer(SynthesisLayer):
+    """A :class:`SynthesisLayer` whose kernel is ``adafm_gamma * W + adafm_beta`` with ``W`` frozen.
+
+    Built by converting an existing layer (:meth:`convert`), so the plain layer's forward code
+    and numerics are used unchanged; only the kernel it reads is modulated.
+    """
+
+    @property
+    def weight(self) -> torch.Tensor:  # type: ignore[override]
+        plain = self._parameters.get("weight")
+        if plain is not None:  # during SynthesisLayer.__init__, before conversion
+            return plain
+        frozen = self._buffers.get("weight")
+        if frozen is None:
+            raise AttributeError("weight")
+        return frozen * self.adafm_gamma + self.adafm_beta
+
+    @classmethod
+    def convert(cls, layer: SynthesisLayer) -> "AdaFMSynthesisLayer":
+        """Turns ``layer`` (in place) into an AdaFM layer with identity modulation."""
+        if isinstance(layer, AdaFMSynthesisLayer):
+            return layer
+        weight = layer._parameters.pop("weight")
+        layer.__class__ = cls
+        layer._buffers["weight"] = weight.detach()
+        out_channels, in_channels = weight.shape[:2]
+        shape = [out_channels, in_channels, 1, 1]
+        layer.adafm_gamma = nn.Parameter(torch.ones(shape, device=weight.device, dtype=weight.dtype))
+        layer.adafm_beta = nn.Parameter(torch.zeros(shape, device=weight.device, dtype=weight.dtype))
+        return layer
+
+    def folded_weight(self) -> torch.Tensor:
+        """The modulated kernel ``gamma * W + beta``, detached."""
+        return self.weight.detach()
+
+
+def adafm_layers(G: Generator, resolutions: Iterable[int]) -> list[tuple[str, SynthesisLayer]]:
+    """The modulated layers of the synthesis blocks at ``resolutions``, as (name, layer)."""
+    layers = []
+    for res in resolutions:
+        block = getattr(G.synthesis, f"b{res}", None)
+        if block is None:
+            raise ValueError(f"the generator has no synthesis block at resolution {res}")
+        for name in ("conv0", "conv1"):
+            if hasattr(block, name):
+                layers.append((f"synthesis.b{res}.{name}", getattr(block, name)))
+    return layers
+
+
+class AdaFMGenerator(Generator):
+    """A StyleGAN2 generator with AdaFM in the synthesis blocks at ``adafm_resolutions``.
+
+    Args:
+        *args, **kwargs: the :class:`Generator` constructor arguments.
+        adafm_resolutions: resolutions of the blocks whose convolutions are AdaFM-modulated
+            (the "general part", usually the highest resolutions).
+    """
+
+    def __init__(self, *args: Any, adafm_resolutions: Iterable[int] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.adafm_resolutions = sorted(int(r) for r in adafm_resolutions)
+        self.init_kwargs["adafm_resolutions"] = list(self.adafm_resolutions)
+        for _, layer in adafm_layers(self, self.adafm_resolutions):
+            AdaFMSynthesisLayer.convert(layer)
+
+    @classmethod
+    def from_generator(cls, G: Generator, resolutions: Iterable[int]) -> "AdaFMGenerator":
+        """A copy of ``G`` with AdaFM (identity modulation) at ``resolutions``; ``G`` is untouched."""
+        from ganzoo.checkpoint import build_strict
+
+        kwargs = {k: copy.deepcopy(v) for k, v in G.init_kwargs.items() if k != "adafm_resolutions"}
+        kwargs["adafm_resolutions"] = sorted(int(r) for r in resolutions)
+        state = {k: v.detach().to("cpu").clone() for k, v in G.state_dict().items()}
+        for name, _ in adafm_layers(G, kwargs["adafm_resolutions"]):
+            weight = state[f"{name}.weight"]
+            state.setdefault(f"{name}.adafm_gamma", torch.ones_like(weight[:, :, :1, :1]))
+            state.setdefault(f"{name}.adafm_beta", torch.zeros_like(weight[:, :, :1, :1]))
+        new = build_strict(cls, kwargs, state, "AdaFM generator")
+        device = next(G.parameters()).device
+        return new.to(device).train(G.training)
+
+
+def fold_generator(G: Generator) -> Generator:
+    """A plain :class:`Generator` whose weights are ``G``'s with AdaFM folded in (``G`` is
+    returned unchanged when it has no AdaFM layers)."""
+    if not isinstance(G, AdaFMGenerator):
+        return G
+    kwargs = {k: copy.deepcopy(v) for k, v in G.init_kwargs.items() if k != "adafm_resolutions"}
+    state = {}
+    for name, tensor in G.state_dict().items():
+        if name.endswith((".adafm_gamma", ".adafm_beta")):
+            continue
+        state[name] = tensor.detach().clone()
+    for name, layer in adafm_layers(G, G.adafm_resolutions):
+        state[f"{name}.weight"] = layer.folded_weight().clone()
+    from ganzoo.checkpoint import build_strict
+
+    device = next(G.parameters()).device
+    plain = build_strict(Generator, kwargs, {k: v.to("cpu") for k, v in state.items()}, "folded AdaFM generator")
+    return plain.to(device).train(G.training)
+
+
+def fold_adafm(gan: Any) -> Any:
+    """Returns a :class:`ganzoo.checkpoint.GAN` with AdaFM folded into plain StyleGAN2 weights:
+    ``architecture`` becomes ``"stylegan2"`` and the generators plain ones, so the result
+    loads anywhere. GANs without AdaFM are returned as they are."""
+    from ganzoo.checkpoint import GAN
+
+    if not isinstance(gan.G_ema, AdaFMGenerator) and not isinstance(gan.G, AdaFMGenerator):
+        return gan
+    config = copy.deepcopy(gan.config)
+    config["architecture"] = "stylegan2"
+    config.pop("files", None)
+    training = config.get("training")
+    if isinstance(training, dict):
+        training["adafm_folded"] = True
+    G = fold_generator(gan.G) if gan.G is not None else None
+    return GAN(fold_generator(gan.G_ema), G, gan.D, config=config)

@@ -1,0 +1,193 @@
+"""Training images: a folder of images (or tensors) in memory, and a reproducible sampler.
+
+Few-shot and limited-data transfer targets (tens to tens of thousands of images) fit in memory
+as uint8, which keeps sampling exact and cheap. ``ganzoo.data`` is the general dataset reader;
+this module only holds what training needs on top of it: the in-memory batch, x-flip mirroring,
+the content hash recorded in the lineage, and a sampler whose order is a pure function of
+``(seed, image counter)`` so a resumed run draws exactly the batches the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganzoo.errors import DatasetError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class TrainingImages:
+    """Images ``[N, C, R, R]`` uint8 (in memory) with where they came from.
+
+    Attributes:
+        images: the images, uint8, NCHW.
+        path: the folder (or a description of in-memory data).
+        sha256: content hash of the source images (file names and bytes, or tensor bytes).
+        mirror: whether x-flipped copies are added (index ``i >= N`` is image ``i - N`` flipped).
+        labels: ``[N, c_dim]`` float labels, or None.
+        resampled: whether images were resized to the model resolution.
+    """
+
+    images: torch.Tensor
+    path: str
+    sha256: str
+    mirror: bool = False
+    labels: torch.Tensor | None = None
+    resampled: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.images.shape[0] * (2 if self.mirror else 1)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.images.shape[-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    def get(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Images (uint8) and labels at dataset ``indices`` (mirrored indices flip)."""
+        n = self.images.shape[0]
+        base = indices % n
+        imgs = self.images.index_select(0, base)
+        flip = indices >= n
+        if bool(flip.any()):
+            imgs = torch.where(flip.reshape(-1, 1, 1, 1), imgs.flip(3), imgs)
+        labels = self.labels.index_select(0, base) if self.labels is not None else None
+        return imgs, labels
+
+    def describe(self) -> dict:
+        """The lineage record of the data."""
+        return {"path": self.path, "sha256": self.sha256, "num_images": int(self.images.shape[0]),
+                "mirror": self.mirror, "resolution": self.resolution, "resampled": self.resampled}  # fmt: skip
+
+
+def _find_images(folder: Path) -> list[Path]:
+    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def load_training_images(
+    data: str | os.PathLike | torch.Tensor | np.ndarray,
+    resolution: int,
+    channels: int,
+    resample: bool = False,
+    mirror: bool = False,
+) -> TrainingImages:
+    """Reads training images at the model's resolution.
+
+    Args:
+        data: a folder of images (searched recursively), or uint8 images ``[N, C, H, W]``
+            (tensor or array) already in memory.
+        resolution: the model resolution the images must have.
+        channels: the model's image channels (1 = grayscale, 3 = RGB).
+        resample: resize (center crop to square, then Lanczos) images of another size instead
+            of refusing them.
+        mirror: add x-flipped copies.
+
+    Raises:
+        DatasetError: no images, unreadable files, or a size that differs from ``resolution``
+            without ``resample``.
+    """
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        images = torch.as_tensor(np.asarray(data) if isinstance(data, np.ndarray) else data)
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise DatasetError(f"in-memory data must be uint8 [N, C, H, W], got {images.dtype} {list(images.shape)}")
+        images = images.contiguous()
+        sha = hashlib.sha256(images.numpy().tobytes()).hexdigest()
+        path, resampled = "<in-memory>", False
+        if images.shape[-2:] != (resolution, resolution) or images.shape[1] != channels:
+            if not resample or images.shape[1] != channels:
+                raise DatasetError(
+                    f"in-memory data is {list(images.shape[1:])}, the model needs [{channels}, {resolution}, {resolution}]"
+                    + ("" if images.shape[1] != channels else " (pass resolution to resample)")
+                )
+            images = _resize_tensor(images, resolution)
+            resampled = True
+        if images.shape[0] == 0:
+            raise DatasetError("in-memory data: no images")
+        return TrainingImages(images, path, sha, mirror=mirror, resampled=resampled)
+
+    folder = Path(data)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: not a folder of images")
+    files = _find_images(folder)
+    if not files:
+        raise DatasetError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    from PIL import Image, UnidentifiedImageError
+
+    digest = hashlib.sha256()
+    arrays = []
+    resampled = False
+    mode = {1: "L", 3: "RGB"}.get(channels)
+    if mode is None:
+        raise DatasetError(f"{folder}: models with {channels} image channels are not supported for training")
+    for file in files:
+        raw = file.read_bytes()
+        digest.update(file.relative_to(folder).as_posix().encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(raw).digest())
+        try:
+            with Image.open(file) as img:
+                img = img.convert(mode)
+                if img.size != (resolution, resolution):
+                    if not resample:
+                        raise DatasetError(
+                            f"{file}: {img.size[0]}x{img.size[1]}, the model is {resolution}x{resolution} "
+                            f"(pass --resolution {resolution} to resample the data)"
+                        )
+                    img = _resize_pil(img, resolution)
+                    resampled = True
+                array = np.asarray(img, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DatasetError(f"{file}: cannot read image ({exc})") from None
+        arrays.append(array[:, :, None] if array.ndim == 2 else array)
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return TrainingImages(images, str(folder), digest.hexdigest(), mirror=mirror, resampled=resampled)
+
+
+def _resize_pil(img, resolution: int):
+    from PIL import Image
+
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    return img.resize((resolution, resolution), Image.LANCZOS)
+
+
+def _resize_tensor(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    from PIL import Image
+
+    out = []
+    for img in images.permute(0, 2, 3, 1).numpy():
+        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+        arr = np.asarray(_resize_pil(pil, resolution), dtype=np.uint8)
+        out.append(arr[:, :, None] if arr.ndim == 2 else arr)
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+
+
+def sample_indices(num_items: int, seed: int, start: int, count: int) -> torch.Tensor:
+    """Dataset indices for draws ``start .. start+count-1`` of an endless shuffled stream.
+
+    Each epoch is a permutation seeded by ``(seed, epoch)``, so the indices are a pure function
+    of the arguments: a resumed run continues the same stream.
+    """
+    out = []
+    pos = start
+    end = start + count
+    while pos < end:
+        epoch, offset = divmod(pos, num_items)
+        take = min(end - pos, num_items - offset)
+        perm = np.random.RandomState([seed % (2**31), epoch % (2**31), 7]).permutation(num_items)
+        out.append(perm[offset : offset + take])
+        pos += take
+    return torch.from_numpy(np.concatenate(out).astype(np.int64))

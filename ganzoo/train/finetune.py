@@ -1,0 +1,440 @@
+"""``ganzoo.finetune``: a transfer recipe + the training engine + ADA, with snapshots and resume.
+
+The run directory ``OUT``::
+
+    OUT/run.json                   the run's settings (source, data, recipe, options)
+    OUT/log.jsonl                  one JSON line per tick (kimg, img/s, losses, ADA p, r_t, metrics)
+    OUT/snapshots/snapshot-NNNNNNNNNN/   every --snap kimg, written atomically (temporary folder,
+                                   then rename): a complete checkpoint directory (G_ema, G, D,
+                                   config.json with the lineage so far) + training_state.safetensors
+                                   + samples.png + metrics.json
+    OUT/config.json, *.safetensors, samples.png   the final checkpoint (at the end): OUT itself is
+                                   a checkpoint directory that generate/load/push consume as is
+
+Killing the process loses at most one snapshot interval; ``resume=OUT`` continues from the
+newest snapshot exactly (kimg, ADA p, optimizer moments, data order: the bytes of an
+uninterrupted run).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ganzoo import __version__
+from ganzoo._io import atomic_directory, atomic_path, atomic_write_text
+from ganzoo.checkpoint import CONFIG_NAME, GAN, WEIGHT_FILES, dump_config
+from ganzoo.errors import GanzooError
+from ganzoo.train.dataset import TrainingImages, load_training_images
+from ganzoo.train.loop import Trainer, TrainingOptions
+from ganzoo.train.recipes import RECIPES, prepare
+
+RUN_FILE = "run.json"
+LOG_FILE = "log.jsonl"
+SNAPSHOTS = "snapshots"
+STATE_FILE = "training_state.safetensors"
+SAMPLES_FILE = "samples.png"
+METRICS_FILE = "metrics.json"
+SAMPLE_SEEDS = 16
+
+
+def default_batch(resolution: int) -> int:
+    """The StyleGAN2-ADA 'auto' batch for one GPU: min(4096 / res, 32), at least 4."""
+    return max(min(4096 // resolution, 32), 4)
+
+
+def _source_label(source: Any) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else "<in-memory GAN>"
+
+
+def _load_source(source: Any, device: str) -> GAN:
+    if isinstance(source, GAN):
+        return source
+    from ganzoo.api import load
+
+    return load(source, device="cpu")
+
+
+def latest_snapshot(run_dir: str | os.PathLike) -> Path | None:
+    """The newest complete snapshot of a run directory, or None."""
+    folder = Path(run_dir) / SNAPSHOTS
+    if not folder.is_dir():
+        return None
+    snaps = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("snapshot-") and (p / STATE_FILE).is_file())
+    return snaps[-1] if snaps else None
+
+
+class _Run:
+    """Writes the run directory: snapshots, log lines, the final checkpoint."""
+
+    def __init__(self, out: Path, trainer: Trainer, base_config: dict, lineage_step: dict, snap_kimg: float,
+                 metrics: Sequence[str], keep_snapshots: int | None, is_writer: bool):  # fmt: skip
+        self.out = out
+        self.trainer = trainer
+        self.base_config = base_config
+        self.lineage_step = lineage_step
+        self.snap_nimg = max(int(round(snap_kimg * 1000)), 1)
+        self.metrics = list(metrics)
+        self.keep_snapshots = keep_snapshots
+        self.is_writer = is_writer
+        self.metric_values: dict[str, float] = {}
+        self.tensorboard = None
+        if is_writer:
+            try:
+                from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+
+                self.tensorboard = SummaryWriter(str(out / "tensorboard"))
+            except Exception:  # noqa: BLE001 - TensorBoard is optional
+                self.tensorboard = None
+
+    def gan(self) -> GAN:
+        t = self.trainer
+        config = copy.deepcopy(self.base_config)
+        step = copy.deepcopy(self.lineage_step)
+        kimg = t.cur_nimg / 1000
+        step["kimg"] = kimg
+        step["metrics"] = dict(self.metric_values)
+        config["lineage"] = list(config.get("lineage") or []) + [step]
+        config["training"] = {
+            "recipe": step["recipe"], "kimg": kimg, "ada_p": float(t.augment_pipe.p) if t.augment_pipe is not None else 0.0,
+            "settings": step["settings"], "options": t.options.to_dict(), "r1_gamma": t.r1_gamma,
+            "ema_kimg": t.ema_kimg, "ganzoo_version": __version__,
+        }  # fmt: skip
+        if self.metric_values:
+            config["metrics"] = dict(self.metric_values)
+        return GAN(t.G_ema, t.G, t.D, config=config)
+
+    def snapshot(self) -> Path:
+        """Writes a complete snapshot atomically; returns its path."""
+        t = self.trainer
+        path = self.out / SNAPSHOTS / f"snapshot-{t.cur_nimg:010d}"
+        gan = self.gan()
+        if self.metrics:
+            self.metric_values.update(_compute_metrics(gan, t.data, self.metrics))
+            gan = self.gan()
+        tensors, meta = t.state_tensors()
+        with atomic_directory(path, overwrite=True) as tmp:
+            gan.save(tmp, overwrite=True)
+            save_file(tensors, str(tmp / STATE_FILE), metadata={"ganzoo": json.dumps(meta, sort_keys=True)})
+            _write_samples(gan, tmp / SAMPLES_FILE)
+            (tmp / METRICS_FILE).write_text(json.dumps({"kimg": t.cur_nimg / 1000, **self.metric_values}, sort_keys=True, indent=2) + "\n")
+        self._prune()
+        return path
+
+    def _prune(self) -> None:
+        if not self.keep_snapshots:
+            return
+        folder = self.out / SNAPSHOTS
+        snaps = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("snapshot-"))
+        for old in snaps[: -self.keep_snapshots]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def log(self, record: dict) -> None:
+        line = json.dumps(record, sort_keys=True)
+        with open(self.out / LOG_FILE, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "kimg":
+                    self.tensorboard.add_scalar(key, value, global_step=int(record["kimg"] * 1000))
+            self.tensorboard.flush()
+
+    def finalize(self, snapshot: Path) -> None:
+        """Makes OUT itself the final checkpoint: the snapshot's files, config.json last."""
+        names = [name for name in (*WEIGHT_FILES.values(), STATE_FILE, SAMPLES_FILE, METRICS_FILE) if (snapshot / name).is_file()]
+        for name in names:
+            with atomic_path(self.out / name) as tmp:
+                shutil.copyfile(snapshot / name, tmp)
+        with atomic_path(self.out / CONFIG_NAME) as tmp:
+            shutil.copyfile(snapshot / CONFIG_NAME, tmp)
+
+
+def _write_samples(gan: GAN, path: Path) -> None:
+    from PIL import Image
+
+    images = gan.sample(seeds=range(SAMPLE_SEEDS), noise_mode="const", batch_size=8)
+    n, h, w, c = images.shape
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    import numpy as np
+
+    grid = np.zeros([rows * h, cols * w, c], dtype=np.uint8)
+    for i, img in enumerate(images):
+        r, col = divmod(i, cols)
+        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = img
+    Image.fromarray(grid[..., 0] if c == 1 else grid).save(path, format="PNG")
+
+
+def _compute_metrics(gan: GAN, data: TrainingImages, names: Sequence[str]) -> dict[str, float]:
+    """Metrics of G_ema against the training images, through ganzoo.metrics."""
+    try:
+        from ganzoo import metrics as metrics_module  # issue 4; may not exist yet
+    except ImportError:
+        raise GanzooError("--metrics needs ganzoo.metrics, which this installation does not have") from None
+    compute = getattr(metrics_module, "compute_gan_metrics", None)
+    if compute is None:
+        raise GanzooError("--metrics: ganzoo.metrics has no compute_gan_metrics(gan, real_images, names)")
+    return {k: float(v) for k, v in compute(gan, data.images, list(names)).items()}
+
+
+def finetune(
+    source: str | os.PathLike | GAN | None = None,
+    data: str | os.PathLike | torch.Tensor | None = None,
+    out: str | os.PathLike | None = None,
+    recipe: str = "full",
+    kimg: float | None = None,
+    aug: str = "ada",
+    batch: int | None = None,
+    seed: int = 0,
+    snap: float | None = None,
+    metrics: Sequence[str] = (),
+    resume: str | os.PathLike | None = None,
+    freeze_d: int | None = None,
+    general_g: int | None = None,
+    general_d: int | None = None,
+    allow_random_d: bool = False,
+    resolution: int | None = None,
+    mirror: bool = False,
+    p: float | None = None,
+    aug_preset: str = "bgc",
+    gamma: float | None = None,
+    lr: float | None = None,
+    batch_gpu: int | None = None,
+    ema_kimg: float | None = None,
+    target: float = 0.6,
+    device: str = "cpu",
+    tick_kimg: float = 4.0,
+    keep_snapshots: int | None = None,
+    progress: bool = True,
+    callback: Callable[[Trainer, dict], None] | None = None,
+    **options: Any,
+) -> Path:
+    """Adapts a pretrained GAN to new data with a transfer recipe; returns the output directory.
+
+    Args:
+        source: registry name, Hub repo id, checkpoint directory, foreign file, or a
+            :class:`~ganzoo.checkpoint.GAN` (not needed with ``resume``).
+        data: folder of images (or uint8 ``[N, C, H, W]`` tensor) at the source's resolution.
+        out: the run directory, which also becomes the final checkpoint directory. Must not
+            exist (use ``resume`` to continue a run).
+        recipe: ``'full'``, ``'freezed'``, ``'adafm'`` or ``'scratch'``.
+        kimg: train until D has seen this many thousand images, counting from 0 (None: 100;
+            with ``resume``, None keeps the run's own total).
+        aug: ``'ada'`` (adaptive p), ``'fixed'`` (p = ``p``) or ``'none'``.
+        batch: minibatch size (None: the StyleGAN2-ADA default for the resolution).
+        seed: the seed of everything (same seed, same bytes on CPU).
+        snap: snapshot interval in kimg, also written at the end (None: 50, or the run's own).
+        metrics: metric names (``fid``, ``kid``, ``pr``) computed at each snapshot.
+        resume: a run directory to continue from its newest snapshot.
+        freeze_d: ``freezed``: number of D layers to freeze.
+        general_g, general_d: ``adafm``: general-part blocks of G and D.
+        allow_random_d: start D from scratch when the source has none.
+        resolution: resample the data to this resolution (must be the source's).
+        mirror: add x-flips of the data.
+        p: augmentation probability (``fixed``; initial value for ``ada``).
+        aug_preset: ``'bgc'`` (default) or ``'bgcfnc'``, ...
+        gamma: R1 weight (None: ``0.0002·res²/batch``).
+        lr: learning rate of G and D (None: 0.0025, 0.002 at 1024² and above).
+        batch_gpu: images per chunk (gradient accumulation; None: the whole batch).
+        ema_kimg: G EMA half-life in kimg (None: ``batch·10/32``).
+        target: ADA target of ``r_t``.
+        device: ``'cpu'``, ``'cuda'``, ...
+        tick_kimg: log (and progress) interval in kimg.
+        keep_snapshots: keep only the newest this many snapshots (None: all).
+        progress: show a rich progress bar.
+        callback: called with ``(trainer, stats)`` after every minibatch.
+        **options: further :class:`~ganzoo.train.loop.TrainingOptions` fields.
+
+    Returns:
+        ``out``: a checkpoint directory (plus the run's snapshots and log).
+
+    Raises:
+        GanzooError: bad settings, missing data, a source without D, an existing ``out``.
+    """
+    from ganzoo.train.loop import Distributed
+
+    dist = Distributed()
+    if resume is not None:
+        return _resume(Path(resume), kimg=kimg, device=device, progress=progress, callback=callback,
+                       data=data, snap=snap, keep_snapshots=keep_snapshots, tick_kimg=tick_kimg)  # fmt: skip
+    if source is None or data is None or out is None:
+        raise GanzooError("finetune: give SOURCE, --data and --out (or --resume RUN_DIR)")
+    out = Path(out)
+    kimg = 100.0 if kimg is None else float(kimg)
+    snap = 50.0 if snap is None else float(snap)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GanzooError(f"{out}: already exists; choose another --out, or continue it with --resume {out}")
+    if recipe not in RECIPES:
+        raise GanzooError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    if kimg <= 0 or snap <= 0:
+        raise GanzooError("--kimg and --snap must be positive")
+    gan = _load_source(source, device)
+    G0 = gan.G_ema
+    res = G0.img_resolution
+    if resolution is not None and int(resolution) != res:
+        raise GanzooError(f"--resolution {resolution}: the source is {res}x{res}; the target resolution must match the source")
+    images = load_training_images(data, res, G0.img_channels, resample=resolution is not None, mirror=mirror)
+    batch = int(batch) if batch is not None else default_batch(res)
+    if aug == "fixed" and p is None:
+        raise GanzooError("--aug fixed needs --p P")
+    lr_default = 0.002 if res >= 1024 else 0.0025
+    opts = TrainingOptions(
+        batch=batch, batch_gpu=batch_gpu, seed=int(seed), total_kimg=float(kimg),
+        lr_G=lr if lr is not None else lr_default, lr_D=lr if lr is not None else lr_default,
+        r1_gamma=gamma, ema_kimg=ema_kimg, aug=aug, aug_preset=aug_preset,
+        aug_p=float(p) if p is not None else 0.0, ada_target=target, **options,
+    )  # fmt: skip
+    prepared = prepare(gan, recipe, seed=int(seed), freeze_d=freeze_d, general_g=general_g, general_d=general_d,
+                       allow_random_d=allow_random_d)  # fmt: skip
+    trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, opts, device=device)
+    base_config, step = _lineage(gan, source, recipe, prepared, images, opts, trainer)
+    run_info = {
+        "source": _source_label(source), "recipe": recipe, "data": images.describe(), "options": opts.to_dict(),
+        "snap_kimg": snap, "metrics": list(metrics), "base_config": base_config, "lineage_step": step,
+        "ganzoo_version": __version__,
+    }  # fmt: skip
+    if dist.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / RUN_FILE, json.dumps(run_info, sort_keys=True, indent=2) + "\n")
+    run = _Run(out, trainer, base_config, step, snap, metrics, keep_snapshots, is_writer=dist.rank == 0)
+    _loop(run, int(round(kimg * 1000)), tick_kimg, progress, callback)
+    return out
+
+
+def _lineage(gan: GAN, source: Any, recipe: str, prepared, images: TrainingImages, opts: TrainingOptions,
+             trainer: Trainer) -> tuple[dict, dict]:  # fmt: skip
+    """The config the outputs inherit from the source, and this run's lineage step."""
+    src_config = gan.config
+    base = {
+        "architecture": prepared.architecture,
+        "source": copy.deepcopy(src_config.get("source") or {}),
+        "lineage": copy.deepcopy(src_config.get("lineage") or []),
+        "license": src_config.get("license", "unknown"),
+    }
+    if src_config.get("class_names"):
+        base["class_names"] = list(src_config["class_names"])
+    label = _source_label(source)
+    step: dict = {"parent": label, "recipe": recipe, "settings": dict(prepared.settings), "data": images.describe(),
+                  "aug": opts.aug, "aug_preset": opts.aug_preset, "batch": opts.batch, "seed": opts.seed,
+                  "r1_gamma": trainer.r1_gamma, "notes": list(prepared.notes)}  # fmt: skip
+    src_source = src_config.get("source") or {}
+    if isinstance(src_source, dict) and isinstance(src_source.get("registry"), str):
+        step["registry"] = src_source["registry"]
+    else:
+        try:
+            from ganzoo.registry import find_entry
+
+            entry = find_entry(label) if isinstance(source, str) else None
+            if entry is not None:
+                step["registry"] = entry.name
+        except Exception:  # noqa: BLE001 - the registry is optional context for the lineage
+            pass
+    return base, step
+
+
+def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback) -> None:
+    trainer = run.trainer
+    tick_nimg = max(int(round(tick_kimg * 1000)), 1)
+    start_nimg = trainer.cur_nimg
+    next_tick = (trainer.cur_nimg // tick_nimg + 1) * tick_nimg
+    next_snap = (trainer.cur_nimg // run.snap_nimg + 1) * run.snap_nimg
+    tick_start_time, tick_start_nimg = time.perf_counter(), trainer.cur_nimg
+    last_snapshot: Path | None = None
+    bar = _progress(progress and run.is_writer)
+    task = bar.add_task("finetune", total=until_nimg / 1000, completed=start_nimg / 1000, info="", rate="") if bar else None
+    bar_start = (time.perf_counter(), trainer.cur_nimg)
+    try:
+        if bar:
+            bar.start()
+        while trainer.cur_nimg < until_nimg:
+            stats = trainer.step()
+            if callback is not None:
+                callback(trainer, stats)
+            done = trainer.cur_nimg >= until_nimg
+            if bar:
+                info = "  ".join(f"{k} {v:.3f}" for k, v in stats.items() if k in ("loss_G", "loss_D", "ada_p", "ada_rt"))
+                rate = (trainer.cur_nimg - bar_start[1]) / max(time.perf_counter() - bar_start[0], 1e-9)
+                bar.update(task, completed=trainer.cur_nimg / 1000, info=info, rate=f"{rate:.1f} img/s")
+            if trainer.cur_nimg >= next_tick or done:
+                elapsed = time.perf_counter() - tick_start_time
+                record = {"kimg": trainer.cur_nimg / 1000, "img_per_s": (trainer.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
+                          **{k: float(v) for k, v in stats.items()}, "time": time.time()}  # fmt: skip
+                if run.is_writer:
+                    run.log(record)
+                tick_start_time, tick_start_nimg = time.perf_counter(), trainer.cur_nimg
+                next_tick = (trainer.cur_nimg // tick_nimg + 1) * tick_nimg
+            if trainer.cur_nimg >= next_snap or done:
+                if run.is_writer:
+                    last_snapshot = run.snapshot()
+                    if run.metric_values:
+                        run.log({"kimg": trainer.cur_nimg / 1000, **run.metric_values, "time": time.time()})
+                trainer.dist.barrier()
+                next_snap = (trainer.cur_nimg // run.snap_nimg + 1) * run.snap_nimg
+    finally:
+        if bar:
+            bar.stop()
+    if run.is_writer:
+        if last_snapshot is None:
+            last_snapshot = latest_snapshot(run.out)
+        if last_snapshot is not None:
+            run.finalize(last_snapshot)
+    trainer.dist.barrier()
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("{task.completed:.2f}/{task.total:.1f} kimg"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+    )  # fmt: skip
+
+
+def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, callback, data, snap, keep_snapshots,
+            tick_kimg: float) -> Path:  # fmt: skip
+    """Continues a run from its newest snapshot."""
+    from ganzoo.train.loop import Distributed
+
+    info_path = run_dir / RUN_FILE
+    if not info_path.is_file():
+        raise GanzooError(f"{run_dir}: not a ganzoo run directory (no {RUN_FILE})")
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    snapshot = latest_snapshot(run_dir)
+    if snapshot is None:
+        raise GanzooError(f"{run_dir}: no complete snapshot to resume from")
+    gan = GAN.load(snapshot)
+    tensors = load_file(str(snapshot / STATE_FILE))
+    from safetensors import safe_open
+
+    with safe_open(str(snapshot / STATE_FILE), framework="pt") as f:
+        meta = json.loads(f.metadata()["ganzoo"])
+    opts = TrainingOptions.from_dict(meta["options"])
+    if kimg is not None:
+        opts.total_kimg = float(kimg)
+    data_info = info["data"]
+    G = gan.G if gan.G is not None else gan.G_ema
+    if data is None and data_info["path"] == "<in-memory>":
+        raise GanzooError(f"{run_dir}: the run trained on in-memory images; pass the same data to resume it")
+    images = load_training_images(data if data is not None else data_info["path"], G.img_resolution, G.img_channels,
+                                  resample=bool(data_info.get("resampled")), mirror=bool(data_info.get("mirror")))  # fmt: skip
+    if images.sha256 != data_info["sha256"]:
+        raise GanzooError(f"{run_dir}: the data changed since the run started (sha256 {images.sha256[:12]}… != {data_info['sha256'][:12]}…)")
+    trainer = Trainer(gan.G, gan.G_ema, gan.D, images, opts, device=device)
+    trainer.load_state(tensors, meta)
+    dist = Distributed()
+    run = _Run(run_dir, trainer, info["base_config"], info["lineage_step"], info["snap_kimg"] if snap is None else snap,
+               info.get("metrics", []), keep_snapshots, is_writer=dist.rank == 0)  # fmt: skip
+    _loop(run, int(round(opts.total_kimg * 1000)), tick_kimg, progress, callback)
+    return run_dir

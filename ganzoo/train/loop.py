@@ -1,0 +1,412 @@
+"""The StyleGAN2-ADA training loop: phases, lazy regularization, G EMA, ADA, chunks and processes.
+
+One minibatch (``batch`` images, over all processes) runs the phases ``Gmain`` (every step),
+``Greg`` (every ``G_reg_interval`` = 4), ``Dmain`` (every step), ``Dreg`` (every
+``D_reg_interval`` = 16), each with one Adam step of the phase's network; then the G EMA update,
+then the ADA adjustment. Adam runs with β = (0, 0.99) and, since a regularized network takes
+``k+1`` steps every ``k`` minibatches, with the published lazy-regularization correction
+``lr·k/(k+1)``, ``β^(k/(k+1))``.
+
+A minibatch is split into chunks of ``batch_gpu`` images (gradient accumulation) spread over the
+processes (DDP). Each chunk's random numbers come from a seed derived from
+``(seed, minibatch, phase, chunk)``, so a chunk computes the same thing whichever process runs
+it, and the run is a pure function of its settings: the same seed gives the same bytes on CPU,
+an interrupted and resumed run gives the bytes of the uninterrupted one, and two processes give
+what one process with two chunks gives (up to float summation order).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ganzoo.errors import GanzooError
+from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.train.augment import AdaptiveP, AugmentPipe
+from ganzoo.train.dataset import TrainingImages, sample_indices
+from ganzoo.train.loss import PHASES, ChunkStats, StyleGAN2Loss
+
+
+@dataclass
+class TrainingOptions:
+    """Every setting that determines a training run (recorded in snapshots and the lineage).
+
+    Attributes:
+        batch: images per minibatch, over all processes.
+        batch_gpu: images per chunk (per process and accumulation round); None = ``batch / world``.
+        seed: the seed every random choice derives from.
+        total_kimg: train until this many thousand images have been shown to D.
+        lr_G, lr_D: Adam learning rates (before the lazy-regularization correction).
+        betas: Adam betas (before the correction).
+        r1_gamma: R1 weight; None = the heuristic ``0.0002 · res² / batch``.
+        G_reg_interval, D_reg_interval: lazy regularization intervals.
+        pl_weight, pl_batch_shrink, pl_decay: path-length regularization.
+        style_mixing_prob: probability of style mixing.
+        ema_kimg: half-life of the G EMA in thousands of images; None = ``batch · 10 / 32``.
+        ema_rampup: the half-life is at most ``ema_rampup`` × images so far (None = no ramp-up).
+        aug: ``'ada'``, ``'fixed'`` or ``'none'``.
+        aug_preset: augmentation preset (``'bgc'``, ``'bgcfnc'``, ...).
+        aug_p: initial (``ada``) or fixed (``fixed``) augmentation probability.
+        ada_target, ada_interval, ada_kimg: the ADA controller.
+    """
+
+    batch: int = 32
+    batch_gpu: int | None = None
+    seed: int = 0
+    total_kimg: float = 100.0
+    lr_G: float = 0.0025
+    lr_D: float = 0.0025
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float | None = None
+    G_reg_interval: int = 4
+    D_reg_interval: int = 16
+    pl_weight: float = 2.0
+    pl_batch_shrink: int = 2
+    pl_decay: float = 0.01
+    style_mixing_prob: float = 0.9
+    ema_kimg: float | None = None
+    ema_rampup: float | None = 0.05
+    aug: str = "ada"
+    aug_preset: str = "bgc"
+    aug_p: float = 0.0
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainingOptions":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "betas" in known:
+            known["betas"] = tuple(known["betas"])
+        return cls(**known)
+
+
+class Distributed:
+    """This process's place among the training processes; a no-op for one process."""
+
+    def __init__(self) -> None:
+        import torch.distributed as dist
+
+        self.active = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.active else 0
+        self.world = dist.get_world_size() if self.active else 1
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sums ``tensor`` over processes, in place."""
+        if self.active:
+            import torch.distributed as dist
+
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def sum_floats(self, values: list[float]) -> list[float]:
+        if not self.active:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64)
+        return self.sum_(t).tolist()
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def chunk_seed(seed: int, batch_idx: int, phase_idx: int, chunk_idx: int) -> int:
+    """The seed of one chunk of one phase of one minibatch."""
+    return int(np.random.SeedSequence([seed, batch_idx, phase_idx, chunk_idx]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _images_to_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return images.to(device=device, dtype=torch.float32) / 127.5 - 1
+
+
+class Trainer:
+    """Trains ``G``/``D`` (and ``G_ema``) on ``data`` with the StyleGAN2-ADA objective.
+
+    Args:
+        G: generator to train (its trainable parameters are the ones Adam updates).
+        G_ema: the EMA copy of ``G``.
+        D: discriminator (frozen layers are buffers and stay as they are).
+        data: the training images.
+        options: the settings.
+        device: where to train.
+
+    Attributes:
+        cur_nimg: images shown to D so far.
+        batch_idx: minibatches done so far.
+        ada: the adaptive-p controller (``None`` unless ``aug == 'ada'``).
+        augment_pipe: the augmentation pipeline, or None for ``aug == 'none'``.
+        last_stats: the statistics of the latest minibatch.
+    """
+
+    def __init__(
+        self,
+        G: Generator,
+        G_ema: Generator,
+        D: Discriminator,
+        data: TrainingImages,
+        options: TrainingOptions,
+        device: str | torch.device = "cpu",
+    ):
+        self.dist = Distributed()
+        self.device = torch.device(device)
+        self.options = options
+        self.data = data
+        self.G = G.to(self.device).train()
+        self.G_ema = G_ema.to(self.device).eval()
+        self.D = D.to(self.device).train()
+        for net in (self.G, self.G_ema, self.D):
+            net.requires_grad_(False)
+        res = G.img_resolution
+        if data.resolution != res or data.channels != G.img_channels:
+            raise GanzooError(
+                f"data is {data.channels}x{data.resolution}x{data.resolution}, the model "
+                f"{G.img_channels}x{res}x{res}"
+            )
+        if G.c_dim > 0 and data.labels is None:
+            raise GanzooError(f"the model is conditional ({G.c_dim} classes) but the data has no labels")
+        self.batch_gpu = options.batch_gpu or options.batch // self.dist.world
+        per_round = self.batch_gpu * self.dist.world
+        if options.batch < 1 or self.batch_gpu < 1 or options.batch % per_round != 0:
+            raise GanzooError(
+                f"batch {options.batch} must be a multiple of batch_gpu {self.batch_gpu} x {self.dist.world} process(es)"
+            )
+        self.num_chunks = options.batch // self.batch_gpu  # over all processes
+        group = (D.init_kwargs.get("epilogue_kwargs") or {}).get("mbstd_group_size", 4)
+        if group and self.batch_gpu % min(group, self.batch_gpu) != 0:
+            raise GanzooError(f"batch_gpu {self.batch_gpu} must be a multiple of D's minibatch-std group size {group}")
+        # Contiguous chunks per process: chunk k of the minibatch always holds the same images.
+        per_proc = self.num_chunks // self.dist.world
+        self.my_chunks = list(range(self.dist.rank * per_proc, (self.dist.rank + 1) * per_proc))
+
+        self.r1_gamma = options.r1_gamma if options.r1_gamma is not None else 0.0002 * res**2 / options.batch
+        self.ema_kimg = options.ema_kimg if options.ema_kimg is not None else options.batch * 10 / 32
+
+        self.augment_pipe: AugmentPipe | None = None
+        self.ada: AdaptiveP | None = None
+        if options.aug not in ("ada", "fixed", "none"):
+            raise GanzooError(f"--aug must be ada, fixed or none, not {options.aug!r}")
+        if options.aug != "none":
+            self.augment_pipe = AugmentPipe.from_preset(options.aug_preset).to(self.device)
+            self.augment_pipe.p.fill_(options.aug_p)
+            if options.aug == "ada":
+                self.ada = AdaptiveP(options.ada_target, options.ada_interval, options.ada_kimg, p=options.aug_p)
+
+        self.loss = StyleGAN2Loss(
+            self.G, self.D, self.augment_pipe, r1_gamma=self.r1_gamma, style_mixing_prob=options.style_mixing_prob,
+            pl_weight=options.pl_weight, pl_batch_shrink=options.pl_batch_shrink, pl_decay=options.pl_decay,
+        )  # fmt: skip
+        self.optimizers = {
+            "G": self._adam(self.G, options.lr_G, options.G_reg_interval),
+            "D": self._adam(self.D, options.lr_D, options.D_reg_interval),
+        }
+        self.cur_nimg = 0
+        self.batch_idx = 0
+        self.last_stats: dict[str, float] = {}
+
+    def _adam(self, net: torch.nn.Module, lr: float, reg_interval: int) -> torch.optim.Adam:
+        ratio = reg_interval / (reg_interval + 1)
+        betas = tuple(b**ratio for b in self.options.betas)
+        params = [p for p in net.parameters()]
+        if not params:
+            raise GanzooError(f"{type(net).__name__}: nothing left to train (every layer is frozen)")
+        return torch.optim.Adam(params, lr=lr * ratio, betas=betas, eps=1e-8)
+
+    # ------------------------------------------------------------------------------------------
+    # One minibatch
+
+    def _phase_due(self, phase: str) -> bool:
+        opts = self.options
+        if phase == "Greg":
+            return opts.pl_weight != 0 and self.batch_idx % opts.G_reg_interval == 0
+        if phase == "Dreg":
+            return self.r1_gamma != 0 and self.batch_idx % opts.D_reg_interval == 0
+        return True
+
+    def _chunk_inputs(self, chunk: int, gen: torch.Generator, real: torch.Tensor | None, labels: torch.Tensor | None):
+        n = self.batch_gpu
+        z = torch.randn([n, self.G.z_dim], generator=gen).to(self.device)
+        if self.G.c_dim > 0:
+            pick = torch.randint(0, len(self.data), [n], generator=gen)
+            _, gen_c = self.data.get(pick)
+            gen_c = gen_c.to(self.device, torch.float32)
+        else:
+            gen_c = torch.zeros([n, 0], device=self.device)
+        real_img = real_c = None
+        if real is not None:
+            real_img = real[chunk * n : (chunk + 1) * n]
+            real_c = labels[chunk * n : (chunk + 1) * n] if labels is not None else torch.zeros([n, 0], device=self.device)
+        return real_img, real_c, z, gen_c
+
+    def step(self) -> dict[str, float]:
+        """Trains on one minibatch; returns its statistics (losses, ADA p, r_t)."""
+        opts = self.options
+        # The reals of this minibatch: a pure function of (seed, images shown so far).
+        indices = sample_indices(len(self.data), opts.seed, self.cur_nimg, opts.batch)
+        mine = torch.cat([indices[c * self.batch_gpu : (c + 1) * self.batch_gpu] for c in self.my_chunks])
+        real_u8, labels = self.data.get(mine)
+        real_mine = _images_to_float(real_u8, self.device)
+        labels_mine = labels.to(self.device, torch.float32) if labels is not None else None
+        # Index local chunks by their global number.
+        offset = self.my_chunks[0]
+
+        stats: dict[str, float] = {}
+        for phase_idx, phase in enumerate(PHASES):
+            if not self._phase_due(phase):
+                continue
+            net_name = phase[0]
+            net = self.G if net_name == "G" else self.D
+            opt = self.optimizers[net_name]
+            interval = {"Greg": opts.G_reg_interval, "Dreg": opts.D_reg_interval}.get(phase, 1)
+            gain = interval / self.num_chunks
+            net.requires_grad_(True)
+            opt.zero_grad(set_to_none=True)
+            chunk_stats: list[ChunkStats] = []
+            for chunk in self.my_chunks:
+                seed = chunk_seed(opts.seed, self.batch_idx, phase_idx, chunk)
+                torch.manual_seed(seed)  # the device-side noise (synthesis noise, PL noise)
+                gen = torch.Generator().manual_seed(seed)
+                real_img, real_c, z, gen_c = self._chunk_inputs(
+                    chunk - offset, gen, real_mine if phase[0] == "D" else None, labels_mine
+                )
+                chunk_stats.append(self.loss.accumulate(phase, real_img, real_c, z, gen_c, gain, gen))
+            net.requires_grad_(False)
+            self._reduce_and_step(net, opt)
+            stats.update(self._apply_phase_stats(phase, chunk_stats))
+
+        self._update_ema()
+        self.cur_nimg += opts.batch
+        self.batch_idx += 1
+        if self.ada is not None:
+            self.ada.step(self.batch_idx, opts.batch, all_reduce=self.dist.sum_floats if self.dist.active else None)
+            self.augment_pipe.p.fill_(self.ada.p)
+            if self.ada.last_rt is not None:
+                stats["ada_rt"] = self.ada.last_rt
+        stats["ada_p"] = float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0
+        self.last_stats = stats
+        return stats
+
+    def _reduce_and_step(self, net: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        params = [p for p in net.parameters() if p.grad is not None]
+        if self.dist.active and params:
+            flat = torch.cat([p.grad.flatten() for p in params])
+            self.dist.sum_(flat)
+            for p, g in zip(params, flat.split([p.numel() for p in params])):
+                p.grad.copy_(g.reshape(p.shape))
+        for p in params:
+            # As published: a rare inf/nan (fp16 overflow) must not destroy the weights.
+            torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+        opt.step()
+
+    def _apply_phase_stats(self, phase: str, chunk_stats: list[ChunkStats]) -> dict[str, float]:
+        """Reduces the chunks' statistics and updates w_avg, pl_mean and the ADA accumulator."""
+        out = {}
+        totals = self.dist.sum_floats([sum(s.loss_sum for s in chunk_stats), float(sum(s.loss_count for s in chunk_stats))])
+        if totals[1] > 0:
+            name = {"Gmain": "loss_G", "Greg": "pl_penalty", "Dmain": "loss_D", "Dreg": "r1_penalty"}[phase]
+            out[name] = totals[0] / totals[1]
+        w_parts = [s.w_sum for s in chunk_stats if s.w_sum is not None]
+        mapping = self.G.mapping
+        if w_parts and getattr(mapping, "w_avg_beta", None) is not None and hasattr(mapping, "w_avg"):
+            w_sum = self.dist.sum_(torch.stack(w_parts).sum(dim=0).to(torch.float32))
+            w_count = self.dist.sum_floats([float(sum(s.w_count for s in chunk_stats))])[0]
+            # The mapping's running mean of w, as G.mapping(update_emas=True) does on a batch.
+            mapping.w_avg.copy_((w_sum / w_count).lerp(mapping.w_avg, mapping.w_avg_beta))
+        pl_parts = [s.pl_length_mean for s in chunk_stats if s.pl_length_mean is not None]
+        if pl_parts:
+            pl_sum = self.dist.sum_(torch.stack(pl_parts).sum().reshape(1).to(torch.float32))
+            chunks = self.dist.sum_floats([float(len(pl_parts))])[0]
+            self.loss.pl_mean.copy_(self.loss.pl_mean.lerp(pl_sum[0] / chunks, self.options.pl_decay))
+            out["pl_mean"] = float(self.loss.pl_mean)
+        if phase == "Dmain" and self.ada is not None:
+            for s in chunk_stats:
+                if s.real_logits is not None:
+                    self.ada.accumulate(s.real_logits)
+        if phase == "Dmain":
+            logits = [s.real_logits for s in chunk_stats if s.real_logits is not None]
+            if logits:
+                signs = self.dist.sum_floats([float(torch.cat(logits).sign().sum()), float(sum(len(x) for x in logits))])
+                out["rt_batch"] = signs[0] / max(signs[1], 1)
+        return out
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        ema_nimg = self.ema_kimg * 1000
+        if self.options.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, self.cur_nimg * self.options.ema_rampup)
+        beta = 0.5 ** (self.options.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # ------------------------------------------------------------------------------------------
+    # State for exact resume
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The training state beyond the weights: optimizer moments (tensors) and counters,
+        ADA state and settings (JSON-able)."""
+        tensors: dict[str, torch.Tensor] = {"pl_mean": self.loss.pl_mean.detach().cpu().clone()}
+        for name, opt in self.optimizers.items():
+            for idx, state in opt.state_dict()["state"].items():
+                for key, value in state.items():
+                    value = torch.as_tensor(value)
+                    tensors[f"opt_{name}.{idx}.{key}"] = value.detach().cpu().contiguous().clone()
+        meta = {
+            "cur_nimg": self.cur_nimg,
+            "batch_idx": self.batch_idx,
+            "ada": self.ada.state() if self.ada is not None else None,
+            "aug_p": float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0,
+            "options": self.options.to_dict(),
+            "data_sha256": self.data.sha256,
+            "optimizer_shapes": {name: len(list(opt.param_groups[0]["params"])) for name, opt in self.optimizers.items()},
+        }
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """Restores what :meth:`state_tensors` saved (after the weights were loaded)."""
+        self.cur_nimg = int(meta["cur_nimg"])
+        self.batch_idx = int(meta["batch_idx"])
+        self.loss.pl_mean.copy_(tensors["pl_mean"].reshape([]).to(self.loss.pl_mean.device))
+        if self.ada is not None and meta.get("ada") is not None:
+            self.ada.load_state(meta["ada"])
+        if self.augment_pipe is not None:
+            self.augment_pipe.p.fill_(float(meta.get("aug_p", 0.0)))
+        for name, opt in self.optimizers.items():
+            expected = int(meta["optimizer_shapes"][name])
+            params = opt.param_groups[0]["params"]
+            if expected != len(params):
+                raise GanzooError(f"training state: optimizer {name} has {expected} parameters, the network {len(params)}")
+            state_dict = opt.state_dict()
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            prefix = f"opt_{name}."
+            for key, value in tensors.items():
+                if not key.startswith(prefix):
+                    continue
+                idx_text, field_name = key[len(prefix) :].split(".", 1)
+                idx = int(idx_text)
+                state.setdefault(idx, {})[field_name] = value.clone()
+            state_dict["state"] = state
+            opt.load_state_dict(state_dict)
+
+
+def train(trainer: Trainer, until_nimg: int, callback: Callable[[Trainer, dict], bool] | None = None) -> None:
+    """Runs minibatches until ``until_nimg`` images; ``callback(trainer, stats)`` after each may
+    return True to stop early (snapshots, progress)."""
+    while trainer.cur_nimg < until_nimg:
+        stats = trainer.step()
+        if callback is not None and callback(trainer, stats):
+            break
+
+
+__all__ = ["TrainingOptions", "Trainer", "Distributed", "chunk_seed", "train"]

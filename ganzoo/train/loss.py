@@ -1,0 +1,166 @@
+"""The StyleGAN2 objective: non-saturating logistic loss, lazy R1 and path-length regularization,
+style mixing, with ADA applied to every image D sees.
+
+One :meth:`StyleGAN2Loss.accumulate` call runs one phase on one chunk of the minibatch and calls
+``backward`` with the loss scaled by ``gain``; the loop sums chunks (and processes) into the
+full-batch gradient. Statistics that update running state (``pl_mean``, the mapping network's
+``w_avg``) are returned and applied once per phase by the loop, so the result does not depend on
+how the minibatch is split into chunks or processes. With one chunk this is the published
+algorithm exactly: Karras et al. 2020, with the formulas of StyleGAN2 (Karras et al. 2020b).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.train.augment import AugmentPipe
+
+PHASES = ("Gmain", "Greg", "Dmain", "Dreg")
+
+
+@dataclass
+class ChunkStats:
+    """What one chunk of one phase reports back to the loop (sums, to be reduced)."""
+
+    loss_sum: float = 0.0  # sum over samples of the phase's main loss term
+    loss_count: int = 0
+    w_sum: torch.Tensor | None = None  # sum of the mapping outputs w (for w_avg)
+    w_count: int = 0
+    pl_length_mean: torch.Tensor | None = None  # this chunk's mean path length (for pl_mean)
+    real_logits: torch.Tensor | None = None  # D's logits on augmented reals (for ADA)
+
+
+class StyleGAN2Loss:
+    """Losses and regularizers of StyleGAN2-ADA.
+
+    Args:
+        G: the generator being trained (train mode).
+        D: the discriminator being trained (train mode).
+        augment_pipe: applied to every image D sees, or None.
+        r1_gamma: R1 weight γ (penalty ``γ/2 · ||∇D(x)||²`` on reals).
+        style_mixing_prob: probability of mixing two latents in a minibatch.
+        pl_weight: path-length regularization weight (0 = off).
+        pl_batch_shrink: the path-length pass uses ``chunk // pl_batch_shrink`` samples.
+        pl_decay: decay of the running mean path length.
+    """
+
+    def __init__(
+        self,
+        G: Generator,
+        D: Discriminator,
+        augment_pipe: AugmentPipe | None = None,
+        r1_gamma: float = 10.0,
+        style_mixing_prob: float = 0.9,
+        pl_weight: float = 2.0,
+        pl_batch_shrink: int = 2,
+        pl_decay: float = 0.01,
+    ):
+        self.G = G
+        self.D = D
+        self.augment_pipe = augment_pipe
+        self.r1_gamma = float(r1_gamma)
+        self.style_mixing_prob = float(style_mixing_prob)
+        self.pl_weight = float(pl_weight)
+        self.pl_batch_shrink = int(pl_batch_shrink)
+        self.pl_decay = float(pl_decay)
+        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
+
+    # ------------------------------------------------------------------------------------------
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generates images and returns ``(img, ws)``; mixes styles with ``style_mixing_prob``."""
+        ws = self.G.mapping(z, c)  # w_avg is updated by the loop, once per phase
+        # Always draw the same random numbers, so the stream does not depend on the outcome.
+        cutoff = int(torch.randint(1, max(ws.shape[1], 2), [], generator=gen))
+        mix = float(torch.rand([], generator=gen)) < self.style_mixing_prob
+        z2 = torch.randn(z.shape, generator=gen).to(z.device)
+        if mix and self.style_mixing_prob > 0 and ws.shape[1] > 1:
+            ws2 = self.G.mapping(z2, c)
+            ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+        img = self.G.synthesis(ws)
+        return img, ws
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Discriminator logits of (augmented) images."""
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img, generator=gen)
+        return self.D(img, c)
+
+    # ------------------------------------------------------------------------------------------
+
+    def accumulate(
+        self,
+        phase: str,
+        real_img: torch.Tensor,
+        real_c: torch.Tensor,
+        gen_z: torch.Tensor,
+        gen_c: torch.Tensor,
+        gain: float,
+        gen: torch.Generator,
+    ) -> ChunkStats:
+        """Runs one phase on one chunk and backpropagates ``gain`` × its loss.
+
+        Args:
+            phase: ``'Gmain'``, ``'Greg'``, ``'Dmain'`` or ``'Dreg'``.
+            real_img: float reals in [-1, 1] (D phases).
+            real_c: their labels ``[n, c_dim]``.
+            gen_z: latents ``[n, z_dim]`` (G and Dmain phases).
+            gen_c: labels for the generated images.
+            gain: the loss scale: the phase's interval (lazy regularization) divided by the
+                number of chunks in the whole minibatch.
+            gen: CPU generator for every random choice of this chunk (style mixing, ADA).
+
+        Returns:
+            The chunk's statistics for the loop to reduce.
+        """
+        stats = ChunkStats()
+        if phase == "Gmain":
+            img, ws = self.run_G(gen_z, gen_c, gen)
+            logits = self.run_D(img, gen_c, gen)
+            loss = F.softplus(-logits)
+            loss.mean().mul(gain).backward()
+            stats.loss_sum, stats.loss_count = float(loss.detach().sum()), loss.numel()
+            stats.w_sum, stats.w_count = ws[:, 0].detach().sum(dim=0), ws.shape[0]
+        elif phase == "Greg":
+            batch = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
+            img, ws = self.run_G(gen_z[:batch], gen_c[:batch], gen)
+            pl_noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+            (pl_grads,) = torch.autograd.grad(outputs=[(img * pl_noise).sum()], inputs=[ws], create_graph=True)
+            pl_lengths = pl_grads.square().sum(dim=2).mean(dim=1).sqrt()
+            # The penalty is measured against the mean updated with this chunk, as published.
+            pl_mean = self.pl_mean.lerp(pl_lengths.mean(), self.pl_decay)
+            penalty = (pl_lengths - pl_mean).square()
+            loss = penalty * self.pl_weight
+            loss.mean().mul(gain).backward()
+            stats.loss_sum, stats.loss_count = float(penalty.detach().sum()), penalty.numel()
+            stats.pl_length_mean = pl_lengths.detach().mean()
+            stats.w_sum, stats.w_count = ws[:, 0].detach().sum(dim=0), ws.shape[0]
+        elif phase == "Dmain":
+            with torch.no_grad():
+                img, ws = self.run_G(gen_z, gen_c, gen)
+            logits_fake = self.run_D(img, gen_c, gen)
+            loss_fake = F.softplus(logits_fake)
+            loss_fake.mean().mul(gain).backward()
+            logits_real = self.run_D(real_img, real_c, gen)
+            loss_real = F.softplus(-logits_real)
+            loss_real.mean().mul(gain).backward()
+            stats.loss_sum = float(loss_fake.detach().sum() + loss_real.detach().sum())
+            stats.loss_count = loss_real.numel()
+            stats.w_sum, stats.w_count = ws[:, 0].sum(dim=0), ws.shape[0]
+            stats.real_logits = logits_real.detach()
+        elif phase == "Dreg":
+            real = real_img.detach().requires_grad_(True)
+            logits = self.run_D(real, real_c, gen)
+            (r1_grads,) = torch.autograd.grad(outputs=[logits.sum()], inputs=[real], create_graph=True)
+            penalty = r1_grads.square().sum(dim=[1, 2, 3])
+            loss = penalty * (self.r1_gamma / 2)
+            loss.mean().mul(gain).backward()
+            stats.loss_sum, stats.loss_count = float(penalty.detach().sum()), penalty.numel()
+        else:
+            raise ValueError(f"unknown phase {phase!r}")
+        return stats
