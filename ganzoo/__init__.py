@@ -8,6 +8,8 @@ The public API::
     ganzoo.pull("afhqcat-stylegan2-512")           # -> local checkpoint directory
     ganzoo.push("my-checkpoint", "me/my-gan")
     ganzoo.convert("network-snapshot.pkl", "my-checkpoint")
+    ganzoo.finetune("afhqcat-stylegan2-512", data="./mycats", recipe="freezed", kimg=200, out="runs/cats")
+    ganzoo.rank("./mydata", candidates="all")    # which source checkpoint to finetune from
 
 Names are resolved lazily (PEP 562): ``import ganzoo`` does not import torch, so the registry
 commands (``ganzoo list``, ``ganzoo info``) start fast. Everything else loads on first use.
@@ -39,16 +41,20 @@ _LAZY = {
     "GAN": "ganzoo.checkpoint",
     "convert": "ganzoo.api",
     "export": "ganzoo.api",
+    "finetune": "ganzoo.train.runner",
     "load": "ganzoo.api",
     "list_models": "ganzoo.registry",
     "pull": "ganzoo.hub",
     "push": "ganzoo.hub",
+    "rank": "ganzoo.rank",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ganzoo.api import convert, export, load
     from ganzoo.checkpoint import GAN
     from ganzoo.hub import pull, push
+    from ganzoo.train.runner import finetune
+    from ganzoo.rank import rank
     from ganzoo.registry import list_models
 
 
@@ -99,8 +105,10 @@ __all__ = [
     "__version__",
     "convert",
     "export",
+    "finetune",
     "list_models",
     "load",
     "pull",
     "push",
+    "rank",
 ]

@@ -370,7 +370,7 @@ def write_plot(result: RankResult, path: str | os.PathLike) -> Path:
     metrics = [result.metric] + [m for m in METRICS if m != result.metric]
     font = ImageFont.load_default()
     names = [c.name if len(c.name) <= 36 else "…" + c.name[-35:] for c in result.candidates]
-    label_w = max(60, max((int(font.getlength(n)) for n in names), default=60) + 12)
+    label_w = max(60, max((int(font.getlength(n)) for n in names), default=60) + 24)
     bar_w, row_h, pad, title_h = 260, 18, 12, 22
     panel_h = title_h + row_h * len(names) + pad
     width = label_w + bar_w + 90
@@ -402,3 +402,33 @@ def write_plot(result: RankResult, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
     return Path(path)
+
+
+def render_table(result: RankResult):
+    """The ranking as a rich table, best first (what ``ganzoo rank`` prints; notes go below it)."""
+    from rich import box
+    from rich.table import Table
+
+    def fmt(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{result.target}: {result.num_target} images at {result.target_resolution}px, "
+                        f"{result.feature_extractor}, N={result.num_gen}, {result.regime}")  # fmt: skip
+    table.add_column("#", justify="right", min_width=1, no_wrap=True)
+    table.add_column("candidate", no_wrap=True)
+    short = {"fid": "FID", "kid": "KID", "precision": "prec", "recall": "recall"}
+    for metric in ("fid", "kid", "precision", "recall"):
+        arrow = "↑" if METRICS[metric] else "↓"
+        table.add_column(f"{short[metric]}{arrow}" + ("*" if metric == result.metric else ""), justify="right", no_wrap=True)
+    table.add_column("dens", justify="right", no_wrap=True)
+    table.add_column("cover", justify="right", no_wrap=True)
+    table.add_column("from", no_wrap=True)  # where the candidate's features came from
+    for position, row in enumerate(result.candidates, 1):
+        table.add_row(str(position), row.name, fmt(row.fid, 2), fmt(row.kid, 5), fmt(row.precision, 3), fmt(row.recall, 3),
+                      fmt(row.density, 3), fmt(row.coverage, 3), row.features_from or "-")  # fmt: skip
+    return table
+
+
+def candidate_notes(result: RankResult) -> list[str]:
+    """Per-candidate notes (resolution differences, missing features) as ``name: note`` lines."""
+    return [f"{row.name}: {note}" for row in result.candidates for note in row.notes]
