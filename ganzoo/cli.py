@@ -308,6 +308,140 @@ def mirror(
         console.print(f"wrote {path}", soft_wrap=True)  # paths are copied: no line breaks
 
 
+# ------------------------------------------------------------------------------------------------
+# Metrics and rank (logic in ganzoo/metrics/ and ganzoo/rank.py)
+
+
+def _print_warnings():
+    """Shows warnings raised inside a command as ``warning: ...`` lines on stderr."""
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def manager():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                for message in dict.fromkeys(str(w.message) for w in caught):
+                    err_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+    return manager()
+
+
+@app.command()
+def metrics(
+    src: str = typer.Argument(..., help="Checkpoint directory, foreign checkpoint file, registry name or Hub repo id."),
+    data: Path = typer.Option(..., "--data", help="Real images: a folder (recursive) or a zip."),
+    metric_names: str = typer.Option("fid,kid,pr,dc", "--metrics", help="Comma-separated: fid, kid, pr, dc."),
+    num_gen: int = typer.Option(50_000, "--num-gen", help="Generated samples (fid50k_full uses 50k)."),
+    feature_extractor: Optional[str] = typer.Option(None, "--feature-extractor", help="One extractor for all metrics (default: inception-fid for FID/KID, vgg16-pr for PR/DC)."),
+    seed: int = typer.Option(0, "--seed", help="First sample seed."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Resize the data to this size first (default: its first image's)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    strict: bool = typer.Option(False, "--strict", help="Unreadable data files are an error, not a warning."),
+    random_weights: bool = typer.Option(False, "--random-weights", help="Random-weight extractors: testing only, values are meaningless."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Compute FID, KID, precision/recall and density/coverage of a GAN against a dataset."""
+    from ganzoo._io import atomic_write_text
+    from ganzoo.metrics.evaluate import evaluate
+
+    with _print_warnings():
+        result = evaluate(src, data, metrics=metric_names, num_gen=num_gen, feature_extractor=feature_extractor, seed=seed,
+                          resolution=resolution, device=device, allow_random_weights=random_weights, strict=strict)  # fmt: skip
+    table = Table(title=f"{src} vs {data} ({result['num_real']} real, {result['num_gen']} generated)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("features")
+    extractors = result["extractors"]
+    for key, family in (("fid", "fid"), ("kid", "kid"), ("precision", "pr"), ("recall", "pr"), ("density", "dc"), ("coverage", "dc")):
+        if key in result:
+            table.add_row(key, f"{result[key]:.6g}", extractors[family])
+    console.print(table)
+    for note in result["notes"]:
+        console.print(f"note: {note}", soft_wrap=True)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(result, indent=2, sort_keys=True) + "\n")
+        console.print(f"wrote {json_out}", soft_wrap=True)
+
+
+@app.command()
+def rank(
+    target: Path = typer.Option(..., "--target", help="Target images: a folder (recursive) or a zip."),
+    candidates: Optional[list[str]] = typer.Option(None, "--candidates", help="Registry names, Hub ids or checkpoint dirs (repeat or comma-separate), or 'all' (default: every registry entry with the target's channel count)."),
+    metric: str = typer.Option("fid", "--metric", help="Sort key: fid (default, most reliable), recall, kid or precision."),
+    regime: str = typer.Option("generated", "--regime", help="generated (candidate samples) or real (published source-dataset features)."),
+    num_gen: int = typer.Option(1000, "--num-gen", help="Samples per candidate."),
+    feature_extractor: str = typer.Option("inception-fid", "--feature-extractor", help="inception-fid, vgg16-pr or timm:NAME[@SIZE]."),
+    seed: int = typer.Option(0, "--seed", help="First sample seed."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Resize the target to this size first (default: its first image's)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    strict: bool = typer.Option(False, "--strict", help="Unreadable target files are an error, not a warning."),
+    random_weights: bool = typer.Option(False, "--random-weights", help="Random-weight extractor: testing only, values are meaningless."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the ranking as JSON here."),
+    plot_out: Optional[Path] = typer.Option(None, "--plot", help="Also write a bar plot (PNG) here."),
+) -> None:
+    """Rank candidate source checkpoints for finetuning on a target dataset (Grigoryev et al., 2022)."""
+    from ganzoo.rank import candidate_notes, render_table
+    from ganzoo.rank import rank as rank_fn
+
+    with _print_warnings():
+        result = rank_fn(target, candidates=candidates, metric=metric, regime=regime, num_gen=num_gen,
+                         feature_extractor=feature_extractor, seed=seed, resolution=resolution, device=device,
+                         allow_random_weights=random_weights, strict=strict, json_out=json_out, plot_out=plot_out)  # fmt: skip
+    console.print(render_table(result))
+    for note in result.notes + candidate_notes(result):
+        console.print(f"note: {note}", soft_wrap=True)
+    if result.recommended:
+        console.print(f"recommended source: [bold]{result.recommended}[/]", soft_wrap=True)
+    console.print(f"recipe hint: {result.recipe_hint}", soft_wrap=True, markup=False)
+    for path in (json_out, plot_out):
+        if path is not None:
+            console.print(f"wrote {path}", soft_wrap=True)
+
+
+@app.command()
+def finetune(
+    source: Optional[str] = typer.Argument(None, help="Source: registry name, Hub repo id, checkpoint directory or file (not with --resume)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder of target images at the source's resolution."),
+    recipe: str = typer.Option("full", "--recipe", help="full | freezed | adafm | scratch."),
+    kimg: Optional[float] = typer.Option(None, "--kimg", help="Train until D has seen this many thousand images (default 100)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory; it becomes the final checkpoint directory."),
+    aug: str = typer.Option("ada", "--aug", help="ada | fixed | none."),
+    p: Optional[float] = typer.Option(None, "--p", help="Augmentation probability (--aug fixed; initial p for ada)."),
+    aug_preset: str = typer.Option("bgc", "--augpipe", help="Augmentation preset: bgc | bgcfnc | ..."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Minibatch size (default by resolution, as StyleGAN2-ADA)."),
+    batch_gpu: Optional[int] = typer.Option(None, "--batch-gpu", help="Images per chunk: gradient accumulation (same result)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of everything."),
+    snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default 50)."),
+    metrics: str = typer.Option("", "--metrics", help="Metrics at each snapshot, e.g. fid,kid,pr."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its newest snapshot."),
+    freeze_d: Optional[int] = typer.Option(None, "--freeze-d", help="freezed: D layers to freeze (default: 3 highest resolutions)."),
+    general_g: Optional[int] = typer.Option(None, "--general-g", help="adafm: G blocks (highest resolutions) with AdaFM."),
+    general_d: Optional[int] = typer.Option(None, "--general-d", help="adafm: D blocks next to the image to freeze."),
+    allow_random_d: bool = typer.Option(False, "--allow-random-d", help="Start D from scratch when the source has none."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Resample the data to this (the source's) resolution."),
+    mirror: bool = typer.Option(False, "--mirror", help="Add x-flips of the data."),
+    gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default 0.0002*res^2/batch)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of G and D (default 0.0025)."),
+    target: float = typer.Option(0.6, "--target", help="ADA target for r_t."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+) -> None:
+    """Adapt a pretrained GAN to your images with a transfer recipe (StyleGAN2-ADA training)."""
+    from ganzoo.train.distributed import maybe_init_distributed
+    from ganzoo.train.runner import finetune as finetune_fn
+
+    device = maybe_init_distributed(device)
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    path = finetune_fn(source, data, out, recipe=recipe, kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap,
+                       metrics=names, resume=resume, freeze_d=freeze_d, general_g=general_g, general_d=general_d,
+                       allow_random_d=allow_random_d, resolution=resolution, mirror=mirror, p=p, aug_preset=aug_preset,
+                       gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=target, device=device)  # fmt: skip
+    console.print(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
+
+
 @app.command()
 def version() -> None:
     """Print the ganzoo version."""
