@@ -430,8 +430,8 @@ class SynthesisBlock(nn.Module):
             )
 
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=memory_format)
-            x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype=dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = x.to(memory_format=memory_format)
         else:
             x = x.to(dtype=dtype, memory_format=memory_format)
 
