@@ -60,7 +60,7 @@ class RankedCandidate:
     coverage: float | None = None
     resolution: int | None = None
     num_samples: int | None = None
-    features_from: str = ""  # "cache", "hub", "generated", "published-real"
+    features_from: str = ""  # "cache", "published" (Hub repo / checkpoint dir), "generated", "published-real"
     notes: list[str] = field(default_factory=list)
 
     def value(self, metric: str) -> float | None:
@@ -173,8 +173,6 @@ def _published(candidate: "Candidate", filename: str) -> "FeatureSet | None":
 def _published_samples(candidate: "Candidate", extractor: "FeatureExtractor", num_gen: int, seed: int) -> "FeatureSet | None":
     from ganzoo.metrics.cache import sample_plan
 
-    if extractor.random_weights:
-        return None  # published features are of pretrained extractors only
     published = _published(candidate, f"features/{extractor.name}.safetensors")
     if published is None:
         return None
@@ -184,7 +182,8 @@ def _published_samples(candidate: "Candidate", extractor: "FeatureExtractor", nu
 
 
 def write_sample_features(src: Any, out: str | os.PathLike, feature_extractor: str = "inception-fid",
-                          num_gen: int = 10_000, seed: int = 0, device: str = "cpu", progress: bool = True) -> Path:  # fmt: skip
+                          num_gen: int = 10_000, seed: int = 0, device: str = "cpu", progress: bool = True,
+                          allow_random_weights: bool = False) -> Path:  # fmt: skip
     """Writes ``features/EXTRACTOR.safetensors`` for a checkpoint, for publishing in its Hub repo.
 
     ``rank`` uses such a file instead of sampling when its extractor (name, input size, weights
@@ -198,6 +197,8 @@ def write_sample_features(src: Any, out: str | os.PathLike, feature_extractor: s
         seed: first seed.
         device: torch device.
         progress: show progress bars.
+        allow_random_weights: random-weight extractor (tests only; its key says so, so such
+            a file is only ever used by rankings with the same random extractor).
 
     Returns:
         The written path.
@@ -206,7 +207,7 @@ def write_sample_features(src: Any, out: str | os.PathLike, feature_extractor: s
     from ganzoo.metrics.evaluate import resolve_candidate
     from ganzoo.metrics.features import get_extractor
 
-    extractor = get_extractor(feature_extractor, device=device, progress=progress)
+    extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
     candidate = resolve_candidate(src, progress=progress)
     feature_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint, c_dim=candidate.c_dim,
                                   loader=candidate.load, description=f"sampling {candidate.label}", progress=progress)  # fmt: skip
@@ -321,7 +322,7 @@ def rank(
         else:
             gen_set = _published_samples(candidate, extractor, num_gen, seed)
             if gen_set is not None:
-                row.features_from = "hub"
+                row.features_from = "published"
             else:
                 gen_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint,
                                           c_dim=candidate.c_dim, loader=candidate.load,

@@ -1,0 +1,205 @@
+"""ganzoo rank: the candidate whose samples formed the target wins; mode-dropping loses; caches.
+
+Candidates are tiny conditional GANs saved as checkpoint directories. ``full`` generates two
+modes (its two classes); ``missing`` is the same network with class 1's embedding replaced by
+class 0's, so it only ever generates mode 0; ``other`` is an unrelated network. The target is
+made of ``full``'s samples of both classes, with seeds the ranking never uses. Features come
+from a random-weight ResNet-18 at 32 px (``allow_random_weights``): meaningless in absolute
+terms, but a fixed function of the images, which is all the ranking needs.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganzoo.cli import main
+from ganzoo.errors import DatasetError, GanzooError
+from ganzoo.metrics.features import RandomWeightsWarning
+from ganzoo.rank import rank, write_sample_features
+from helpers import tiny_gan
+
+EXTRACTOR = "timm:resnet18@32"
+NUM_GEN = 64
+TARGET_PER_CLASS = 32
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny networks: thread hand-offs cost more than they save, and on shared cores they stall.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_random_weights():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        yield
+
+
+def _full_gan():
+    gan = tiny_gan(c_dim=2, seed=0)
+    with torch.no_grad():
+        gan.G_ema.mapping.embed.weight.mul_(3.0)  # make the two classes clearly different modes
+    return gan
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """Checkpoint dirs ``full``, ``missing``, ``other`` and the target folder made from ``full``."""
+    root = tmp_path_factory.mktemp("zoo")
+    full = _full_gan()
+    full.save(root / "full")
+    missing = _full_gan()
+    with torch.no_grad():
+        missing.G_ema.mapping.embed.weight[:, 1] = missing.G_ema.mapping.embed.weight[:, 0]
+    missing.save(root / "missing")
+    tiny_gan(c_dim=2, seed=1).save(root / "other")
+    target = root / "target"
+    target.mkdir()
+    for cls in (0, 1):
+        seeds = range(10_000 + 1000 * cls, 10_000 + 1000 * cls + TARGET_PER_CLASS)
+        for seed, image in zip(seeds, full.sample(seeds=seeds, class_idx=cls, noise_mode="random")):
+            Image.fromarray(image).save(target / f"c{cls}_{seed}.png")
+    return root
+
+
+def _rank(zoo, **kwargs):
+    candidates = [str(zoo / name) for name in ("other", "missing", "full")]
+    options = dict(candidates=candidates, num_gen=NUM_GEN, feature_extractor=EXTRACTOR, allow_random_weights=True,
+                   progress=False)  # fmt: skip
+    options.update(kwargs)
+    return rank(zoo / "target", **options)
+
+
+def test_source_of_the_target_ranks_first_and_mode_dropping_ranks_below(zoo, monkeypatch):
+    by_fid = _rank(zoo)
+    names = [c.name.rsplit("/", 1)[-1] for c in by_fid.candidates]
+    assert names[0] == "full"
+    assert names.index("missing") > names.index("full")
+    assert by_fid.recommended.endswith("full")
+    assert all(c.features_from == "generated" for c in by_fid.candidates)
+
+    by_recall = _rank(zoo, metric="recall")
+    names = [c.name.rsplit("/", 1)[-1] for c in by_recall.candidates]
+    assert names[0] == "full"
+    assert names.index("missing") > names.index("full")
+    rows = {c.name.rsplit("/", 1)[-1]: c for c in by_recall.candidates}
+    assert rows["full"].recall > rows["missing"].recall
+    assert rows["full"].coverage > rows["missing"].coverage
+    # The second ranking reads everything from the cache: no sampling, no feature extraction.
+    assert all(c.features_from == "cache" for c in by_recall.candidates)
+    # Same seed, same inputs: the same numbers whichever way they were obtained.
+    for a, b in zip(sorted(by_fid.candidates, key=lambda c: c.name), sorted(by_recall.candidates, key=lambda c: c.name)):
+        assert (a.fid, a.kid, a.precision, a.recall, a.density, a.coverage) == (b.fid, b.kid, b.precision, b.recall,
+                                                                                 b.density, b.coverage)  # fmt: skip
+
+
+def test_second_rank_uses_cached_target_and_candidate_features(zoo, monkeypatch):
+    from ganzoo.metrics import features as features_module
+
+    first = _rank(zoo, candidates=[str(zoo / "full")])
+
+    def no_network_pass(*args, **kwargs):
+        raise AssertionError("features were recomputed instead of read from the cache")
+
+    monkeypatch.setattr(features_module.FeatureExtractor, "extract", no_network_pass)
+    monkeypatch.setattr("ganzoo.checkpoint.GAN.load", no_network_pass)  # the candidate is never even loaded
+    second = _rank(zoo, candidates=[str(zoo / "full")])
+    assert second.to_dict()["candidates"][0]["fid"] == first.to_dict()["candidates"][0]["fid"]
+    assert second.candidates[0].features_from == "cache"
+
+
+def test_json_plot_and_determinism_across_caches(zoo, tmp_path, monkeypatch):
+    result = _rank(zoo, candidates=[str(zoo / "full"), str(zoo / "other")], json_out=tmp_path / "r.json",
+                   plot_out=tmp_path / "r.png", seed=3)  # fmt: skip
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data == json.loads(json.dumps(result.to_dict()))
+    assert set(data["candidates"][0]) >= {"name", "fid", "kid", "precision", "recall", "density", "coverage"}
+    with Image.open(tmp_path / "r.png") as plot:
+        assert plot.format == "PNG" and plot.width > 100
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "fresh-cache"))
+    again = _rank(zoo, candidates=[str(zoo / "full"), str(zoo / "other")], seed=3)
+    assert [c.features_from for c in again.candidates] == ["generated", "generated"]
+    assert again.to_dict() == result.to_dict()
+
+
+def test_published_sample_features_are_used_instead_of_sampling(zoo, tmp_path, monkeypatch):
+    import shutil
+
+    candidate = tmp_path / "full"
+    shutil.copytree(zoo / "full", candidate)
+    write_sample_features(candidate, candidate / "features" / f"{EXTRACTOR}.safetensors", EXTRACTOR, num_gen=NUM_GEN,
+                          progress=False, allow_random_weights=True)  # fmt: skip
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "fresh-cache"))
+    result = _rank(zoo, candidates=[str(candidate)])
+    assert result.candidates[0].features_from == "published"
+    # Another N does not match the published file: sampled locally instead.
+    result = _rank(zoo, candidates=[str(candidate)], num_gen=NUM_GEN - 8)
+    assert result.candidates[0].features_from == "generated"
+
+
+def test_real_regime_uses_published_source_dataset_features(zoo, tmp_path):
+    import shutil
+
+    from ganzoo.metrics.cache import FeatureSet, write_feature_file
+    from ganzoo.metrics.features import get_extractor
+
+    candidate = tmp_path / "with-real"
+    shutil.copytree(zoo / "full", candidate)
+    extractor = get_extractor(EXTRACTOR, allow_random_weights=True)
+    source_images = _full_gan().sample(seeds=range(500, 540), class_idx=0)
+    features = FeatureSet(extractor(source_images), {"kind": "dataset", **extractor.cache_key()})
+    write_feature_file(candidate / "features" / f"{EXTRACTOR}-real.safetensors", features)
+    result = _rank(zoo, candidates=[str(candidate), str(zoo / "other")], regime="real")
+    rows = {c.name.rsplit("/", 1)[-1]: c for c in result.candidates}
+    assert rows["with-real"].features_from == "published-real" and rows["with-real"].fid is not None
+    assert rows["other"].fid is None and "not scored" in rows["other"].notes[0]
+    assert result.recommended.endswith("with-real")
+
+
+def test_too_small_and_empty_targets(zoo, tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(small / f"{i}.png")
+    with pytest.raises(DatasetError, match=r"small: 3 images, .*needs at least 4"):
+        rank(small, candidates=[str(zoo / "full")], num_gen=NUM_GEN, feature_extractor=EXTRACTOR,
+             allow_random_weights=True, progress=False)  # fmt: skip
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="empty: 0 images"):
+        rank(empty, candidates=[str(zoo / "full")], allow_random_weights=True, progress=False)
+    with pytest.raises(GanzooError, match="unknown metric"):
+        _rank(zoo, metric="is")
+
+
+def test_cli_rank_and_metrics(zoo, tmp_path, capsys):
+    code = main(["rank", "--target", str(zoo / "target"), "--candidates", f"{zoo / 'full'},{zoo / 'other'}",
+                 "--num-gen", str(NUM_GEN), "--feature-extractor", EXTRACTOR, "--random-weights",
+                 "--json", str(tmp_path / "rank.json")])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "recommended source" in out and "full" in out
+    assert "warning: timm:resnet18@32: random weights" in err
+    assert json.loads((tmp_path / "rank.json").read_text())["recommended"].endswith("full")
+
+    code = main(["metrics", str(zoo / "full"), "--data", str(zoo / "target"), "--num-gen", str(NUM_GEN),
+                 "--feature-extractor", EXTRACTOR, "--random-weights", "--json", str(tmp_path / "m.json")])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    values = json.loads((tmp_path / "m.json").read_text())
+    assert {"fid", "kid", "precision", "recall", "density", "coverage"} <= set(values)
+    assert values["num_real"] == 2 * TARGET_PER_CLASS
+
+    code = main(["rank", "--target", str(tmp_path / "nowhere"), "--random-weights"])
+    out, err = capsys.readouterr()
+    assert code == 1 and err.strip().count("\n") == 0 and "nowhere: no such folder or zip" in err
