@@ -384,8 +384,9 @@ def _filter_bands(x: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
     response_y = _band_response(height, gains).to(x.device)
     response_x = _band_response(width, gains).to(x.device)
     response = response_y[:, None, :, None] * response_x[:, None, None, :]
-    spectrum = torch.fft.fft2(x.to(torch.float32))
-    return torch.fft.ifft2(spectrum * response).real.to(x.dtype)
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()  # no half-precision FFTs
+    spectrum = torch.fft.fft2(work)
+    return torch.fft.ifft2(spectrum * response.to(work.dtype)).real.to(x.dtype)
 
 
 def _seeded_normal(x: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:

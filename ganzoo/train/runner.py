@@ -260,8 +260,10 @@ def finetune(
     Raises:
         GanzooError: bad settings, missing data, a source without D, an existing ``out``.
     """
+    from ganzoo.train.distributed import maybe_init_distributed
     from ganzoo.train.loop import Distributed
 
+    device = maybe_init_distributed(device)
     dist = Distributed()
     if resume is not None:
         return _resume(Path(resume), kimg=kimg, device=device, progress=progress, callback=callback,
@@ -302,6 +304,7 @@ def finetune(
         "snap_kimg": snap, "metrics": list(metrics), "base_config": base_config, "lineage_step": step,
         "ganzoo_version": __version__,
     }  # fmt: skip
+    dist.barrier()  # every process has checked that OUT is new before rank 0 creates it
     if dist.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / RUN_FILE, json.dumps(run_info, sort_keys=True, indent=2) + "\n")

@@ -1,0 +1,38 @@
+"""Multi-process data-parallel training: process-group set-up for ``torchrun``.
+
+``torchrun --nproc_per_node N -m ganzoo finetune ...`` starts N processes with ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous address in the environment. Each process
+joins one process group (NCCL on CUDA, gloo on CPU) and trains its share of every minibatch's
+chunks; gradients and every statistic (ADA's r_t, the path-length and w averages) are summed
+over processes, and rank 0 alone writes the run directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def maybe_init_distributed(device: str = "cpu") -> str:
+    """Joins the process group when launched by ``torchrun`` with more than one process.
+
+    Args:
+        device: the requested device; with CUDA each process takes ``cuda:LOCAL_RANK``.
+
+    Returns:
+        The device this process trains on.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return device
+    import torch.distributed as dist
+
+    use_cuda = str(device).startswith("cuda")
+    if use_cuda:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = f"cuda:{local_rank}"
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return device

@@ -1,0 +1,238 @@
+"""The training engine, the recipes, snapshots and resume, and `ganzoo finetune`, on tiny models."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import ganzoo
+from ganzoo.checkpoint import GAN
+from ganzoo.cli import main
+from ganzoo.errors import DatasetError, GanzooError
+from ganzoo.models.adafm import AdaFMGenerator, fold_adafm
+from ganzoo.train import runner
+from ganzoo.train.dataset import load_training_images
+from ganzoo.train.loop import Trainer, TrainingOptions
+from ganzoo.train.recipes import default_freeze_d, prepare
+from ganzoo.train.runner import finetune, latest_snapshot
+from helpers import tiny_gan
+
+WEIGHTS = ("generator.safetensors", "generator_raw.safetensors", "discriminator.safetensors")
+
+
+@pytest.fixture(scope="module")
+def source() -> GAN:
+    return tiny_gan(seed=1)
+
+
+@pytest.fixture(scope="module")
+def data() -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return (torch.rand([12, 3, 16, 16], generator=gen) * 255).to(torch.uint8)
+
+
+def _short(source, data, out, **kwargs):
+    settings = dict(recipe="full", kimg=0.032, batch=4, snap=0.016, progress=False)
+    settings.update(kwargs)
+    return finetune(source, data, out, **settings)
+
+
+def _same_files(a: Path, b: Path, names=WEIGHTS + ("training_state.safetensors",)) -> bool:
+    for name in names:
+        ta, tb = load_file(str(a / name)), load_file(str(b / name))
+        if ta.keys() != tb.keys() or not all(torch.equal(ta[k], tb[k]) for k in ta):
+            return False
+    return True
+
+
+def test_same_seed_same_bytes_and_exact_resume(source, data, tmp_path):
+    full = _short(source, data, tmp_path / "full")
+    again = _short(source, data, tmp_path / "again")
+    assert _same_files(full, again)
+    other_seed = _short(source, data, tmp_path / "seed1", seed=1)
+    assert not _same_files(full, other_seed, names=WEIGHTS)
+
+    # Stop half way, then resume: the bytes of the uninterrupted run, kimg and ADA p continue.
+    half = _short(source, data, tmp_path / "half", kimg=0.016)
+    assert json.loads((half / "config.json").read_text())["training"]["kimg"] == pytest.approx(0.016)
+    finetune(resume=half, data=data, kimg=0.032, progress=False)
+    assert _same_files(full, half)
+    config = json.loads((half / "config.json").read_text())
+    assert config["training"]["kimg"] == pytest.approx(0.032)
+    assert sorted(p.name for p in (half / "snapshots").iterdir()) == ["snapshot-0000000016", "snapshot-0000000032"]
+    # The source is not modified by training.
+    assert torch.equal(source.D.b4.out.weight, tiny_gan(seed=1).D.b4.out.weight)
+
+
+def test_output_is_a_checkpoint_directory_with_lineage(source, data, tmp_path):
+    out = _short(source, data, tmp_path / "run", aug="fixed", p=0.25)
+    gan = ganzoo.load(out)
+    assert gan.G is not None and gan.D is not None
+    config = gan.config
+    step = config["lineage"][-1]
+    assert step["recipe"] == "full" and step["kimg"] == pytest.approx(0.032)
+    assert step["data"]["sha256"] == load_training_images(data, 16, 3).sha256
+    assert step["parent"] == "<in-memory GAN>"
+    assert config["training"]["ada_p"] == pytest.approx(0.25)
+    assert config["license"] == source.config["license"]
+    assert (out / "samples.png").is_file() and (out / "log.jsonl").is_file()
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["kimg"] == pytest.approx(0.032) and "loss_G" in log[-1] and "img_per_s" in log[-1]
+    # generate consumes it unchanged.
+    assert main(["generate", str(out), "--seeds", "0-3", "--out", str(tmp_path / "grid.png")]) == 0
+    with pytest.raises(GanzooError, match="already exists"):
+        _short(source, data, out)
+
+
+def test_lazy_regularization_corrections_and_phase_schedule(source, data):
+    prepared = prepare(source, "full")
+    images = load_training_images(data, 16, 3)
+    trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, TrainingOptions(batch=4, lr_G=0.002, lr_D=0.003))
+    g_group, d_group = trainer.optimizers["G"].param_groups[0], trainer.optimizers["D"].param_groups[0]
+    assert g_group["lr"] == pytest.approx(0.002 * 4 / 5) and g_group["betas"] == pytest.approx((0.0, 0.99 ** (4 / 5)))
+    assert d_group["lr"] == pytest.approx(0.003 * 16 / 17) and d_group["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
+    assert trainer.r1_gamma == pytest.approx(0.0002 * 16**2 / 4)
+    phases = []
+    original = trainer.loss.accumulate
+    trainer.loss.accumulate = lambda phase, *a, **k: phases.append((trainer.batch_idx, phase)) or original(phase, *a, **k)
+    for _ in range(17):
+        trainer.step()
+    assert [b for b, p in phases if p == "Greg"] == [0, 4, 8, 12, 16]
+    assert [b for b, p in phases if p == "Dreg"] == [0, 16]
+    assert sum(p == "Gmain" for _, p in phases) == sum(p == "Dmain" for _, p in phases) == 17
+    assert float(trainer.loss.pl_mean) > 0
+    assert trainer.cur_nimg == 17 * 4
+
+
+def test_ema_half_life_and_rampup(source, data):
+    prepared = prepare(source, "full")
+    images = load_training_images(data, 16, 3)
+    trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, TrainingOptions(batch=4, ema_kimg=0.1, ema_rampup=None))
+    before = trainer.G_ema.mapping.fc0.weight.clone()
+    with torch.no_grad():
+        trainer.G.mapping.fc0.weight.copy_(before + 1)
+    trainer.cur_nimg = 10_000
+    trainer._update_ema()
+    beta = 0.5 ** (4 / 100)  # half-life 100 images, 4 images per step
+    assert torch.allclose(trainer.G_ema.mapping.fc0.weight, before + (1 - beta), atol=1e-6)
+    trainer.options.ema_rampup = 0.05  # the half-life is at most 5% of the images seen so far
+    trainer.cur_nimg = 400  # -> 20 images
+    before = trainer.G_ema.mapping.fc0.weight.clone()
+    trainer._update_ema()
+    beta = 0.5 ** (4 / 20)
+    expected = (before + 1 - (before + 1 - before) * 0)  # G's weight is before_old + 1
+    g_weight = trainer.G.mapping.fc0.weight
+    assert torch.allclose(trainer.G_ema.mapping.fc0.weight, g_weight.lerp(before, beta), atol=1e-6)
+    del expected
+
+
+def test_freezed_keeps_the_first_d_layers(source, data, tmp_path):
+    assert default_freeze_d(tiny_gan().D) == 4  # 16px resnet D: b16 (fromrgb, conv0, conv1, skip); b8 trains
+    out = _short(source, data, tmp_path / "freezed", recipe="freezed", freeze_d=4)
+    gan = ganzoo.load(out)
+    assert gan.config["discriminator"]["block_kwargs"]["freeze_layers"] == 4
+    for name in ("b16.fromrgb.weight", "b16.conv0.weight", "b16.conv1.weight", "b16.skip.weight"):
+        assert torch.equal(gan.D.state_dict()[name], source.D.state_dict()[name]), name
+    assert not torch.equal(gan.D.b8.conv0.weight, source.D.b8.conv0.weight)
+    assert gan.config["lineage"][-1]["settings"]["freeze_d"] == 4
+
+
+def test_adafm_trains_gamma_beta_only_in_the_general_part_and_folds(source, data, tmp_path):
+    out = _short(source, data, tmp_path / "adafm", recipe="adafm", general_g=1, general_d=1)
+    gan = ganzoo.load(out)
+    assert gan.config["architecture"] == "stylegan2-adafm"
+    assert isinstance(gan.G_ema, AdaFMGenerator) and gan.G_ema.adafm_resolutions == [16]
+    src = source.G_ema.state_dict()
+    state = gan.G.state_dict()
+    for conv in ("conv0", "conv1"):
+        name = f"synthesis.b16.{conv}"
+        assert torch.equal(state[f"{name}.weight"], source.G_ema.state_dict()[f"{name}.weight"])  # W frozen
+        assert not torch.equal(state[f"{name}.adafm_gamma"], torch.ones_like(state[f"{name}.adafm_gamma"]))
+        assert not torch.equal(state[f"{name}.adafm_beta"], torch.zeros_like(state[f"{name}.adafm_beta"]))
+    assert not torch.equal(state["synthesis.b8.conv0.weight"], src["synthesis.b8.conv0.weight"])  # specific part trains
+    assert "synthesis.b8.conv0.adafm_gamma" not in state
+    assert torch.equal(gan.D.b16.conv0.weight, source.D.b16.conv0.weight)
+    # Folding gives a plain StyleGAN2 with the same images, loadable as such.
+    plain = fold_adafm(gan)
+    assert plain.config["architecture"] == "stylegan2" and type(plain.G_ema).__name__ == "Generator"
+    assert np.array_equal(plain.sample(seeds=[0, 1]), gan.sample(seeds=[0, 1]))
+    plain.save(tmp_path / "plain")
+    assert "adafm_gamma" not in " ".join(load_file(str(tmp_path / "plain" / "generator.safetensors")))
+
+
+def test_scratch_and_a_source_without_d(source, data, tmp_path):
+    prepared = prepare(source, "scratch", seed=3)
+    assert not torch.equal(prepared.G.mapping.fc0.weight, source.G_ema.mapping.fc0.weight)
+    assert prepared.G.init_kwargs == source.G_ema.init_kwargs
+    no_d = tiny_gan(seed=1, with_d=False)
+    with pytest.raises(GanzooError, match="--allow-random-d"):
+        prepare(no_d, "full")
+    out = _short(no_d, data, tmp_path / "random_d", kimg=0.016, allow_random_d=True)
+    step = json.loads((out / "config.json").read_text())["lineage"][-1]
+    assert step["settings"]["random_d"] is True and any("random init" in n for n in step["notes"])
+
+
+def test_data_folder_resolution_and_mirror(source, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(5):
+        Image.fromarray(rng.randint(0, 255, [24, 24, 3], dtype=np.uint8)).save(folder / f"{i}.png")
+    with pytest.raises(DatasetError, match="--resolution 16"):
+        load_training_images(folder, 16, 3)
+    images = load_training_images(folder, 16, 3, resample=True, mirror=True)
+    assert images.images.shape == (5, 3, 16, 16) and len(images) == 10 and images.resampled
+    got, _ = images.get(torch.tensor([0, 5]))
+    assert torch.equal(got[1], got[0].flip(2))
+    with pytest.raises(GanzooError, match="must match the source"):
+        finetune(source, folder, tmp_path / "x", resolution=32, kimg=0.004, batch=4, progress=False)
+    with pytest.raises(DatasetError, match="no images"):
+        load_training_images(tmp_path / "x", 16, 3) if (tmp_path / "x").mkdir() is None else None
+
+
+def test_cli_finetune_and_resume(source, tmp_path, capsys):
+    from PIL import Image
+
+    src_dir = source.save(tmp_path / "src")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.RandomState(1)
+    for i in range(6):
+        Image.fromarray(rng.randint(0, 255, [16, 16, 3], dtype=np.uint8)).save(folder / f"{i}.png")
+    out = tmp_path / "run"
+    args = ["finetune", str(src_dir), "--data", str(folder), "--recipe", "freezed", "--kimg", "0.008",
+            "--batch", "4", "--snap", "0.004", "--out", str(out), "--aug", "ada", "--mirror"]  # fmt: skip
+    assert main(args) == 0
+    assert ganzoo.load(out).config["lineage"][-1]["data"]["mirror"] is True
+    assert main(["finetune", "--resume", str(out), "--kimg", "0.016"]) == 0
+    assert json.loads((out / "config.json").read_text())["training"]["kimg"] == pytest.approx(0.016)
+    capsys.readouterr()
+    assert main(["finetune", str(src_dir), "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_crash_while_writing_a_snapshot_leaves_no_partial_snapshot(source, data, tmp_path, monkeypatch):
+    out = _short(source, data, tmp_path / "run", kimg=0.016)
+    real_save = runner.save_file
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # the process is killed half way through writing
+
+    monkeypatch.setattr(runner, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(resume=out, data=data, kimg=0.032, progress=False)
+    monkeypatch.setattr(runner, "save_file", real_save)
+    snaps = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert snaps == ["snapshot-0000000016"]  # no partial or temporary folder left
+    assert latest_snapshot(out).name == "snapshot-0000000016"
+    finetune(resume=out, data=data, kimg=0.032, progress=False)
+    assert _same_files(out, _short(source, data, tmp_path / "straight"))
