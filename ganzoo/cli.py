@@ -443,46 +443,6 @@ def finetune(
 
 
 @app.command()
-def finetune(
-    source: Optional[str] = typer.Argument(None, help="Source: registry name, Hub repo id, checkpoint directory or file (not with --resume)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of target images at the source's resolution."),
-    recipe: str = typer.Option("full", "--recipe", help="full | freezed | adafm | scratch."),
-    kimg: Optional[float] = typer.Option(None, "--kimg", help="Train until D has seen this many thousand images (default 100)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory; it becomes the final checkpoint directory."),
-    aug: str = typer.Option("ada", "--aug", help="ada | fixed | none."),
-    p: Optional[float] = typer.Option(None, "--p", help="Augmentation probability (--aug fixed; initial p for ada)."),
-    aug_preset: str = typer.Option("bgc", "--augpipe", help="Augmentation preset: bgc | bgcfnc | ..."),
-    batch: Optional[int] = typer.Option(None, "--batch", help="Minibatch size (default by resolution, as StyleGAN2-ADA)."),
-    batch_gpu: Optional[int] = typer.Option(None, "--batch-gpu", help="Images per chunk: gradient accumulation (same result)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of everything."),
-    snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default 50)."),
-    metrics: str = typer.Option("", "--metrics", help="Metrics at each snapshot, e.g. fid,kid,pr."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its newest snapshot."),
-    freeze_d: Optional[int] = typer.Option(None, "--freeze-d", help="freezed: D layers to freeze (default: 3 highest resolutions)."),
-    general_g: Optional[int] = typer.Option(None, "--general-g", help="adafm: G blocks (highest resolutions) with AdaFM."),
-    general_d: Optional[int] = typer.Option(None, "--general-d", help="adafm: D blocks next to the image to freeze."),
-    allow_random_d: bool = typer.Option(False, "--allow-random-d", help="Start D from scratch when the source has none."),
-    resolution: Optional[int] = typer.Option(None, "--resolution", help="Resample the data to this (the source's) resolution."),
-    mirror: bool = typer.Option(False, "--mirror", help="Add x-flips of the data."),
-    gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default 0.0002*res^2/batch)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of G and D (default 0.0025)."),
-    target: float = typer.Option(0.6, "--target", help="ADA target for r_t."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
-) -> None:
-    """Adapt a pretrained GAN to your images with a transfer recipe (StyleGAN2-ADA training)."""
-    from ganzoo.train.distributed import maybe_init_distributed
-    from ganzoo.train.runner import finetune as finetune_fn
-
-    device = maybe_init_distributed(device)
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
-    path = finetune_fn(source, data, out, recipe=recipe, kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap,
-                       metrics=names, resume=resume, freeze_d=freeze_d, general_g=general_g, general_d=general_d,
-                       allow_random_d=allow_random_d, resolution=resolution, mirror=mirror, p=p, aug_preset=aug_preset,
-                       gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=target, device=device)  # fmt: skip
-    console.print(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
-
-
-@app.command()
 def version() -> None:
     """Print the ganzoo version."""
     from ganzoo import __version__
