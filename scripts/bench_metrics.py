@@ -14,6 +14,7 @@ Usage::
 
     python scripts/bench_metrics.py                   # 10k x 10k x 2048, 2 runs each
     python scripts/bench_metrics.py --n 2000 --dim 512 --repeats 3
+    python scripts/bench_metrics.py --rank             # first vs second `ganzoo rank` on one target
 """
 
 from __future__ import annotations
@@ -65,13 +66,66 @@ def features(n: int, dim: int, seed: int, shift: float) -> np.ndarray:
     return np.maximum(out, 0).astype(np.float32)
 
 
+def bench_rank(extractor: str, num_gen: int, num_target: int) -> int:
+    """Times ``ganzoo.rank`` twice on the same target (fresh cache, then warm) and prints the ratio.
+
+    Candidates are three small StyleGAN2 generators (64 px) with random weights saved as
+    checkpoint directories; the target is ``num_target`` samples of the first one. The extractor
+    runs with random weights (no download), which costs exactly what pretrained weights cost.
+    """
+    import os
+    import time
+    import warnings
+
+    import torch
+    from PIL import Image
+
+    from ganzoo.checkpoint import GAN
+    from ganzoo.models.stylegan2 import Generator
+
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["GANZOO_CACHE"] = str(root / "cache")
+        candidates = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            G = Generator(64, 0, 64, 64, 3, mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=2048, channel_max=64))
+            gan = GAN(G.eval(), config={"license": "cc-by-4.0"})
+            gan.save(root / f"candidate{seed}")
+            candidates.append(str(root / f"candidate{seed}"))
+            if seed == 0:
+                (root / "target").mkdir()
+                for i, image in enumerate(gan.sample(seeds=range(10_000, 10_000 + num_target), noise_mode="random")):
+                    Image.fromarray(image).save(root / "target" / f"{i:05d}.png")
+        from ganzoo.rank import rank
+
+        times = []
+        for run in ("first (cold cache)", "second (same target)"):
+            start = time.perf_counter()
+            result = rank(root / "target", candidates=candidates, num_gen=num_gen, feature_extractor=extractor,
+                          allow_random_weights=True, progress=False)  # fmt: skip
+            times.append(time.perf_counter() - start)
+            print(f"rank {run}: {times[-1]:.2f} s; best {Path(result.recommended).name}; "
+                  f"features from {[c.features_from for c in result.candidates]}")  # fmt: skip
+    print(f"rank speed-up of the second run: {times[0] / times[1]:.1f}x ({extractor}, target {num_target} images, "
+          f"3 candidates x {num_gen} samples)")  # fmt: skip
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="samples per set")
     parser.add_argument("--dim", type=int, default=2048, help="feature size")
     parser.add_argument("--k", type=int, default=3, help="neighbourhood size")
     parser.add_argument("--repeats", type=int, default=2, help="runs per implementation (interleaved)")
+    parser.add_argument("--rank", action="store_true", help="time a first and a second `rank` on one target instead")
+    parser.add_argument("--rank-extractor", default="inception-fid", help="extractor for --rank")
+    parser.add_argument("--rank-num-gen", type=int, default=64, help="samples per candidate for --rank")
+    parser.add_argument("--rank-target", type=int, default=64, help="target images for --rank")
     args = parser.parse_args()
+    if args.rank:
+        return bench_rank(args.rank_extractor, args.rank_num_gen, args.rank_target)
 
     with tempfile.TemporaryDirectory() as tmp:
         real_path, gen_path = Path(tmp) / "real.npy", Path(tmp) / "gen.npy"

@@ -95,25 +95,29 @@ def _knn_squared(features, kmax: int, block: int):
     import torch
 
     n = features.shape[0]
+    kk = kmax + 1
     sq = (features * features).sum(dim=1)
-    best = torch.full((n, kmax + 1), float("inf"), dtype=features.dtype, device=features.device)
+    best = torch.full((n, kk), float("inf"), dtype=features.dtype, device=features.device)
     starts = list(range(0, n, block))
     for i in starts:
         rows, rows_sq = features[i : i + block], sq[i : i + block]
         for j in starts:
             if j < i:
                 continue  # the block (j, i) was done as the transpose of (i, j)
-            dist = _squared_distances(rows, rows_sq, features[j : j + block], sq[j : j + block])
+            cols_sq = sq[j : j + block]
+            # partial = |b|^2 - 2 a.b: a row's smallest entries are its smallest distances (the
+            # row's own |a|^2 is a constant added afterwards to the k+1 survivors only).
+            partial = torch.addmm(cols_sq[None, :], rows, features[j : j + block].T, beta=1, alpha=-2)
             if i == j:
-                dist.fill_diagonal_(0)  # a point's distance to itself is exactly 0, as in cdist
-            # The block's own k+1 smallest per row (and per column), merged into the running ones:
-            # selecting within the block first avoids concatenating whole blocks.
-            smallest = dist.topk(min(kmax + 1, dist.shape[1]), dim=1, largest=False).values
-            best[i : i + block] = torch.cat([best[i : i + block], smallest], dim=1).topk(kmax + 1, dim=1, largest=False).values
+                partial.diagonal().copy_(-rows_sq)  # a point's distance to itself is exactly 0, as in cdist
+            # Select within the block first, then merge into the running k+1 smallest.
+            smallest = partial.topk(min(kk, partial.shape[1]), dim=1, largest=False).values + rows_sq[:, None]
+            best[i : i + block] = torch.cat([best[i : i + block], smallest], dim=1).topk(kk, dim=1, largest=False).values
             if i != j:
-                smallest = dist.topk(min(kmax + 1, dist.shape[0]), dim=0, largest=False).values.T
-                best[j : j + block] = torch.cat([best[j : j + block], smallest], dim=1).topk(kmax + 1, dim=1, largest=False).values
-    return best
+                partial.add_(rows_sq[:, None])  # now full squared distances, for the columns' view
+                smallest = partial.topk(min(kk, partial.shape[0]), dim=0, largest=False).values.T
+                best[j : j + block] = torch.cat([best[j : j + block], smallest], dim=1).topk(kk, dim=1, largest=False).values
+    return best.clamp_(min=0)  # rounding can make near-duplicates' distances slightly negative
 
 
 def _prepare(real: Any, gen: Any, minimum: int, metric: str, device: Any):
