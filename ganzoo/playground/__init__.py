@@ -16,12 +16,46 @@ stacks of independent models (:mod:`~ganzoo.playground.nets`), the training loop
 
 from __future__ import annotations
 
-from ganzoo.playground.data import GaussianMixture, Ring, source_one, source_two, target_distribution
-from ganzoo.playground.metrics import gradient_similarity, modes_covered, precision, recall, wasserstein1
-from ganzoo.playground.nets import DiscriminatorStack, GeneratorStack
-from ganzoo.playground.report import PAPER, Reproduction, combine, reproduce
-from ganzoo.playground.study import FULL, QUICK, SeedResult, StudyConfig, run_seed, summarize
-from ganzoo.playground.train import TrainConfig, sample_generators, train_gans
+# Submodules import torch, numpy and scipy; the package itself stays light so that the CLI
+# (which registers `ganzoo playground`) starts fast. Names resolve on first use (PEP 562).
+_LAZY = {
+    "DiscriminatorStack": "ganzoo.playground.nets",
+    "FULL": "ganzoo.playground.study",
+    "GaussianMixture": "ganzoo.playground.data",
+    "GeneratorStack": "ganzoo.playground.nets",
+    "PAPER": "ganzoo.playground.report",
+    "QUICK": "ganzoo.playground.study",
+    "Reproduction": "ganzoo.playground.report",
+    "Ring": "ganzoo.playground.data",
+    "SeedResult": "ganzoo.playground.study",
+    "StudyConfig": "ganzoo.playground.study",
+    "TrainConfig": "ganzoo.playground.train",
+    "combine": "ganzoo.playground.report",
+    "gradient_similarity": "ganzoo.playground.metrics",
+    "modes_covered": "ganzoo.playground.metrics",
+    "precision": "ganzoo.playground.metrics",
+    "recall": "ganzoo.playground.metrics",
+    "reproduce": "ganzoo.playground.report",
+    "run_seed": "ganzoo.playground.study",
+    "sample_generators": "ganzoo.playground.train",
+    "source_one": "ganzoo.playground.data",
+    "source_two": "ganzoo.playground.data",
+    "summarize": "ganzoo.playground.study",
+    "target_distribution": "ganzoo.playground.data",
+    "train_gans": "ganzoo.playground.train",
+    "wasserstein1": "ganzoo.playground.metrics",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ganzoo.playground' has no attribute {name!r}")
+
 
 __all__ = [
     "FULL",
