@@ -306,8 +306,15 @@ def rank(
         notes.append("random-weight feature extractor: the values are meaningless (testing only)")
     if not with_dc:
         notes.append(f"target has {len(target_set)} images: density/coverage (k={K_DC}) need {K_DC + 1}, not computed")
+    failures: list[GanzooError] = []
     for name in names:
-        candidate = resolve_candidate(name, progress=progress)
+        try:
+            candidate = resolve_candidate(name, progress=progress)
+        except GanzooError as exc:
+            # One unreachable or broken candidate must not sink a ranking of a whole zoo.
+            failures.append(exc)
+            rows.append(RankedCandidate(name=str(name), notes=[f"not scored: {exc}"]))
+            continue
         row = RankedCandidate(name=candidate.label, resolution=candidate.resolution)
         if candidate.resolution != dataset.resolution:
             row.notes.append(f"{candidate.resolution}px vs target {dataset.resolution}px: both resized to "
@@ -324,10 +331,16 @@ def rank(
             if gen_set is not None:
                 row.features_from = "published"
             else:
-                gen_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint,
-                                          c_dim=candidate.c_dim, loader=candidate.load,
-                                          description=f"sampling {candidate.label}", progress=progress,
-                                          batch_size=batch_size)  # fmt: skip
+                try:
+                    gen_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint,
+                                              c_dim=candidate.c_dim, loader=candidate.load,
+                                              description=f"sampling {candidate.label}", progress=progress,
+                                              batch_size=batch_size)  # fmt: skip
+                except GanzooError as exc:
+                    failures.append(exc)
+                    row.notes.append(f"not scored: {exc}")
+                    rows.append(row)
+                    continue
                 row.features_from = "cache" if gen_set.origin == "cache" else "generated"
         row.num_samples = len(gen_set)
         if len(gen_set) < K_PR + 1:
@@ -342,6 +355,8 @@ def rank(
             setattr(row, key, value)
         rows.append(row)
 
+    if failures and len(failures) == len(names):
+        raise failures[0]  # nothing could be ranked: the first reason is the answer
     rows.sort(key=_sort_key(metric))
     scored = [r for r in rows if r.value(metric) is not None]
     best = scored[0].name if scored else None

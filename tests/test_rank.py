@@ -203,3 +203,41 @@ def test_cli_rank_and_metrics(zoo, tmp_path, capsys):
     code = main(["rank", "--target", str(tmp_path / "nowhere"), "--random-weights"])
     out, err = capsys.readouterr()
     assert code == 1 and err.strip().count("\n") == 0 and "nowhere: no such folder or zip" in err
+
+
+def test_hub_candidate_with_published_features_needs_no_weights(zoo, tmp_path, monkeypatch):
+    """A Hub id is fingerprinted from the repo's config.json; its published sample features are
+    used; the weights are never pulled (a laptop ranks a zoo at the cost of the target only)."""
+    import huggingface_hub
+
+    published = tmp_path / "published.safetensors"
+    write_sample_features(zoo / "full", published, EXTRACTOR, num_gen=NUM_GEN, progress=False, allow_random_weights=True)
+    files = {"config.json": zoo / "full" / "config.json", f"features/{EXTRACTOR}.safetensors": published}
+    asked = []
+
+    def fake_download(repo_id, filename, **kwargs):
+        asked.append((repo_id, filename))
+        if filename not in files:
+            raise huggingface_hub.errors.EntryNotFoundError(f"{filename} not in {repo_id}")
+        return str(files[filename])
+
+    def no_pull(*args, **kwargs):
+        raise AssertionError("the checkpoint was pulled")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr("ganzoo.hub.pull_checkpoint", no_pull)
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "fresh-cache"))
+    result = _rank(zoo, candidates=["someorg/full-gan"])
+    assert result.candidates[0].name == "someorg/full-gan"
+    assert result.candidates[0].features_from == "published"
+    assert ("someorg/full-gan", "config.json") in asked
+
+
+def test_a_broken_candidate_is_noted_and_the_others_ranked(zoo, tmp_path):
+    result = _rank(zoo, candidates=[str(zoo / "full"), str(tmp_path / "gone")])
+    assert result.recommended.endswith("full")
+    broken = [c for c in result.candidates if c.name.endswith("gone")][0]
+    assert broken.fid is None and broken.notes[0].startswith("not scored:")
+    assert result.candidates[-1] is broken  # unscored rows sort last
+    with pytest.raises(GanzooError, match="gone"):
+        _rank(zoo, candidates=[str(tmp_path / "gone")])

@@ -32,7 +32,6 @@ _LAZY = {
     "knn_radii": "ganzoo.metrics.manifold",
     "get_extractor": "ganzoo.metrics.features",
     "FeatureExtractor": "ganzoo.metrics.features",
-    "evaluate": "ganzoo.metrics.evaluate",
 }
 
 __all__ = sorted(_LAZY)

@@ -58,12 +58,44 @@ class Candidate:
         return self._load(device)
 
 
+def _remote_candidate(text: str, progress: bool) -> Candidate | None:
+    """A registry name or Hub id fingerprinted from its Hub ``config.json`` alone (weights are
+    pulled only when samples must be generated), or None when that file cannot be had."""
+    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline, load_pulled, pull_checkpoint, resolve
+
+    entry, repo_id = resolve(text)
+    try:
+        import json
+
+        from huggingface_hub import hf_hub_download
+
+        config_path = hf_hub_download(repo_id, "config.json", revision=entry.hub.revision if entry else None,
+                                      cache_dir=str(hub_cache_dir()), endpoint=hub_endpoint(),
+                                      local_files_only=hub_offline(), library_name="ganzoo")  # fmt: skip
+        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+        digest = config["files"]["generator.safetensors"]["sha256"]
+        kwargs = config["generator"]
+        c_dim, resolution, channels = int(kwargs["c_dim"]), int(kwargs["img_resolution"]), int(kwargs["img_channels"])
+    except Exception:  # noqa: BLE001 - no Hub copy: the caller pulls (which may use the upstream fallback)
+        return None
+    if not isinstance(digest, str):
+        return None
+
+    def load_gan(device: Any) -> "GAN":
+        # The pull verifies every file against the same config.json the fingerprint came from.
+        return load_pulled(pull_checkpoint(text, progress=progress).path, device=str(device))
+
+    return Candidate(entry.name if entry else text, digest, c_dim, resolution, channels, load_gan, entry=entry,
+                     repo_id=repo_id)  # fmt: skip
+
+
 def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> Candidate:
     """Turns a GAN, checkpoint directory, foreign file, registry name or Hub id into a :class:`Candidate`.
 
     Checkpoint directories (also pulled registry/Hub checkpoints) are fingerprinted from their
-    verified ``config.json`` without building the networks, so cached sample features are used
-    without loading anything.
+    verified ``config.json`` without building the networks; registry names and Hub ids from the
+    repo's ``config.json`` alone, so published or cached sample features are used without
+    downloading or loading any weights.
     """
     from ganzoo.checkpoint import GAN, is_checkpoint_dir, read_config
     from ganzoo.metrics.cache import checkpoint_fingerprint, gan_fingerprint
@@ -76,13 +108,19 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
     entry = repo_id = None
     if not path.exists():
         from ganzoo.api import load
-        from ganzoo.hub import pull_checkpoint
+        from ganzoo.hub import converted_dir, pull_checkpoint, resolve
 
         text = str(src)
         if text.startswith((".", "/", "~")) or path.suffix:
             load(text)  # raises the loader's one-line error for a missing path
+        entry, repo_id = resolve(text)
+        converted = converted_dir(entry.name) if entry is not None else None
+        if converted is None or not is_checkpoint_dir(converted):
+            remote = _remote_candidate(text, progress)
+            if remote is not None:
+                return remote
         result = pull_checkpoint(text, progress=progress)
-        path, entry, repo_id = result.path, result.entry, result.repo_id or (result.entry.hub.repo if result.entry else None)
+        path, entry, repo_id = result.path, result.entry, result.repo_id or repo_id
     if is_checkpoint_dir(path):
         config = read_config(path)
         kwargs = config["generator"]
