@@ -177,6 +177,10 @@ def test_adafm_trains_gamma_beta_only_in_the_general_part_and_folds(source, data
     assert np.array_equal(plain.sample(seeds=[0, 1]), gan.sample(seeds=[0, 1]))
     plain.save(tmp_path / "plain")
     assert "adafm_gamma" not in " ".join(load_file(str(tmp_path / "plain" / "generator.safetensors")))
+    # export folds too: the file holds plain StyleGAN2 state dicts and kwargs.
+    exported = torch.load(ganzoo.export(out, tmp_path / "adafm.pt"), weights_only=True)
+    assert not any("adafm" in k for k in exported["G_ema"]) and "adafm_resolutions" not in exported["init_kwargs"]["G_ema"]
+    assert torch.equal(exported["G_ema"]["synthesis.b16.conv0.weight"], plain.G_ema.synthesis.b16.conv0.weight)
 
 
 def test_scratch_and_a_source_without_d(source, data, tmp_path):

@@ -138,11 +138,13 @@ def export(checkpoint_dir: str | os.PathLike, out_file: str | os.PathLike, verif
 
     The official StyleGAN2-ADA networks load each entry with ``load_state_dict(strict=True)``;
     the constructor kwargs go under ``'init_kwargs'`` (a plain dict) so the file is self-describing.
-    Networks that the checkpoint lacks are left out.
+    Networks that the checkpoint lacks are left out. AdaFM modulation is folded into the weights.
     """
     from ganzoo.checkpoint import GAN
+    from ganzoo.models.adafm import fold_adafm
 
-    gan = GAN.load(checkpoint_dir, verify=verify)
+    # AdaFM checkpoints (recipe adafm) export as plain StyleGAN2: gamma/beta folded into weights.
+    gan = fold_adafm(GAN.load(checkpoint_dir, verify=verify))
     payload: dict = {role: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                      for role, net in gan.networks().items()}  # fmt: skip
     payload["init_kwargs"] = {role: copy.deepcopy(net.init_kwargs) for role, net in gan.networks().items()}
