@@ -253,3 +253,20 @@ def test_a_crash_while_writing_a_snapshot_leaves_no_partial_snapshot(source, dat
     assert latest_snapshot(out).name == "snapshot-0000000008"
     finetune(resume=out, data=data, kimg=0.016, progress=False)
     assert _same_files(out, _short(source, data, tmp_path / "straight"))
+
+
+def test_metrics_at_snapshots_are_logged_and_recorded(source, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.RandomState(2)
+    for i in range(8):
+        Image.fromarray(rng.randint(0, 255, [16, 16, 3], dtype=np.uint8)).save(folder / f"{i}.png")
+    with pytest.warns(UserWarning):  # random-weight feature extractor (nothing can be downloaded here)
+        out = finetune(source, folder, tmp_path / "run", kimg=0.004, batch=4, snap=0.004, progress=False, metrics=["kid"],
+                       metrics_options={"num_gen": 8, "allow_random_weights": True, "kid_subset_size": 4})  # fmt: skip
+    config = json.loads((out / "config.json").read_text())
+    assert "kid" in config["metrics"] and config["lineage"][-1]["metrics"]["kid"] == config["metrics"]["kid"]
+    assert any("kid" in json.loads(line) for line in (out / "log.jsonl").read_text().splitlines())
+    assert json.loads((out / "metrics.json").read_text())["kid"] == config["metrics"]["kid"]

@@ -77,13 +77,15 @@ class _Run:
     """Writes the run directory: snapshots, log lines, the final checkpoint."""
 
     def __init__(self, out: Path, trainer: Trainer, base_config: dict, lineage_step: dict, snap_kimg: float,
-                 metrics: Sequence[str], keep_snapshots: int | None, is_writer: bool):  # fmt: skip
+                 metrics: Sequence[str], keep_snapshots: int | None, is_writer: bool,
+                 metrics_options: dict | None = None):  # fmt: skip
         self.out = out
         self.trainer = trainer
         self.base_config = base_config
         self.lineage_step = lineage_step
         self.snap_nimg = max(int(round(snap_kimg * 1000)), 1)
         self.metrics = list(metrics)
+        self.metrics_options = dict(metrics_options or {})
         self.keep_snapshots = keep_snapshots
         self.is_writer = is_writer
         self.metric_values: dict[str, float] = {}
@@ -119,7 +121,7 @@ class _Run:
         path = self.out / SNAPSHOTS / f"snapshot-{t.cur_nimg:010d}"
         gan = self.gan()
         if self.metrics:
-            self.metric_values.update(_compute_metrics(gan, t.data, self.metrics))
+            self.metric_values.update(_compute_metrics(gan, t.data, self.metrics, self.metrics_options))
             gan = self.gan()
         tensors, meta = t.state_tensors()
         with atomic_directory(path, overwrite=True) as tmp:
@@ -174,16 +176,18 @@ def _write_samples(gan: GAN, path: Path) -> None:
     Image.fromarray(grid[..., 0] if c == 1 else grid).save(path, format="PNG")
 
 
-def _compute_metrics(gan: GAN, data: TrainingImages, names: Sequence[str]) -> dict[str, float]:
-    """Metrics of G_ema against the training images, through ganzoo.metrics."""
-    try:
-        from ganzoo import metrics as metrics_module  # issue 4; may not exist yet
-    except ImportError:
-        raise GanzooError("--metrics needs ganzoo.metrics, which this installation does not have") from None
-    compute = getattr(metrics_module, "compute_gan_metrics", None)
-    if compute is None:
-        raise GanzooError("--metrics: ganzoo.metrics has no compute_gan_metrics(gan, real_images, names)")
-    return {k: float(v) for k, v in compute(gan, data.images, list(names)).items()}
+def _compute_metrics(gan: GAN, data: TrainingImages, names: Sequence[str], options: dict) -> dict[str, float]:
+    """Metrics of G_ema against the training images (:func:`ganzoo.metrics.evaluate.evaluate`).
+
+    Args:
+        options: further arguments of ``evaluate`` (``num_gen``, ``allow_random_weights``, ...).
+    """
+    from ganzoo.metrics.evaluate import evaluate
+
+    if data.path == "<in-memory>":
+        raise GanzooError("--metrics needs the data as a folder (in-memory images cannot be re-read by the metrics)")
+    result = evaluate(gan, data.path, metrics=list(names), progress=False, **options)
+    return {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def finetune(
@@ -216,6 +220,7 @@ def finetune(
     keep_snapshots: int | None = None,
     progress: bool = True,
     callback: Callable[[Trainer, dict], None] | None = None,
+    metrics_options: dict | None = None,
     **options: Any,
 ) -> Path:
     """Adapts a pretrained GAN to new data with a transfer recipe; returns the output directory.
@@ -252,6 +257,8 @@ def finetune(
         keep_snapshots: keep only the newest this many snapshots (None: all).
         progress: show a rich progress bar.
         callback: called with ``(trainer, stats)`` after every minibatch.
+        metrics_options: further arguments of :func:`ganzoo.metrics.evaluate.evaluate` (e.g.
+            ``num_gen``, default 50k; ``allow_random_weights`` for tests).
         **options: further :class:`~ganzoo.train.loop.TrainingOptions` fields.
 
     Returns:
@@ -301,14 +308,15 @@ def finetune(
     base_config, step = _lineage(gan, source, recipe, prepared, images, opts, trainer)
     run_info = {
         "source": _source_label(source), "recipe": recipe, "data": images.describe(), "options": opts.to_dict(),
-        "snap_kimg": snap, "metrics": list(metrics), "base_config": base_config, "lineage_step": step,
+        "snap_kimg": snap, "metrics": list(metrics), "metrics_options": dict(metrics_options or {}), "base_config": base_config, "lineage_step": step,
         "ganzoo_version": __version__,
     }  # fmt: skip
     dist.barrier()  # every process has checked that OUT is new before rank 0 creates it
     if dist.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / RUN_FILE, json.dumps(run_info, sort_keys=True, indent=2) + "\n")
-    run = _Run(out, trainer, base_config, step, snap, metrics, keep_snapshots, is_writer=dist.rank == 0)
+    run = _Run(out, trainer, base_config, step, snap, metrics, keep_snapshots, is_writer=dist.rank == 0,
+               metrics_options=metrics_options)
     _loop(run, int(round(kimg * 1000)), tick_kimg, progress, callback)
     return out
 
@@ -438,6 +446,7 @@ def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, call
     trainer.load_state(tensors, meta)
     dist = Distributed()
     run = _Run(run_dir, trainer, info["base_config"], info["lineage_step"], info["snap_kimg"] if snap is None else snap,
-               info.get("metrics", []), keep_snapshots, is_writer=dist.rank == 0)  # fmt: skip
+               info.get("metrics", []), keep_snapshots, is_writer=dist.rank == 0,
+               metrics_options=info.get("metrics_options"))  # fmt: skip
     _loop(run, int(round(opts.total_kimg * 1000)), tick_kimg, progress, callback)
     return run_dir
