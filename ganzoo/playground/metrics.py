@@ -2,9 +2,9 @@
 discriminator's gradient field.
 
 * :func:`wasserstein1` — the Wasserstein-1 distance between two equal-size point clouds,
-  computed exactly: with uniform weights the optimal transport plan is a permutation, found by
-  a linear assignment on the Euclidean cost matrix (the authors use an exact EMD solver on 2048
-  vs 2048 points, which is the same quantity).
+  computed exactly (optimal transport with uniform weights, whose optimal plan is a permutation:
+  the value equals the best linear assignment's mean distance), as the authors do on 2048 vs
+  2048 points.
 * :func:`recall` / :func:`precision` — Kynkäänniemi et al. (2019), k = 5: a real point is
   recalled when it lies strictly inside the k-NN ball of some generated point (radius: distance
   to the k-th nearest *other* generated point); precision swaps the roles.
@@ -43,6 +43,12 @@ def _unstack(values: torch.Tensor, single: bool) -> torch.Tensor | float:
 def wasserstein1(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> torch.Tensor | float:
     """Exact Wasserstein-1 distance between equal-size point clouds (Euclidean ground cost).
 
+    Solved as the optimal transport problem it is, with POT's network simplex (``ot.emd``, the
+    solver the authors use): on these clouds it takes 0.4-0.7 s for 2048 vs 2048 points whatever
+    their shape, where an assignment solver (scipy's ``linear_sum_assignment``, same value) takes
+    up to 7 s when the mass has to travel far, as from a collapsed generator. Should the simplex
+    stop before optimality, the assignment solver gives the exact value instead.
+
     Args:
         x: ``[N, 2]`` or ``[M, N, 2]`` points.
         y: the same shape as ``x`` (or ``[N, 2]``, shared by all models).
@@ -51,9 +57,9 @@ def wasserstein1(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> 
         A float for ``[N, 2]`` inputs, else a float64 tensor ``[M]``.
 
     Raises:
-        GanzooError: if the clouds differ in size (the exact solver needs equal sizes).
+        GanzooError: if the clouds differ in size (the value is the mean matched distance).
     """
-    from scipy.optimize import linear_sum_assignment
+    import ot
 
     xs, single = _as_stack(x, torch.float64)
     ys, _ = _as_stack(y, torch.float64)
@@ -61,11 +67,19 @@ def wasserstein1(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> 
         ys = ys.expand(xs.shape[0], -1, -1)
     if xs.shape != ys.shape:
         raise GanzooError(f"exact W1 needs equal-size clouds, got {tuple(xs.shape)} and {tuple(ys.shape)}")
+    n = xs.shape[1]
+    weights = np.full(n, 1.0 / n)
     values = torch.empty(xs.shape[0], dtype=torch.float64)
     for m in range(xs.shape[0]):
         cost = torch.cdist(xs[m], ys[m]).numpy()                      # [N, N]
-        rows, cols = linear_sum_assignment(cost)
-        values[m] = float(cost[rows, cols].mean())
+        _, log = ot.emd(weights, weights, cost, numItermax=100 * n * n, log=True)
+        if log.get("warning") is None:
+            values[m] = float(log["cost"])
+        else:
+            from scipy.optimize import linear_sum_assignment
+
+            rows, cols = linear_sum_assignment(cost)
+            values[m] = float(cost[rows, cols].mean())
     return _unstack(values, single)
 
 
