@@ -211,7 +211,7 @@ def test_data_folder_resolution_and_mirror(source, tmp_path):
     assert torch.equal(got[1], got[0].flip(2))
     with pytest.raises(GanzooError, match="must match the source"):
         finetune(source, folder, tmp_path / "x", resolution=32, kimg=0.004, batch=4, progress=False)
-    with pytest.raises(DatasetError, match="no images"):
+    with pytest.raises(DatasetError, match="0 images"):
         load_training_images(tmp_path / "x", 16, 3) if (tmp_path / "x").mkdir() is None else None
 
 

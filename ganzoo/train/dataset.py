@@ -2,7 +2,7 @@
 
 Few-shot and limited-data transfer targets (tens to tens of thousands of images) fit in memory
 as uint8, which keeps sampling exact and cheap. ``ganzoo.data`` is the general dataset reader;
-this module only holds what training needs on top of it: the in-memory batch, x-flip mirroring,
+this module holds what training needs on top of it: the in-memory batch, x-flip mirroring,
 the content hash recorded in the lineage, and a sampler whose order is a pure function of
 ``(seed, image counter)`` so a resumed run draws exactly the batches the uninterrupted run would.
 """
@@ -19,9 +19,6 @@ import torch
 
 from ganzoo.errors import DatasetError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-
-
 @dataclass
 class TrainingImages:
     """Images ``[N, C, R, R]`` uint8 (in memory) with where they came from.
@@ -32,7 +29,7 @@ class TrainingImages:
         sha256: content hash of the source images (file names and bytes, or tensor bytes).
         mirror: whether x-flipped copies are added (index ``i >= N`` is image ``i - N`` flipped).
         labels: ``[N, c_dim]`` float labels, or None.
-        resampled: whether images were resized to the model resolution.
+        resampled: whether resampling to the model resolution was asked for.
     """
 
     images: torch.Tensor
@@ -71,28 +68,26 @@ class TrainingImages:
                 "mirror": self.mirror, "resolution": self.resolution, "resampled": self.resampled}  # fmt: skip
 
 
-def _find_images(folder: Path) -> list[Path]:
-    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
-
-
 def load_training_images(
     data: str | os.PathLike | torch.Tensor | np.ndarray,
     resolution: int,
     channels: int,
     resample: bool = False,
     mirror: bool = False,
+    c_dim: int = 0,
 ) -> TrainingImages:
     """Reads training images at the model's resolution.
 
     Args:
-        data: a folder of images (searched recursively), or uint8 images ``[N, C, H, W]``
-            (tensor or array) already in memory.
+        data: a folder or zip of images (read by :class:`ganzoo.data.ImageDataset`), or uint8
+            images ``[N, C, H, W]`` (tensor or array) already in memory.
         resolution: the model resolution the images must have.
         channels: the model's image channels (1 = grayscale, 3 = RGB).
         resample: resize (center crop to square, then Lanczos) images of another size instead
             of refusing them.
         mirror: add x-flipped copies.
+        c_dim: the model's number of classes; labels are read from a StyleGAN2-ADA
+            ``dataset.json`` (class indices) when it is > 0.
 
     Raises:
         DatasetError: no images, unreadable files, or a size that differs from ``resolution``
@@ -117,41 +112,25 @@ def load_training_images(
             raise DatasetError("in-memory data: no images")
         return TrainingImages(images, path, sha, mirror=mirror, resampled=resampled)
 
-    folder = Path(data)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: not a folder of images")
-    files = _find_images(folder)
-    if not files:
-        raise DatasetError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    from PIL import Image, UnidentifiedImageError
+    from ganzoo.data import ImageDataset
 
-    digest = hashlib.sha256()
-    arrays = []
-    resampled = False
-    mode = {1: "L", 3: "RGB"}.get(channels)
-    if mode is None:
-        raise DatasetError(f"{folder}: models with {channels} image channels are not supported for training")
-    for file in files:
-        raw = file.read_bytes()
-        digest.update(file.relative_to(folder).as_posix().encode("utf-8") + b"\0")
-        digest.update(hashlib.sha256(raw).digest())
-        try:
-            with Image.open(file) as img:
-                img = img.convert(mode)
-                if img.size != (resolution, resolution):
-                    if not resample:
-                        raise DatasetError(
-                            f"{file}: {img.size[0]}x{img.size[1]}, the model is {resolution}x{resolution} "
-                            f"(pass --resolution {resolution} to resample the data)"
-                        )
-                    img = _resize_pil(img, resolution)
-                    resampled = True
-                array = np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DatasetError(f"{file}: cannot read image ({exc})") from None
-        arrays.append(array[:, :, None] if array.ndim == 2 else array)
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return TrainingImages(images, str(folder), digest.hexdigest(), mirror=mirror, resampled=resampled)
+    folder = Path(data)
+    dataset = ImageDataset(folder, resolution=resolution if resample else None, channels=channels, strict=True)
+    if not resample and dataset.resolution != resolution:
+        raise DatasetError(
+            f"{folder}: images are {dataset.resolution}x{dataset.resolution}, the model is {resolution}x{resolution} "
+            f"(pass --resolution {resolution} to resample the data)"
+        )
+    array = dataset.read_all()  # uint8 [N, H, W, C], sorted by name
+    images = torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
+    labels = None
+    if c_dim > 0 and dataset.labels is not None:
+        classes = [dataset.label(name) for name in dataset.names]
+        if any(not isinstance(c, int) or not 0 <= c < c_dim for c in classes):
+            raise DatasetError(f"{folder}: dataset.json labels must be class indices 0..{c_dim - 1} for every image")
+        labels = torch.nn.functional.one_hot(torch.tensor(classes), c_dim).to(torch.float32)
+    # "resampled" records that --resolution was asked for (images of that size pass unchanged).
+    return TrainingImages(images, str(folder), dataset.content_hash(), mirror=mirror, labels=labels, resampled=resample)
 
 
 def _resize_pil(img, resolution: int):

@@ -291,7 +291,8 @@ def finetune(
     res = G0.img_resolution
     if resolution is not None and int(resolution) != res:
         raise GanzooError(f"--resolution {resolution}: the source is {res}x{res}; the target resolution must match the source")
-    images = load_training_images(data, res, G0.img_channels, resample=resolution is not None, mirror=mirror)
+    images = load_training_images(data, res, G0.img_channels, resample=resolution is not None, mirror=mirror,
+                                  c_dim=G0.c_dim)  # fmt: skip
     batch = int(batch) if batch is not None else default_batch(res)
     if aug == "fixed" and p is None:
         raise GanzooError("--aug fixed needs --p P")
@@ -439,7 +440,8 @@ def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, call
     if data is None and data_info["path"] == "<in-memory>":
         raise GanzooError(f"{run_dir}: the run trained on in-memory images; pass the same data to resume it")
     images = load_training_images(data if data is not None else data_info["path"], G.img_resolution, G.img_channels,
-                                  resample=bool(data_info.get("resampled")), mirror=bool(data_info.get("mirror")))  # fmt: skip
+                                  resample=bool(data_info.get("resampled")), mirror=bool(data_info.get("mirror")),
+                                  c_dim=G.c_dim)  # fmt: skip
     if images.sha256 != data_info["sha256"]:
         raise GanzooError(f"{run_dir}: the data changed since the run started (sha256 {images.sha256[:12]}… != {data_info['sha256'][:12]}…)")
     trainer = Trainer(gan.G, gan.G_ema, gan.D, images, opts, device=device)

@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""Side-by-side CPU training throughput: ganzoo's engine vs the StyleGAN2-ADA reference loop.
+
+The reference (NVlabs stylegan2-ada-pytorch: ``training.networks``, ``training.loss``,
+``torch_utils``) is not part of ganzoo and is never shipped with it; point ``--reference`` at a
+local checkout (the directory holding ``training/loss.py``). Only its pure-PyTorch code paths run.
+
+Both sides train the same networks (reference weights copied into ganzoo's with
+``load_state_dict(strict=True)``) on the same random "real" images with the same schedule, one
+``--iters`` cycle of minibatches (default 16: every minibatch runs Gmain and Dmain, every 4th
+Greg (path length), every 16th Dreg (R1)), Adam with the lazy-regularization correction, G EMA:
+
+* reference: its ``StyleGAN2Loss.accumulate_gradients`` driven phase by phase the way its
+  ``training_loop.py`` does (requires_grad toggling, ``gain = interval``, nan_to_num, Adam step,
+  EMA), without its data loader and statistics collection (which only costs it time);
+* ganzoo: :class:`ganzoo.train.loop.Trainer` (in-memory data, ``aug='none'``, or ``--aug``).
+
+Both in float32 (the reference's fp16 blocks are switched off with ``num_fp16_res=0`` on its
+side: on CPU float16 convolutions are unusably slow; ganzoo computes in float32 on CPU by design).
+Runs are interleaved (reference, ganzoo, reference, ...) after a warm-up minibatch each, and the
+median seconds per minibatch are reported with img/s and the ratio.
+
+Usage::
+
+    python scripts/bench_train.py --reference /path/to/stylegan2-ada-pytorch \
+        [--res 64] [--batch 8] [--iters 16] [--repeats 1] [--channel-base 4096] [--channel-max 256] \
+        [--threads 2] [--aug none|ada] [--json OUT]
+
+Timings are informational; nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def configs(args) -> tuple[dict, dict]:
+    """The StyleGAN2-ADA 'auto' config at ``--res`` (2 mapping layers, fp16 on the 4 highest
+    resolutions, clamp 256, minibatch-std group 4), with the channel counts of the arguments."""
+    g = dict(z_dim=512, w_dim=512, c_dim=0, img_resolution=args.res, img_channels=3,
+             mapping_kwargs={"num_layers": 2},
+             synthesis_kwargs={"channel_base": args.channel_base, "channel_max": args.channel_max,
+                               "num_fp16_res": 4, "conv_clamp": 256})  # fmt: skip
+    d = dict(c_dim=0, img_resolution=args.res, img_channels=3, channel_base=args.channel_base,
+             channel_max=args.channel_max, num_fp16_res=4, conv_clamp=256, epilogue_kwargs={"mbstd_group_size": 4})  # fmt: skip
+    return g, d
+
+
+def no_fp16(kwargs: dict) -> dict:
+    kwargs = copy.deepcopy(kwargs)
+    if "synthesis_kwargs" in kwargs:
+        kwargs["synthesis_kwargs"]["num_fp16_res"] = 0
+    else:
+        kwargs["num_fp16_res"] = 0
+    return kwargs
+
+
+class ReferenceLoop:
+    """The reference training loop's minibatch, phase by phase (see the module docstring)."""
+
+    def __init__(self, ref_networks, ref_loss, G, D, real, batch, gamma, lr=0.0025, ema_kimg=None):
+        self.G, self.D = G.train().requires_grad_(False), D.train().requires_grad_(False)
+        self.G_ema = copy.deepcopy(G).eval()
+        self.loss = ref_loss.StyleGAN2Loss(torch.device("cpu"), G.mapping, G.synthesis, D, r1_gamma=gamma)
+        self.phases = []
+        for name, net, interval in (("G", self.G, 4), ("D", self.D, 16)):
+            ratio = interval / (interval + 1)
+            opt = torch.optim.Adam(net.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
+            self.phases += [(name + "main", net, opt, 1), (name + "reg", net, opt, interval)]
+        self.real = real
+        self.batch = batch
+        self.batch_idx = 0
+        self.cur_nimg = 0
+        self.ema_kimg = ema_kimg if ema_kimg is not None else batch * 10 / 32
+
+    def step(self) -> None:
+        c = torch.zeros([self.batch, 0])
+        for name, net, opt, interval in self.phases:
+            if self.batch_idx % interval != 0:
+                continue
+            z = torch.randn([self.batch, self.G.z_dim])
+            net.requires_grad_(True)
+            opt.zero_grad(set_to_none=True)
+            self.loss.accumulate_gradients(name, self.real, c, z, c, sync=True, gain=interval)
+            net.requires_grad_(False)
+            for p in net.parameters():
+                if p.grad is not None:
+                    torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+            opt.step()
+        ema_nimg = min(self.ema_kimg * 1000, self.cur_nimg * 0.05)
+        beta = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, beta))
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+        self.cur_nimg += self.batch
+        self.batch_idx += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference", required=True, help="StyleGAN2-ADA checkout (holds training/loss.py)")
+    parser.add_argument("--res", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--iters", type=int, default=16, help="minibatches per timed run (16 = one R1 cycle)")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--channel-base", type=int, default=4096)
+    parser.add_argument("--channel-max", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--aug", default="none", choices=["none", "ada"], help="ganzoo side only (the reference runs without)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    ref_dir = Path(args.reference).resolve()
+    if not (ref_dir / "training" / "loss.py").is_file():
+        sys.exit(f"error: --reference {args.reference}: no training/loss.py there")
+    sys.path.insert(0, str(ref_dir))
+    from training import loss as ref_loss  # type: ignore[import-not-found]
+    from training import networks as ref_networks  # type: ignore[import-not-found]
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from ganzoo.models.stylegan2 import Discriminator, Generator
+    from ganzoo.train.dataset import TrainingImages
+    from ganzoo.train.loop import Trainer, TrainingOptions
+
+    g_kwargs, d_kwargs = configs(args)
+    torch.manual_seed(0)
+    G_ref = ref_networks.Generator(**no_fp16(g_kwargs))
+    D_ref = ref_networks.Discriminator(**no_fp16(d_kwargs))
+    G = Generator(**g_kwargs)
+    D = Discriminator(**d_kwargs)
+    G.load_state_dict(G_ref.state_dict(), strict=True)
+    D.load_state_dict(D_ref.state_dict(), strict=True)
+    images = (torch.rand([args.batch * 4, 3, args.res, args.res]) * 255).to(torch.uint8)
+    real = images[: args.batch].float() / 127.5 - 1
+    gamma = 0.0002 * args.res**2 / args.batch
+
+    ref = ReferenceLoop(ref_networks, ref_loss, G_ref, D_ref, real, args.batch, gamma)
+    trainer = Trainer(G, copy.deepcopy(G), D, TrainingImages(images, "bench", "bench"),
+                      TrainingOptions(batch=args.batch, r1_gamma=gamma, aug=args.aug, aug_p=0.2 if args.aug == "ada" else 0.0))  # fmt: skip
+
+    def run(step, label: str) -> float:
+        start = time.perf_counter()
+        for _ in range(args.iters):
+            step()
+        seconds = (time.perf_counter() - start) / args.iters
+        print(f"  {label}: {seconds:.3f} s/minibatch", flush=True)
+        return seconds
+
+    # Warm-up: one full minibatch each (all four phases), then restart both schedules at 0.
+    ref.step()
+    trainer.step()
+    ref.batch_idx = ref.cur_nimg = 0
+    trainer.batch_idx = trainer.cur_nimg = 0
+    times: dict[str, list[float]] = {"reference": [], "ganzoo": []}
+    for r in range(args.repeats):
+        print(f"repeat {r + 1}/{args.repeats}", flush=True)
+        times["reference"].append(run(ref.step, "reference"))
+        times["ganzoo"].append(run(trainer.step, "ganzoo"))
+    ref_s, gz_s = statistics.median(times["reference"]), statistics.median(times["ganzoo"])
+    result = {
+        "config": {**vars(args), "json": None, "reference": str(ref_dir)},
+        "platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "seconds_per_minibatch": {"reference": ref_s, "ganzoo": gz_s},
+        "img_per_s": {"reference": args.batch / ref_s, "ganzoo": args.batch / gz_s},
+        "throughput_ratio_ganzoo_over_reference": ref_s / gz_s,
+        "runs": times,
+    }  # fmt: skip
+    print(f"\n{args.res}x{args.res}, batch {args.batch}, {args.iters} minibatches (R1 every 16, PL every 4), "
+          f"{torch.get_num_threads()} threads")  # fmt: skip
+    print(f"{'':10s} {'s/minibatch':>12s} {'img/s':>8s}")
+    for name in ("reference", "ganzoo"):
+        s = result["seconds_per_minibatch"][name]
+        print(f"{name:10s} {s:12.3f} {args.batch / s:8.2f}")
+    print(f"throughput ganzoo / reference: {ref_s / gz_s:.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
