@@ -94,6 +94,7 @@ def test_output_is_a_checkpoint_directory_with_lineage(source, data, tmp_path):
     assert (out / "samples.png").is_file() and (out / "log.jsonl").is_file()
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert log[-1]["kimg"] == pytest.approx(0.016) and "loss_G" in log[-1] and "img_per_s" in log[-1]
+    assert -1 <= log[-1]["rt"] <= 1 and "ada_p" in log[-1]
     # generate consumes it unchanged.
     assert main(["generate", str(out), "--seeds", "0-3", "--out", str(tmp_path / "grid.png")]) == 0
     with pytest.raises(GanzooError, match="already exists"):

@@ -213,6 +213,9 @@ class Trainer:
         self.cur_nimg = 0
         self.batch_idx = 0
         self.last_stats: dict[str, float] = {}
+        # (sum of signs, count) of D's real logits over the last ada_interval minibatches: the
+        # overfitting heuristic r_t, reported whatever the augmentation mode.
+        self._recent_signs: list[tuple[float, float]] = []
 
     def _adam(self, net: torch.nn.Module, lr: float, reg_interval: int) -> torch.optim.Adam:
         ratio = reg_interval / (reg_interval + 1)
@@ -337,6 +340,8 @@ class Trainer:
             if logits:
                 signs = self.dist.sum_floats([float(torch.cat(logits).sign().sum()), float(sum(len(x) for x in logits))])
                 out["rt_batch"] = signs[0] / max(signs[1], 1)
+                self._recent_signs = (self._recent_signs + [(signs[0], signs[1])])[-self.options.ada_interval :]
+                out["rt"] = sum(a for a, _ in self._recent_signs) / max(sum(b for _, b in self._recent_signs), 1)
         return out
 
     @torch.no_grad()

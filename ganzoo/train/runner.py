@@ -373,7 +373,7 @@ def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback
                 callback(trainer, stats)
             done = trainer.cur_nimg >= until_nimg
             if bar:
-                info = "  ".join(f"{k} {v:.3f}" for k, v in stats.items() if k in ("loss_G", "loss_D", "ada_p", "ada_rt"))
+                info = "  ".join(f"{k} {v:.3f}" for k, v in stats.items() if k in ("loss_G", "loss_D", "ada_p", "rt"))
                 rate = (trainer.cur_nimg - bar_start[1]) / max(time.perf_counter() - bar_start[0], 1e-9)
                 bar.update(task, completed=trainer.cur_nimg / 1000, info=info, rate=f"{rate:.1f} img/s")
             if trainer.cur_nimg >= next_tick or done:
