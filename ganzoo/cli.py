@@ -6,7 +6,6 @@ Every :class:`ganzoo.errors.GanzooError` becomes one line on stderr and exit cod
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -113,16 +112,9 @@ def _to_pil(images: np.ndarray):
 
 
 def _grid(images: np.ndarray) -> np.ndarray:
-    import numpy as np  # imported here: `ganzoo list`/`info` must start without numpy or torch
+    from ganzoo.images import image_grid
 
-    n, h, w, c = images.shape
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    grid = np.zeros([rows * h, cols * w, c], dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, col = divmod(i, cols)
-        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = img
-    return grid
+    return image_grid(images)
 
 
 def _save_png(image, path: Path) -> None:

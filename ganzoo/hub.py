@@ -490,9 +490,6 @@ def _plain_dict(value: Any) -> Any:
 
 def samples_png(checkpoint_dir: str | os.PathLike, seeds: Iterable[int] = range(16), truncation_psi: float = 0.7) -> bytes:
     """A PNG grid of samples from a checkpoint (what a pushed card shows)."""
-    import math
-
-    import numpy as np
     from PIL import Image
 
     from ganzoo.checkpoint import GAN
@@ -500,14 +497,10 @@ def samples_png(checkpoint_dir: str | os.PathLike, seeds: Iterable[int] = range(
     gan = GAN.load(checkpoint_dir, verify=False)
     class_idx = 0 if gan.G_ema.c_dim else None
     images = gan.sample(seeds=list(seeds), truncation_psi=truncation_psi, class_idx=class_idx)
-    n, h, w, c = images.shape
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    grid = np.zeros([rows * h, cols * w, c], dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, col = divmod(i, cols)
-        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = img
-    image = Image.fromarray(grid[..., 0] if c == 1 else grid)
+    from ganzoo.images import image_grid
+
+    grid = image_grid(images)
+    image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
