@@ -133,5 +133,7 @@ def test_finetuning_a_related_source_beats_scratch_and_fid_falls(tmp_path):
         print(f"{k:4.1f} {a:8.2f} {b:8.2f}")
     start = evaluate(str(pretrained), target, metrics=["fid"], progress=False, **fid_options)["fid"]
     print(f"FID of the pretrained source on the target: {start:.2f}")
+    # Measured (seed 0, 1 thread, random-weight Inception, 256 samples): source on the target 0.44;
+    # full 0.87 / 0.36 / 0.15 at 1 / 2 / 3 kimg; scratch 0.60 / 0.64 / 0.29. ~11 minutes.
     assert curve(full)[-1][1] < curve(scratch)[-1][1]
     assert curve(full)[-1][1] < start  # finetuning moved the samples towards the target
