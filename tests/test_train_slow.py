@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from ganzoo.train.runner import finetune
-from helpers import tiny_gan
 
 pytestmark = pytest.mark.slow
 

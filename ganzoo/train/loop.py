@@ -17,7 +17,6 @@ what one process with two chunks gives (up to float summation order).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 

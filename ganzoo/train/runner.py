@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import shutil
 import time
@@ -32,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from ganzoo import __version__
 from ganzoo._io import atomic_directory, atomic_path, atomic_write_text
-from ganzoo.checkpoint import CONFIG_NAME, GAN, WEIGHT_FILES, dump_config
+from ganzoo.checkpoint import CONFIG_NAME, GAN, WEIGHT_FILES
 from ganzoo.errors import GanzooError
 from ganzoo.train.dataset import TrainingImages, load_training_images
 from ganzoo.train.loop import Trainer, TrainingOptions
@@ -163,17 +162,10 @@ class _Run:
 def _write_samples(gan: GAN, path: Path) -> None:
     from PIL import Image
 
-    images = gan.sample(seeds=range(SAMPLE_SEEDS), noise_mode="const", batch_size=8)
-    n, h, w, c = images.shape
-    cols = int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / cols))
-    import numpy as np
+    from ganzoo.images import image_grid
 
-    grid = np.zeros([rows * h, cols * w, c], dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, col = divmod(i, cols)
-        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = img
-    Image.fromarray(grid[..., 0] if c == 1 else grid).save(path, format="PNG")
+    grid = image_grid(gan.sample(seeds=range(SAMPLE_SEEDS), noise_mode="const", batch_size=8))
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
 
 
 def _compute_metrics(gan: GAN, data: TrainingImages, names: Sequence[str], options: dict) -> dict[str, float]:
