@@ -97,6 +97,15 @@ def _knn_coverage(balls: torch.Tensor, queries: torch.Tensor, k: int) -> torch.T
     return shares
 
 
+def _stack_pair(real, fake) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Stacks both point sets to ``[M, N, 2]``, sharing one real set across all M models."""
+    fakes, single = _as_stack(fake)
+    reals, _ = _as_stack(real)
+    if reals.shape[0] == 1 and fakes.shape[0] > 1:
+        reals = reals.expand(fakes.shape[0], -1, -1)
+    return reals, fakes, single
+
+
 def recall(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray, k: int = RECALL_K) -> torch.Tensor | float:
     """Improved recall (Kynkäänniemi et al., 2019): the share of real points covered by the
     k-NN balls of the generated points.
@@ -109,10 +118,7 @@ def recall(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray, k: 
     Returns:
         A float for unstacked inputs, else a float64 tensor ``[M]``.
     """
-    fakes, single = _as_stack(fake)
-    reals, _ = _as_stack(real)
-    if reals.shape[0] == 1 and fakes.shape[0] > 1:
-        reals = reals.expand(fakes.shape[0], -1, -1)
+    reals, fakes, single = _stack_pair(real, fake)
     return _unstack(_knn_coverage(fakes, reals, k), single)
 
 
@@ -128,10 +134,7 @@ def precision(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray, 
     Returns:
         A float for unstacked inputs, else a float64 tensor ``[M]``.
     """
-    fakes, single = _as_stack(fake)
-    reals, _ = _as_stack(real)
-    if reals.shape[0] == 1 and fakes.shape[0] > 1:
-        reals = reals.expand(fakes.shape[0], -1, -1)
+    reals, fakes, single = _stack_pair(real, fake)
     return _unstack(_knn_coverage(reals, fakes, k), single)
 
 
