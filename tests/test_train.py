@@ -270,3 +270,38 @@ def test_metrics_at_snapshots_are_logged_and_recorded(source, tmp_path):
     assert "kid" in config["metrics"] and config["lineage"][-1]["metrics"]["kid"] == config["metrics"]["kid"]
     assert any("kid" in json.loads(line) for line in (out / "log.jsonl").read_text().splitlines())
     assert json.loads((out / "metrics.json").read_text())["kid"] == config["metrics"]["kid"]
+
+
+def _stream(seed: int = 0):
+    """A procedural stream of 16x16 images: image i is seeded by (seed, i) and labeled i % 2."""
+    from ganzoo.train.dataset import ProceduralImages
+
+    calls = []
+
+    def render(indices):
+        calls.append(indices.copy())
+        imgs = [np.random.RandomState([seed, int(i)]).randint(0, 256, [3, 16, 16]).astype(np.uint8) for i in indices]
+        return torch.from_numpy(np.stack(imgs)), None
+
+    return ProceduralImages(render, 16, 3, "procedural:test", {"seed": seed}), calls
+
+
+def test_procedural_stream_draws_new_images_and_resumes_exactly(source, tmp_path):
+    stream, calls = _stream()
+    full = _short(source, stream, tmp_path / "full")
+    drawn = np.concatenate(calls)
+    # Draw n is image n: 16 images seen, none repeated, in order (the stream is the shuffle).
+    assert drawn.tolist() == list(range(16))
+    config = json.loads((full / "config.json").read_text())
+    assert config["lineage"][-1]["data"]["procedural"] is True
+    assert config["lineage"][-1]["data"]["sha256"] == stream.sha256
+
+    half_stream, _ = _stream()
+    half = _short(source, half_stream, tmp_path / "half", kimg=0.008)
+    with pytest.raises(GanzooError, match="pass the same data"):
+        finetune(resume=half, kimg=0.016, progress=False)
+    other, _ = _stream(seed=1)
+    with pytest.raises(GanzooError, match="data changed"):
+        finetune(resume=half, data=other, kimg=0.016, progress=False)
+    finetune(resume=half, data=_stream()[0], kimg=0.016, progress=False)
+    assert _same_files(full, half)

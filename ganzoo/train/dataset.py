@@ -10,14 +10,19 @@ the content hash recorded in the lineage, and a sampler whose order is a pure fu
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ganzoo.errors import DatasetError
+
+SYNTH_PREFIX = "synth:"
+
 
 @dataclass
 class TrainingImages:
@@ -62,25 +67,110 @@ class TrainingImages:
         labels = self.labels.index_select(0, base) if self.labels is not None else None
         return imgs, labels
 
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    def labels_at(self, indices: torch.Tensor) -> torch.Tensor | None:
+        """Labels of dataset ``indices`` without reading the images."""
+        if self.labels is None:
+            return None
+        return self.labels.index_select(0, indices % self.images.shape[0])
+
+    def draw(self, seed: int, start: int, count: int) -> torch.Tensor:
+        """Dataset indices of draws ``start .. start+count-1`` (see :func:`sample_indices`)."""
+        return sample_indices(len(self), seed, start, count)
+
     def describe(self) -> dict:
         """The lineage record of the data."""
         return {"path": self.path, "sha256": self.sha256, "num_images": int(self.images.shape[0]),
                 "mirror": self.mirror, "resolution": self.resolution, "resampled": self.resampled}  # fmt: skip
 
 
+class ProceduralImages:
+    """An endless stream of images made on the fly: image ``i`` is a pure function of the stream's
+    definition and ``i``, so nothing is stored and a resumed run sees the same images.
+
+    Used for synthetic pretraining data (``synth:KIND``) and for the generated "procedural data"
+    of GAN merging. Draw ``n`` of a training run is image ``n`` (no epochs, no repeats).
+
+    Args:
+        render: ``render(indices: int64 ndarray) -> (uint8 tensor [N, C, R, R], float labels [N, c_dim] or None)``.
+        resolution, channels: the image size ``render`` produces.
+        spec: a short text naming the stream (recorded as the data ``path``; for ``synth:KIND``
+            streams it is what ``--data`` took, so resume can rebuild the stream from it).
+        definition: JSON-able settings that determine the images (hashed into ``sha256``).
+        label_fn: ``label_fn(indices) -> [N, c_dim]`` labels without rendering (conditional streams).
+    """
+
+    mirror = False
+    resampled = False
+    labels = None
+    LENGTH = 2**62
+
+    def __init__(self, render: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor | None]], resolution: int,
+                 channels: int, spec: str, definition: dict,
+                 label_fn: Callable[[np.ndarray], torch.Tensor] | None = None):  # fmt: skip
+        self.render = render
+        self._resolution = int(resolution)
+        self._channels = int(channels)
+        self.path = spec
+        self.definition = dict(definition)
+        self.label_fn = label_fn
+        blob = json.dumps({"spec": spec, **self.definition}, sort_keys=True, default=str).encode()
+        self.sha256 = hashlib.sha256(blob).hexdigest()
+        self.notes: list[str] = []
+
+    def __len__(self) -> int:
+        return self.LENGTH
+
+    @property
+    def resolution(self) -> int:
+        return self._resolution
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    @property
+    def has_labels(self) -> bool:
+        return self.label_fn is not None
+
+    def get(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        images, labels = self.render(np.asarray(indices, dtype=np.int64))
+        images = torch.as_tensor(images)
+        expected = (self._channels, self._resolution, self._resolution)
+        if images.dtype != torch.uint8 or tuple(images.shape[1:]) != expected:
+            raise DatasetError(f"{self.path}: the stream made {images.dtype} {list(images.shape)}, expected uint8 [N, {expected[0]}, {expected[1]}, {expected[2]}]")
+        return images, labels
+
+    def labels_at(self, indices: torch.Tensor) -> torch.Tensor | None:
+        return None if self.label_fn is None else self.label_fn(np.asarray(indices, dtype=np.int64))
+
+    def draw(self, seed: int, start: int, count: int) -> torch.Tensor:
+        """Draw ``n`` is image ``n``: the stream itself is the shuffle (``seed`` is the stream's own)."""
+        return torch.arange(start, start + count, dtype=torch.int64)
+
+    def describe(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256, "procedural": True, "definition": self.definition,
+                "resolution": self.resolution, "mirror": False, "resampled": False}  # fmt: skip
+
+
 def load_training_images(
-    data: str | os.PathLike | torch.Tensor | np.ndarray,
+    data: "str | os.PathLike | torch.Tensor | np.ndarray | TrainingImages | ProceduralImages",
     resolution: int,
     channels: int,
     resample: bool = False,
     mirror: bool = False,
     c_dim: int = 0,
-) -> TrainingImages:
+) -> "TrainingImages | ProceduralImages":
     """Reads training images at the model's resolution.
 
     Args:
-        data: a folder or zip of images (read by :class:`ganzoo.data.ImageDataset`), or uint8
-            images ``[N, C, H, W]`` (tensor or array) already in memory.
+        data: a folder or zip of images (read by :class:`ganzoo.data.ImageDataset`), uint8
+            images ``[N, C, H, W]`` (tensor or array) already in memory, or ``synth:KIND``
+            (synthetic images made on the fly, :func:`ganzoo.synth.training_stream`); a
+            :class:`TrainingImages` or :class:`ProceduralImages` passes through (size checked).
         resolution: the model resolution the images must have.
         channels: the model's image channels (1 = grayscale, 3 = RGB).
         resample: resize (center crop to square, then Lanczos) images of another size instead
@@ -93,6 +183,14 @@ def load_training_images(
         DatasetError: no images, unreadable files, or a size that differs from ``resolution``
             without ``resample``.
     """
+    if isinstance(data, (TrainingImages, ProceduralImages)):
+        if data.resolution != resolution or data.channels != channels:
+            raise DatasetError(f"{data.path}: images are {data.channels}x{data.resolution}x{data.resolution}, the model needs {channels}x{resolution}x{resolution}")
+        return data
+    if isinstance(data, str) and data.startswith(SYNTH_PREFIX):
+        from ganzoo.synth import training_stream  # synthetic pretraining data, made on the fly
+
+        return training_stream(data, resolution, channels)
     if isinstance(data, (torch.Tensor, np.ndarray)):
         images = torch.as_tensor(np.asarray(data) if isinstance(data, np.ndarray) else data)
         if images.dtype != torch.uint8 or images.ndim != 4:

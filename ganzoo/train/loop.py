@@ -26,7 +26,7 @@ import torch
 from ganzoo.errors import GanzooError
 from ganzoo.models.stylegan2 import Discriminator, Generator
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
-from ganzoo.train.dataset import TrainingImages, sample_indices
+from ganzoo.train.dataset import ProceduralImages, TrainingImages
 from ganzoo.train.loss import PHASES, ChunkStats, StyleGAN2Loss
 
 
@@ -153,7 +153,7 @@ class Trainer:
         G: Generator,
         G_ema: Generator,
         D: Discriminator,
-        data: TrainingImages,
+        data: TrainingImages | ProceduralImages,
         options: TrainingOptions,
         device: str | torch.device = "cpu",
     ):
@@ -172,7 +172,7 @@ class Trainer:
                 f"data is {data.channels}x{data.resolution}x{data.resolution}, the model "
                 f"{G.img_channels}x{res}x{res}"
             )
-        if G.c_dim > 0 and data.labels is None:
+        if G.c_dim > 0 and not data.has_labels:
             raise GanzooError(f"the model is conditional ({G.c_dim} classes) but the data has no labels")
         self.batch_gpu = options.batch_gpu or options.batch // self.dist.world
         per_round = self.batch_gpu * self.dist.world
@@ -239,8 +239,8 @@ class Trainer:
         n = self.batch_gpu
         z = torch.randn([n, self.G.z_dim], generator=gen).to(self.device)
         if self.G.c_dim > 0:
-            pick = torch.randint(0, len(self.data), [n], generator=gen)
-            _, gen_c = self.data.get(pick)
+            pick = torch.randint(0, min(len(self.data), 2**62), [n], generator=gen)
+            gen_c = self.data.labels_at(pick)
             gen_c = gen_c.to(self.device, torch.float32)
         else:
             gen_c = torch.zeros([n, 0], device=self.device)
@@ -254,7 +254,7 @@ class Trainer:
         """Trains on one minibatch; returns its statistics (losses, ADA p, r_t)."""
         opts = self.options
         # The reals of this minibatch: a pure function of (seed, images shown so far).
-        indices = sample_indices(len(self.data), opts.seed, self.cur_nimg, opts.batch)
+        indices = self.data.draw(opts.seed, self.cur_nimg, opts.batch)
         mine = torch.cat([indices[c * self.batch_gpu : (c + 1) * self.batch_gpu] for c in self.my_chunks])
         real_u8, labels = self.data.get(mine)
         real_mine = _images_to_float(real_u8, self.device)

@@ -429,7 +429,8 @@ def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, call
         opts.total_kimg = float(kimg)
     data_info = info["data"]
     G = gan.G if gan.G is not None else gan.G_ema
-    if data is None and data_info["path"] == "<in-memory>":
+    rebuildable = not data_info.get("procedural") or str(data_info["path"]).startswith("synth:")
+    if data is None and (data_info["path"] == "<in-memory>" or not rebuildable):
         raise GanzooError(f"{run_dir}: the run trained on in-memory images; pass the same data to resume it")
     images = load_training_images(data if data is not None else data_info["path"], G.img_resolution, G.img_channels,
                                   resample=bool(data_info.get("resampled")), mirror=bool(data_info.get("mirror")),
