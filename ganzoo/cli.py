@@ -409,6 +409,9 @@ def finetune(
     seed: int = typer.Option(0, "--seed", help="Seed of everything."),
     snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default 50)."),
     metrics: str = typer.Option("", "--metrics", help="Metrics at each snapshot, e.g. fid,kid,pr."),
+    num_gen: Optional[int] = typer.Option(None, "--num-gen", help="--metrics: generated samples per snapshot (default 50000)."),
+    feature_extractor: Optional[str] = typer.Option(None, "--feature-extractor", help="--metrics: one extractor for all metrics (default: inception-fid for FID/KID, vgg16-pr for PR)."),
+    random_weights: bool = typer.Option(False, "--random-weights", help="--metrics: random-weight extractors, testing only, values are meaningless."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its newest snapshot."),
     freeze_d: Optional[int] = typer.Option(None, "--freeze-d", help="freezed: D layers to freeze (default: 3 highest resolutions)."),
     general_g: Optional[int] = typer.Option(None, "--general-g", help="adafm: G blocks (highest resolutions) with AdaFM."),
@@ -427,11 +430,46 @@ def finetune(
 
     device = maybe_init_distributed(device)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
-    path = finetune_fn(source, data, out, recipe=recipe, kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap,
-                       metrics=names, resume=resume, freeze_d=freeze_d, general_g=general_g, general_d=general_d,
-                       allow_random_d=allow_random_d, resolution=resolution, mirror=mirror, p=p, aug_preset=aug_preset,
-                       gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=target, device=device)  # fmt: skip
+    metric_settings = {"num_gen": num_gen, "feature_extractor": feature_extractor, "allow_random_weights": random_weights}
+    if not names and any(metric_settings.values()):
+        raise GanzooError("--num-gen, --feature-extractor and --random-weights apply to --metrics; give --metrics too")
+    metrics_options = {key: value for key, value in metric_settings.items() if value}  # unset: evaluate's defaults
+    with _print_warnings():
+        path = finetune_fn(source, data, out, recipe=recipe, kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap,
+                           metrics=names, resume=resume, freeze_d=freeze_d, general_g=general_g, general_d=general_d,
+                           allow_random_d=allow_random_d, resolution=resolution, mirror=mirror, p=p, aug_preset=aug_preset,
+                           gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=target, device=device,
+                           metrics_options=metrics_options or None)  # fmt: skip
     console.print(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
+
+
+@app.command()
+def pretrain(
+    data: Optional[str] = typer.Option(None, "--data", help="synth:KIND[:SEED] (pinknoise, primitives, primitives-s, primitives-ps), or a folder/zip of images."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Image size (a power of two)."),
+    kimg: Optional[float] = typer.Option(None, "--kimg", help="Train until D has seen this many thousand images (default 100)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory; it becomes the checkpoint directory."),
+    channels: int = typer.Option(3, "--channels", help="3 (RGB) or 1 (grayscale)."),
+    aug: str = typer.Option("none", "--aug", help="none (default: synthetic data is unlimited) | ada | fixed."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Minibatch size (default by resolution, as StyleGAN2-ADA)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of everything."),
+    snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default 50)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its newest snapshot."),
+    z_dim: Optional[int] = typer.Option(None, "--z-dim", help="Latent size (default 128)."),
+    mapping_layers: Optional[int] = typer.Option(None, "--mapping-layers", help="Mapping network depth (default 2)."),
+    channel_base: Optional[int] = typer.Option(None, "--channel-base", help="Channels at resolution r: min(base / r, max) (default 2048)."),
+    channel_max: Optional[int] = typer.Option(None, "--channel-max", help="Largest channel count (default 128)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+) -> None:
+    """Train a StyleGAN2 from random init, e.g. on privacy-free synthetic data (--data synth:primitives-ps)."""
+    from ganzoo.train.distributed import maybe_init_distributed
+    from ganzoo.train.pretrain import pretrain as pretrain_fn
+
+    device = maybe_init_distributed(device)
+    path = pretrain_fn(data, out, resolution=resolution, kimg=kimg, channels=channels, aug=aug, batch=batch, seed=seed,
+                       snap=snap, resume=resume, z_dim=z_dim, w_dim=z_dim, mapping_layers=mapping_layers,
+                       channel_base=channel_base, channel_max=channel_max, device=device)  # fmt: skip
+    console.print(f"pretrained -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
 
 
 @app.command()

@@ -187,10 +187,10 @@ def load_training_images(
         if data.resolution != resolution or data.channels != channels:
             raise DatasetError(f"{data.path}: images are {data.channels}x{data.resolution}x{data.resolution}, the model needs {channels}x{resolution}x{resolution}")
         return data
-    if isinstance(data, str) and data.startswith(SYNTH_PREFIX):
+    if isinstance(data, (str, os.PathLike)) and os.fspath(data).startswith(SYNTH_PREFIX):
         from ganzoo.synth import training_stream  # synthetic pretraining data, made on the fly
 
-        return training_stream(data, resolution, channels)
+        return training_stream(os.fspath(data), resolution, channels)
     if isinstance(data, (torch.Tensor, np.ndarray)):
         images = torch.as_tensor(np.asarray(data) if isinstance(data, np.ndarray) else data)
         if images.dtype != torch.uint8 or images.ndim != 4:

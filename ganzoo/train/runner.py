@@ -213,6 +213,8 @@ def finetune(
     progress: bool = True,
     callback: Callable[[Trainer, dict], None] | None = None,
     metrics_options: dict | None = None,
+    source_label: str | None = None,
+    lineage_notes: Sequence[str] = (),
     **options: Any,
 ) -> Path:
     """Adapts a pretrained GAN to new data with a transfer recipe; returns the output directory.
@@ -251,6 +253,8 @@ def finetune(
         callback: called with ``(trainer, stats)`` after every minibatch.
         metrics_options: further arguments of :func:`ganzoo.metrics.evaluate.evaluate` (e.g.
             ``num_gen``, default 50k; ``allow_random_weights`` for tests).
+        source_label: how the lineage names the parent (default: ``source`` as given).
+        lineage_notes: sentences added to this run's lineage step (e.g. what the data was).
         **options: further :class:`~ganzoo.train.loop.TrainingOptions` fields.
 
     Returns:
@@ -299,8 +303,11 @@ def finetune(
                        allow_random_d=allow_random_d)  # fmt: skip
     trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, opts, device=device)
     base_config, step = _lineage(gan, source, recipe, prepared, images, opts, trainer)
+    if source_label is not None:
+        step["parent"] = source_label
+    step["notes"] = list(step["notes"]) + list(lineage_notes)
     run_info = {
-        "source": _source_label(source), "recipe": recipe, "data": images.describe(), "options": opts.to_dict(),
+        "source": step["parent"], "recipe": recipe, "data": images.describe(), "options": opts.to_dict(),
         "snap_kimg": snap, "metrics": list(metrics), "metrics_options": dict(metrics_options or {}), "base_config": base_config, "lineage_step": step,
         "ganzoo_version": __version__,
     }  # fmt: skip

@@ -1,0 +1,72 @@
+"""``ganzoo pretrain``: a StyleGAN2 trained from random init, with what the data was in its lineage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganzoo.checkpoint import GAN
+from ganzoo.cli import main
+from ganzoo.train.pretrain import build_gan
+
+TINY = ["--z-dim", "8", "--mapping-layers", "1", "--channel-base", "256", "--channel-max", "16"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _folder(path, n=8, size=16):
+    path.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(n):
+        Image.fromarray(rng.randint(0, 256, [size, size, 3]).astype(np.uint8)).save(path / f"{i}.png")
+    return path
+
+
+def test_pretrain_cli_trains_from_random_init_and_records_the_data(tmp_path, capsys):
+    data = _folder(tmp_path / "imgs")
+    out = tmp_path / "run"
+    args = ["pretrain", "--data", str(data), "--resolution", "16", "--kimg", "0.016", "--batch", "4", "--snap", "0.008",
+            "--out", str(out), *TINY]  # fmt: skip
+    assert main(args) == 0
+    gan = GAN.load(out)
+    assert gan.G_ema.img_resolution == 16 and gan.G_ema.z_dim == 8
+    assert gan.G_ema.init_kwargs["synthesis_kwargs"] == {"channel_base": 256, "channel_max": 16}
+    config = json.loads((out / "config.json").read_text())
+    step = config["lineage"][-1]
+    assert step["recipe"] == "scratch" and step["parent"] == "random init (ganzoo pretrain)"
+    assert any(str(data) in note for note in step["notes"])
+    assert step["aug"] == "none"
+    assert config["license"] == "apache-2.0" and config["source"]["made_by"] == "ganzoo pretrain"
+    assert config["training"]["kimg"] == pytest.approx(0.016)
+    # Training changed the weights away from the random init of the same seed.
+    init = build_gan(16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=256, channel_max=16)
+    assert not torch.equal(gan.D.b16.conv0.weight, init.D.b16.conv0.weight)
+
+    # Resume continues the run to a longer total.
+    assert main(["pretrain", "--resume", str(out), "--kimg", "0.024"]) == 0
+    assert json.loads((out / "config.json").read_text())["training"]["kimg"] == pytest.approx(0.024)
+
+
+def test_pretrain_lineage_names_synthetic_data():
+    from ganzoo.train.pretrain import describe_data
+
+    assert describe_data("synth:primitives-ps").startswith("trained on synthetic primitives-ps, no real images")
+
+
+def test_pretrain_bad_settings_are_one_line_errors(tmp_path, capsys):
+    assert main(["pretrain", "--data", str(tmp_path), "--resolution", "24", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "power of two" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["pretrain", "--resolution", "16"]) == 1
+    assert "--data" in capsys.readouterr().err
