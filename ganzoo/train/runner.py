@@ -26,13 +26,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from ganzoo import __version__
 from ganzoo._io import atomic_directory, atomic_path, atomic_write_text
 from ganzoo.checkpoint import CONFIG_NAME, GAN, WEIGHT_FILES
-from ganzoo.errors import GanzooError
+from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.train.dataset import TrainingImages, load_training_images
 from ganzoo.train.loop import Trainer, TrainingOptions
 from ganzoo.train.recipes import RECIPES, prepare
@@ -164,8 +165,21 @@ def _write_samples(gan: GAN, path: Path) -> None:
 
     from ganzoo.images import image_grid
 
-    grid = image_grid(gan.sample(seeds=range(SAMPLE_SEEDS), noise_mode="const", batch_size=8))
+    grid = image_grid(_grid_samples(gan))
     Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
+
+
+def _grid_samples(gan: GAN) -> np.ndarray:
+    """Seeds ``0..SAMPLE_SEEDS-1``, seed i of a conditional model in class ``i % c_dim``."""
+    c_dim = gan.G_ema.c_dim
+    if not c_dim:
+        return gan.sample(seeds=range(SAMPLE_SEEDS), noise_mode="const", batch_size=8)
+    images: list = [None] * SAMPLE_SEEDS
+    for cls in range(min(c_dim, SAMPLE_SEEDS)):
+        seeds = list(range(cls, SAMPLE_SEEDS, c_dim))
+        for seed, image in zip(seeds, gan.sample(seeds=seeds, class_idx=cls, noise_mode="const", batch_size=8)):
+            images[seed] = image
+    return np.stack(images)
 
 
 def _compute_metrics(gan: GAN, data: TrainingImages, names: Sequence[str], options: dict) -> dict[str, float]:
@@ -289,6 +303,9 @@ def finetune(
         raise GanzooError(f"--resolution {resolution}: the source is {res}x{res}; the target resolution must match the source")
     images = load_training_images(data, res, G0.img_channels, resample=resolution is not None, mirror=mirror,
                                   c_dim=G0.c_dim)  # fmt: skip
+    if G0.c_dim and not images.has_labels:
+        raise DatasetError(f"{images.path}: the source is conditional ({G0.c_dim} classes) but the data has no labels; "
+                           'add a StyleGAN2-ADA dataset.json beside the images: {"labels": [["a.png", 0], ...]}')  # fmt: skip
     batch = int(batch) if batch is not None else default_batch(res)
     if aug == "fixed" and p is None:
         raise GanzooError("--aug fixed needs --p P")
