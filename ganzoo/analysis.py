@@ -27,16 +27,18 @@ learned weights. AdaFM generators are folded first, so their layers are the effe
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ganzoo._io import atomic_path
 from ganzoo.checkpoint import GAN, format_names
 from ganzoo.errors import GanzooError
 from ganzoo.models.adafm import fold_adafm
 
-__all__ = ["distance", "filter_report", "filter_similarity", "mean_pairwise_cosine"]
+__all__ = ["distance", "filter_report", "filter_similarity", "mean_pairwise_cosine", "plot_filter_similarity"]
 
 
 def as_gan(source: GAN | str | os.PathLike) -> GAN:
@@ -124,6 +126,46 @@ def filter_report(gan: GAN | str | os.PathLike) -> dict:
         "G_mean": _mean(g_rows),
         "D_mean": _mean(d_rows) if d_rows is not None else None,
     }
+
+
+def plot_filter_similarity(reports: dict[str, dict], path: str | os.PathLike) -> Path:
+    """Draws filter similarity per layer, one line per model, in a G panel and a D panel.
+
+    Args:
+        reports: model label -> :func:`filter_report` result.
+        path: PNG to write (atomically; matplotlib's Agg backend, no timestamp in the file, so
+            the same reports give the same bytes).
+
+    Returns:
+        The path written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    for ax, network, title in ((axes[0], "G", "generator (G_ema)"), (axes[1], "D", "discriminator")):
+        names: list[str] = []
+        for report in reports.values():
+            names += [r["name"] for r in report[network] or [] if r["name"] not in names]
+        for label, report in reports.items():
+            rows = report[network] or []
+            ax.plot([names.index(r["name"]) for r in rows], [r["mean_similarity"] for r in rows],
+                    marker="o", markersize=3, label=label)
+        ax.axhline(0.0, color="grey", linewidth=0.5)
+        ax.set_xticks(range(len(names)), [n.removesuffix(".weight").removeprefix("synthesis.") for n in names],
+                      rotation=90, fontsize=6)
+        ax.set_title(title)
+        ax.set_ylabel("mean pairwise filter cosine similarity")
+        if names:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path
 
 
 # ----------------------------------------------------------------------------------------------

@@ -484,6 +484,10 @@ from ganzoo.playground.cli import playground_app  # noqa: E402
 
 app.add_typer(playground_app, name="playground")
 
+from ganzoo.analysis_cli import analyze_app  # noqa: E402
+
+app.add_typer(analyze_app, name="analyze")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit code (user errors: one line on stderr, exit 1)."""

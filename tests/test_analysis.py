@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import pytest
@@ -13,6 +14,7 @@ from torch import nn
 from ganzoo.analysis import distance, filter_report, filter_similarity, mean_pairwise_cosine
 from ganzoo.checkpoint import GAN
 from ganzoo.errors import GanzooError
+from ganzoo.models.adafm import AdaFMGenerator
 from ganzoo.models.stylegan2 import Generator
 
 
@@ -50,10 +52,24 @@ def test_orthogonal_filters_give_zero_and_identical_filters_give_one():
     assert mean_pairwise_cosine(opposite) == pytest.approx(-1.0)  # the signed mean, as the paper
 
 
-def test_filter_similarity_measures_the_kernel_a_layer_uses_and_skips_non_conv_weights():
+def test_filter_similarity_skips_non_conv_weights_and_single_filters():
     net = nn.Sequential(nn.Conv2d(2, 3, 1), nn.Linear(4, 4), nn.Conv2d(3, 1, 3))
     rows = filter_similarity(net)
     assert [r["name"] for r in rows] == ["0.weight"]  # Linear is 2-D; one output filter has no pairs
+
+
+def test_adafm_layers_are_measured_with_their_modulated_kernel_and_distance_folds_them():
+    gan = tiny_gan()
+    adafm = GAN(AdaFMGenerator.from_generator(gan.G_ema, [16]), None, gan.D, config=gan.config)
+    layer = adafm.G_ema.synthesis.b16.conv0
+    with torch.no_grad():
+        layer.adafm_gamma.uniform_(0.5, 1.5)
+        layer.adafm_beta.normal_(0.0, 0.1)
+    row = next(r for r in filter_similarity(adafm.G_ema) if r["name"] == "synthesis.b16.conv0.weight")
+    assert row["mean_similarity"] == pytest.approx(_pairwise_loop(layer._buffers["weight"] * layer.adafm_gamma + layer.adafm_beta))
+    folded_move = torch.linalg.vector_norm(layer.folded_weight().double() - gan.G_ema.synthesis.b16.conv0.weight.detach().double())
+    n_g = sum(1 for _ in gan.G_ema.parameters())
+    assert distance(gan, adafm)["G"] == pytest.approx(folded_move.item() / n_g, rel=1e-6)
 
 
 def test_filter_report_uses_g_ema_and_averages_layers():
@@ -104,3 +120,56 @@ def test_distance_refuses_different_architectures_naming_the_mismatch():
 def test_distance_without_d_reports_generator_only():
     result = distance(tiny_gan(with_d=False), tiny_gan(seed=1))
     assert result["D"] is None and result["D_layers"] == 0 and result["mean"] == result["G"]
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+
+
+def _run(capsys, *args):
+    from ganzoo.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_filters_table_json_and_plot_match_the_function(tmp_path, capsys):
+    a, b = tiny_gan().save(tmp_path / "a"), tiny_gan(seed=1).save(tmp_path / "b")
+    code, out, err = _run(capsys, "analyze", "filters", a, b, "--json", tmp_path / "f.json", "--plot", tmp_path / "f.png")
+    assert code == 0, err
+    assert "synthesis.b8.conv0.weight" in out and "b16.fromrgb.weight" in out and "mean over layers" in out
+    data = json.loads((tmp_path / "f.json").read_text())
+    assert [m["source"] for m in data["models"]] == [str(a), str(b)]
+    for model, path in zip(data["models"], (a, b)):
+        expected = filter_report(str(path))
+        assert model["G_mean"] == pytest.approx(expected["G_mean"]) and model["D_mean"] == pytest.approx(expected["D_mean"])
+        assert model["G"] == expected["G"] and model["D"] == expected["D"]
+        assert f"{expected['G_mean']:.4f}" in out
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_distance_json_matches_the_function(tmp_path, capsys):
+    a, b = tiny_gan().save(tmp_path / "a"), tiny_gan(seed=1).save(tmp_path / "b")
+    code, out, err = _run(capsys, "analyze", "distance", a, b, "--json", tmp_path / "d.json")
+    assert code == 0, err
+    data = json.loads((tmp_path / "d.json").read_text())
+    expected = distance(str(a), str(b))
+    assert {k: data[k] for k in expected} == pytest.approx(expected)
+    assert f"{expected['mean']:.4f}" in out
+
+
+@pytest.mark.parametrize("command", ["filters", "distance"])
+def test_cli_bad_path_is_one_line_and_exit_1(tmp_path, capsys, command):
+    tiny_gan().save(tmp_path / "a")
+    args = [tmp_path / "nope"] if command == "filters" else [tmp_path / "a", tmp_path / "nope"]
+    code, out, err = _run(capsys, "analyze", command, *args, "--json", tmp_path / "x.json")
+    assert code == 1
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_cli_distance_of_different_architectures_is_one_line_and_exit_1(tmp_path, capsys):
+    a, b = tiny_gan().save(tmp_path / "a"), tiny_gan(resolution=32).save(tmp_path / "b")
+    code, out, err = _run(capsys, "analyze", "distance", a, b)
+    assert code == 1 and "architectures differ" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,95 @@
+"""``ganzoo analyze …``: filter diversity and weight-space distances from the command line (a thin
+layer over :mod:`ganzoo.analysis`; torch is imported only when a command runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+analyze_app = typer.Typer(
+    name="analyze",
+    help="Weight-space analysis: filter diversity (Baek & Shim, CVPR 2022) and distances (GAN Cocktail).",
+    no_args_is_help=True,
+)
+console = Console()
+
+_NETWORKS = (("G", "G_ema"), ("D", "D"))
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from ganzoo._io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _labels(sources: list[str]) -> dict[str, str]:
+    # Column headers: a path's last part (full paths would squeeze the table), unless two collide.
+    short = {source: Path(source).name or source for source in sources}
+    return short if len(set(short.values())) == len(short) else {source: source for source in sources}
+
+
+def _cell(value: Optional[float]) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+@analyze_app.command()
+def filters(
+    sources: List[str] = typer.Argument(..., help="Models: registry names, Hub ids, checkpoint dirs or foreign files."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the per-layer tables as JSON here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw similarity per layer (PNG), G and D panels."),
+) -> None:
+    """Mean pairwise filter cosine similarity per convolution, models side by side (lower = more diverse)."""
+    from ganzoo.analysis import filter_report, plot_filter_similarity
+
+    reports = {source: filter_report(source) for source in dict.fromkeys(sources)}
+    table = Table(title="mean pairwise filter cosine similarity (lower = more diverse filters)")
+    table.add_column("net")
+    table.add_column("layer", no_wrap=True)
+    for label in _labels(list(reports)).values():
+        table.add_column(label, justify="right")
+    for network, role in _NETWORKS:
+        values: dict[str, dict[str, float]] = {}
+        for source, report in reports.items():
+            for row in report[network] or []:
+                values.setdefault(row["name"], {})[source] = row["mean_similarity"]
+        for name, by_source in values.items():
+            table.add_row(role, name, *(_cell(by_source.get(source)) for source in reports))
+    table.add_section()
+    for network, role in _NETWORKS:
+        table.add_row(role, "mean over layers", *(_cell(r[f"{network}_mean"]) for r in reports.values()))
+    console.print(table)
+    if json_out is not None:
+        _write_json(json_out, {"models": [{"source": source, **report} for source, report in reports.items()]})
+        console.print(f"wrote {json_out}", soft_wrap=True)
+    if plot is not None:
+        labels = _labels(list(reports))
+        plot_filter_similarity({labels[source]: report for source, report in reports.items()}, plot)
+        console.print(f"wrote {plot}", soft_wrap=True)
+
+
+@analyze_app.command()
+def distance(
+    a: str = typer.Argument(..., help="Model A: registry name, Hub id, checkpoint dir or foreign file."),
+    b: str = typer.Argument(..., help="Model B, of the same architecture."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here."),
+) -> None:
+    """GAN Cocktail's d(A, B): mean over layers of the L2 norm of the weight difference."""
+    from ganzoo.analysis import distance as distance_fn
+
+    result = distance_fn(a, b)
+    table = Table(title=f"d({a}, {b}): mean over layers of ||θ_A − θ_B||₂")
+    for column in ("network", "layers", "d"):
+        table.add_column(column, justify="right" if column != "network" else "left")
+    table.add_row("G_ema", str(result["G_layers"]), _cell(result["G"]))
+    table.add_row("D", str(result["D_layers"]), _cell(result["D"]))
+    table.add_section()
+    table.add_row("together", str(result["layers"]), _cell(result["mean"]))
+    console.print(table)
+    if json_out is not None:
+        _write_json(json_out, {"a": a, "b": b, **result})
+        console.print(f"wrote {json_out}", soft_wrap=True)
