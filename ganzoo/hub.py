@@ -490,15 +490,18 @@ def _plain_dict(value: Any) -> Any:
 
 def samples_png(checkpoint_dir: str | os.PathLike, seeds: Iterable[int] = range(16), truncation_psi: float = 0.7) -> bytes:
     """A PNG grid of samples from a checkpoint (what a pushed card shows)."""
-    from PIL import Image
-
     from ganzoo.checkpoint import GAN
 
-    gan = GAN.load(checkpoint_dir, verify=False)
-    class_idx = 0 if gan.G_ema.c_dim else None
-    images = gan.sample(seeds=list(seeds), truncation_psi=truncation_psi, class_idx=class_idx)
+    return _gan_samples_png(GAN.load(checkpoint_dir, verify=False), seeds, truncation_psi)
+
+
+def _gan_samples_png(gan: Any, seeds: Iterable[int] = range(16), truncation_psi: float = 0.7) -> bytes:
+    from PIL import Image
+
     from ganzoo.images import image_grid
 
+    class_idx = 0 if gan.G_ema.c_dim else None
+    images = gan.sample(seeds=list(seeds), truncation_psi=truncation_psi, class_idx=class_idx)
     grid = image_grid(images)
     image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     buffer = io.BytesIO()
@@ -506,16 +509,48 @@ def samples_png(checkpoint_dir: str | os.PathLike, seeds: Iterable[int] = range(
     return buffer.getvalue()
 
 
+ADAFM_FOLD_NOTE = ("AdaFM folded at push: each modulated kernel W became gamma * W + beta, so this is a plain "
+                   "stylegan2 checkpoint that loads anywhere (same images as the AdaFM model)")  # fmt: skip
+
+
+def _folded_upload(gan: Any) -> tuple[Any, dict[str, bytes]]:
+    """Folds AdaFM into plain StyleGAN2 weights (:func:`ganzoo.models.adafm.fold_adafm`).
+
+    Returns:
+        The folded :class:`~ganzoo.checkpoint.GAN` (its config as written) and the bytes of its
+        ``config.json`` and weight files.
+    """
+    import tempfile
+
+    from ganzoo.models.adafm import fold_adafm
+
+    folded = fold_adafm(gan)
+    folded.config["lineage"] = list(folded.config.get("lineage") or []) + [
+        {"operation": "fold-adafm", "notes": [ADAFM_FOLD_NOTE]}
+    ]
+    with tempfile.TemporaryDirectory(prefix="ganzoo-fold-") as tmp:
+        directory = folded.save(Path(tmp) / "folded")
+        names = [CONFIG_NAME, *sorted(folded.config["files"])]
+        return folded, {name: (directory / name).read_bytes() for name in names}
+
+
 def checkpoint_upload_files(checkpoint_dir: str | os.PathLike, repo_id: str, samples: bool = True) -> dict[str, bytes | Path]:
     """The files a push uploads: config.json, the weight files, README.md (card), samples.png.
 
-    Every weight file is verified against ``config.json`` first.
+    Every weight file is verified against ``config.json`` first. The card gets the filter
+    diversity of G and D (:func:`ganzoo.analysis.filter_report`). An AdaFM checkpoint
+    (``stylegan2-adafm``) is uploaded folded (:func:`ganzoo.models.adafm.fold_adafm`): plain
+    ``stylegan2`` weights and config, with a lineage step saying so (a recorded training state
+    is left out: its optimizer moments belong to the unfolded parameters); the files on disk are
+    not changed. Other checkpoints upload their ``config.json`` and weight files byte for byte.
 
     Raises:
         CheckpointError: not a checkpoint, or a recorded file is missing.
         ChecksumMismatchError: a weight file differs from its recorded sha256.
     """
-    from ganzoo.checkpoint import read_config
+    from ganzoo.analysis import filter_report
+    from ganzoo.checkpoint import GAN, read_config
+    from ganzoo.models.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE
 
     checkpoint_dir = Path(checkpoint_dir)
     config = read_config(checkpoint_dir)
@@ -527,13 +562,23 @@ def checkpoint_upload_files(checkpoint_dir: str | os.PathLike, repo_id: str, sam
         digest = sha256_file(path)
         if digest != meta.get("sha256"):
             raise ChecksumMismatchError(f"{path}: sha256 {digest} != recorded {meta.get('sha256')}")
-    upload: dict[str, bytes | Path] = {CONFIG_NAME: checkpoint_dir / CONFIG_NAME}
-    upload.update({name: checkpoint_dir / name for name in sorted(files)})
+    gan = GAN.load(checkpoint_dir, verify=False)  # just verified
+    upload: dict[str, bytes | Path]
+    if config["architecture"] == ADAFM_ARCHITECTURE:
+        gan, folded_files = _folded_upload(gan)
+        config = gan.config
+        upload = dict(folded_files)
+    else:
+        upload = {CONFIG_NAME: checkpoint_dir / CONFIG_NAME}
+        upload.update({name: checkpoint_dir / name for name in sorted(files)})
     samples_name = None
     if samples:
-        upload[SAMPLES_NAME] = samples_png(checkpoint_dir)
+        upload[SAMPLES_NAME] = _gan_samples_png(gan)
         samples_name = SAMPLES_NAME
-    upload[CARD_NAME] = str(render_card(config, repo_id=repo_id, samples_file=samples_name)).encode("utf-8")
+    report = filter_report(gan)
+    diversity = {"G": report["G_mean"], "D": report["D_mean"]}
+    upload[CARD_NAME] = str(render_card(config, repo_id=repo_id, samples_file=samples_name,
+                                        filter_diversity=diversity)).encode("utf-8")  # fmt: skip
     return upload
 
 

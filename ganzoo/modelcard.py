@@ -57,6 +57,10 @@ def _lineage_lines(config: dict, entry: Entry | None, repo_id: str | None) -> li
         if isinstance(step, dict):
             parent = step.get("registry") or step.get("repo") or step.get("name") or step.get("parent") or "a parent checkpoint"
             recipe = step.get("recipe")
+            if step.get("operation") and not recipe:
+                # A step on the weights themselves (e.g. AdaFM folded at push), not a training run.
+                lines.append(f"`{step['operation']}`: " + "; ".join(str(n) for n in step.get("notes") or []))
+                continue
             lines.append(f"{parent}" + (f" -> recipe `{recipe}`" if recipe else ""))
         else:
             lines.append(str(step))
@@ -91,7 +95,7 @@ def _metrics(config: dict, entry: Entry | None) -> list[dict]:
 
 
 def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = None,
-                samples_file: str | None = None):  # fmt: skip
+                samples_file: str | None = None, filter_diversity: dict | None = None):  # fmt: skip
     """Renders the model card of a checkpoint from ``cards/model_card.md``.
 
     The YAML front matter is a ``huggingface_hub.ModelCardData``: ``library_name: ganzoo``,
@@ -103,6 +107,9 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         repo_id: the Hub repo the card is for (used in the usage snippet).
         entry: the registry entry, when the checkpoint is one (else found from ``source``).
         samples_file: file name of the samples grid uploaded beside the card.
+        filter_diversity: ``{"G": float, "D": float or None}``, the mean pairwise filter cosine
+            similarity of each network (:func:`ganzoo.analysis.filter_report`), shown in a
+            "Filter diversity" section when given.
 
     Returns:
         A ``huggingface_hub.ModelCard``.
@@ -184,6 +191,8 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         lineage_lines=_lineage_lines(config, entry, repo_id),
         notes=entry.notes if entry else "",
         ancestors=ancestor_rows,
+        architecture=config.get("architecture", "stylegan2"),
+        filter_diversity=filter_diversity,
     )
 
 

@@ -20,15 +20,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import ganzoo
 import ganzoo.registry
 from ganzoo import hub
+from ganzoo.analysis import filter_report
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
 from ganzoo.errors import ChecksumMismatchError, DownloadError, UnknownModelError
+from ganzoo.models.adafm import AdaFMGenerator
+from ganzoo.models.stylegan2 import Generator
 from helpers import tiny_gan
 from olah_server import FileServer, OlahServer, free_port
 
@@ -378,6 +382,57 @@ def test_push_creates_the_repo_and_commits_exactly_the_checkpoint_in_one_commit(
     assert card.data.library_name == "ganzoo" and card.data.license == "cc-by-4.0"
     assert "gan" in card.data.tags and "unconditional-image-generation" in card.data.tags
     assert "![Uncurated samples" in card.text and 'ganzoo.load("me/my-gan")' in card.text
+    report = filter_report(tiny_gan(seed=7))
+    assert "## Filter diversity" in card.text and "load_state_dict(strict=True)" in card.text
+    assert f"| G (G_ema) | {report['G_mean']:.4f} |" in card.text and f"| D | {report['D_mean']:.4f} |" in card.text
+
+
+def test_push_folds_adafm_into_a_plain_stylegan2_that_loads_back_with_the_same_images(replayed_hub, tmp_path):
+    from huggingface_hub import ModelCard
+    from safetensors.torch import load_file
+
+    base = tiny_gan(seed=9)
+    G_ema = AdaFMGenerator.from_generator(base.G_ema, [8, 16])
+    with torch.no_grad():
+        for name, param in G_ema.named_parameters():
+            if name.endswith("adafm_gamma"):
+                param.uniform_(0.5, 1.5)
+            elif name.endswith("adafm_beta"):
+                param.normal_(0.0, 0.05)
+    config = dict(base.config, architecture="stylegan2-adafm", training={"recipe": "adafm"},
+                  lineage=[{"parent": "tiny", "recipe": "adafm"}])  # fmt: skip
+    adafm = GAN(G_ema, None, base.D, config=config)
+    checkpoint = adafm.save(tmp_path / "adafm")
+    on_disk = {p.name: p.read_bytes() for p in checkpoint.iterdir()}
+    replay = replayed_hub("me/adafm")
+    hub.push(checkpoint, "me/adafm", samples=False)
+    assert {p.name: p.read_bytes() for p in checkpoint.iterdir()} == on_disk  # the checkpoint is untouched
+    files = replay.committed_files()
+    pulled = tmp_path / "pulled"
+    pulled.mkdir()
+    for name, data in files.items():
+        (pulled / name).write_bytes(data)
+    gan = ganzoo.load(pulled)  # strict, checksums verified against the pushed config.json
+    assert gan.config["architecture"] == "stylegan2" and type(gan.G_ema) is Generator
+    assert gan.config["training"]["adafm_folded"] is True
+    assert gan.config["lineage"][-1]["operation"] == "fold-adafm"
+    assert not any("adafm" in name for name in load_file(str(pulled / "generator.safetensors")))
+    Generator(**gan.config["generator"]).load_state_dict(load_file(str(pulled / "generator.safetensors")), strict=True)
+    ws = adafm.G_ema.mapping(torch.randn(3, 8), None)
+    with torch.no_grad():
+        expected = adafm.G_ema.synthesis(ws, noise_mode="const")
+        assert torch.allclose(gan.G_ema.synthesis(ws, noise_mode="const"), expected, atol=1e-5)
+    assert np.abs(gan.sample(seeds=[0, 1]).astype(int) - adafm.sample(seeds=[0, 1]).astype(int)).max() <= 1
+    card = ModelCard(files["README.md"].decode())
+    assert "stylegan2-adafm" not in card.data.tags and "load_state_dict(strict=True)" in card.text
+    assert "`fold-adafm`: AdaFM folded at push" in card.text and "recipe `adafm`" in card.text
+    assert f"| G (G_ema) | {filter_report(adafm)['G_mean']:.4f} |" in card.text
+
+
+def test_card_of_an_unfolded_adafm_checkpoint_does_not_claim_official_loading():
+    card = hub.render_card({"architecture": "stylegan2-adafm", "generator": {"img_resolution": 16, "c_dim": 0}})
+    assert "load_state_dict(strict=True)" not in card.text and "`ganzoo export` folds them" in card.text
+    assert "## Filter diversity" not in card.text
 
 
 def test_push_to_a_branch_creates_it_and_lineage_becomes_base_model(replayed_hub, tmp_path):
