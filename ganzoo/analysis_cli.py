@@ -82,7 +82,8 @@ def distance(
     from ganzoo.analysis import distance as distance_fn
 
     result = distance_fn(a, b)
-    table = Table(title=f"d({a}, {b}): mean over layers of ||θ_A − θ_B||₂")
+    labels = _labels([a, b])
+    table = Table(title=f"d({labels[a]}, {labels[b]}): mean over layers of ||θ_A − θ_B||₂")
     for column in ("network", "layers", "d"):
         table.add_column(column, justify="right" if column != "network" else "left")
     table.add_row("G_ema", str(result["G_layers"]), _cell(result["G"]))
