@@ -484,6 +484,10 @@ from ganzoo.playground.cli import playground_app  # noqa: E402
 
 app.add_typer(playground_app, name="playground")
 
+from ganzoo.synth.cli import synth as _synth  # noqa: E402  (numpy/PIL are imported when it runs)
+
+app.command("synth")(_synth)
+
 from ganzoo.analysis_cli import analyze_app  # noqa: E402
 
 app.add_typer(analyze_app, name="analyze")

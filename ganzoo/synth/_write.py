@@ -1,0 +1,133 @@
+"""Writing a synthetic data set to disk: PNGs in a folder or a zip, atomically, with workers.
+
+Workers render and encode chunks of consecutive images; the parent writes them in index order.
+Since image ``i`` depends only on ``(kind, seed, i)`` and zip entries carry a fixed timestamp,
+the output has the same bytes for any number of workers.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import zipfile
+from collections import deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from ganzoo._io import atomic_directory, atomic_path
+from ganzoo.errors import DatasetError, GanzooError
+from ganzoo.synth._render import check_kind, check_resolution, render
+
+_CHUNK = 16                      # images per worker task
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: same bytes on every run
+# zlib level 1: noise-like images barely compress further at 6 and take several times longer.
+_PNG_COMPRESS_LEVEL = 1
+
+
+def encode_chunk(kind: str, start: int, stop: int, resolution: int, seed: int) -> list[bytes]:
+    """PNG bytes of images ``start .. stop-1`` (a worker task; module level, so spawn can pickle it)."""
+    from PIL import Image
+
+    encoded = []
+    for image in render(kind, range(start, stop), resolution, seed):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+        encoded.append(buffer.getvalue())
+    return encoded
+
+
+def _chunks(kind: str, n: int, resolution: int, seed: int, executor: Executor | None,
+            in_flight: int) -> Iterator[list[bytes]]:  # fmt: skip
+    """Encoded chunks in order; with an executor, at most ``in_flight`` chunks are pending."""
+    bounds = [(start, min(start + _CHUNK, n)) for start in range(0, n, _CHUNK)]
+    if executor is None:
+        for start, stop in bounds:
+            yield encode_chunk(kind, start, stop, resolution, seed)
+        return
+    pending: deque[Future] = deque()
+    for start, stop in bounds:
+        pending.append(executor.submit(encode_chunk, kind, start, stop, resolution, seed))
+        if len(pending) >= in_flight:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int = 0, workers: int = 1,
+          progress: bool = True, overwrite: bool = False) -> Path:  # fmt: skip
+    """Writes images ``0 .. n-1`` of a synthetic kind as PNGs ``00000000.png, …``.
+
+    Args:
+        kind: one of :data:`ganzoo.synth.KINDS`.
+        n: number of images.
+        resolution: image side in pixels.
+        out: a folder, or a file ending in ``.zip`` (flat layout, readable by
+            :class:`ganzoo.data.ImageDataset` and StyleGAN2-ADA's ``dataset_tool``/training).
+            It appears only when complete; nothing is left behind on error or Ctrl-C.
+        seed: the data set's seed.
+        workers: processes that render and encode (spawned; 1 = in this process). The bytes
+            written do not depend on it.
+        progress: show a rich progress bar with the rate and the time left.
+        overwrite: replace an existing ``out`` (only once the new one is complete).
+
+    Returns:
+        ``out`` as a path.
+
+    Raises:
+        DatasetError: an unknown kind, a bad count, resolution, seed or worker count.
+        GanzooError: ``out`` exists and ``overwrite`` is not set.
+    """
+    check_kind(kind)
+    check_resolution(resolution)
+    if n < 1 or workers < 1 or seed < 0:
+        raise DatasetError(f"synth: need n >= 1, workers >= 1 and seed >= 0 (got n={n}, workers={workers}, seed={seed})")
+    out = Path(out)
+    is_zip = out.suffix.lower() == ".zip"
+    if out.exists() and not overwrite:
+        raise GanzooError(f"{out}: already exists (use --overwrite to replace it)")
+    width = max(8, len(str(n - 1)))
+    executor = None
+    if workers > 1:
+        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        with _progress_bar(progress) as bar:
+            task = bar.add_task(f"{kind} {resolution}px", total=n)
+            chunks = _chunks(kind, n, resolution, seed, executor, in_flight=2 * workers)
+            if is_zip:
+                with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+                    index = 0
+                    for chunk in chunks:
+                        for data in chunk:
+                            archive.writestr(zipfile.ZipInfo(f"{index:0{width}d}.png", _ZIP_DATE), data)
+                            index += 1
+                        bar.advance(task, len(chunk))
+            else:
+                with atomic_directory(out, overwrite=overwrite) as tmp:
+                    index = 0
+                    for chunk in chunks:
+                        for data in chunk:
+                            (tmp / f"{index:0{width}d}.png").write_bytes(data)
+                            index += 1
+                        bar.advance(task, len(chunk))
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+    return out
+
+
+class _ImagesPerSecondColumn(ProgressColumn):
+    """Images per second of the task."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.0f} img/s", style="progress.data.speed")
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _ImagesPerSecondColumn(),
+                    TimeRemainingColumn(), disable=not enabled)  # fmt: skip
