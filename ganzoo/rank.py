@@ -14,8 +14,16 @@ locally (then cached). The target's features, FID statistics and k-NN radii are 
 dataset's content hash, so a second ranking of the same target costs a hash and file reads.
 
 The "real" regime compares the target with features of the candidate's *source dataset*,
-published as ``features/EXTRACTOR-real.safetensors`` in its checkpoint directory or Hub repo;
-candidates without them are listed with a note and no values.
+published as ``features/EXTRACTOR-real.safetensors`` in its checkpoint directory or Hub repo
+(:func:`write_real_features`, ``scripts/publish_zoo.py --real-data``). Candidates without them,
+or whose file was made by another extractor (other weights: e.g. random-weight test features
+against pretrained ones), are listed last with a note and no values: never sampled instead,
+since generated samples would answer a different question.
+
+Both files record what made them (the extractor's name, input size and weights sha256 or
+``random:seedN``; the generator sha256 and sample plan, or the dataset's content hash), and a file
+is used only when that record equals the current ranking's, so features of different extractors
+are never mixed.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ganzoo.metrics.evaluate import Candidate
     from ganzoo.metrics.features import FeatureExtractor
 
-__all__ = ["METRICS", "RankResult", "RankedCandidate", "rank", "write_sample_features"]
+__all__ = ["METRICS", "RankResult", "RankedCandidate", "rank", "real_features_name", "sample_features_name",
+           "write_real_features", "write_sample_features"]
 
 # metric -> True when higher is better
 METRICS = {"fid": False, "kid": False, "recall": True, "precision": True}
@@ -41,6 +50,8 @@ REGIMES = ("generated", "real")
 K_PR = 3
 K_DC = 5
 FEW_SHOT = 1000  # targets smaller than this are "few-shot" for the recipe hint
+DEFAULT_NUM_GEN = 1000  # samples per candidate; published sample features are made with this N
+FEATURES_DIR = "features"  # in a checkpoint directory or Hub repo
 
 
 @dataclass
@@ -140,15 +151,39 @@ def _expand_candidates(candidates: str | Iterable[str] | None, channels: int) ->
     return names
 
 
-def _hub_feature_file(repo_id: str, filename: str) -> Path | None:
+def sample_features_name(feature_extractor: str) -> str:
+    """Where a checkpoint directory or Hub repo keeps precomputed features of its samples.
+
+    Args:
+        feature_extractor: the extractor name, e.g. ``inception-fid``.
+
+    Returns:
+        The path inside the directory/repo: ``features/EXTRACTOR.safetensors``.
+    """
+    return f"{FEATURES_DIR}/{feature_extractor}.safetensors"
+
+
+def real_features_name(feature_extractor: str) -> str:
+    """Where a checkpoint directory or Hub repo keeps features of its source dataset ("real" regime).
+
+    Args:
+        feature_extractor: the extractor name, e.g. ``inception-fid``.
+
+    Returns:
+        The path inside the directory/repo: ``features/EXTRACTOR-real.safetensors``.
+    """
+    return f"{FEATURES_DIR}/{feature_extractor}-real.safetensors"
+
+
+def _hub_feature_file(repo_id: str, filename: str, revision: str | None) -> Path | None:
     """A file from a candidate's Hub repo, or None when absent or unreachable (never raises)."""
     from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline
 
     try:
         from huggingface_hub import hf_hub_download
 
-        return Path(hf_hub_download(repo_id, filename, cache_dir=str(hub_cache_dir()), endpoint=hub_endpoint(),
-                                    local_files_only=hub_offline(), library_name="ganzoo"))  # fmt: skip
+        return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=str(hub_cache_dir()),
+                                    endpoint=hub_endpoint(), local_files_only=hub_offline(), library_name="ganzoo"))  # fmt: skip
     except Exception:  # noqa: BLE001 - absent features are normal: sample locally instead
         return None
 
@@ -159,7 +194,8 @@ def _published(candidate: "Candidate", filename: str) -> "FeatureSet | None":
     if candidate.directory is not None and (candidate.directory / filename).is_file():
         path: Path | None = candidate.directory / filename
     elif candidate.repo_id:
-        path = _hub_feature_file(candidate.repo_id, filename)
+        # The registry's revision, the one the candidate's config.json (its fingerprint) came from.
+        path = _hub_feature_file(candidate.repo_id, filename, candidate.entry.hub.revision if candidate.entry else None)
     else:
         path = None
     if path is None:
@@ -173,7 +209,7 @@ def _published(candidate: "Candidate", filename: str) -> "FeatureSet | None":
 def _published_samples(candidate: "Candidate", extractor: "FeatureExtractor", num_gen: int, seed: int) -> "FeatureSet | None":
     from ganzoo.metrics.cache import sample_plan
 
-    published = _published(candidate, f"features/{extractor.name}.safetensors")
+    published = _published(candidate, sample_features_name(extractor.name))
     if published is None:
         return None
     expected = {"kind": "samples", "generator_sha256": candidate.fingerprint,
@@ -181,19 +217,31 @@ def _published_samples(candidate: "Candidate", extractor: "FeatureExtractor", nu
     return published if published.key == expected and len(published) == num_gen else None
 
 
+def _published_real(candidate: "Candidate", extractor: "FeatureExtractor") -> tuple["FeatureSet | None", str]:
+    """The candidate's published source-dataset features for this extractor, or None and why not."""
+    name = real_features_name(extractor.name)
+    published = _published(candidate, name)
+    if published is None:
+        return None, f"no published source-dataset features ({name}): not scored"
+    made_by = {key: published.key.get(key) for key in extractor.cache_key()}
+    if published.key.get("kind") != "dataset" or made_by != extractor.cache_key():
+        return None, f"{name} was made by another extractor (weights {made_by.get('weights')}): not scored"
+    return published, ""
+
+
 def write_sample_features(src: Any, out: str | os.PathLike, feature_extractor: str = "inception-fid",
-                          num_gen: int = 10_000, seed: int = 0, device: str = "cpu", progress: bool = True,
+                          num_gen: int = DEFAULT_NUM_GEN, seed: int = 0, device: str = "cpu", progress: bool = True,
                           allow_random_weights: bool = False) -> Path:  # fmt: skip
     """Writes ``features/EXTRACTOR.safetensors`` for a checkpoint, for publishing in its Hub repo.
 
     ``rank`` uses such a file instead of sampling when its extractor (name, input size, weights
-    sha256), N, seed and generator sha256 match. ``scripts/publish_zoo.py`` can call this.
+    sha256), N, seed and generator sha256 match. ``scripts/publish_zoo.py --features`` calls this.
 
     Args:
         src: a GAN, checkpoint directory, registry name or Hub id.
         out: the file to write (conventionally ``features/<extractor>.safetensors``).
         feature_extractor: extractor name (pretrained weights only).
-        num_gen: number of samples.
+        num_gen: number of samples (rank's default N, so that a default ranking uses the file).
         seed: first seed.
         device: torch device.
         progress: show progress bars.
@@ -212,6 +260,43 @@ def write_sample_features(src: Any, out: str | os.PathLike, feature_extractor: s
     feature_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint, c_dim=candidate.c_dim,
                                   loader=candidate.load, description=f"sampling {candidate.label}", progress=progress)  # fmt: skip
     return write_feature_file(out, feature_set)
+
+
+def write_real_features(data: str | os.PathLike, out: str | os.PathLike, feature_extractor: str = "inception-fid",
+                        resolution: int | None = None, device: str = "cpu", progress: bool = True,
+                        allow_random_weights: bool = False, strict: bool = False) -> Path:  # fmt: skip
+    """Writes ``features/EXTRACTOR-real.safetensors``: features of a checkpoint's source dataset.
+
+    ``rank --regime real`` compares a target with these instead of with samples. The file records
+    the dataset's content hash and preprocessing and the extractor (name, input size, weights), not
+    where the images were read from. ``scripts/publish_zoo.py --real-data`` calls this.
+
+    Args:
+        data: the source dataset (folder or zip).
+        out: the file to write (conventionally ``features/<extractor>-real.safetensors``).
+        feature_extractor: extractor name (pretrained weights only).
+        resolution: the resolution the images are center-cropped and resized to first (the
+            model's; default: the first image's crop size).
+        device: torch device.
+        progress: show progress bars.
+        allow_random_weights: random-weight extractor (tests only; recorded in the file).
+        strict: unreadable images are an error instead of a warning.
+
+    Returns:
+        The written path.
+
+    Raises:
+        DatasetError: the dataset is empty or has fewer than 4 readable images.
+    """
+    from ganzoo.data import ImageDataset, require_count
+    from ganzoo.metrics.cache import FeatureSet, dataset_features, write_feature_file
+    from ganzoo.metrics.features import get_extractor
+
+    dataset = ImageDataset(data, resolution=resolution, channels=3, strict=strict)
+    extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
+    feature_set = dataset_features(dataset, extractor, progress=progress)
+    require_count(dataset.path, len(feature_set), K_PR + 1, f"source-dataset features (precision/recall with k={K_PR})")
+    return write_feature_file(out, FeatureSet(feature_set.features, feature_set.key, skipped=feature_set.skipped))
 
 
 def _target_channels(dataset) -> int:
@@ -235,7 +320,7 @@ def rank(
     candidates: str | Iterable[str] | None = None,
     metric: str = "fid",
     regime: str = "generated",
-    num_gen: int = 1000,
+    num_gen: int = DEFAULT_NUM_GEN,
     feature_extractor: str = "inception-fid",
     seed: int = 0,
     resolution: int | None = None,
@@ -256,8 +341,9 @@ def rank(
             have the target's channel count.
         metric: sort key: ``fid`` (default, the most reliable proxy in the paper), ``recall``,
             ``kid`` or ``precision``. All are computed and reported.
-        regime: ``generated`` (candidate samples) or ``real`` (published source-dataset features).
-        num_gen: samples per candidate.
+        regime: ``generated`` (candidate samples) or ``real`` (published source-dataset
+            features; candidates without them are not scored, with a note).
+        num_gen: samples per candidate (``generated`` regime).
         feature_extractor: ``inception-fid`` (default), ``vgg16-pr`` or ``timm:NAME``.
         seed: first sample seed (samples use seeds ``seed .. seed+num_gen-1``).
         resolution: target resolution (default: its first image's crop size); the extractor
@@ -304,6 +390,8 @@ def rank(
     notes: list[str] = []
     if allow_random_weights:
         notes.append("random-weight feature extractor: the values are meaningless (testing only)")
+    if regime == "real":
+        notes.append("real regime: each candidate's published source-dataset features instead of samples (--num-gen does not apply)")
     if not with_dc:
         notes.append(f"target has {len(target_set)} images: density/coverage (k={K_DC}) need {K_DC + 1}, not computed")
     failures: list[GanzooError] = []
@@ -320,9 +408,9 @@ def rank(
             row.notes.append(f"{candidate.resolution}px vs target {dataset.resolution}px: both resized to "
                              f"{extractor.input_size}px by {extractor.name}")  # fmt: skip
         if regime == "real":
-            gen_set = _published(candidate, f"features/{extractor.name}-real.safetensors")
-            if gen_set is None or gen_set.key.get("weights") not in (None, extractor.weights):
-                row.notes.append("no published source-dataset features for this extractor: not scored")
+            gen_set, why_not = _published_real(candidate, extractor)
+            if gen_set is None:
+                row.notes.append(why_not)
                 rows.append(row)
                 continue
             row.features_from = "published-real"
