@@ -181,7 +181,7 @@ def list_command(
         _print_json([{"name": e.name, "aliases": list(e.aliases), "resolution": e.resolution,
                       "dataset": e.dataset.name, "includes": list(e.includes), "hub_repo": e.hub.repo,
                       "license": e.license_name if e.license == "other" else e.license,
-                      "manual_download": bool(e.artifacts) and not e.downloadable} for e in entries])  # fmt: skip
+                      "manual_download": bool(e.artifacts) and not e.downloadable, "source": e.source} for e in entries])  # fmt: skip
         return
     if not entries:
         console.print(f"no model matches {pattern!r}")
@@ -192,7 +192,7 @@ def list_command(
         table.add_column(column, justify="right" if column == "res" else "left", overflow="fold")
     for e in entries:
         license_text = e.license_name if e.license == "other" else e.license
-        manual = " (manual download)" if e.artifacts and not e.downloadable else ""
+        manual = " (manual download)" if e.artifacts and not e.downloadable else " (bundled: offline)" if e.bundled else ""
         table.add_row(e.name, ", ".join(e.aliases), str(e.resolution), e.dataset.name,
                       "yes" if "D" in e.includes else "-", license_text + manual)  # fmt: skip
     console.print(table)
@@ -457,8 +457,8 @@ def pretrain(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its newest snapshot."),
     z_dim: Optional[int] = typer.Option(None, "--z-dim", help="Latent size (default 128)."),
     mapping_layers: Optional[int] = typer.Option(None, "--mapping-layers", help="Mapping network depth (default 2)."),
-    channel_base: Optional[int] = typer.Option(None, "--channel-base", help="Channels at resolution r: min(base / r, max) (default 2048)."),
-    channel_max: Optional[int] = typer.Option(None, "--channel-max", help="Largest channel count (default 128)."),
+    channel_base: Optional[int] = typer.Option(None, "--channel-base", help="Channels at resolution r: min(base / r, max) (default 1024)."),
+    channel_max: Optional[int] = typer.Option(None, "--channel-max", help="Largest channel count (default 64)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
 ) -> None:
     """Train a StyleGAN2 from random init, e.g. on privacy-free synthetic data (--data synth:primitives-ps)."""

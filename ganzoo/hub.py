@@ -213,7 +213,7 @@ class PullResult:
     """What :func:`pull_checkpoint` fetched and from where."""
 
     path: Path
-    origin: str  # "cache" (ganzoo's converted cache), "hub", or "upstream"
+    origin: str  # "cache" (ganzoo's converted cache), "hub", "upstream", or "bundled" (in the package)
     repo_id: str | None = None
     entry: Entry | None = None
     revision: str | None = None
@@ -262,6 +262,8 @@ def pull_checkpoint(
 ) -> PullResult:
     """Like :func:`pull`, and says where the checkpoint came from."""
     entry, repo_id = resolve(name_or_repo)
+    if entry is not None and entry.bundled:
+        return _pull_bundled(entry)
     if entry is not None and revision is None and not force_download:
         local = converted_dir(entry.name)
         if (local / CONFIG_NAME).is_file():
@@ -280,6 +282,18 @@ def pull_checkpoint(
             raise unavailable.error from None
         hub_problem = unavailable.error
     return _pull_from_upstream(entry, hub_problem, progress)
+
+
+def _pull_bundled(entry: Entry) -> PullResult:
+    """A model that ships inside the package: no network, files checked like any pull."""
+    from ganzoo.registry import bundled_dir
+
+    local = bundled_dir(entry.name)
+    config = _read_json_config(local)
+    bad = verify_files(local, expected_digests(config), entry.name, required=config.get("files", {}), remove=False)
+    if bad:
+        raise GanzooError(f"{local}: bundled checkpoint damaged ({', '.join(bad)}); reinstall ganzoo")
+    return PullResult(local, "bundled", entry=entry)
 
 
 class _HubUnavailable(Exception):

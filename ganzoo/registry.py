@@ -47,6 +47,8 @@ KNOWN_ARCHITECTURES = ("stylegan2",)
 #: Network roles a checkpoint may include.
 ROLES = ("G_ema", "G", "D")
 REGISTRY_PATH_ENV = "GANZOO_REGISTRY_PATH"
+#: Where an entry's checkpoint comes from: the Hub (with upstream fallback) or the package itself.
+SOURCES = ("hub", "bundled")
 _SHA256_HEX = frozenset("0123456789abcdef")
 
 
@@ -135,7 +137,13 @@ class Entry:
     license_url: str = ""
     tags: tuple[str, ...] = ()
     notes: str = ""
+    source: str = "hub"  # "hub": pulled from the Hub (or upstream); "bundled": ships inside ganzoo
     source_file: str = ""
+
+    @property
+    def bundled(self) -> bool:
+        """True when the checkpoint ships inside the package (loads with no network)."""
+        return self.source == "bundled"
 
     @property
     def downloadable(self) -> tuple[Artifact, ...]:
@@ -362,6 +370,11 @@ def _parse_entry(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: str,
         _check_url(check, license_url, "license_url")
     if license_id == "other" and not check.text("license_name"):
         raise check.fail("license 'other' needs a 'license_name'")
+    source = check.text("source", default="hub") or "hub"
+    if source not in SOURCES:
+        raise check.fail(f"'source' must be one of {', '.join(SOURCES)}, not {source!r}")
+    if source == "bundled" and not bundled_dir(name).joinpath("config.json").is_file():
+        raise check.fail(f"a bundled model needs its checkpoint in ganzoo/bundled/{name}/ (no config.json there)")
     return Entry(
         name=name,
         title=check.text("title", required=True),
@@ -383,8 +396,14 @@ def _parse_entry(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: str,
         license_url=license_url,
         tags=check.strings("tags"),
         notes=check.text("notes").strip(),
+        source=source,
         source_file=path,
     )
+
+
+def bundled_dir(name: str) -> Path:
+    """The checkpoint directory of a bundled model inside the installed package."""
+    return Path(__file__).resolve().parent / "bundled" / name
 
 
 def _raise(exc: Exception):

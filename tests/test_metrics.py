@@ -303,3 +303,18 @@ def test_weight_files_that_need_code_are_refused(tmp_path):
     torch.save({"x": _Payload()}, path)
     with pytest.raises(GanzooError, match="cannot load weights safely"):
         features_module._load_state_dict(path)
+
+
+def test_pixels_extractor_is_the_resized_image_and_needs_no_weights():
+    from ganzoo.errors import GanzooError
+    from ganzoo.metrics.features import get_extractor
+
+    images = np.random.RandomState(0).randint(0, 256, [3, 32, 32, 3]).astype(np.uint8)
+    same = get_extractor("pixels@32")
+    assert same.weights == "none" and not same.random_weights and same.dim == 3 * 32 * 32
+    np.testing.assert_allclose(same(images), images.transpose(0, 3, 1, 2).reshape(3, -1) / 255, atol=1e-6)
+    small = get_extractor("pixels")  # 16x16: a 2x2 box average of a 32x32 image
+    expected = images.reshape(3, 16, 2, 16, 2, 3).mean(axis=(2, 4)).transpose(0, 3, 1, 2).reshape(3, -1) / 255
+    np.testing.assert_allclose(small(images), expected, atol=1e-5)
+    with pytest.raises(GanzooError, match="SIZE"):
+        get_extractor("pixels@0")

@@ -61,6 +61,9 @@ def test_pretrain_lineage_names_synthetic_data():
     from ganzoo.train.pretrain import describe_data
 
     assert describe_data("synth:primitives-ps").startswith("trained on synthetic primitives-ps, no real images")
+    from ganzoo.starter import domain_stream
+
+    assert describe_data(domain_stream("discs")).startswith("trained on the synthetic toy domain discs, no real images")
 
 
 def test_pretrain_bad_settings_are_one_line_errors(tmp_path, capsys):

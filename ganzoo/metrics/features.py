@@ -51,9 +51,11 @@ __all__ = [
     "get_extractor",
 ]
 
-EXTRACTORS = ("inception-fid", "vgg16-pr", "timm:NAME")
+EXTRACTORS = ("inception-fid", "vgg16-pr", "timm:NAME", "pixels[@SIZE]")
 HUB_REPO = "ganzoo/feature-extractors"
 RANDOM_SEED = 0
+#: Default side of the weight-free ``pixels`` extractor.
+PIXELS_SIZE = 16
 
 
 class RandomWeightsWarning(UserWarning):
@@ -375,6 +377,30 @@ def _vgg16(device: Any, allow_random_weights: bool, progress: bool) -> FeatureEx
     return FeatureExtractor("vgg16-pr", network, 4096, 224, weights, device, forward, batch_size=16)
 
 
+def _pixels(spec: str, device: Any) -> FeatureExtractor:
+    """``pixels[@SIZE]``: the image itself, resized to SIZE x SIZE (default 16; area averaging when
+    shrinking, bilinear when enlarging) and scaled to [0, 1], as a ``3·SIZE²`` vector. It needs no weights, so it works offline
+    and on a fresh machine; distances in pixel space say little about natural images and are
+    not comparable with published FIDs, but they separate simple synthetic domains (the bundled
+    starter zoo's) well."""
+    import torch
+
+    size_text = spec.partition("@")[2] or str(PIXELS_SIZE)
+    if not size_text.isdigit() or not 1 <= int(size_text) <= 256:
+        raise GanzooError(f"feature extractor {spec!r}: SIZE must be an integer from 1 to 256")
+    size = int(size_text)
+
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        x = batch.to(torch.float32) / 255
+        if x.shape[-1] > size and x.shape[-2] > size:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="area")
+        elif x.shape[-1] != size or x.shape[-2] != size:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return x.flatten(1)
+
+    return FeatureExtractor(f"pixels@{size}", None, 3 * size * size, size, "none", device, forward, batch_size=256)
+
+
 def _timm_weights(model_name: str, config: dict, progress: bool) -> tuple[Path, str]:
     """Fetches a timm model's ``model.safetensors`` from its Hub repo; verifies its sha256."""
     from ganzoo._io import sha256_file
@@ -496,7 +522,9 @@ def get_extractor(name: str = "inception-fid", device: Any = "cpu", allow_random
         extractor = _vgg16(device, allow_random_weights, progress)
     elif name.startswith("timm:"):
         extractor = _timm(name, device, allow_random_weights, progress)
+    elif name == "pixels" or name.startswith("pixels@"):
+        extractor = _pixels(name, device)
     else:
-        raise GanzooError(f"unknown feature extractor {name!r}; use inception-fid, vgg16-pr or timm:MODEL_NAME")
+        raise GanzooError(f"unknown feature extractor {name!r}; use inception-fid, vgg16-pr, timm:MODEL_NAME or pixels[@SIZE]")
     _MEMO[key] = extractor
     return extractor

@@ -21,9 +21,11 @@ from ganzoo.train.dataset import SYNTH_PREFIX
 
 #: Architecture of ``ganzoo pretrain`` when none is given: a small StyleGAN2 that trains on a
 #: CPU (the paper configuration is ``channel_base=32768, channel_max=512, mapping_layers=8``).
-DEFAULT_ARCH = {"z_dim": 128, "w_dim": 128, "mapping_layers": 2, "channel_base": 2048, "channel_max": 128}
+DEFAULT_ARCH = {"z_dim": 128, "w_dim": 128, "mapping_layers": 2, "channel_base": 1024, "channel_max": 64}
 #: License of weights that ganzoo trains itself (the project's own license).
 OWN_LICENSE = "apache-2.0"
+#: Data spec prefix of the starter zoo's toy domains (:func:`ganzoo.starter.domain_stream`).
+DOMAIN_PREFIX = "domain:"
 
 
 def build_gan(resolution: int, channels: int = 3, z_dim: int | None = None, w_dim: int | None = None,
@@ -46,10 +48,13 @@ def build_gan(resolution: int, channels: int = 3, z_dim: int | None = None, w_di
 
 def describe_data(data: Any) -> str:
     """The sentence the lineage records about the training data."""
-    text = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+    text = os.fspath(data) if isinstance(data, (str, os.PathLike)) else getattr(data, "path", None)
     if text is not None and text.startswith(SYNTH_PREFIX):
         kind = text[len(SYNTH_PREFIX) :].split(":", 1)[0]
         return f"trained on synthetic {kind}, no real images (ganzoo.synth, made on the fly from {text})"
+    if text is not None and text.startswith(DOMAIN_PREFIX):
+        name = text[len(DOMAIN_PREFIX) :]
+        return f"trained on the synthetic toy domain {name}, no real images (ganzoo.starter, made on the fly)"
     return f"trained from random init on {text if text is not None else 'in-memory images'}"
 
 

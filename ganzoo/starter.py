@@ -1,0 +1,111 @@
+"""The bundled starter zoo: small StyleGAN2 checkpoints that ship inside the package, so the
+main jobs (``generate``, ``rank``, ``finetune``, ``merge``) run on a fresh machine with no network.
+
+Three 32x32 models, trained here on CPU with ganzoo itself (``python scripts/train_starter_zoo.py``):
+
+* ``primitives-ps-stylegan2-32``: pretrained on synthetic Primitives-PS images (Baek & Shim,
+  CVPR 2022), the generic privacy-free source;
+* ``discs-stylegan2-32`` and ``stripes-stylegan2-32``: two narrow, clearly different synthetic
+  domains (a soft disc on a plain background; coloured sinusoidal stripes), so that ``rank`` has
+  something to choose between and ``merge`` something to merge, and so that the filter diversity
+  of a generic source can be compared with a narrow one of the same size.
+
+They are small demonstration models, not research-grade checkpoints. The two narrow domains
+are defined here (:func:`render_domain`) so that targets for them can be made anywhere
+(``ganzoo synth`` makes the paper's four kinds).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: The narrow toy domains of the starter zoo (the paper's kinds live in :mod:`ganzoo.synth`).
+DOMAINS = ("discs", "stripes")
+RESOLUTION = 32
+DOMAIN_SEED = 0
+
+
+@dataclass(frozen=True)
+class StarterModel:
+    """How one bundled model is trained."""
+
+    name: str
+    data: str  # ``synth:KIND`` or ``domain:NAME``
+    description: str
+
+
+MODELS = (
+    StarterModel("primitives-ps-stylegan2-32", "synth:primitives-ps",
+                 "pretrained on synthetic Primitives-PS images (no real images)"),  # fmt: skip
+    StarterModel("discs-stylegan2-32", "domain:discs", "trained on a narrow synthetic domain: one soft disc on a plain background"),
+    StarterModel("stripes-stylegan2-32", "domain:stripes", "trained on a narrow synthetic domain: coloured sinusoidal stripes"),
+)
+
+
+def render_domain(name: str, indices, resolution: int = RESOLUTION, seed: int = DOMAIN_SEED) -> np.ndarray:
+    """Images of a narrow toy domain, uint8 ``[N, R, R, 3]``; image i depends only on (name, seed, i).
+
+    ``discs``: one soft-edged disc of random colour, radius (15-35 % of the side) and position
+    on a random gray background. ``stripes``: a sinusoidal grating of random orientation,
+    frequency (1.5-4 periods per side) and phase, between two random colours.
+    """
+    if name not in DOMAINS:
+        from ganzoo.errors import GanzooError
+
+        raise GanzooError(f"unknown toy domain {name!r}; choose from {', '.join(DOMAINS)}")
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    kind = DOMAINS.index(name)
+    params = np.stack([np.random.default_rng([seed, int(i), 1000 + kind]).random(9) for i in indices]) if len(indices) else np.zeros([0, 9])
+    yy, xx = (np.mgrid[0:resolution, 0:resolution] + 0.5) / resolution  # [R, R] in (0, 1)
+    p = params[:, :, None, None]
+    if name == "discs":
+        cx, cy = 0.3 + 0.4 * p[:, 0], 0.3 + 0.4 * p[:, 1]
+        radius = 0.15 + 0.2 * p[:, 2]
+        mask = 1 / (1 + np.exp((np.hypot(xx - cx, yy - cy) - radius) * resolution * 1.5))  # ~1 px soft edge
+        background = 0.1 + 0.8 * p[:, 3]
+        color = params[:, 4:7, None, None]
+        img = background[:, None] * (1 - mask[:, None]) + color * mask[:, None]
+    else:
+        angle = np.pi * p[:, 0]
+        freq = 1.5 + 2.5 * p[:, 1]
+        phase = 2 * np.pi * p[:, 2]
+        wave = 0.5 + 0.5 * np.sin(2 * np.pi * freq * (xx * np.cos(angle) + yy * np.sin(angle)) + phase)
+        c0 = params[:, 3:6, None, None]
+        c1 = np.roll(params[:, 3:6], 1, axis=1)[:, :, None, None] * 0.5 + params[:, 6:7, None, None] * 0.5
+        img = c0 * wave[:, None] + c1 * (1 - wave[:, None])
+    return np.clip(np.rint(img.transpose(0, 2, 3, 1) * 255), 0, 255).astype(np.uint8)
+
+
+def domain_stream(name: str, resolution: int = RESOLUTION, channels: int = 3, seed: int = DOMAIN_SEED):
+    """A toy domain as an endless training stream (:class:`ganzoo.train.dataset.ProceduralImages`)."""
+    import torch
+
+    from ganzoo.train.dataset import ProceduralImages
+
+    def render(indices: np.ndarray):
+        images = torch.from_numpy(render_domain(name, indices, resolution, seed)).permute(0, 3, 1, 2)
+        if channels == 1:
+            luma = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
+            images = (images.float() * luma).sum(1, keepdim=True).round().to(torch.uint8)
+        return images.contiguous(), None
+
+    return ProceduralImages(render, resolution, channels, f"domain:{name}", {"domain": name, "seed": seed, "version": 1})
+
+
+def write_domain(name: str, n: int, out: str | os.PathLike, resolution: int = RESOLUTION, seed: int = DOMAIN_SEED) -> Path:
+    """Writes ``n`` images of a toy domain as PNGs into a new folder (atomically)."""
+    from PIL import Image
+
+    from ganzoo._io import atomic_directory
+
+    out = Path(out)
+    with atomic_directory(out) as tmp:
+        for start in range(0, n, 256):
+            batch = render_domain(name, range(start, min(start + 256, n)), resolution, seed)
+            for offset, img in enumerate(batch):
+                Image.fromarray(img).save(tmp / f"{start + offset:08d}.png")
+    return out
