@@ -7,6 +7,7 @@ the output has the same bytes for any number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
 import os
@@ -39,6 +40,12 @@ def encode_chunk(kind: str, start: int, stop: int, resolution: int, seed: int) -
         Image.fromarray(image).save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
         encoded.append(buffer.getvalue())
     return encoded
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _chunks(kind: str, n: int, resolution: int, seed: int, executor: Executor | None,
@@ -95,25 +102,28 @@ def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int 
     if workers > 1:
         executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        with _progress_bar(progress) as bar:
+        with _progress_bar(progress) as bar, contextlib.ExitStack() as stack:
             task = bar.add_task(f"{kind} {resolution}px", total=n)
-            chunks = _chunks(kind, n, resolution, seed, executor, in_flight=2 * workers)
             if is_zip:
-                with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-                    index = 0
-                    for chunk in chunks:
-                        for data in chunk:
-                            archive.writestr(zipfile.ZipInfo(f"{index:0{width}d}.png", _ZIP_DATE), data)
-                            index += 1
-                        bar.advance(task, len(chunk))
+                tmp = stack.enter_context(atomic_path(out))
+                tmp.chmod(0o666 & ~_umask())  # mkstemp's 0600 would hide a data set from other users
+                archive = stack.enter_context(zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED))
+
+                def put(name: str, data: bytes) -> None:
+                    archive.writestr(zipfile.ZipInfo(name, _ZIP_DATE), data)
             else:
-                with atomic_directory(out, overwrite=overwrite) as tmp:
-                    index = 0
-                    for chunk in chunks:
-                        for data in chunk:
-                            (tmp / f"{index:0{width}d}.png").write_bytes(data)
-                            index += 1
-                        bar.advance(task, len(chunk))
+                tmp = stack.enter_context(atomic_directory(out, overwrite=overwrite))
+                tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700, likewise
+
+                def put(name: str, data: bytes) -> None:
+                    (tmp / name).write_bytes(data)
+
+            index = 0
+            for chunk in _chunks(kind, n, resolution, seed, executor, in_flight=2 * workers):
+                for data in chunk:
+                    put(f"{index:0{width}d}.png", data)
+                    index += 1
+                bar.advance(task, len(chunk))
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
