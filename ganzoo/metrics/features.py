@@ -56,6 +56,7 @@ HUB_REPO = "ganzoo/feature-extractors"
 RANDOM_SEED = 0
 #: Default side of the weight-free ``pixels`` extractor.
 PIXELS_SIZE = 16
+OFFLINE_HINT = " (with no network, --feature-extractor pixels needs no weights)"
 
 
 class RandomWeightsWarning(UserWarning):
@@ -158,13 +159,14 @@ def fetch_weights(spec: WeightsFile, progress: bool = True) -> Path:
     except Exception as exc:  # noqa: BLE001 - any Hub failure falls back to the upstream URL
         problems.append(f"Hub {spec.hub_repo}: {root_cause(exc)}")
     if offline:
-        raise DownloadError(f"{spec.filename}: {problems[0]}; HF_HUB_OFFLINE=1 also rules out the upstream download")
+        raise DownloadError(f"{spec.filename}: {problems[0]}; HF_HUB_OFFLINE=1 also rules out the upstream download"
+                            f"{OFFLINE_HINT}")  # fmt: skip
     try:
         download_url(spec.url, local, sha256=spec.sha256, progress=progress)
     except DownloadError as exc:
         problems.append(f"upstream: {exc}")
         raise DownloadError(f"{spec.filename}: " + "; ".join(problems)
-                            + "; place the file in " + str(_extractor_cache()) + " by hand, or test with random weights"
+                            + "; place the file in " + str(_extractor_cache()) + " by hand" + OFFLINE_HINT
                             ) from None  # fmt: skip
     _check_digest(local, spec.sha256, spec.url)
     return local
