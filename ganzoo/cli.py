@@ -492,6 +492,10 @@ from ganzoo.analysis_cli import analyze_app  # noqa: E402
 
 app.add_typer(analyze_app, name="analyze")
 
+from ganzoo.merge_cli import merge_command  # noqa: E402  (torch is imported when it runs)
+
+app.command("merge")(merge_command)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit code (user errors: one line on stderr, exit 1)."""

@@ -27,7 +27,7 @@ from ganzoo.errors import GanzooError
 from ganzoo.models.stylegan2 import Discriminator, Generator
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
 from ganzoo.train.dataset import ProceduralImages, TrainingImages
-from ganzoo.train.loss import PHASES, ChunkStats, StyleGAN2Loss
+from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, StyleGAN2Loss
 
 
 @dataclass
@@ -51,6 +51,9 @@ class TrainingOptions:
         aug_preset: augmentation preset (``'bgc'``, ``'bgcfnc'``, ...).
         aug_p: initial (``ada``) or fixed (``fixed``) augmentation probability.
         ada_target, ada_interval, ada_kimg: the ADA controller.
+        penalty_file: a safetensors file of :class:`~ganzoo.train.loss.AnchorPenalty` tensors
+            whose penalty is added to the G and D main losses (EWC); None = no penalty.
+        penalty_weight: the penalty's λ.
     """
 
     batch: int = 32
@@ -75,6 +78,8 @@ class TrainingOptions:
     ada_target: float = 0.6
     ada_interval: int = 4
     ada_kimg: float = 500.0
+    penalty_file: str | None = None
+    penalty_weight: float = 0.0
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -127,6 +132,18 @@ def chunk_seed(seed: int, batch_idx: int, phase_idx: int, chunk_idx: int) -> int
 
 def _images_to_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device=device, dtype=torch.float32) / 127.5 - 1
+
+
+def _anchor_penalty(options: TrainingOptions, device: torch.device) -> AnchorPenalty | None:
+    if options.penalty_file is None:
+        return None
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(options.penalty_file, device=str(device))
+    except (OSError, ValueError) as exc:
+        raise GanzooError(f"penalty file {options.penalty_file}: {exc}") from None
+    return AnchorPenalty(tensors, options.penalty_weight)
 
 
 class Trainer:
@@ -204,6 +221,7 @@ class Trainer:
         self.loss = StyleGAN2Loss(
             self.G, self.D, self.augment_pipe, r1_gamma=self.r1_gamma, style_mixing_prob=options.style_mixing_prob,
             pl_weight=options.pl_weight, pl_batch_shrink=options.pl_batch_shrink, pl_decay=options.pl_decay,
+            penalty=_anchor_penalty(options, self.device),
         )  # fmt: skip
         self.optimizers = {
             "G": self._adam(self.G, options.lr_G, options.G_reg_interval),

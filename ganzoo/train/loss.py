@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +48,8 @@ class StyleGAN2Loss:
         pl_weight: path-length regularization weight (0 = off).
         pl_batch_shrink: the path-length pass uses ``chunk // pl_batch_shrink`` samples.
         pl_decay: decay of the running mean path length.
+        penalty: ``penalty(name, network) -> scalar`` added to the main loss of ``G`` (name
+            ``'G'``) and ``D`` (``'D'``), e.g. :class:`AnchorPenalty`; None = none.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class StyleGAN2Loss:
         pl_weight: float = 2.0,
         pl_batch_shrink: int = 2,
         pl_decay: float = 0.01,
+        penalty: Callable[[str, torch.nn.Module], torch.Tensor] | None = None,
     ):
         self.G = G
         self.D = D
@@ -69,6 +73,12 @@ class StyleGAN2Loss:
         self.pl_batch_shrink = int(pl_batch_shrink)
         self.pl_decay = float(pl_decay)
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
+        self.penalty = penalty
+
+    def _with_penalty(self, loss: torch.Tensor, name: str) -> torch.Tensor:
+        if self.penalty is None:
+            return loss
+        return loss + self.penalty(name, self.G if name == "G" else self.D)
 
     # ------------------------------------------------------------------------------------------
 
@@ -123,7 +133,7 @@ class StyleGAN2Loss:
             img, ws = self.run_G(gen_z, gen_c, gen)
             logits = self.run_D(img, gen_c, gen)
             loss = F.softplus(-logits)
-            loss.mean().mul(gain).backward()
+            self._with_penalty(loss.mean(), "G").mul(gain).backward()
             stats.loss_sum, stats.loss_count = float(loss.detach().sum()), loss.numel()
             stats.w_sum, stats.w_count = ws[:, 0].detach().sum(dim=0), ws.shape[0]
         elif phase == "Greg":
@@ -145,7 +155,7 @@ class StyleGAN2Loss:
                 img, ws = self.run_G(gen_z, gen_c, gen)
             logits_fake = self.run_D(img, gen_c, gen)
             loss_fake = F.softplus(logits_fake)
-            loss_fake.mean().mul(gain).backward()
+            self._with_penalty(loss_fake.mean(), "D").mul(gain).backward()
             logits_real = self.run_D(real_img, real_c, gen)
             loss_real = F.softplus(-logits_real)
             loss_real.mean().mul(gain).backward()
@@ -164,3 +174,27 @@ class StyleGAN2Loss:
         else:
             raise ValueError(f"unknown phase {phase!r}")
         return stats
+
+
+class AnchorPenalty:
+    """The quadratic weight-anchoring penalty ``weight · Σ_k F_k (θ_k − θ*_k)²`` (EWC, Li et al.
+    2020, with F the diagonal Fisher; L2-SP with F = 1), for :class:`StyleGAN2Loss`'s ``penalty``.
+
+    Args:
+        tensors: ``anchor.<G|D>.<parameter name>`` (θ*) and ``fisher.<G|D>.<parameter name>``
+            (F); parameters without an anchor are not penalized.
+        weight: λ.
+    """
+
+    def __init__(self, tensors: dict[str, torch.Tensor], weight: float):
+        self.tensors = tensors
+        self.weight = float(weight)
+
+    def __call__(self, name: str, net: torch.nn.Module) -> torch.Tensor:
+        total = torch.zeros([], device=next(net.parameters()).device)
+        for key, param in net.named_parameters():
+            anchor = self.tensors.get(f"anchor.{name}.{key}")
+            if anchor is not None:
+                fisher = self.tensors[f"fisher.{name}.{key}"].to(param.device)
+                total = total + (fisher * (param - anchor.to(param.device)).square()).sum()
+        return total * self.weight

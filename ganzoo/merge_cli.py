@@ -1,0 +1,56 @@
+"""``ganzoo merge A B [C …] --out DIR``: a thin layer over :func:`ganzoo.merge.merge`.
+
+Nothing here imports torch at module level: ``ganzoo list`` loads this module too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def merge_command(
+    sources: List[str] = typer.Argument(..., help="Models to merge: registry names or aliases, Hub ids, checkpoint dirs."),
+    out: Path = typer.Option(..., "--out", help="Output directory (becomes a conditional checkpoint directory)."),
+    root: Optional[str] = typer.Option(None, "--root", help="Root model (class name, source or index; default: the first)."),
+    root_kimg: float = typer.Option(100.0, "--root-kimg", help="kimg of each rooting stage."),
+    merge_kimg: float = typer.Option(100.0, "--merge-kimg", help="kimg of the union fine-tuning stage."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Minibatch size (default: by resolution)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of everything."),
+    aug: str = typer.Option("ada", "--aug", help="ada | fixed | none."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted merge in --out."),
+    method: str = typer.Option("cocktail", "--method", help="cocktail | scratch | transfer | ewc | freezed (baselines: same budget)."),
+    evaluate: bool = typer.Option(False, "--eval", help="Per-class and union FID/KID against samples of each source."),
+    num_gen: int = typer.Option(1000, "--num-gen", help="--eval: images per class and per source."),
+    snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default: the engine's)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Merge pretrained GANs into one class-conditional GAN (GAN Cocktail: rooting, averaging, union fine-tuning)."""
+    from ganzoo.merge import SUMMARY_FILE, merge
+
+    engine = {"device": device} if device != "cpu" else {}
+    if snap is not None:
+        engine["snap"] = snap
+    path = merge(sources, out, root=root, root_kimg=root_kimg, merge_kimg=merge_kimg, batch=batch, seed=seed, aug=aug,
+                 resume=resume, method=method, eval=evaluate, num_gen=num_gen, progress=not as_json, **engine)  # fmt: skip
+    summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
+    if as_json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    for name, row in summary["distances"].items():
+        before = "n/a" if row.get("d(r,i)") is None else f"{row['d(r,i)']:.3f}"
+        console.print(f"d({summary['root']}, {name}) = {before}   d({summary['root']}, {summary['root']}->{name}) = {row['d(r,r->i)']:.3f}")
+    if "eval" in summary:
+        ev = summary["eval"]
+        for name, row in ev["fid"].items():
+            console.print(f"class {name}: FID {row[name]:.3f}  KID {ev['kid'][name][name]:.5f} (vs samples of {name})")
+        console.print(f"union: FID {ev['fid_union']:.3f}  KID {ev['kid_union']:.5f} (references are generated samples)")
+    console.print(f"merged -> {path} (classes: {', '.join(summary['classes'])}; ganzoo generate {path} --class {summary['classes'][0]} --out grid.png)",
+                  soft_wrap=True)  # fmt: skip

@@ -1,0 +1,210 @@
+"""ganzoo.merge (GAN Cocktail) at toy scale: 16² networks of a few thousand parameters, CPU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ganzoo.checkpoint import GAN
+from ganzoo.cli import main
+from ganzoo.merge import average_gans, make_conditional, merge
+from ganzoo.models.stylegan2 import Discriminator, Generator
+
+torch.set_num_threads(1)
+
+RED, BLUE = (1.0, -1.0, -1.0), (-1.0, -1.0, 1.0)
+# A short merge: batch 8, snapshots every minibatch (for the resume test), no augmentation.
+FAST = dict(batch=8, aug="none", lr=0.01, progress=False)
+
+
+def coloured_gan(seed: int, rgb: tuple[float, float, float]) -> GAN:
+    """A tiny unconditional 16² GAN whose images are pushed towards one colour (its torgb
+    biases): two of them are two clearly different 'domains'. The mapping networks train at the
+    full learning rate, so a merge learns its classes in a few hundred minibatches."""
+    torch.manual_seed(seed)
+    kwargs = dict(channel_base=256, channel_max=16)
+    mapping = dict(num_layers=2, lr_multiplier=1.0)
+    G = Generator(8, 0, 8, 16, 3, mapping_kwargs=mapping, synthesis_kwargs=kwargs)
+    D = Discriminator(0, 16, 3, epilogue_kwargs=dict(mbstd_group_size=2), mapping_kwargs=mapping, **kwargs)
+    with torch.no_grad():
+        for p in list(G.parameters()) + list(D.parameters()):
+            p.add_(torch.randn_like(p) * 0.1)
+        for name, p in G.named_parameters():
+            if name.endswith("torgb.bias"):
+                p.copy_(torch.tensor(rgb) / 3)
+    return GAN(G.eval(), None, D.eval(), config={"license": "cc-by-4.0", "source": {"made_by": "tests"}})
+
+
+def mean_colour(images: np.ndarray) -> np.ndarray:
+    return images.reshape(-1, images.shape[-1]).astype(np.float64).mean(axis=0)
+
+
+def weights(directory) -> dict[str, torch.Tensor]:
+    out = {}
+    for name in ("generator.safetensors", "generator_raw.safetensors", "discriminator.safetensors"):
+        out.update({f"{name}:{k}": v for k, v in load_file(str(directory / name)).items()})
+    return out
+
+
+def test_conditional_conversion_keeps_the_behaviour():
+    gan = average_gans([coloured_gan(1, RED), coloured_gan(2, BLUE)])
+    cond = make_conditional(gan, ["red", "blue", "third"], seed=3)
+    assert cond.G_ema.c_dim == 3 and cond.D.c_dim == 3 and cond.class_names == ["red", "blue", "third"]
+    z = torch.randn(6, 8)
+    with torch.no_grad():
+        img = gan.G_ema(z, None, noise_mode="const")
+        logits = gan.D(img)
+        for k in range(3):
+            c = torch.nn.functional.one_hot(torch.full([6], k), 3).float()
+            torch.testing.assert_close(cond.G_ema(z, c, noise_mode="const"), img, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(cond.G(z, c, noise_mode="const"), gan.G(z, None, noise_mode="const"), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(cond.D(img, c), logits, atol=1e-5, rtol=1e-5)
+    # The new parameters are live: the class embeddings get a gradient at once.
+    c = torch.nn.functional.one_hot(torch.arange(6) % 3, 3).float()
+    cond.G_ema.requires_grad_(True)
+    cond.D.requires_grad_(True)
+    cond.D(cond.G_ema(z, c, noise_mode="const"), c).sum().backward()
+    assert cond.G_ema.mapping.embed.weight.grad.abs().sum() > 0
+    assert cond.D.mapping.embed.weight.grad.abs().sum() > 0
+
+
+def test_average_is_the_mean_of_the_weights():
+    a, b = coloured_gan(1, RED), coloured_gan(2, BLUE)
+    avg = average_gans([a, b])
+    for key, value in avg.D.state_dict().items():
+        torch.testing.assert_close(value, (a.D.state_dict()[key] + b.D.state_dict()[key]) / 2)
+
+
+@pytest.fixture(scope="module")
+def merged(tmp_path_factory):
+    """One real cocktail merge of a red and a blue source."""
+    out = tmp_path_factory.mktemp("merge") / "red+blue"
+    red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
+    merge([red, blue], out, root_kimg=0.4, merge_kimg=1.6, class_names=["red", "blue"], eval=True, num_gen=32,
+          eval_options=dict(feature_extractor="timm:resnet18@32", allow_random_weights=True), **FAST)  # fmt: skip
+    return out, red, blue
+
+
+def test_merge_classes_come_from_their_own_source(merged):
+    out, red, blue = merged
+    gan = GAN.load(out)
+    assert gan.G_ema.c_dim == 2 and gan.class_names == ["red", "blue"]
+    sources = {"red": mean_colour(red.sample(32)), "blue": mean_colour(blue.sample(32))}
+    for name, other in (("red", "blue"), ("blue", "red")):
+        colour = mean_colour(gan.sample(32, class_idx=name))
+        assert np.linalg.norm(colour - sources[name]) < np.linalg.norm(colour - sources[other]), (name, colour, sources)
+
+
+def test_merge_records_lineage_distances_and_metrics(merged):
+    out, _, _ = merged
+    config = json.loads((out / "config.json").read_text())
+    step = config["lineage"][-1]
+    assert step["operation"] == "merge" and step["method"] == "cocktail"
+    assert step["sources"] == ["<in-memory GAN 0>", "<in-memory GAN 1>"] and step["root"] == "<in-memory GAN 0>"
+    assert [s["kind"] for s in step["stages"]] == ["root", "union"] and step["stages"][1]["kimg"] == 1.6
+    summary = json.loads((out / "merge_summary.json").read_text())
+    row = summary["distances"]["blue"]
+    # Measured on the real runs: the rooted model stays much closer to the root than the source.
+    assert 0 < row["d(r,r->i)"] < row["d(r,i)"]
+    ev = summary["eval"]
+    assert set(ev["fid"]) == {"red", "blue"} and ev["reference"].startswith("generated samples")
+    assert "fid_red" in config["metrics"] and "kid_union" in config["metrics"]
+    assert "generated" in config["metrics"]["fid_red"]["dataset"]
+    assert "fid_red" in (out / "README.md").read_text()
+    assert (out / "merge_grid.png").is_file()
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_bytes(tmp_path):
+    red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
+    settings = dict(root_kimg=0.032, merge_kimg=0.032, snap=0.008, class_names=["red", "blue"], **FAST)
+    merge([red, blue], tmp_path / "whole", **settings)
+    for kill_at in (3, 6):  # in the rooting stage, then in the merging stage (4 minibatches each)
+        calls = []
+
+        def kill(trainer, stats):
+            calls.append(trainer.cur_nimg)
+            if len(calls) == kill_at:
+                raise KeyboardInterrupt
+
+        out = tmp_path / f"killed{kill_at}"
+        with pytest.raises(KeyboardInterrupt):
+            merge([red, blue], out, callback=kill, **settings)
+        assert not (out / "config.json").exists()
+        merge([red, blue], out, resume=True, **settings)
+        whole, resumed = weights(tmp_path / "whole"), weights(out)
+        assert whole.keys() == resumed.keys()
+        for key in whole:
+            assert torch.equal(whole[key], resumed[key]), key
+
+
+def test_resume_refuses_another_plan(tmp_path):
+    from ganzoo.errors import GanzooError
+
+    red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
+    merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, **FAST)
+    with pytest.raises(GanzooError, match="already exists"):
+        merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, **FAST)
+    with pytest.raises(GanzooError, match="merge_kimg"):
+        merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.032, resume=True, **FAST)
+
+
+@pytest.mark.parametrize("method", ["scratch", "transfer", "ewc", "freezed"])
+def test_baselines_train_a_conditional_model_at_the_same_budget(tmp_path, method):
+    red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
+    out = merge([red, blue], tmp_path / method, method=method, root_kimg=0.016, merge_kimg=0.016, **FAST)
+    config = json.loads((out / "config.json").read_text())
+    assert config["generator"]["c_dim"] == 2 and config["lineage"][-1]["method"] == method
+    assert config["training"]["kimg"] == pytest.approx(0.032)  # (N - 1) * root_kimg + merge_kimg
+    if method == "ewc":
+        assert config["training"]["options"]["penalty_weight"] > 0
+        assert (out / "stages" / "ewc-fisher.safetensors").is_file()
+
+
+def test_ewc_penalty_pulls_towards_the_anchor(tmp_path):
+    red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
+    settings = dict(method="ewc", root_kimg=0.048, merge_kimg=0.048, **FAST)
+    merge([red, blue], tmp_path / "weak", ewc_lambda=0.0, **settings)
+    merge([red, blue], tmp_path / "strong", ewc_lambda=1e6, **settings)
+    anchor = load_file(str(tmp_path / "weak" / "stages" / "ewc-fisher.safetensors"))
+    drift = {}
+    for run in ("weak", "strong"):
+        G = GAN.load(tmp_path / run).G
+        drift[run] = sum(float((anchor[f"fisher.G.{k}"] * (p - anchor[f"anchor.G.{k}"]).square()).sum())
+                         for k, p in G.named_parameters())  # fmt: skip
+    assert drift["strong"] < drift["weak"]
+
+
+def test_cli_merge_and_generate_by_class(tmp_path, capsys):
+    red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
+    (tmp_path / "sources").mkdir()
+    red.save(tmp_path / "sources" / "red")
+    blue.save(tmp_path / "sources" / "blue")
+    out = tmp_path / "merged"
+    code = main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "blue"), "--out", str(out),
+                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--json"])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["classes"] == ["red", "blue"] and "blue" in summary["distances"]
+    assert main(["generate", str(out), "--class", "blue", "--seeds", "0-3", "--out", str(tmp_path / "blue.png")]) == 0
+    assert main(["generate", str(out), "--class", "1", "--seeds", "0-3", "--out", str(tmp_path / "one.png")]) == 0
+    assert (tmp_path / "blue.png").read_bytes() == (tmp_path / "one.png").read_bytes()
+    assert main(["generate", str(out), "--class", "green", "--out", str(tmp_path / "x.png")]) == 1
+    # Resuming a finished merge is a no-op.
+    assert main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "blue"), "--out", str(out),
+                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--resume", "--json"]) == 0  # fmt: skip
+
+
+def test_cli_bad_source_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "merged"
+    code = main(["merge", "no-such-model-anywhere", str(tmp_path / "missing"), "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1
+    assert not out.exists()
+    assert main(["merge", "a", "--out", str(out)]) == 1
+    assert main(["merge", "a", "b", "--out", str(out), "--method", "soup"]) == 1
+    assert not out.exists()
