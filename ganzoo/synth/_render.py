@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw
 
 from ganzoo.errors import DatasetError
 from ganzoo.synth import KINDS
+
 NUM_SHAPES = 100                 # N, shapes per image (the paper's default)
 EXPONENT_RANGE = (0.5, 3.5)      # 1/f exponents, drawn per channel and axis (authors' generator)
 MIN_RESOLUTION = 8
@@ -106,19 +107,19 @@ def pink_noise(rng: np.random.Generator, resolution: int, exponents: np.ndarray)
     Returns:
         The field; :func:`_to_uint8` maps it to pixels.
     """
-    spectrum = _pink_spectrum(rng, resolution, np.asarray(exponents, dtype=np.float64))
-    return np.fft.irfft2(spectrum, s=(resolution, resolution))
+    return np.fft.irfft2(_pink_spectrum(rng, resolution, np.asarray(exponents)), s=(resolution, resolution))
 
 
-def _draw_exponents(rng: np.random.Generator, channels: int = 3) -> np.ndarray:
+def _draw_exponents(rng: np.random.Generator) -> np.ndarray:
+    """``[3, 2]``: the exponents of each RGB channel along rows and columns."""
     low, high = EXPONENT_RANGE
-    return rng.uniform(low, high, size=(channels, 2))
+    return rng.uniform(low, high, size=(3, 2))
 
 
 def _pink_image(seed: int, index: int, stream: int, resolution: int) -> Image.Image:
     """A pink-noise RGB image from stream ``stream`` of image ``index`` (its exponents and phases)."""
     rng = _rng(seed, index, stream)
-    field = np.fft.irfft2(_pink_spectrum(rng, resolution, _draw_exponents(rng)), s=(resolution, resolution))
+    field = pink_noise(rng, resolution, _draw_exponents(rng))
     # Three "L" planes merged by PIL: 15x faster than handing PIL the transposed [R, R, 3] array.
     return Image.merge("RGB", [Image.fromarray(plane) for plane in _to_uint8(field)])
 
@@ -173,8 +174,10 @@ def _draw_shapes(canvas: Image.Image, rng: np.random.Generator, resolution: int)
             draw.rectangle([cx, cy, cx + s1, cy + s2], fill=colour)
 
 
-def _draw_salient(draw: ImageDraw.ImageDraw, rng: np.random.Generator, resolution: int, fill: object) -> None:
+def _draw_salient(draw: ImageDraw.ImageDraw, rng: np.random.Generator, resolution: int, fill: int | None) -> None:
     """Draws the salient object: one big circle, ellipse or rectangle (1/3 each) near the centre.
+
+    ``fill`` None paints it in its own random colour; a number paints it in that value (a mask).
 
     Its centre is uniform within R/10 of the image centre; circle and ellipse radii are uniform
     in ``[R/4, 3R/8)``, rectangle sides in ``[3R/8, 3R/4)``. It therefore always covers the
