@@ -94,7 +94,10 @@ class _Run:
             try:
                 from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
 
-                self.tensorboard = SummaryWriter(str(out / "tensorboard"))
+                # On resume, events after the snapshot (logged before the process stopped, and
+                # retrained now) are dropped, so the curves do not double back.
+                purge_step = trainer.cur_nimg + 1 if trainer.cur_nimg > 0 else None
+                self.tensorboard = SummaryWriter(str(out / "tensorboard"), purge_step=purge_step)
             except Exception:  # noqa: BLE001 - TensorBoard is optional
                 self.tensorboard = None
 
@@ -145,10 +148,18 @@ class _Run:
         with open(self.out / LOG_FILE, "a", encoding="utf-8") as f:
             f.write(line + "\n")
         if self.tensorboard is not None:
+            step = int(round(record["kimg"] * 1000))  # images seen; int(4.1 * 1000) would be 4099
             for key, value in record.items():
-                if isinstance(value, (int, float)) and key != "kimg":
-                    self.tensorboard.add_scalar(key, value, global_step=int(record["kimg"] * 1000))
+                # kimg is the step and time the event's own wall time
+                if isinstance(value, (int, float)) and key not in ("kimg", "time"):
+                    self.tensorboard.add_scalar(key, value, global_step=step)
             self.tensorboard.flush()
+
+    def close(self) -> None:
+        """Closes the TensorBoard writer (its file and flush thread)."""
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
 
     def finalize(self, snapshot: Path) -> None:
         """Makes OUT itself the final checkpoint: the snapshot's files, config.json last."""
@@ -410,6 +421,7 @@ def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback
     finally:
         if bar:
             bar.stop()
+        run.close()
     if run.is_writer:
         if last_snapshot is None:
             last_snapshot = latest_snapshot(run.out)
