@@ -8,15 +8,17 @@ the output has the same bytes for any number of workers.
 from __future__ import annotations
 
 import contextlib
-import io
 import multiprocessing
 import os
+import struct
 import zipfile
+import zlib
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
@@ -26,20 +28,33 @@ from ganzoo.synth._render import check_kind, check_resolution, render
 
 _CHUNK = 16                      # images per worker task
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: same bytes on every run
-# zlib level 1: noise-like images barely compress further at 6 and take several times longer.
-_PNG_COMPRESS_LEVEL = 1
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """A PNG file of an RGB image ``[H, W, 3]`` uint8: every row "Up"-filtered, zlib level 1.
+
+    Twice as fast as PIL's encoder, whose adaptive filter choice tries five filters on every row,
+    for the same size on these images (the Up filter suits their flat shapes and smooth noise).
+    """
+    height, width, _ = image.shape
+    rows = image.reshape(height, width * 3)
+    filtered = np.empty((height, width * 3 + 1), dtype=np.uint8)
+    filtered[:, 0] = 2                                  # filter type "Up": the byte above is subtracted
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return b"".join([_PNG_SIGNATURE, _png_chunk(b"IHDR", header),
+                     _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 1)), _png_chunk(b"IEND", b"")])  # fmt: skip
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
 def encode_chunk(kind: str, start: int, stop: int, resolution: int, seed: int) -> list[bytes]:
     """PNG bytes of images ``start .. stop-1`` (a worker task; module level, so spawn can pickle it)."""
-    from PIL import Image
-
-    encoded = []
-    for image in render(kind, range(start, stop), resolution, seed):
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
-        encoded.append(buffer.getvalue())
-    return encoded
+    return [png_bytes(image) for image in render(kind, range(start, stop), resolution, seed)]
 
 
 def _umask() -> int:
