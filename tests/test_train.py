@@ -305,3 +305,18 @@ def test_procedural_stream_draws_new_images_and_resumes_exactly(source, tmp_path
         finetune(resume=half, data=other, kimg=0.016, progress=False)
     finetune(resume=half, data=_stream()[0], kimg=0.016, progress=False)
     assert _same_files(full, half)
+
+
+def test_resume_after_a_crash_logs_each_tick_once(source, data, tmp_path):
+    def crash(trainer, stats):
+        if trainer.cur_nimg >= 16:  # before the 0.016 tick and snapshot
+            raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        _short(source, data, out, tick_kimg=0.004, callback=crash)
+    logged = [json.loads(line)["kimg"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert logged == pytest.approx([0.004, 0.008, 0.012])  # 0.012 was logged after the last snapshot
+    finetune(resume=out, data=data, progress=False, tick_kimg=0.004)
+    logged = [json.loads(line)["kimg"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert logged == pytest.approx([0.004, 0.008, 0.012, 0.016])

@@ -155,6 +155,18 @@ class _Run:
                     self.tensorboard.add_scalar(key, value, global_step=step)
             self.tensorboard.flush()
 
+    def drop_log_after_snapshot(self) -> None:
+        """On resume: removes log lines written after the snapshot (that training is redone),
+        so the log holds each kimg once. Rewritten atomically."""
+        path = self.out / LOG_FILE
+        if not self.is_writer or not path.is_file():
+            return
+        limit = self.trainer.cur_nimg / 1000 + 1e-9
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("kimg", 0) <= limit]
+        if len(kept) != len(lines):
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
+
     def close(self) -> None:
         """Closes the TensorBoard writer (its file and flush thread)."""
         if self.tensorboard is not None:
@@ -479,5 +491,6 @@ def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, call
     run = _Run(run_dir, trainer, info["base_config"], info["lineage_step"], info["snap_kimg"] if snap is None else snap,
                info.get("metrics", []), keep_snapshots, is_writer=dist.rank == 0,
                metrics_options=info.get("metrics_options"))  # fmt: skip
+    run.drop_log_after_snapshot()
     _loop(run, int(round(opts.total_kimg * 1000)), tick_kimg, progress, callback)
     return run_dir
