@@ -1,8 +1,8 @@
 """Writing a synthetic data set to disk: PNGs in a folder or a zip, atomically, with workers.
 
-Workers render and encode chunks of consecutive images; the parent writes them in index order.
-Since image ``i`` depends only on ``(kind, seed, i)`` and zip entries carry a fixed timestamp,
-the output has the same bytes for any number of workers.
+Workers render and PNG-encode chunks of consecutive images; the parent writes them in index
+order. Since image ``i`` depends only on ``(kind, seed, i)``, the encoder is deterministic and zip
+entries carry a fixed timestamp, the output has the same bytes for any number of workers.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int 
             It appears only when complete; nothing is left behind on error or Ctrl-C.
         seed: the data set's seed.
         workers: processes that render and encode (spawned; 1 = in this process). The bytes
-            written do not depend on it.
+            written do not depend on it. A script calling this with workers > 1 needs the usual
+            ``if __name__ == "__main__":`` guard (spawned workers import the script).
         progress: show a rich progress bar with the rate and the time left.
         overwrite: replace an existing ``out`` (only once the new one is complete).
 
