@@ -6,6 +6,7 @@ Every :class:`ganzoo.errors.GanzooError` becomes one line on stderr and exit cod
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -440,7 +441,8 @@ def finetune(
                            allow_random_d=allow_random_d, resolution=resolution, mirror=mirror, p=p, aug_preset=aug_preset,
                            gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=target, device=device,
                            metrics_options=metrics_options or None)  # fmt: skip
-    console.print(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, not one per process
+        console.print(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
 
 
 @app.command()
@@ -469,7 +471,8 @@ def pretrain(
     path = pretrain_fn(data, out, resolution=resolution, kimg=kimg, channels=channels, aug=aug, batch=batch, seed=seed,
                        snap=snap, resume=resume, z_dim=z_dim, w_dim=z_dim, mapping_layers=mapping_layers,
                        channel_base=channel_base, channel_max=channel_max, device=device)  # fmt: skip
-    console.print(f"pretrained -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
+    if int(os.environ.get("RANK", "0")) == 0:
+        console.print(f"pretrained -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
 
 
 @app.command()
