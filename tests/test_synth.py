@@ -38,6 +38,7 @@ def test_shape_dtype_and_image_i_depends_only_on_kind_seed_i(kind):
     assert not np.array_equal(synth.render(kind, [5], 32, seed=2)[0], images[1])
     assert len({image.tobytes() for image in images}) == 3
     assert images.std() > 10  # not blank
+    assert synth.render(kind, [0], 33).shape == (1, 33, 33, 3)  # odd sizes too
 
 
 def _radial_power_slope(field: np.ndarray) -> float:
@@ -77,7 +78,7 @@ def test_salient_object_in_primitives_s_and_ps():
     assert all(len(np.unique(c.reshape(-1, 3), axis=0)) == 1 for c in centre_salient)
     for p, s, ps in zip(plain, salient, textured):
         region = np.any(p != s, axis=-1)           # the salient object (where it changed Primitives)
-        assert 0.15 < region.mean() < 0.8
+        assert 0.1 < region.mean() < 0.6           # circle >= 0.19, rectangle >= 0.14, at most 0.57 of R²
         # Outside it, Primitives-PS shows the same shapes as Primitives (same layout stream) ...
         shapes = np.any(p != p[0, 0], axis=-1) & ~region
         assert np.mean(np.all(ps[shapes] == p[shapes], axis=-1)) > 0.5
