@@ -90,7 +90,7 @@ def parse_spec(spec: str) -> tuple[str, int]:
         raise DatasetError(f"{spec!r}: not a synthetic data spec; {usage}")
     if parts[1] not in KINDS:
         raise DatasetError(f"{spec!r}: unknown synthetic data kind {parts[1]!r}; {usage}")
-    if len(parts) == 3 and not parts[2].isdigit():
+    if len(parts) == 3 and not parts[2].isdecimal():
         raise DatasetError(f"{spec!r}: the seed must be an integer >= 0; {usage}")
     return parts[1], int(parts[2]) if len(parts) == 3 else 0
 
