@@ -13,6 +13,7 @@ from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
 from ganzoo.merge import average_gans, make_conditional, merge
 from ganzoo.models.stylegan2 import Discriminator, Generator
+from helpers import tiny_gan
 
 torch.set_num_threads(1)
 
@@ -85,7 +86,7 @@ def merged(tmp_path_factory):
     out = tmp_path_factory.mktemp("merge") / "red+blue"
     red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
     merge([red, blue], out, root_kimg=0.4, merge_kimg=1.6, class_names=["red", "blue"], eval=True, num_gen=32,
-          eval_options=dict(feature_extractor="timm:resnet18@32", allow_random_weights=True), **FAST)  # fmt: skip
+          eval_options=dict(feature_extractor="pixels@8"), **FAST)  # fmt: skip
     return out, red, blue
 
 
@@ -150,6 +151,16 @@ def test_resume_refuses_another_plan(tmp_path):
         merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, **FAST)
     with pytest.raises(GanzooError, match="merge_kimg"):
         merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.032, resume=True, **FAST)
+
+
+def test_sources_of_another_resolution_or_conditional_are_sampled(tmp_path):
+    red, big, labeled = coloured_gan(1, RED), tiny_gan(resolution=32, seed=4), tiny_gan(c_dim=3, seed=5)
+    out = merge([red, big, labeled], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, **FAST)
+    gan = GAN.load(out)
+    assert gan.G_ema.c_dim == 3 and gan.G_ema.img_resolution == 16
+    summary = json.loads((out / "merge_summary.json").read_text())
+    big_row = summary["distances"]["class1"]
+    assert big_row["d(r,i)"] is None and "undefined" in big_row["note"] and big_row["d(r,r->i)"] > 0
 
 
 @pytest.mark.parametrize("method", ["scratch", "transfer", "ewc", "freezed"])
