@@ -666,6 +666,12 @@ def merge(
         raise GanzooError(f"unknown merge method {method!r}; choose from {', '.join(METHODS)}")
     if root_kimg <= 0 or merge_kimg <= 0:
         raise GanzooError("merge: --root-kimg and --merge-kimg must be positive")
+    if aug not in ("ada", "fixed", "none"):
+        raise GanzooError(f"--aug must be ada, fixed or none, not {aug!r}")
+    if aug == "fixed" and engine.get("p") is None:
+        raise GanzooError("--aug fixed needs p (the augmentation probability)")
+    if eval and num_gen < 2:
+        raise GanzooError("merge --eval: --num-gen must be at least 2")
     out = Path(out)
     if out.exists() and not resume and (not out.is_dir() or any(out.iterdir())):
         raise GanzooError(f"{out}: already exists; choose another --out, or continue it with --resume")

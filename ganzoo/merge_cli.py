@@ -28,6 +28,7 @@ def merge_command(
     method: str = typer.Option("cocktail", "--method", help="cocktail | scratch | transfer | ewc | freezed (baselines: same budget)."),
     evaluate: bool = typer.Option(False, "--eval", help="Per-class and union FID/KID against samples of each source."),
     num_gen: int = typer.Option(1000, "--num-gen", help="--eval: images per class and per source."),
+    feature_extractor: str = typer.Option("inception-fid", "--feature-extractor", help="--eval: extractor (pixels needs no weights)."),
     snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default: the engine's)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -39,7 +40,8 @@ def merge_command(
     if snap is not None:
         engine["snap"] = snap
     path = merge(sources, out, root=root, root_kimg=root_kimg, merge_kimg=merge_kimg, batch=batch, seed=seed, aug=aug,
-                 resume=resume, method=method, eval=evaluate, num_gen=num_gen, progress=not as_json, **engine)  # fmt: skip
+                 resume=resume, method=method, eval=evaluate, num_gen=num_gen, progress=not as_json,
+                 eval_options={"feature_extractor": feature_extractor}, **engine)  # fmt: skip
     summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
     if as_json:
         print(json.dumps(summary, indent=2, sort_keys=True))

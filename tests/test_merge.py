@@ -196,17 +196,20 @@ def test_cli_merge_and_generate_by_class(tmp_path, capsys):
     blue.save(tmp_path / "sources" / "blue")
     out = tmp_path / "merged"
     code = main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "blue"), "--out", str(out),
-                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--json"])  # fmt: skip
+                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--json",
+                 "--eval", "--num-gen", "8", "--feature-extractor", "pixels@4"])  # fmt: skip
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["classes"] == ["red", "blue"] and "blue" in summary["distances"]
+    assert summary["eval"]["extractor"] == "pixels@4" and summary["eval"]["num_gen"] == 8
     assert main(["generate", str(out), "--class", "blue", "--seeds", "0-3", "--out", str(tmp_path / "blue.png")]) == 0
     assert main(["generate", str(out), "--class", "1", "--seeds", "0-3", "--out", str(tmp_path / "one.png")]) == 0
     assert (tmp_path / "blue.png").read_bytes() == (tmp_path / "one.png").read_bytes()
     assert main(["generate", str(out), "--class", "green", "--out", str(tmp_path / "x.png")]) == 1
     # Resuming a finished merge is a no-op.
     assert main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "blue"), "--out", str(out),
-                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--resume", "--json"]) == 0  # fmt: skip
+                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--resume", "--json",
+                 "--eval", "--num-gen", "8", "--feature-extractor", "pixels@4"]) == 0  # fmt: skip
 
 
 def test_cli_bad_source_is_one_line_and_writes_nothing(tmp_path, capsys):
@@ -218,4 +221,5 @@ def test_cli_bad_source_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()
     assert main(["merge", "a", "--out", str(out)]) == 1
     assert main(["merge", "a", "b", "--out", str(out), "--method", "soup"]) == 1
+    assert main(["merge", "a", "b", "--out", str(out), "--aug", "lots"]) == 1
     assert not out.exists()
