@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -13,9 +14,10 @@ import torch
 from ganzoo import synth
 from ganzoo.cli import main
 from ganzoo.data import ImageDataset
-from ganzoo.errors import GanzooError
-from ganzoo.synth._render import pink_noise
+from ganzoo.errors import DatasetError, GanzooError
+from ganzoo.synth._render import _POLYGON, _TRIANGLE, _convex_polygons, pink_noise
 from ganzoo.train.dataset import load_training_images
+from ganzoo.train.pretrain import describe_data
 from ganzoo.train.runner import finetune
 from helpers import tiny_gan
 
@@ -181,3 +183,135 @@ def test_finetune_on_synthetic_data(tmp_path):
     data = config["lineage"][-1]["data"]
     assert data["path"] == "synth:primitives" and data["definition"]["kind"] == "primitives"
     assert config["training"]["kimg"] == pytest.approx(0.008)
+
+
+# sha256 of render(kind, range(4), 64) computed before the color/shapes options were added: the
+# defaults must keep giving the paper's images (GENERATOR_VERSION ganzoo.synth/1).
+_DEFAULT_IMAGES_SHA256 = {
+    "pinknoise": "9809db46a8ad770d11458ef7be7d9641a16984f60a72f62aac42a0f8779539d3",
+    "primitives": "35354f4bcd96c5a18beb295b635b8c0da11cd00f2fa1561a870260661b34ff84",
+    "primitives-s": "867cee9555fbf97be64b09f87c4cc24185cac64a22aa8c1331591859219a2580",
+    "primitives-ps": "ff62e0a3b9553c855c21526d6594fd994308b2f7a7268f3c3c9c45ee333351bf",
+}
+
+
+@pytest.mark.parametrize("kind", synth.KINDS)
+def test_default_images_unchanged_by_the_options(kind):
+    assert synth.GENERATOR_VERSION == "ganzoo.synth/1"
+    assert hashlib.sha256(synth.render(kind, range(4), 64).tobytes()).hexdigest() == _DEFAULT_IMAGES_SHA256[kind]
+    spelled_out = {"color": "per-channel"} if kind in synth.OPTION_KINDS["color"] else {}
+    if kind in synth.OPTION_KINDS["shapes"]:
+        spelled_out["shapes"] = "rect,ellipse,circle,line"  # the defaults, in any order
+    assert np.array_equal(synth.render(kind, range(4), 64, **spelled_out), synth.render(kind, range(4), 64))
+
+
+def _channel_correlations(images: np.ndarray, differences: bool = False) -> np.ndarray:
+    """Pearson correlations of the channel pairs whose channels both vary (std > 8), all images.
+
+    ``differences``: of horizontal pixel differences, which are not dominated by the few lowest
+    frequencies (two independent smooth fields often correlate by chance over one image).
+    """
+    correlations = []
+    for image in images.astype(np.float64):
+        values = (np.diff(image, axis=1) if differences else image).reshape(-1, 3)
+        varies = image.reshape(-1, 3).std(axis=0) > 8
+        correlations += [np.corrcoef(values[:, a], values[:, b])[0, 1] for a, b in ((0, 1), (0, 2), (1, 2))
+                         if varies[a] and varies[b]]  # fmt: skip
+    return np.abs(np.array(correlations))
+
+
+def test_colour_correlated_pink_noise():
+    correlated = synth.render("pinknoise", range(32), 64, color="correlated")
+    independent = synth.render("pinknoise", range(32), 64, color="per-channel")
+    assert np.array_equal(independent, synth.render("pinknoise", range(32), 64))  # the default
+    strong, weak = _channel_correlations(correlated), _channel_correlations(independent, differences=True)
+    assert len(strong) > 40 and strong.min() > 0.99   # every channel an affine function of one field
+    assert len(weak) > 40 and np.median(weak) < 0.15
+    # Still pink noise, in many colours: a one-field spectrum, hue varying between images.
+    assert abs(_radial_power_slope(correlated[0].mean(axis=-1))) > 1
+    assert len({tuple(np.round(image.reshape(-1, 3).mean(axis=0), -1)) for image in correlated}) > 20
+    # Primitives-PS: same shapes, correlated background and texture; image i still depends only on its inputs.
+    textured = synth.render("primitives-ps", [2, 3], 48, seed=1, color="correlated")
+    assert not np.array_equal(textured, synth.render("primitives-ps", [2, 3], 48, seed=1))
+    assert np.array_equal(synth.render("primitives-ps", [3], 48, seed=1, color="correlated")[0], textured[1])
+
+
+def test_convex_polygons_have_their_vertex_counts_and_are_convex():
+    rng = np.random.default_rng(0)
+    kinds = np.array([_TRIANGLE, _POLYGON, 0, _POLYGON] * 25)
+    centres, radii = rng.uniform(0, 64, size=(100, 2)), rng.uniform(1, 20, size=(100, 2))
+    polygons = _convex_polygons(rng, kinds, centres, radii, rng.uniform(0, 180, size=100))
+    assert len(polygons) == 75
+    counts = [len(flat) // 2 for flat in polygons]
+    assert counts[::3] == [3] * 25 and set(counts) - {3} and all(3 <= k <= 8 for k in counts)
+    for flat in polygons:
+        points = np.array(flat).reshape(-1, 2)
+        edges = np.roll(points, -1, axis=0) - points
+        turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+        assert np.all(turns > 0) or np.all(turns < 0)  # every corner turns the same way: convex
+
+
+@pytest.mark.parametrize("shapes", ["triangle", "polygon"])
+def test_triangles_and_polygons_are_drawn(shapes):
+    images = synth.render("primitives", range(4), 64, seed=2, shapes=shapes)
+    for image in images:
+        # Only polygons are drawn, so every colour besides the background's is one of theirs.
+        assert len(np.unique(image.reshape(-1, 3), axis=0)) > 30
+        assert np.mean(np.all(image == image[0, 0], axis=-1)) < 0.9
+    assert np.array_equal(synth.render("primitives", [3], 64, seed=2, shapes=shapes)[0], images[3])
+    mixed = synth.render("primitives-s", range(4), 64, seed=2, shapes=["line", "circle", "ellipse", "rect", shapes])
+    assert not np.array_equal(mixed, synth.render("primitives-s", range(4), 64, seed=2))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: synth.render("primitives", [0], 32, color="correlated"), "no option 'color'"),
+    (lambda: synth.render("pinknoise", [0], 32, shapes="polygon"), "no option 'shapes'"),
+    (lambda: synth.render("pinknoise", [0], 32, color="mono"), "per-channel, correlated"),
+    (lambda: synth.render("primitives", [0], 32, shapes="line,star"), "line, circle, ellipse, rect, triangle, polygon"),
+    (lambda: synth.training_stream("synth:pinknoise?colour=correlated", 32, 3), "not NAME=VALUE"),
+    (lambda: synth.training_stream("synth:pinknoise?color", 32, 3), "not NAME=VALUE"),
+    (lambda: synth.training_stream("synth:pinknoise?color=correlated&color=per-channel", 32, 3), "repeated"),
+    (lambda: synth.training_stream("synth:primitives:1?shapes=", 32, 3), "use one or more of"),
+    (lambda: synth.training_stream("synth:primitives?color=correlated", 32, 3), "no option 'color'"),
+])  # fmt: skip
+def test_bad_options_are_one_line_dataset_errors(call, message):
+    with pytest.raises(DatasetError, match=message) as caught:
+        call()
+    assert "\n" not in str(caught.value)
+
+
+def test_options_are_in_the_stream_definition_and_hash():
+    def stream(spec):
+        return synth.training_stream(spec, 32, 3)
+
+    plain = stream("synth:primitives-ps:1")
+    assert "options" not in plain.describe()["definition"]  # the paper's streams keep their hashes
+    # The hash also covers the spec text (as synth:KIND vs synth:KIND:0 already differ); the
+    # definition is canonical: equal images, equal definitions.
+    spelled_out = stream("synth:primitives-ps:1?shapes=line,circle,ellipse,rect&color=per-channel")
+    assert spelled_out.definition == plain.definition
+    polygons = stream("synth:primitives-ps:1?shapes=polygon,line&color=correlated")
+    assert polygons.describe()["definition"]["options"] == {"color": "correlated", "shapes": ["line", "polygon"]}
+    assert polygons.definition == stream("synth:primitives-ps:1?color=correlated&shapes=line,polygon").definition
+    assert polygons.sha256 == stream("synth:primitives-ps:1?shapes=polygon,line&color=correlated").sha256
+    assert len({plain.sha256, polygons.sha256, stream("synth:primitives-ps:1?color=correlated").sha256}) == 3
+    images, _ = polygons.get(torch.tensor([5]))
+    expected = synth.render("primitives-ps", [5], 32, seed=1, color="correlated", shapes="line,polygon")
+    assert np.array_equal(images.permute(0, 2, 3, 1).numpy(), expected)
+    assert synth.parse_spec("synth:pinknoise:2?color=correlated") == ("pinknoise", 2, {"color": "correlated"})
+    assert describe_data("synth:pinknoise:2?color=correlated").startswith("trained on synthetic pinknoise, no real")
+
+
+def test_cli_options(tmp_path, capsys):
+    args = ["synth", "primitives-ps", "--n", "3", "--resolution", "16", "--out", str(tmp_path / "o.zip"),
+            "--color", "correlated", "--shapes", "line,triangle", "--json"]  # fmt: skip
+    capsys.readouterr()
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["options"] == {"color": "correlated", "shapes": ["line", "triangle"]}
+    expected = synth.render("primitives-ps", range(3), 16, color="correlated", shapes="line,triangle")
+    assert np.array_equal(ImageDataset(tmp_path / "o.zip").read_all(), expected)
+    args = ["synth", "primitives", "--n", "3", "--resolution", "16", "--out", str(tmp_path / "x"), "--color", "correlated"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no option 'color'" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zip"]

@@ -1,7 +1,7 @@
 """Writing a synthetic data set to disk: PNGs in a folder or a zip, atomically, with workers.
 
 Workers render and PNG-encode chunks of consecutive images; the parent writes them in index
-order. Since image ``i`` depends only on ``(kind, seed, i)``, the encoder is deterministic and zip
+order. Since image ``i`` depends only on ``(kind, options, seed, i)``, the encoder is deterministic and zip
 entries carry a fixed timestamp, the output has the same bytes for any number of workers.
 """
 
@@ -16,7 +16,7 @@ import zlib
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
@@ -24,7 +24,8 @@ from rich.text import Text
 
 from ganzoo._io import atomic_directory, atomic_path
 from ganzoo.errors import DatasetError, GanzooError
-from ganzoo.synth._render import check_kind, check_resolution, render
+from ganzoo.synth import check_options
+from ganzoo.synth._render import check_resolution, render
 
 _CHUNK = 16                      # images per worker task
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: same bytes on every run
@@ -52,28 +53,26 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-def encode_chunk(kind: str, start: int, stop: int, resolution: int, seed: int) -> list[bytes]:
-    """PNG bytes of images ``start .. stop-1`` (a worker task; module level, so spawn can pickle it)."""
-    return [png_bytes(image) for image in render(kind, range(start, stop), resolution, seed)]
+def encode_chunk(kind: str, start: int, stop: int, resolution: int, seed: int,
+                 options: dict[str, Any] | None = None) -> list[bytes]:  # fmt: skip
+    """PNG bytes of images ``start .. stop-1`` (a worker task; module level, so spawn can pickle it).
+
+    ``options``: :func:`ganzoo.synth.render`'s keyword options (``color``, ``shapes``).
+    """
+    return [png_bytes(image) for image in render(kind, range(start, stop), resolution, seed, **(options or {}))]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _chunks(kind: str, n: int, resolution: int, seed: int, executor: Executor | None,
+def _chunks(kind: str, n: int, resolution: int, seed: int, options: dict[str, Any], executor: Executor | None,
             in_flight: int) -> Iterator[list[bytes]]:  # fmt: skip
     """Encoded chunks in order; with an executor, at most ``in_flight`` chunks are pending."""
     bounds = [(start, min(start + _CHUNK, n)) for start in range(0, n, _CHUNK)]
     if executor is None:
         for start, stop in bounds:
-            yield encode_chunk(kind, start, stop, resolution, seed)
+            yield encode_chunk(kind, start, stop, resolution, seed, options)
         return
     pending: deque[Future] = deque()
     for start, stop in bounds:
-        pending.append(executor.submit(encode_chunk, kind, start, stop, resolution, seed))
+        pending.append(executor.submit(encode_chunk, kind, start, stop, resolution, seed, options))
         if len(pending) >= in_flight:
             yield pending.popleft().result()
     while pending:
@@ -81,7 +80,8 @@ def _chunks(kind: str, n: int, resolution: int, seed: int, executor: Executor | 
 
 
 def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int = 0, workers: int = 1,
-          progress: bool = True, overwrite: bool = False) -> Path:  # fmt: skip
+          progress: bool = True, overwrite: bool = False, *, color: str | None = None,
+          shapes: str | Sequence[str] | None = None) -> Path:  # fmt: skip
     """Writes images ``0 .. n-1`` of a synthetic kind as PNGs ``00000000.png, …``.
 
     Args:
@@ -97,15 +97,18 @@ def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int 
             ``if __name__ == "__main__":`` guard (spawned workers import the script).
         progress: show a rich progress bar with the rate and the time left.
         overwrite: replace an existing ``out`` (only once the new one is complete).
+        color: pinknoise, primitives-ps: ``"per-channel"`` (default) or ``"correlated"``.
+        shapes: primitives kinds: shape types from :data:`ganzoo.synth.SHAPES` (default the
+            paper's four). See :func:`ganzoo.synth.render`.
 
     Returns:
         ``out`` as a path.
 
     Raises:
-        DatasetError: an unknown kind, a bad count, resolution, seed or worker count.
+        DatasetError: an unknown kind or option, a bad count, resolution, seed or worker count.
         GanzooError: ``out`` exists and ``overwrite`` is not set.
     """
-    check_kind(kind)
+    options = check_options(kind, color=color, shapes=shapes)
     check_resolution(resolution)
     if n < 1 or workers < 1 or seed < 0:
         raise DatasetError(f"synth: need n >= 1, workers >= 1 and seed >= 0 (got n={n}, workers={workers}, seed={seed})")
@@ -122,20 +125,18 @@ def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int 
             task = bar.add_task(f"{kind} {resolution}px", total=n)
             if is_zip:
                 tmp = stack.enter_context(atomic_path(out))
-                tmp.chmod(0o666 & ~_umask())  # mkstemp's 0600 would hide a data set from other users
                 archive = stack.enter_context(zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED))
 
                 def put(name: str, data: bytes) -> None:
                     archive.writestr(zipfile.ZipInfo(name, _ZIP_DATE), data)
             else:
                 tmp = stack.enter_context(atomic_directory(out, overwrite=overwrite))
-                tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700, likewise
 
                 def put(name: str, data: bytes) -> None:
                     (tmp / name).write_bytes(data)
 
             index = 0
-            for chunk in _chunks(kind, n, resolution, seed, executor, in_flight=2 * workers):
+            for chunk in _chunks(kind, n, resolution, seed, options, executor, in_flight=2 * workers):
                 for data in chunk:
                     put(f"{index:0{width}d}.png", data)
                     index += 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -22,17 +23,24 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Data set seed: image i depends only on (KIND, SEED, i)."),
     workers: int = typer.Option(1, "--workers", help="Processes that render and encode (same bytes for any number)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+    color: Optional[str] = typer.Option(None, "--color", help="pinknoise, primitives-ps: per-channel (default, the paper's) | correlated (one field, a random two-colour ramp)."),
+    shapes: Optional[str] = typer.Option(None, "--shapes", help="primitives kinds: comma-separated from line,circle,ellipse,rect,triangle,polygon (default line,circle,ellipse,rect)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Write synthetic pretraining images (Baek & Shim, CVPR 2022) as PNGs 00000000.png, …"""
-    from ganzoo.synth import write
+    from ganzoo.synth import check_options, write
 
+    options = check_options(kind, color=color, shapes=shapes)  # canonical, non-default only
     started = time.perf_counter()
-    path = write(kind, n, resolution, out, seed=seed, workers=workers, progress=not as_json, overwrite=overwrite)
+    path = write(kind, n, resolution, out, seed=seed, workers=workers, progress=not as_json, overwrite=overwrite,
+                 **options)  # fmt: skip
     seconds = time.perf_counter() - started
     if as_json:
         print(json.dumps({"out": str(path), "kind": kind, "n": n, "resolution": resolution, "seed": seed,
-                          "seconds": round(seconds, 2), "images_per_s": round(n / seconds, 1)}, sort_keys=True))  # fmt: skip
+                          "options": options, "seconds": round(seconds, 2), "images_per_s": round(n / seconds, 1)},
+                         sort_keys=True))  # fmt: skip
         return
-    console.print(f"{n} {kind} images ({resolution}x{resolution}, seed {seed}) -> {path} "
+    described = "".join(f", {name} {value if isinstance(value, str) else ','.join(value)}"
+                        for name, value in options.items())  # fmt: skip
+    console.print(f"{n} {kind} images ({resolution}x{resolution}, seed {seed}{described}) -> {path} "
                   f"in {seconds:.1f} s ({n / seconds:.0f} img/s)", soft_wrap=True, highlight=False)  # fmt: skip

@@ -50,7 +50,7 @@ def describe_data(data: Any) -> str:
     """The sentence the lineage records about the training data."""
     text = os.fspath(data) if isinstance(data, (str, os.PathLike)) else getattr(data, "path", None)
     if text is not None and text.startswith(SYNTH_PREFIX):
-        kind = text[len(SYNTH_PREFIX) :].split(":", 1)[0]
+        kind = text[len(SYNTH_PREFIX) :].split("?", 1)[0].split(":", 1)[0]  # synth:KIND[:SEED][?OPTIONS]
         return f"trained on synthetic {kind}, no real images (ganzoo.synth, made on the fly from {text})"
     if text is not None and text.startswith(DOMAIN_PREFIX):
         name = text[len(DOMAIN_PREFIX) :]
@@ -76,7 +76,7 @@ def pretrain(
     """Trains a new StyleGAN2 from random init; returns the output checkpoint directory.
 
     Args:
-        data: ``synth:KIND[:SEED]`` (synthetic images made on the fly), a folder or zip of
+        data: ``synth:KIND[:SEED][?OPTIONS]`` (synthetic images made on the fly), a folder or zip of
             images, or uint8 images in memory.
         out: the run directory (it becomes the checkpoint directory).
         resolution: image size (a power of two).
