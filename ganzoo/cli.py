@@ -501,9 +501,11 @@ app.command("merge")(merge_command)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the CLI; returns the exit code (user errors: one line on stderr, exit 1)."""
+    """Runs the CLI; returns the exit code (user errors: one line on stderr, exit 1; Ctrl-C: 130)."""
     try:
-        app(args=argv, prog_name="ganzoo", standalone_mode=False)
+        # Without standalone mode, typer turns Ctrl-C into a returned 130 (and typer.Exit(code) into
+        # a returned code); older typer/click versions raise instead (handled below).
+        result = app(args=argv, prog_name="ganzoo", standalone_mode=False)
     except GanzooError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
@@ -516,9 +518,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
+        result = 130
+    # A command's own return value is an exit code only if it is an int (not a bool).
+    code = result if isinstance(result, int) and not isinstance(result, bool) else 0
+    if code == 130:
         err_console.print("interrupted", markup=False)
-        return 130
-    return 0
+    return code
 
 
 def entry_point() -> None:

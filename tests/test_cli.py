@@ -138,3 +138,22 @@ def test_convert_tf_pickle_and_state_dict_through_cli(tmp_path, capsys, shared_f
     for role, net in gan.networks().items():
         other = again.networks()[role].state_dict()
         assert all(torch.equal(t, other[k]) for k, t in net.state_dict().items()), role
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ganzoo.registry.list_models", interrupted)
+    code, out, err = run(capsys, "list")
+    assert code == 130 and err.strip() == "interrupted" and out == ""
+
+
+def test_nonzero_exit_codes_of_commands_propagate(monkeypatch, capsys):
+    import typer
+
+    def exits(*args, **kwargs):
+        raise typer.Exit(3)
+
+    monkeypatch.setattr("ganzoo.registry.list_models", exits)
+    assert run(capsys, "list")[0] == 3
