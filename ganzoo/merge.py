@@ -89,7 +89,8 @@ def _class_name(source: Any, gan: GAN, index: int) -> str:
     if isinstance(source, str) and not os.path.exists(source):
         return source.rstrip("/").split("/")[-1]
     if isinstance(source, (str, os.PathLike)):
-        return Path(source).resolve().name
+        path = Path(source).resolve()
+        return path.stem if path.is_file() else path.name
     return str(registry) if registry else f"class{index}"
 
 

@@ -18,6 +18,7 @@ console = Console()
 def merge_command(
     sources: List[str] = typer.Argument(..., help="Models to merge: registry names or aliases, Hub ids, checkpoint dirs."),
     out: Path = typer.Option(..., "--out", help="Output directory (becomes a conditional checkpoint directory)."),
+    class_names: Optional[str] = typer.Option(None, "--class-names", help="Comma-separated class names, one per source (default: the source names)."),
     root: Optional[str] = typer.Option(None, "--root", help="Root model (class name, source or index; default: the first)."),
     root_kimg: float = typer.Option(100.0, "--root-kimg", help="kimg of each rooting stage."),
     merge_kimg: float = typer.Option(100.0, "--merge-kimg", help="kimg of the union fine-tuning stage."),
@@ -36,12 +37,13 @@ def merge_command(
     """Merge pretrained GANs into one class-conditional GAN (GAN Cocktail: rooting, averaging, union fine-tuning)."""
     from ganzoo.merge import SUMMARY_FILE, merge
 
+    names = [n.strip() for n in class_names.split(",")] if class_names is not None else None
     engine = {"device": device} if device != "cpu" else {}
     if snap is not None:
         engine["snap"] = snap
     path = merge(sources, out, root=root, root_kimg=root_kimg, merge_kimg=merge_kimg, batch=batch, seed=seed, aug=aug,
                  resume=resume, method=method, eval=evaluate, num_gen=num_gen, progress=not as_json,
-                 eval_options={"feature_extractor": feature_extractor}, **engine)  # fmt: skip
+                 class_names=names, eval_options={"feature_extractor": feature_extractor}, **engine)  # fmt: skip
     summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
     if as_json:
         print(json.dumps(summary, indent=2, sort_keys=True))

@@ -206,6 +206,12 @@ def test_cli_merge_and_generate_by_class(tmp_path, capsys):
     assert main(["generate", str(out), "--class", "1", "--seeds", "0-3", "--out", str(tmp_path / "one.png")]) == 0
     assert (tmp_path / "blue.png").read_bytes() == (tmp_path / "one.png").read_bytes()
     assert main(["generate", str(out), "--class", "green", "--out", str(tmp_path / "x.png")]) == 1
+    named = tmp_path / "named"
+    assert main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "red"), "--out", str(named),
+                 "--class-names", "warm,hot", "--root", "hot", "--root-kimg", "0.008", "--merge-kimg", "0.008",
+                 "--batch", "8", "--aug", "none", "--json"]) == 0  # fmt: skip
+    assert GAN.load(named).class_names == ["warm", "hot"]
+    assert json.loads((named / "merge.json").read_text())["root"] == 1
     # Resuming a finished merge is a no-op.
     assert main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "blue"), "--out", str(out),
                  "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--resume", "--json",
@@ -222,4 +228,9 @@ def test_cli_bad_source_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert main(["merge", "a", "--out", str(out)]) == 1
     assert main(["merge", "a", "b", "--out", str(out), "--method", "soup"]) == 1
     assert main(["merge", "a", "b", "--out", str(out), "--aug", "lots"]) == 1
+    red = tmp_path / "red"
+    coloured_gan(1, RED).save(red)
+    assert main(["merge", str(red), str(red), "--out", str(out), "--class-names", "x"]) == 1
+    assert main(["merge", str(red), str(red), "--out", str(out)]) == 1  # two classes named 'red'
+    assert not out.exists()
     assert not out.exists()
