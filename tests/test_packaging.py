@@ -1,4 +1,5 @@
-"""Packaging: the wheel carries the registry and card templates, not only an editable checkout."""
+"""Packaging: the wheel carries the registry, card templates and the bundled starter zoo, not only
+an editable checkout."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def test_wheel_ships_registry_and_cards(tmp_path):
         assert f"ganzoo/_registry/{name}" in names
     for name in cards:
         assert f"ganzoo/_cards/{name}" in names
+    bundled = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "ganzoo" / "bundled").glob("*/*") if p.is_file())
+    assert any(n.endswith("/generator.safetensors") for n in bundled)
+    for name in bundled:
+        assert name in names  # the starter zoo: weights, config.json, samples.png
     assert "ganzoo/models/stylegan2.py" in names and "ganzoo/convert/safe_pickle.py" in names
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ import ganzoo
 from ganzoo import registry
 from ganzoo.cli import main
 from ganzoo.errors import RegistryError, UnknownModelError
-from ganzoo.registry import build_registry, get_entry, list_models
+from ganzoo.registry import build_registry, bundled_dir, get_entry, list_models
 
 ALL = list_models()
 
@@ -48,7 +49,8 @@ def test_entry_is_valid_and_its_architecture_resolves(name):
     assert entry.paper.title and entry.paper.url.startswith("https://") and entry.paper.bibtex.strip().startswith("@")
     assert entry.license and (entry.license != "other" or entry.license_name)
     assert entry.hub.repo.count("/") == 1 and entry.hub.revision
-    assert entry.artifacts, "every entry names its upstream release"
+    # Every entry names its upstream release, or ships inside the package (the starter zoo).
+    assert entry.artifacts or (entry.bundled and (bundled_dir(name) / "config.json").is_file())
     for artifact in entry.artifacts:
         assert urllib.parse.urlsplit(artifact.url).hostname in KNOWN_HOSTS
         if artifact.manual_download:
@@ -222,3 +224,15 @@ def test_list_and_info_import_neither_torch_nor_huggingface_hub():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_bundled_source_is_validated(tmp_path):
+    folder = tmp_path / "reg"
+    folder.mkdir()
+    base = (Path(__file__).resolve().parents[1] / "registry" / "starter.toml").read_text()
+    (folder / "mine.toml").write_text(base.replace('source = "bundled"', 'source = "ftp"'))
+    with pytest.raises(RegistryError, match="'source' must be one of hub, bundled"):
+        build_registry([folder / "mine.toml"])
+    (folder / "mine.toml").write_text(base.replace('name = "discs-stylegan2-32"', 'name = "nowhere-stylegan2-32"'))
+    with pytest.raises(RegistryError, match="ganzoo/bundled/nowhere-stylegan2-32"):
+        build_registry([folder / "mine.toml"])

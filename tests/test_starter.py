@@ -1,0 +1,117 @@
+"""The bundled starter zoo: loads, generates, ranks and finetunes with no network at all."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganzoo
+from ganzoo.cli import main
+from ganzoo.hub import pull_checkpoint
+from ganzoo.registry import bundled_dir, get_entry, list_models
+from ganzoo.starter import MODELS, domain_stream, render_domain, write_domain
+
+NAMES = [m.name for m in MODELS]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No network: the Hub is offline and its endpoint unreachable."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_toy_domains_are_deterministic_per_index_and_different():
+    a = render_domain("discs", [5, 0, 7])
+    assert a.shape == (3, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a[1], render_domain("discs", [0])[0])  # image i depends only on i
+    assert not np.array_equal(a[0], a[1])
+    discs, stripes = render_domain("discs", range(64)), render_domain("stripes", range(64))
+    # Discs are flat away from the disc; stripes vary along every row: mean |horizontal gradient|.
+    grad = lambda x: np.abs(np.diff(x.astype(float), axis=2)).mean()  # noqa: E731
+    assert grad(stripes) > 2 * grad(discs)
+    stream = domain_stream("stripes", channels=1)
+    images, labels = stream.get(torch.arange(4))
+    assert images.shape == (4, 1, 32, 32) and labels is None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bundled_entries_load_offline_with_their_provenance(name):
+    entry = get_entry(name)
+    assert entry.bundled and entry.license == "apache-2.0" and entry.resolution == 32
+    result = pull_checkpoint(name)
+    assert result.origin == "bundled" and result.path == bundled_dir(name)
+    gan = ganzoo.load(name)
+    assert gan.G_ema.img_resolution == 32 and gan.G is not None and gan.D is not None
+    config = gan.config
+    assert config["source"]["bundled"] is True and config["license"] == "apache-2.0"
+    assert "no real images" in " ".join(config["lineage"][-1]["notes"])
+    runs = config["source"]["training_runs"]
+    assert runs and all(r["command"].startswith("python scripts/train_starter_zoo.py") for r in runs)
+    assert config["training"]["kimg"] > 0
+
+
+def test_generate_main_job_offline(tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["generate", "primitives-ps-stylegan2-32", "--seeds", "0-15", "--out", str(out)]) == 0
+    assert Image.open(out).size == (4 * 32, 4 * 32)
+
+
+def test_list_marks_bundled_models(capsys):
+    assert set(NAMES) <= set(list_models())
+    assert main(["list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert all(rows[n]["source"] == "bundled" for n in NAMES)
+
+
+@pytest.mark.parametrize("domain", ["discs", "stripes"])
+def test_rank_offline_picks_the_model_of_the_target_domain(domain, tmp_path):
+    target = write_domain(domain, 60, tmp_path / domain, seed=123)
+    result = ganzoo.rank(target, candidates=NAMES, feature_extractor="pixels", num_gen=200, progress=False)
+    assert result.recommended == f"{domain}-stylegan2-32"
+    by_name = {c.name: c for c in result.candidates}
+    other = "stripes" if domain == "discs" else "discs"
+    assert by_name[f"{domain}-stylegan2-32"].fid < by_name[f"{other}-stylegan2-32"].fid
+
+
+def test_rank_default_candidates_offline_scores_the_bundled_ones(tmp_path, capsys):
+    target = write_domain("discs", 40, tmp_path / "t", seed=5)
+    code = main(["rank", "--target", str(target), "--feature-extractor", "pixels", "--num-gen", "100",
+                 "--json", str(tmp_path / "r.json")])  # fmt: skip
+    assert code == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["recommended"] == "discs-stylegan2-32"
+    scored = {c["name"] for c in data["candidates"] if c.get("fid") is not None}
+    assert scored == set(NAMES)  # the others are listed as not scored (offline), not fatal
+
+
+def test_finetune_a_bundled_model_offline(tmp_path):
+    target = write_domain("stripes", 16, tmp_path / "t", seed=9)
+    out = tmp_path / "run"
+    assert main(["finetune", "discs", "--data", str(target), "--kimg", "0.008", "--batch", "4", "--snap", "0.008",
+                 "--out", str(out)]) == 0  # fmt: skip
+    config = json.loads((out / "config.json").read_text())
+    assert config["lineage"][-1]["registry"] == "discs-stylegan2-32"
+    assert config["license"] == "apache-2.0"
+
+
+def test_damaged_bundled_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "discs-stylegan2-32"
+    shutil.copytree(bundled_dir("discs-stylegan2-32"), copy)
+    data = bytearray((copy / "generator.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (copy / "generator.safetensors").write_bytes(bytes(data))
+    monkeypatch.setattr("ganzoo.registry.bundled_dir", lambda name: copy)
+    assert main(["generate", "discs", "--seeds", "0", "--out", str(tmp_path / "g.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "damaged" in err and "generator.safetensors" in err
+    assert (copy / "generator.safetensors").is_file()  # package files are never removed
