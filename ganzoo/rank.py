@@ -120,21 +120,44 @@ def _recipe_hint(best: str | None, num_target: int, target: str) -> str:
     return f"ganzoo finetune {best} --data {target} --recipe full, with ADA"
 
 
-def _default_candidates(channels: int) -> list[str]:
+def _default_candidates(channels: int, notes: list[str] | None = None) -> list[str]:
+    """Registry entries with ``channels``-channel images; offline (``HF_HUB_OFFLINE=1``) only
+    those already on this machine (bundled, converted or in the Hub cache), with one note."""
+    from ganzoo.hub import hub_offline
     from ganzoo.registry import get_entry, list_models
 
-    names = []
+    offline = hub_offline()
+    names, skipped = [], 0
     for name in list_models():
         entry = get_entry(name)
         entry_channels = int((entry.generator or {}).get("img_channels", 3))
-        if entry_channels == channels:
-            names.append(name)
+        if entry_channels != channels:
+            continue
+        if offline and not _on_this_machine(entry):
+            skipped += 1
+            continue
+        names.append(name)
+    if skipped and notes is not None:
+        notes.append(f"offline (HF_HUB_OFFLINE=1): {skipped} registry entries not on this machine were left out "
+                     "(`ganzoo pull NAME` them when online, or name them with --candidates)")  # fmt: skip
     return names
 
 
-def _expand_candidates(candidates: str | Iterable[str] | None, channels: int) -> list[str]:
+def _on_this_machine(entry) -> bool:
+    """Whether a registry entry loads without network: bundled, converted, or in the Hub cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from ganzoo.hub import converted_dir, hub_cache_dir
+
+    if entry.bundled or (converted_dir(entry.name) / "config.json").is_file():
+        return True
+    cached = try_to_load_from_cache(entry.hub.repo, "config.json", cache_dir=str(hub_cache_dir()), revision=entry.hub.revision)
+    return isinstance(cached, str)
+
+
+def _expand_candidates(candidates: str | Iterable[str] | None, channels: int, notes: list[str] | None = None) -> list[str]:
     if candidates is None or candidates == "all":
-        names = _default_candidates(channels)
+        names = _default_candidates(channels, notes)
     else:
         items = [candidates] if isinstance(candidates, (str, os.PathLike)) else list(candidates)
         names = []
@@ -142,12 +165,13 @@ def _expand_candidates(candidates: str | Iterable[str] | None, channels: int) ->
             for part in str(item).split(","):
                 part = part.strip()
                 if part == "all":
-                    names.extend(_default_candidates(channels))
+                    names.extend(_default_candidates(channels, notes))
                 elif part:
                     names.append(part)
     names = list(dict.fromkeys(names))
     if not names:
-        raise GanzooError(f"rank: no candidates (no registry entry has {channels}-channel images)")
+        offline = " on this machine (offline)" if notes else ""
+        raise GanzooError(f"rank: no candidates (no registry entry{offline} has {channels}-channel images)")
     return names
 
 
@@ -378,7 +402,8 @@ def rank(
     if num_gen < K_PR + 1:
         raise GanzooError(f"rank: --num-gen must be at least {K_PR + 1} for precision/recall with k={K_PR}")
     dataset = ImageDataset(target, resolution=resolution, channels=3, strict=strict)
-    names = _expand_candidates(candidates, _target_channels(dataset))
+    selection_notes: list[str] = []
+    names = _expand_candidates(candidates, _target_channels(dataset), selection_notes)
     extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
     target_set = dataset_features(dataset, extractor, progress=progress)
     require_count(dataset.path, len(target_set), K_PR + 1, f"rank (precision/recall with k={K_PR})")
@@ -387,7 +412,7 @@ def rank(
     target_radii = target_set.radii((K_PR, K_DC) if with_dc else (K_PR,))
 
     rows: list[RankedCandidate] = []
-    notes: list[str] = []
+    notes: list[str] = list(selection_notes)
     if allow_random_weights:
         notes.append("random-weight feature extractor: the values are meaningless (testing only)")
     if regime == "real":

@@ -90,8 +90,10 @@ def test_rank_default_candidates_offline_scores_the_bundled_ones(tmp_path, capsy
     assert code == 0
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["recommended"] == "discs-stylegan2-32"
-    scored = {c["name"] for c in data["candidates"] if c.get("fid") is not None}
-    assert scored == set(NAMES)  # the others are listed as not scored (offline), not fatal
+    # Offline, the default candidates are the models on this machine; one note says so.
+    assert {c["name"] for c in data["candidates"]} == set(NAMES)
+    assert all(c.get("fid") is not None for c in data["candidates"])
+    assert any(n.startswith("offline (HF_HUB_OFFLINE=1): ") for n in data["notes"])
 
 
 def test_finetune_a_bundled_model_offline(tmp_path):
