@@ -117,3 +117,16 @@ def test_damaged_bundled_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "damaged" in err and "generator.safetensors" in err
     assert (copy / "generator.safetensors").is_file()  # package files are never removed
+
+
+def test_merge_two_bundled_models_offline(tmp_path, capsys):
+    out = tmp_path / "duo"
+    args = ["merge", "discs", "stripes", "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--out", str(out)]
+    assert main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["class_names"] == ["discs", "stripes"]
+    gan = ganzoo.load(out)
+    assert gan.G_ema.c_dim == 2 and gan.G_ema.img_resolution == 32
+    grid = tmp_path / "stripes.png"
+    assert main(["generate", str(out), "--class", "stripes", "--seeds", "0-3", "--out", str(grid)]) == 0
+    assert grid.is_file()
