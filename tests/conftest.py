@@ -16,6 +16,18 @@ def shared_fixtures() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module: tiny models gain nothing from threads, and the test
+    machine's cores are shared (``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_ganzoo_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own ganzoo cache (verified-file records, ...), never the user's."""

@@ -11,13 +11,7 @@ from ganzoo.errors import GanzooError
 from ganzoo.train.augment import PRESETS, TRANSFORMS, AdaptiveP, AugmentPipe
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small images gain nothing from threads, and the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models, shared cores
 
 
 def _images(n: int, size: int = 8, seed: int = 0, dtype=torch.float32) -> torch.Tensor:

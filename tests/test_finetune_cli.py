@@ -18,13 +18,7 @@ from helpers import tiny_gan
 SHORT = ["--kimg", "0.008", "--batch", "4", "--snap", "0.008"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models, shared cores
 
 
 def _folder(path: Path, count: int, seed: int) -> list[np.ndarray]:

@@ -22,13 +22,7 @@ from ganzoo.train.runner import finetune
 from helpers import tiny_gan
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models, shared cores
 
 
 @pytest.mark.parametrize("kind", synth.KINDS)

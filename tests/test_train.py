@@ -26,13 +26,7 @@ from helpers import tiny_gan
 WEIGHTS = ("generator.safetensors", "generator_raw.safetensors", "discriminator.safetensors")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models, shared cores
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,7 @@ SETTINGS = dict(recipe="full", kimg=0.016, batch=4, snap=0.008, tick_kimg=0.004,
 STEPS = [4, 8, 12, 16]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models, shared cores
 
 
 @pytest.fixture(scope="module")
