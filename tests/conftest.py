@@ -9,11 +9,22 @@ import pytest
 
 @pytest.fixture(scope="session")
 def shared_fixtures() -> Path:
-    """The reference fixtures folder, ``../shared/fixtures`` beside the project root."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+    """The reference fixtures folder, ``../shared/fixtures`` beside the project root (or
+    ``$GANZOO_FIXTURES``, for machines where the checkout travels without ``../shared``)."""
+    import os
+
+    path = Path(os.environ.get("GANZOO_FIXTURES") or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")
     if not path.is_dir():
         pytest.fail(f"reference fixtures not found at {path} (they are required, not optional)")
     return path
+
+
+@pytest.fixture(scope="session")
+def device() -> str:
+    """Where device-aware tests run: ``$GANZOO_TEST_DEVICE`` (e.g. ``cuda``), default ``cpu``."""
+    import os
+
+    return os.environ.get("GANZOO_TEST_DEVICE", "cpu")
 
 
 @pytest.fixture(scope="module")

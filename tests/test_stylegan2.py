@@ -14,40 +14,61 @@ from ganzoo.models.stylegan2 import Discriminator, Generator, build_network
 FIXTURES = ["tiny32", "cond64"]
 
 
-def _reference_outputs(nets: dict, ref: dict) -> dict[str, torch.Tensor]:
-    G, G_raw, D = nets["G_ema"], nets["G"], nets["D"]
-    z = torch.from_numpy(ref["z"])
-    c = torch.from_numpy(ref["c"])
+def _reference_outputs(nets: dict, ref: dict, device: str = "cpu", force_fp32: bool = True) -> dict[str, np.ndarray]:
+    G, G_raw, D = (nets[role].to(device) for role in ("G_ema", "G", "D"))
+    z = torch.from_numpy(ref["z"]).to(device)
+    c = torch.from_numpy(ref["c"]).to(device)
+    fp32 = dict(force_fp32=force_fp32)
     with torch.no_grad():
         out = {"ws": G.mapping(z, c), "ws_trunc06": G.mapping(z, c, truncation_psi=0.6)}
-        out["img"] = G.synthesis(out["ws"], noise_mode="const", force_fp32=True)
-        out["img_trunc06"] = G.synthesis(out["ws_trunc06"], noise_mode="const", force_fp32=True)
-        out["img_G"] = G_raw(z, c, noise_mode="const", force_fp32=True)
-        out["d_logits_input"] = D(torch.from_numpy(ref["d_input"]), c, force_fp32=True)
-        out["d_logits_img"] = D(torch.from_numpy(ref["img"]), c, force_fp32=True)
-    return out
+        out["img"] = G.synthesis(out["ws"], noise_mode="const", **fp32)
+        out["img_trunc06"] = G.synthesis(out["ws_trunc06"], noise_mode="const", **fp32)
+        out["img_G"] = G_raw(z, c, noise_mode="const", **fp32)
+        out["d_logits_input"] = D(torch.from_numpy(ref["d_input"]).to(device), c, **fp32)
+        out["d_logits_img"] = D(torch.from_numpy(ref["img"]).to(device), c, **fp32)
+    return {key: value.float().cpu().numpy() for key, value in out.items()}
 
 
-@pytest.mark.parametrize("name", FIXTURES)
-def test_reproduces_official_networks(shared_fixtures, name):
-    folder = shared_fixtures / "stylegan2-ada" / name
+def _official_nets(folder, name) -> dict:
     foreign = read_stylegan2_ada_pickle(folder / f"{name}-snapshot.pkl")
-    ref = dict(np.load(folder / f"{name}-reference.npz"))
     nets = {}
     for role in ("G_ema", "G", "D"):
         spec = getattr(foreign, role)
         net = build_network(spec.class_name, spec.init_kwargs).eval()
         net.load_state_dict(spec.state_dict, strict=True)  # same names and shapes, no rename table
         nets[role] = net
+    return nets
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_reproduces_official_networks(shared_fixtures, name, device):
+    """On ``$GANZOO_TEST_DEVICE`` (CPU by default; run with ``cuda`` on a GPU machine)."""
+    folder = shared_fixtures / "stylegan2-ada" / name
+    ref = dict(np.load(folder / f"{name}-reference.npz"))
+    nets = _official_nets(folder, name)
     config = __import__("json").loads((folder / f"{name}-config.json").read_text())
     assert sum(p.numel() for p in nets["G_ema"].parameters()) == config["G_params"]
     assert sum(p.numel() for p in nets["D"].parameters()) == config["D_params"]
     assert len(nets["G_ema"].state_dict()) == config["G_state_keys"]
     assert len(nets["D"].state_dict()) == config["D_state_keys"]
-    out = _reference_outputs(nets, ref)
+    out = _reference_outputs(nets, ref, device)
     for key, value in out.items():
-        err = float(np.abs(value.numpy() - ref[key]).max())
-        assert err <= 1e-4, f"{name}/{key}: max abs error {err}"
+        err = float(np.abs(value - ref[key]).max())
+        assert err <= 1e-4, f"{name}/{key}: max abs error {err} on {device}"
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_mixed_precision_blocks(shared_fixtures, name, device):
+    """Without force_fp32: float16 in the ``num_fp16_res`` highest-resolution blocks on CUDA
+    (close to the float32 reference, as in StyleGAN2-ADA), exactly float32 on CPU."""
+    folder = shared_fixtures / "stylegan2-ada" / name
+    ref = dict(np.load(folder / f"{name}-reference.npz"))
+    out = _reference_outputs(_official_nets(folder, name), ref, device, force_fp32=False)
+    for key, value in out.items():
+        assert np.isfinite(value).all()
+        err = float(np.abs(value - ref[key]).max())
+        bound = 1e-4 if not device.startswith("cuda") else 0.05 * max(float(np.abs(ref[key]).max()), 1.0)
+        assert err <= bound, f"{name}/{key}: max abs error {err} on {device} (bound {bound})"
 
 
 def test_fused_and_nonfused_modconv_agree():
