@@ -114,8 +114,10 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
         if text.startswith((".", "/", "~")) or path.suffix:
             load(text)  # raises the loader's one-line error for a missing path
         entry, repo_id = resolve(text)
+        if entry is not None and entry.bundled:
+            repo_id = None  # in the package: nothing to ask the Hub
         converted = converted_dir(entry.name) if entry is not None else None
-        if converted is None or not is_checkpoint_dir(converted):
+        if (entry is None or not entry.bundled) and (converted is None or not is_checkpoint_dir(converted)):
             remote = _remote_candidate(text, progress)
             if remote is not None:
                 return remote
