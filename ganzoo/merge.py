@@ -135,10 +135,11 @@ class SourceSampler:
         resolution, channels: the target image size (resampled / channel-converted if needed).
         seed: the merge seed.
         key: the stream's salt (keeps rooting, union and evaluation samples apart).
+        device: where the generator runs (a copy is moved there; the source stays put).
     """
 
-    def __init__(self, gan: GAN, resolution: int, channels: int, seed: int, key: Sequence[int]):
-        self.G = gan.G_ema.eval()
+    def __init__(self, gan: GAN, resolution: int, channels: int, seed: int, key: Sequence[int], device: str = "cpu"):
+        self.G = gan.G_ema.eval() if gan.device == torch.device(device) else copy.deepcopy(gan.G_ema).to(device).eval()
         self.resolution = int(resolution)
         self.channels = int(channels)
         self.seed = int(seed)
@@ -179,16 +180,16 @@ def _stream_definition(sources: Sequence[Source], seed: int, resolution: int, ch
             "seed": int(seed), "resolution": int(resolution), "channels": int(channels)}  # fmt: skip
 
 
-def rooting_stream(source: Source, seed: int, resolution: int, channels: int) -> ProceduralImages:
+def rooting_stream(source: Source, seed: int, resolution: int, channels: int, device: str = "cpu") -> ProceduralImages:
     """Unlabeled samples of one source (the data of its rooting stage)."""
-    sampler = SourceSampler(source.gan, resolution, channels, seed, (_ROOT_STREAM,))
+    sampler = SourceSampler(source.gan, resolution, channels, seed, (_ROOT_STREAM,), device)
     return ProceduralImages(lambda idx: (sampler(idx), None), resolution, channels, f"merge-samples:{source.name}",
                             _stream_definition([source], seed, resolution, channels, "merge-rooting"))  # fmt: skip
 
 
-def union_stream(sources: Sequence[Source], seed: int, resolution: int, channels: int) -> ProceduralImages:
+def union_stream(sources: Sequence[Source], seed: int, resolution: int, channels: int, device: str = "cpu") -> ProceduralImages:
     """Labeled samples of every source: image ``n`` is of class ``n % N`` (source ``n % N``)."""
-    samplers = [SourceSampler(s.gan, resolution, channels, seed, (_UNION_STREAM, k)) for k, s in enumerate(sources)]
+    samplers = [SourceSampler(s.gan, resolution, channels, seed, (_UNION_STREAM, k), device) for k, s in enumerate(sources)]
     num = len(sources)
 
     def labels(indices: np.ndarray) -> torch.Tensor:
@@ -455,7 +456,7 @@ def evaluate_merge(gan: GAN, sources: Sequence[Source], num_gen: int = 1000, see
     extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
     res, channels = gan.G_ema.img_resolution, gan.G_ema.img_channels
     indices = np.arange(num_gen, dtype=np.int64)
-    reference = [extractor(_nhwc(SourceSampler(s.gan, res, channels, seed, (_EVAL_STREAM, k))(indices)))
+    reference = [extractor(_nhwc(SourceSampler(s.gan, res, channels, seed, (_EVAL_STREAM, k), device)(indices)))
                  for k, s in enumerate(sources)]  # fmt: skip
     seeds = [seed * 10**6 + i for i in range(num_gen)]
     generated = [extractor(gan.sample(seeds=seeds, class_idx=k, noise_mode="const")) for k in range(len(sources))]
@@ -699,6 +700,7 @@ def merge(
     if _stage_done(out):
         return out
     settings = dict(engine, batch=batch, seed=int(seed), aug=aug)
+    device = str(engine.get("device", "cpu"))  # the sources stay on the CPU; their samplers run here
     stage_dir = out / STAGES
     stage_dir.mkdir(exist_ok=True)
     rooted: dict[int, GAN] = {}
@@ -708,10 +710,10 @@ def merge(
         what = f"rooting {names[root_index]} -> {names[stage.source]}" if stage.kind == "root" else f"{method}: union of {', '.join(names)}"
         _say(progress, f"stage {number}/{len(stages)}: {what} ({stage.kimg:g} kimg)")
         if stage.kind == "root":
-            data = rooting_stream(loaded[stage.source], seed, res, channels)
+            data = rooting_stream(loaded[stage.source], seed, res, channels, device)
             rooted[stage.source] = _run_stage(path, lambda: root_gan, data, stage.recipe, stage.kimg, settings, progress, callback)
             continue
-        data = union_stream(loaded, seed, res, channels)
+        data = union_stream(loaded, seed, res, channels, device)
         stage_settings = dict(settings)
         if method == "ewc":
             fisher_path = stage_dir / FISHER_FILE

@@ -2,15 +2,15 @@
 """Toy-scale GAN Cocktail study at 32x32 on CPU: cocktail vs the baselines at equal budget.
 
     python scripts/study_merge.py --out /tmp/study_merge [--root-kimg 0.8] [--merge-kimg 1.6] \
-        [--num-gen 500] [--threads 2] [--methods cocktail,scratch,transfer,ewc,freezed]
+        [--num-gen 500] [--threads 2] [--batch 8] [--aug ada] [--device cpu] [--methods cocktail,scratch,transfer,ewc,freezed]
 
 Sources: three small StyleGAN2 generators at 32x32 (random weights, seeds 1-3) whose outputs
 are pushed towards red, green and blue by their toRGB biases: three clearly different synthetic
 "domains" made without training. They are a stand-in for pretrained models, not pretrained
 models: the study checks the machinery and the relative ordering, not the paper's numbers.
 
-Every method runs through :func:`ganzoo.merge.merge` with the same engine settings (batch 8,
-ADA, lr 0.0025) and the same budget, ``(N-1)·root_kimg + merge_kimg`` images shown to D:
+Every method runs through :func:`ganzoo.merge.merge` with the same engine settings (``--aug``,
+lr 0.0025, batch ``--batch``) and the same budget, ``(N-1)·root_kimg + merge_kimg`` images shown to D:
 cocktail spends it on two rootings and the union fine-tuning, the baselines on the union.
 
 Metrics (:func:`ganzoo.merge.evaluate_merge`): FID and KID of each class against ``--num-gen``
@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (training, source sampling, features)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--aug", default="ada", help="ada | none (endless generated data: D cannot overfit much)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -92,13 +95,14 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows, distances = [], {}
     for method in methods:
-        start = time.process_time()
+        start, wall = time.process_time(), time.perf_counter()
         path = merge(sources, args.out / method, method=method, root_kimg=args.root_kimg, merge_kimg=args.merge_kimg,
-                     batch=8, seed=args.seed, aug="ada", resume=True, eval=True, num_gen=args.num_gen,
-                     class_names=names, eval_options={"feature_extractor": EXTRACTOR}, progress=False)  # fmt: skip
+                     batch=args.batch, seed=args.seed, aug=args.aug, resume=True, eval=True, num_gen=args.num_gen,
+                     class_names=names, eval_options={"feature_extractor": EXTRACTOR, "device": args.device},
+                     progress=False, **({"device": args.device} if args.device != "cpu" else {}))  # fmt: skip
         seconds = time.process_time() - start
         summary = json.loads((path / "merge_summary.json").read_text())
-        rows.append(_row(method, summary["eval"], names, seconds))
+        rows.append(_row(method, summary["eval"], names, seconds) | {"wall_seconds": time.perf_counter() - wall})
         if method == "cocktail":
             distances = summary["distances"]
         print(f"{method}: done in {seconds:.0f} CPU s", flush=True)
@@ -114,9 +118,10 @@ def main() -> None:
     cross = {a: {b: fid(feats[i], feats[j]) for j, b in enumerate(names)} for i, a in enumerate(names)}
     results = {"setting": {"resolution": RES, "sources": "random 32x32 StyleGAN2s pushed to red/green/blue (toRGB biases)",
                            "root": names[0], "root_kimg": args.root_kimg, "merge_kimg": args.merge_kimg,
-                           "budget_kimg": (len(names) - 1) * args.root_kimg + args.merge_kimg, "batch": 8, "aug": "ada",
+                           "budget_kimg": (len(names) - 1) * args.root_kimg + args.merge_kimg, "batch": args.batch, "aug": args.aug,
                            "seed": args.seed, "extractor": EXTRACTOR, "num_gen": args.num_gen,
-                           "reference": "generated samples of each source (no real data)", "threads": args.threads},
+                           "reference": "generated samples of each source (no real data)", "threads": args.threads,
+                           "device": args.device},
                "rows": rows, "distances": distances, "source_vs_source_fid": cross}  # fmt: skip
     table = _table(rows, names)
     dist_lines = [f"| {k} | {v['d(r,i)']:.2f} | {v['d(r,r->i)']:.2f} |" for k, v in distances.items()]
