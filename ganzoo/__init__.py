@@ -10,6 +10,7 @@ The public API::
     ganzoo.convert("network-snapshot.pkl", "my-checkpoint")
     ganzoo.finetune("afhqcat-stylegan2-512", data="./mycats", recipe="freezed", kimg=200, out="runs/cats")
     ganzoo.rank("./mydata", candidates="all")    # which source checkpoint to finetune from
+    ganzoo.merge(["afhqcat-stylegan2-512", "afhqdog-stylegan2-512"], "catdog")   # GAN Cocktail
 
 Names are resolved lazily (PEP 562): ``import ganzoo`` does not import torch, so the registry
 commands (``ganzoo list``, ``ganzoo info``) start fast. Everything else loads on first use.
@@ -44,6 +45,7 @@ _LAZY = {
     "finetune": "ganzoo.train.runner",
     "load": "ganzoo.api",
     "list_models": "ganzoo.registry",
+    "merge": "ganzoo.merge",
     "pull": "ganzoo.hub",
     "push": "ganzoo.hub",
     "rank": "ganzoo.rank",
@@ -53,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ganzoo.api import convert, export, load
     from ganzoo.checkpoint import GAN
     from ganzoo.hub import pull, push
+    from ganzoo.merge import merge
     from ganzoo.train.runner import finetune
     from ganzoo.rank import rank
     from ganzoo.registry import list_models
@@ -108,6 +111,7 @@ __all__ = [
     "finetune",
     "list_models",
     "load",
+    "merge",
     "pull",
     "push",
     "rank",

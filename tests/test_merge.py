@@ -73,6 +73,12 @@ def test_conditional_conversion_keeps_the_behaviour():
     assert cond.D.mapping.embed.weight.grad.abs().sum() > 0
 
 
+def test_public_api():
+    import ganzoo
+
+    assert ganzoo.merge is merge  # the function, though ganzoo/merge.py is also a module
+
+
 def test_average_is_the_mean_of_the_weights():
     a, b = coloured_gan(1, RED), coloured_gan(2, BLUE)
     avg = average_gans([a, b])
