@@ -138,3 +138,29 @@ def test_adaptive_p_moves_up_when_d_overfits_and_down_when_it_does_not():
     restored = AdaptiveP(interval=interval)
     restored.load_state(state)
     assert restored.state() == state
+
+
+def test_grid_sample_is_twice_differentiable_like_the_native_op(device):
+    """R1 through the geometric augmentation needs d/dx of D's input gradient; CUDA's native
+    grid_sample backward has no derivative, ganzoo's has (equal to the native one on CPU)."""
+    import torch.nn.functional as F
+
+    from ganzoo.train.augment import grid_sample_reflect
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn([2, 3, 9, 7], generator=gen, dtype=torch.float64).to(device)
+    grid = (torch.rand([2, 6, 5, 2], generator=gen, dtype=torch.float64) * 2.4 - 1.2).to(device)
+    weight = torch.randn([2, 3, 6, 5], generator=gen, dtype=torch.float64).to(device)
+
+    def second_order(sample):
+        xs = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad((sample(xs, grid) ** 2 * weight).sum(), xs, create_graph=True)
+        (gg,) = torch.autograd.grad((g**2).sum(), xs)
+        return sample(xs, grid), g, gg
+
+    ours = second_order(grid_sample_reflect)
+    assert torch.autograd.gradgradcheck(lambda t: grid_sample_reflect(t, grid), (x.clone().requires_grad_(True),))
+    if x.device.type == "cpu":
+        native = second_order(lambda t, g: F.grid_sample(t, g, mode="bilinear", padding_mode="reflection", align_corners=False))
+        for a, b in zip(ours, native):
+            torch.testing.assert_close(a, b)

@@ -19,6 +19,16 @@ def _reference_outputs(nets: dict, ref: dict, device: str = "cpu", force_fp32: b
     z = torch.from_numpy(ref["z"]).to(device)
     c = torch.from_numpy(ref["c"]).to(device)
     fp32 = dict(force_fp32=force_fp32)
+    # TF32 (on by default for CUDA convolutions) is ~1e-3 off float32: the reference is float32.
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        return _outputs(G, G_raw, D, z, c, ref, device, fp32)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _outputs(G, G_raw, D, z, c, ref, device, fp32) -> dict[str, np.ndarray]:
     with torch.no_grad():
         out = {"ws": G.mapping(z, c), "ws_trunc06": G.mapping(z, c, truncation_psi=0.6)}
         out["img"] = G.synthesis(out["ws"], noise_mode="const", **fp32)

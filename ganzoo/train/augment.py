@@ -304,6 +304,49 @@ def _integer_translate(x: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     return x.gather(3, cols[:, None, None, :].expand(n, x.shape[1], height, width))
 
 
+# aten enums of grid_sampler_2d: interpolation 0 = bilinear; padding 2 = reflection.
+_BILINEAR, _REFLECTION = 0, 2
+
+
+class _GridSample(torch.autograd.Function):
+    """Bilinear ``grid_sample`` (reflection padding, align_corners=False) whose backward is
+    itself differentiable: R1 differentiates D's input gradient, which passes back through the
+    augmentation, and CUDA's ``grid_sampler_2d_backward`` has no derivative. The grid is a
+    constant (the augmentation parameters are not trained)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, grid)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x, grid = ctx.saved_tensors
+        return _GridSampleInputGrad.apply(grad_out, x, grid), None
+
+
+class _GridSampleInputGrad(torch.autograd.Function):
+    """The input gradient of :class:`_GridSample`, a linear map of ``grad_out`` whose adjoint is
+    the sampling itself (so its backward is one more forward sample)."""
+
+    @staticmethod
+    def forward(ctx, grad_out: torch.Tensor, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(grid)
+        grad_x, _ = torch.ops.aten.grid_sampler_2d_backward(grad_out, x, grid, _BILINEAR, _REFLECTION, False, [True, False])
+        return grad_x
+
+    @staticmethod
+    def backward(ctx, grad2: torch.Tensor):
+        (grid,) = ctx.saved_tensors
+        return _GridSample.apply(grad2, grid), None, None
+
+
+def grid_sample_reflect(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``F.grid_sample(x, grid, 'bilinear', 'reflection', align_corners=False)``, twice
+    differentiable in ``x`` on every device (see :class:`_GridSample`)."""
+    return _GridSample.apply(x, grid)
+
+
 def _resample_affine(x: torch.Tensor, g_inv: torch.Tensor, resample_filter: torch.Tensor) -> torch.Tensor:
     """Applies per-sample inverse affine maps ``[n, 3, 3]`` (centered pixel coordinates).
 
@@ -340,7 +383,7 @@ def _resample_affine(x: torch.Tensor, g_inv: torch.Tensor, resample_filter: torc
     norm_x = (src[..., 0] + width / 2 + pad_l) / padded_w * 2 - 1
     norm_y = (src[..., 1] + height / 2 + pad_t) / padded_h * 2 - 1
     grid = torch.stack([norm_x, norm_y], dim=-1).to(device=device, dtype=dtype)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    x = grid_sample_reflect(x, grid)
     x = ops.downsample2d(x, resample_filter)
     crop = extra // 2
     return x[:, :, crop : crop + height, crop : crop + width]
