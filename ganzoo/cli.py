@@ -265,7 +265,8 @@ def pull(
                      "revision": result.revision, "registry": result.entry.name if result.entry else None,
                      "repaired": list(result.repaired)})  # fmt: skip
         return
-    origin = {"cache": "ganzoo cache", "hub": f"Hub repo {result.repo_id}", "upstream": "upstream release (converted)"}[result.origin]
+    origin = {"cache": "ganzoo cache", "hub": f"Hub repo {result.repo_id}", "upstream": "upstream release (converted)",
+              "bundled": "the ganzoo package (bundled, no download)"}[result.origin]  # fmt: skip
     for repaired in result.repaired:
         console.print(f"repaired {repaired}: the cached copy did not match its sha256 and was downloaded again")
     console.print(f"{name}: verified, from {origin} -> {result.path}", soft_wrap=True)

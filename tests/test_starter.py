@@ -66,6 +66,15 @@ def test_generate_main_job_offline(tmp_path):
     assert Image.open(out).size == (4 * 32, 4 * 32)
 
 
+def test_pull_a_bundled_model_downloads_nothing(capsys):
+    assert main(["pull", "stripes"]) == 0
+    out = capsys.readouterr().out
+    assert "bundled, no download" in out and str(bundled_dir("stripes-stylegan2-32")) in out.replace("\n", "")
+    assert main(["pull", "stripes", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["origin"] == "bundled" and data["registry"] == "stripes-stylegan2-32"
+
+
 def test_list_marks_bundled_models(capsys):
     assert set(NAMES) <= set(list_models())
     assert main(["list", "--json"]) == 0
