@@ -92,12 +92,16 @@ def convert(
 
 @app.command()
 def export(
-    checkpoint_dir: Path = typer.Argument(..., help="ganzoo checkpoint directory."),
+    checkpoint_dir: Path = typer.Argument(..., help="ganzoo checkpoint directory, registry name or Hub repo id."),
     out: Path = typer.Argument(..., help="Output .pt file: {'G': ..., 'D': ..., 'G_ema': ...} state dicts."),
 ) -> None:
-    """Export a checkpoint directory as a plain state-dict file the official code loads."""
+    """Export a checkpoint as a plain state-dict file the official code loads."""
     from ganzoo.convert import export as export_fn
 
+    if not checkpoint_dir.exists() and not str(checkpoint_dir).startswith((".", "/", "~")):
+        from ganzoo.hub import pull_checkpoint
+
+        checkpoint_dir = pull_checkpoint(str(checkpoint_dir)).path  # a registry name or Hub repo
     export_fn(checkpoint_dir, out)
     console.print(f"wrote {out}")
 

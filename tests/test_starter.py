@@ -75,6 +75,14 @@ def test_pull_a_bundled_model_downloads_nothing(capsys):
     assert data["origin"] == "bundled" and data["registry"] == "stripes-stylegan2-32"
 
 
+def test_export_a_bundled_model_by_name(tmp_path):
+    out = tmp_path / "discs.pt"
+    assert main(["export", "discs", str(out)]) == 0
+    exported = torch.load(out, weights_only=True)
+    assert set(exported) >= {"G", "G_ema", "D"}
+    assert torch.equal(exported["G_ema"]["mapping.fc0.weight"], ganzoo.load("discs").G_ema.mapping.fc0.weight)
+
+
 def test_list_marks_bundled_models(capsys):
     assert set(NAMES) <= set(list_models())
     assert main(["list", "--json"]) == 0
