@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ganzoo.errors import GanzooError
+from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.models.stylegan2 import Discriminator, Generator
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
 from ganzoo.train.dataset import ProceduralImages, TrainingImages
@@ -197,7 +197,8 @@ class Trainer:
                 f"{G.img_channels}x{res}x{res}"
             )
         if G.c_dim > 0 and not data.has_labels:
-            raise GanzooError(f"the model is conditional ({G.c_dim} classes) but the data has no labels")
+            raise DatasetError(f"{data.path}: the model is conditional ({G.c_dim} classes) but the data has no labels; "
+                               'add a StyleGAN2-ADA dataset.json beside the images: {"labels": [["a.png", 0], ...]}')  # fmt: skip
         self.batch_gpu = options.batch_gpu or options.batch // self.dist.world
         per_round = self.batch_gpu * self.dist.world
         if options.batch < 1 or self.batch_gpu < 1 or options.batch % per_round != 0:
@@ -264,7 +265,7 @@ class Trainer:
         n = self.batch_gpu
         z = torch.randn([n, self.G.z_dim], generator=gen).to(self.device)
         if self.G.c_dim > 0:
-            pick = torch.randint(0, min(len(self.data), 2**62), [n], generator=gen)
+            pick = torch.randint(0, len(self.data), [n], generator=gen)
             gen_c = self.data.labels_at(pick)
             gen_c = gen_c.to(self.device, torch.float32)
         else:

@@ -33,8 +33,8 @@ from safetensors.torch import load_file, save_file
 from ganzoo import __version__
 from ganzoo._io import atomic_directory, atomic_path, atomic_write_text
 from ganzoo.checkpoint import CONFIG_NAME, GAN, WEIGHT_FILES
-from ganzoo.errors import DatasetError, GanzooError
-from ganzoo.train.dataset import TrainingImages, load_training_images
+from ganzoo.errors import GanzooError
+from ganzoo.train.dataset import SYNTH_PREFIX, TrainingImages, load_training_images
 from ganzoo.train.loop import Trainer, TrainingOptions
 from ganzoo.train.recipes import RECIPES, prepare
 
@@ -326,9 +326,6 @@ def finetune(
         raise GanzooError(f"--resolution {resolution}: the source is {res}x{res}; the target resolution must match the source")
     images = load_training_images(data, res, G0.img_channels, resample=resolution is not None, mirror=mirror,
                                   c_dim=G0.c_dim)  # fmt: skip
-    if G0.c_dim and not images.has_labels:
-        raise DatasetError(f"{images.path}: the source is conditional ({G0.c_dim} classes) but the data has no labels; "
-                           'add a StyleGAN2-ADA dataset.json beside the images: {"labels": [["a.png", 0], ...]}')  # fmt: skip
     batch = int(batch) if batch is not None else default_batch(res)
     if aug == "fixed" and p is None:
         raise GanzooError("--aug fixed needs --p P")
@@ -477,7 +474,7 @@ def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, call
         opts.total_kimg = float(kimg)
     data_info = info["data"]
     G = gan.G if gan.G is not None else gan.G_ema
-    rebuildable = not data_info.get("procedural") or str(data_info["path"]).startswith("synth:")
+    rebuildable = not data_info.get("procedural") or str(data_info["path"]).startswith(SYNTH_PREFIX)
     if data is None and (data_info["path"] == "<in-memory>" or not rebuildable):
         raise GanzooError(f"{run_dir}: the run trained on in-memory images; pass the same data to resume it")
     images = load_training_images(data if data is not None else data_info["path"], G.img_resolution, G.img_channels,
