@@ -82,18 +82,13 @@ def render_domain(name: str, indices, resolution: int = RESOLUTION, seed: int = 
 
 def domain_stream(name: str, resolution: int = RESOLUTION, channels: int = 3, seed: int = DOMAIN_SEED):
     """A toy domain as an endless training stream (:class:`ganzoo.train.dataset.ProceduralImages`)."""
-    import torch
-
-    from ganzoo.train.dataset import ProceduralImages
+    from ganzoo.train.dataset import ProceduralImages, rgb_batch
+    from ganzoo.train.pretrain import DOMAIN_PREFIX
 
     def render(indices: np.ndarray):
-        images = torch.from_numpy(render_domain(name, indices, resolution, seed)).permute(0, 3, 1, 2)
-        if channels == 1:
-            luma = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
-            images = (images.float() * luma).sum(1, keepdim=True).round().to(torch.uint8)
-        return images.contiguous(), None
+        return rgb_batch(render_domain(name, indices, resolution, seed), channels), None
 
-    return ProceduralImages(render, resolution, channels, f"domain:{name}", {"domain": name, "seed": seed, "version": 1})
+    return ProceduralImages(render, resolution, channels, f"{DOMAIN_PREFIX}{name}", {"domain": name, "seed": seed, "version": 1})
 
 
 def write_domain(name: str, n: int, out: str | os.PathLike, resolution: int = RESOLUTION, seed: int = DOMAIN_SEED) -> Path:

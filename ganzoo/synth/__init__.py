@@ -206,10 +206,9 @@ def training_stream(spec: str, resolution: int, channels: int) -> "ProceduralIma
     """
     import numpy as np
     import torch
-    from PIL import Image
 
     from ganzoo.synth._render import check_resolution, render
-    from ganzoo.train.dataset import ProceduralImages
+    from ganzoo.train.dataset import ProceduralImages, rgb_batch
 
     kind, seed, options = parse_spec(spec)
     check_resolution(resolution)
@@ -217,10 +216,7 @@ def training_stream(spec: str, resolution: int, channels: int) -> "ProceduralIma
         raise DatasetError(f"{spec}: synthetic images have 1 or 3 channels, not {channels}")
 
     def render_stream(indices: np.ndarray) -> tuple[torch.Tensor, None]:
-        images = render(kind, indices, resolution, seed, **options)  # [N, R, R, 3]
-        if channels == 1:
-            images = np.stack([np.asarray(Image.fromarray(image).convert("L")) for image in images])[..., None]
-        return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), None
+        return rgb_batch(render(kind, indices, resolution, seed, **options), channels), None
 
     definition = {"kind": kind, "seed": seed, "channels": channels, "generator": GENERATOR_VERSION}
     if options:  # only non-default options: the paper's streams keep the hashes they always had

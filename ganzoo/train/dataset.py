@@ -156,6 +156,16 @@ class ProceduralImages:
                 "resolution": self.resolution, "mirror": False, "resampled": False}  # fmt: skip
 
 
+def rgb_batch(images: np.ndarray, channels: int) -> torch.Tensor:
+    """uint8 RGB images ``[N, H, W, 3]`` as a training batch, uint8 ``[N, C, H, W]``; ``C = 1``
+    is PIL's ITU-R 601 luma, as :mod:`ganzoo.data` reads grayscale (for procedural streams)."""
+    if channels == 1:
+        from PIL import Image
+
+        images = np.stack([np.asarray(Image.fromarray(image).convert("L")) for image in images])[..., None]
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+
+
 def load_training_images(
     data: "str | os.PathLike | torch.Tensor | np.ndarray | TrainingImages | ProceduralImages",
     resolution: int,
