@@ -6,7 +6,6 @@ Every :class:`ganzoo.errors.GanzooError` becomes one line on stderr and exit cod
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -372,7 +371,7 @@ def rank(
     metric: str = typer.Option("fid", "--metric", help="Sort key: fid (default, most reliable), recall, kid or precision."),
     regime: str = typer.Option("generated", "--regime", help="generated (candidate samples) or real (published source-dataset features)."),
     num_gen: int = typer.Option(1000, "--num-gen", help="Samples per candidate."),
-    feature_extractor: str = typer.Option("inception-fid", "--feature-extractor", help="inception-fid, vgg16-pr or timm:NAME[@SIZE]."),
+    feature_extractor: str = typer.Option("inception-fid", "--feature-extractor", help="inception-fid, vgg16-pr, timm:NAME[@SIZE], or pixels[@SIZE] (no weights: works offline)."),
     seed: int = typer.Option(0, "--seed", help="First sample seed."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Resize the target to this size first (default: its first image's)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
@@ -431,7 +430,7 @@ def finetune(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
 ) -> None:
     """Adapt a pretrained GAN to your images with a transfer recipe (StyleGAN2-ADA training)."""
-    from ganzoo.train.distributed import maybe_init_distributed
+    from ganzoo.train.distributed import is_rank_zero, maybe_init_distributed
     from ganzoo.train.runner import finetune as finetune_fn
 
     device = maybe_init_distributed(device)
@@ -446,7 +445,7 @@ def finetune(
                            allow_random_d=allow_random_d, resolution=resolution, mirror=mirror, p=p, aug_preset=aug_preset,
                            gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=target, device=device,
                            metrics_options=metrics_options or None)  # fmt: skip
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, not one per process
+    if is_rank_zero():  # under torchrun, one line, not one per process
         console.print(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
 
 
@@ -469,14 +468,14 @@ def pretrain(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
 ) -> None:
     """Train a StyleGAN2 from random init, e.g. on privacy-free synthetic data (--data synth:primitives-ps)."""
-    from ganzoo.train.distributed import maybe_init_distributed
+    from ganzoo.train.distributed import is_rank_zero, maybe_init_distributed
     from ganzoo.train.pretrain import pretrain as pretrain_fn
 
     device = maybe_init_distributed(device)
     path = pretrain_fn(data, out, resolution=resolution, kimg=kimg, channels=channels, aug=aug, batch=batch, seed=seed,
                        snap=snap, resume=resume, z_dim=z_dim, w_dim=z_dim, mapping_layers=mapping_layers,
                        channel_base=channel_base, channel_max=channel_max, device=device)  # fmt: skip
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_rank_zero():
         console.print(f"pretrained -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)", soft_wrap=True)
 
 

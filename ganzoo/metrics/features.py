@@ -381,10 +381,10 @@ def _vgg16(device: Any, allow_random_weights: bool, progress: bool) -> FeatureEx
 
 def _pixels(spec: str, device: Any) -> FeatureExtractor:
     """``pixels[@SIZE]``: the image itself, resized to SIZE x SIZE (default 16; area averaging when
-    shrinking, bilinear when enlarging) and scaled to [0, 1], as a ``3·SIZE²`` vector. It needs no weights, so it works offline
-    and on a fresh machine; distances in pixel space say little about natural images and are
-    not comparable with published FIDs, but they separate simple synthetic domains (the bundled
-    starter zoo's) well."""
+    shrinking, bilinear when enlarging) and scaled to [0, 1], as a ``3·SIZE²`` vector. It needs
+    no weights, so it works offline and on a fresh machine; distances in pixel space say little
+    about natural images and are not comparable with published FIDs, but they separate simple
+    synthetic domains (the bundled starter zoo's) well."""
     import torch
 
     size_text = spec.partition("@")[2] or str(PIXELS_SIZE)

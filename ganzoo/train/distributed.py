@@ -36,3 +36,8 @@ def maybe_init_distributed(device: str = "cpu") -> str:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return device
+
+
+def is_rank_zero() -> bool:
+    """True in the process that reports (rank 0 under ``torchrun``, or a single process)."""
+    return int(os.environ.get("RANK", "0")) == 0
