@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ganzoo.checkpoint import GAN
@@ -22,3 +23,15 @@ def tiny_gan(c_dim: int = 0, img_channels: int = 3, resolution: int = 16, seed: 
     if c_dim:
         config["class_names"] = [f"class{i}" for i in range(c_dim)]
     return GAN(G.eval(), None, D.eval() if with_d else None, config=config)
+
+
+def random_images(folder, count: int, size: int = 16, seed: int = 0, name: str = "{i}.png") -> list[np.ndarray]:
+    """Writes ``count`` seeded random-noise RGB PNGs into a new ``folder``; returns the images."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.RandomState(seed)
+    images = [rng.randint(0, 255, [size, size, 3], dtype=np.uint8) for _ in range(count)]
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / name.format(i=i))
+    return images

@@ -4,30 +4,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ganzoo.cli import main
 from ganzoo.train.loss import StyleGAN2Loss
-from helpers import tiny_gan
+from helpers import random_images, tiny_gan
 
 SHORT = ["--kimg", "0.008", "--batch", "4", "--snap", "0.008"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models, shared cores
-
-
-def _folder(path: Path, count: int, seed: int) -> list[np.ndarray]:
-    path.mkdir(parents=True)
-    rng = np.random.RandomState(seed)
-    images = [rng.randint(0, 255, [16, 16, 3], dtype=np.uint8) for _ in range(count)]
-    for i, image in enumerate(images):
-        Image.fromarray(image).save(path / f"{i}.png")
-    return images
 
 
 def _one_line_error(capsys) -> str:
@@ -38,7 +26,7 @@ def _one_line_error(capsys) -> str:
 
 def test_metrics_sample_count_and_extractor_are_passed_through(tmp_path, capsys):
     src = tiny_gan(seed=1).save(tmp_path / "src")
-    _folder(tmp_path / "imgs", 8, seed=2)
+    random_images(tmp_path / "imgs", 8, seed=2)
     out = tmp_path / "run"
     code = main(["finetune", str(src), "--data", str(tmp_path / "imgs"), "--out", str(out), *SHORT, "--aug", "none",
                  "--metrics", "fid,kid", "--num-gen", "12", "--feature-extractor", "timm:resnet18@32",
@@ -60,7 +48,7 @@ def test_metrics_sample_count_and_extractor_are_passed_through(tmp_path, capsys)
 def test_conditional_source_trains_on_dataset_json_labels_and_they_reach_d(tmp_path, monkeypatch, capsys):
     src = tiny_gan(c_dim=2, seed=1).save(tmp_path / "src")
     folder = tmp_path / "imgs"
-    images = _folder(folder / "sub", 6, seed=3)
+    images = random_images(folder / "sub", 6, seed=3)
     classes = [1, 0, 1, 1, 0, 1]
     (folder / "dataset.json").write_text(json.dumps({"labels": [[f"sub/{i}.png", c] for i, c in enumerate(classes)]}))
     # Reals reach D unaugmented with --aug none, as u8 / 127.5 - 1: recognise them by their pixels.
@@ -84,7 +72,7 @@ def test_conditional_source_trains_on_dataset_json_labels_and_they_reach_d(tmp_p
     assert config["generator"]["c_dim"] == 2 and config["training"]["kimg"] == pytest.approx(0.008)
     assert (out / "samples.png").is_file()  # the grid of a conditional model cycles its classes
 
-    _folder(tmp_path / "plain", 6, seed=4)
+    random_images(tmp_path / "plain", 6, seed=4)
     assert main(["finetune", str(src), "--data", str(tmp_path / "plain"), "--out", str(tmp_path / "o2"), *SHORT]) == 1
     err = _one_line_error(capsys)
     assert "conditional (2 classes) but the data has no labels" in err and "dataset.json" in err

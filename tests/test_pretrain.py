@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
 from ganzoo.train.pretrain import build_gan
+from helpers import random_images
 
 TINY = ["--z-dim", "8", "--mapping-layers", "1", "--channel-base", "256", "--channel-max", "16"]
 
@@ -19,16 +18,9 @@ TINY = ["--z-dim", "8", "--mapping-layers", "1", "--channel-base", "256", "--cha
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models, shared cores
 
 
-def _folder(path, n=8, size=16):
-    path.mkdir()
-    rng = np.random.RandomState(0)
-    for i in range(n):
-        Image.fromarray(rng.randint(0, 256, [size, size, 3]).astype(np.uint8)).save(path / f"{i}.png")
-    return path
-
-
 def test_pretrain_cli_trains_from_random_init_and_records_the_data(tmp_path, capsys):
-    data = _folder(tmp_path / "imgs")
+    data = tmp_path / "imgs"
+    random_images(data, 8)
     out = tmp_path / "run"
     args = ["pretrain", "--data", str(data), "--resolution", "16", "--kimg", "0.016", "--batch", "4", "--snap", "0.008",
             "--out", str(out), *TINY]  # fmt: skip

@@ -21,7 +21,7 @@ from ganzoo.train.loop import Trainer, TrainingOptions
 from ganzoo.train.loss import ChunkStats
 from ganzoo.train.recipes import default_freeze_d, prepare
 from ganzoo.train.runner import finetune, latest_snapshot
-from helpers import tiny_gan
+from helpers import random_images, tiny_gan
 
 WEIGHTS = ("generator.safetensors", "generator_raw.safetensors", "discriminator.safetensors")
 
@@ -190,13 +190,8 @@ def test_scratch_and_a_source_without_d(source, data, tmp_path):
 
 
 def test_data_folder_resolution_and_mirror(source, tmp_path):
-    from PIL import Image
-
     folder = tmp_path / "imgs"
-    folder.mkdir()
-    rng = np.random.RandomState(0)
-    for i in range(5):
-        Image.fromarray(rng.randint(0, 255, [24, 24, 3], dtype=np.uint8)).save(folder / f"{i}.png")
+    random_images(folder, 5, size=24, seed=0)
     with pytest.raises(DatasetError, match="--resolution 16"):
         load_training_images(folder, 16, 3)
     images = load_training_images(folder, 16, 3, resample=True, mirror=True)
@@ -210,14 +205,9 @@ def test_data_folder_resolution_and_mirror(source, tmp_path):
 
 
 def test_cli_finetune_and_resume(source, tmp_path, capsys):
-    from PIL import Image
-
     src_dir = source.save(tmp_path / "src")
     folder = tmp_path / "imgs"
-    folder.mkdir()
-    rng = np.random.RandomState(1)
-    for i in range(6):
-        Image.fromarray(rng.randint(0, 255, [16, 16, 3], dtype=np.uint8)).save(folder / f"{i}.png")
+    random_images(folder, 6, seed=1)
     out = tmp_path / "run"
     args = ["finetune", str(src_dir), "--data", str(folder), "--recipe", "freezed", "--kimg", "0.008",
             "--batch", "4", "--snap", "0.004", "--out", str(out), "--aug", "ada", "--mirror"]  # fmt: skip
@@ -250,13 +240,8 @@ def test_a_crash_while_writing_a_snapshot_leaves_no_partial_snapshot(source, dat
 
 
 def test_metrics_at_snapshots_are_logged_and_recorded(source, tmp_path):
-    from PIL import Image
-
     folder = tmp_path / "imgs"
-    folder.mkdir()
-    rng = np.random.RandomState(2)
-    for i in range(8):
-        Image.fromarray(rng.randint(0, 255, [16, 16, 3], dtype=np.uint8)).save(folder / f"{i}.png")
+    random_images(folder, 8, seed=2)
     with pytest.warns(UserWarning):  # random-weight feature extractor (nothing can be downloaded here)
         out = finetune(source, folder, tmp_path / "run", kimg=0.004, batch=4, snap=0.004, progress=False, metrics=["kid"],
                        metrics_options={"num_gen": 8, "allow_random_weights": True, "kid_subset_size": 4})  # fmt: skip

@@ -11,13 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
-from helpers import tiny_gan
+from helpers import random_images, tiny_gan
 
 # 16 images in minibatches of 4, snapshots at 8 and 16. --batch-gpu 2 in both runs: a chunk is
 # the unit of randomness (its latents, noise and augmentations are drawn from its own seed), and
@@ -52,10 +50,7 @@ def _files(root: Path) -> list[str]:
 
 def test_torchrun_two_gloo_processes_match_one_process(tmp_path: Path):
     tiny_gan(seed=2).save(tmp_path / "src")
-    (tmp_path / "imgs").mkdir()
-    rng = np.random.RandomState(0)
-    for i in range(8):
-        Image.fromarray(rng.randint(0, 255, [16, 16, 3], dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    random_images(tmp_path / "imgs", 8, seed=0)
     finetune = ["-m", "ganzoo", "finetune", "src", "--data", "imgs", *ARGS]
 
     _run([sys.executable, *finetune, "--out", "single"], tmp_path)

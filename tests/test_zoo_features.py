@@ -17,13 +17,12 @@ import shutil
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ganzoo.metrics.features import RandomWeightsWarning
 from ganzoo.rank import rank, real_features_name, sample_features_name
+from helpers import random_images
 from olah_server import OlahServer
 
 ENTRY = "cifar10-stylegan2-32"
@@ -53,10 +52,7 @@ def _publish_zoo():
 
 
 def _images(folder: Path, count: int, seed: int) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.RandomState(seed)
-    for i in range(count):
-        Image.fromarray(rng.randint(0, 255, [32, 32, 3], dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    random_images(folder, count, size=32, seed=seed, name="{i:03d}.png")
     return folder
 
 
