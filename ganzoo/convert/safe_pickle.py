@@ -597,6 +597,41 @@ class _Loader:
         # (a flags field could otherwise mark numbers as object references).
         dtype.__setstate__((3, byteorder, None, None, None, -1, -1, dtype.flags))
 
+    # -- state-dict metadata ----------------------------------------------------------------
+
+    def _build_state_dict_metadata(self, obj: collections.OrderedDict, state: dict) -> None:
+        """BUILD on an ``OrderedDict``: the ``_metadata`` that ``nn.Module.state_dict()`` attaches.
+
+        Every ``torch.save(net.state_dict())`` file pickles its OrderedDict with the instance
+        attribute ``_metadata``: module prefix -> ``{'version': N}`` (``load_state_dict`` hands
+        it to modules that migrate old layouts, e.g. BatchNorm). ``torch.load(weights_only=True)``
+        copies any attribute dict onto the OrderedDict; here only that one attribute is taken,
+        and only as what torch writes: string keys, one level of dicts, plain scalar values. An
+        attribute named after a method (``items``, ``keys``) would otherwise shadow it for the
+        code that reads the dict.
+        """
+        unexpected = [key for key in state if not _is_str(key, "_metadata")]
+        if unexpected:
+            raise _Corrupt(
+                f"BUILD sets attribute {_shown(repr(unexpected[0]))} on an OrderedDict "
+                "(only a state dict's _metadata is accepted)"
+            )
+        metadata = state["_metadata"]
+        if type(metadata) not in (dict, collections.OrderedDict):
+            raise _Corrupt(f"state-dict _metadata is a {type(metadata).__name__}, not a dict")
+        plain_meta: collections.OrderedDict = collections.OrderedDict()
+        for prefix, entry in metadata.items():
+            if type(prefix) is not str or type(entry) not in (dict, collections.OrderedDict):
+                raise _Corrupt("state-dict _metadata must map module names to dicts")
+            for key, value in entry.items():
+                if type(key) is not str or type(value) not in (int, float, bool, str, type(None)):
+                    raise _Corrupt(
+                        f"state-dict _metadata[{_shown(repr(prefix))}] holds a "
+                        f"{type(value).__name__}; only plain numbers and strings are accepted"
+                    )
+            plain_meta[prefix] = dict(entry)
+        obj._metadata = plain_meta  # type: ignore[attr-defined]
+
     # -- foreign stand-ins ------------------------------------------------------------------
 
     def _make_tf_network(self, *args: Any) -> TFNetwork:
@@ -611,6 +646,9 @@ class _Loader:
         if isinstance(obj, dict) and type(obj) in (dict, EasyDict, collections.OrderedDict):
             if state is None or (type(state) is dict and not state):
                 return  # what an EasyDict / OrderedDict without instance attributes pickles
+            if type(obj) is collections.OrderedDict and type(state) is dict:
+                self._build_state_dict_metadata(obj, state)
+                return
             raise _Corrupt(f"BUILD with state on a {type(obj).__name__}")
         if self.fresh.pop(id(obj), None) is not obj:
             raise _Corrupt(f"BUILD on a {type(obj).__name__} is not supported")
