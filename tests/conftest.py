@@ -9,14 +9,11 @@ import pytest
 
 @pytest.fixture(scope="session")
 def shared_fixtures() -> Path:
-    """The reference fixtures folder, ``../shared/fixtures`` beside the project root (or
-    ``$GANZOO_FIXTURES``, for machines where the checkout travels without ``../shared``)."""
-    import os
+    """The reference fixtures folder (``helpers.fixtures_dir``: ``$GANZOO_FIXTURES`` or
+    ``../shared/fixtures``); fails, never skips, when it is missing."""
+    from helpers import fixtures_dir
 
-    path = Path(os.environ.get("GANZOO_FIXTURES") or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")
-    if not path.is_dir():
-        pytest.fail(f"reference fixtures not found at {path} (they are required, not optional)")
-    return path
+    return fixtures_dir()
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from ganzoo.checkpoint import GAN
 from ganzoo.models.stylegan2 import Discriminator, Generator
+
+
+def fixtures_dir() -> Path:
+    """The reference fixtures folder: ``$GANZOO_FIXTURES``, else ``../shared/fixtures`` beside the
+    project root. Every test that needs fixtures finds them here; a missing folder fails the test
+    (the fixtures are required, never optional)."""
+    path = Path(os.environ.get("GANZOO_FIXTURES") or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")
+    if not path.is_dir():
+        pytest.fail(f"reference fixtures not found at {path} (set GANZOO_FIXTURES; they are required, not optional)")
+    return path
 
 
 def tiny_gan(c_dim: int = 0, img_channels: int = 3, resolution: int = 16, seed: int = 0, with_d: bool = True) -> GAN:

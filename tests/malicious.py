@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from helpers import fixtures_dir
+
 # Entries that run code when loaded the unsafe way (checked by test_security's liveness test).
 CODE_EXECUTION = frozenset(
     {
@@ -263,10 +265,7 @@ def build_corpus(directory: Path, marker: Path) -> dict[str, Path]:
     )
 
     # -- damaged files ----------------------------------------------------------------------
-    fixture = (
-        Path(__file__).resolve().parents[1].parent
-        / "shared/fixtures/stylegan2-ada/tiny32/tiny32-snapshot.pkl"
-    )
+    fixture = fixtures_dir() / "stylegan2-ada/tiny32/tiny32-snapshot.pkl"
     snapshot = fixture.read_bytes()
     files["truncated.pkl"] = snapshot[: len(snapshot) // 2]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
 import torch
 
+import ganzoo
 from ganzoo.convert.state_dict import (
     FORMAT,
     PAPER_DEFAULTS,
@@ -18,9 +19,22 @@ from ganzoo.convert.state_dict import (
     read_state_dict_file,
 )
 from ganzoo.errors import ConversionError
+from ganzoo.convert.stylegan2_ada import read_stylegan2_ada_pickle
 from ganzoo.models.stylegan2 import build_network
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "stylegan2-ada"
+# torch.save's two serializations: zip (torch >= 1.6) and the legacy stream of older releases.
+SERIALIZATIONS = {"zip": True, "legacy": False}
+
+
+@pytest.fixture(params=sorted(SERIALIZATIONS))
+def save(request):
+    """``save(obj, path)``: torch.save in one of the two serializations (tests run with both)."""
+
+    def save(obj, path):
+        torch.save(obj, path, _use_new_zipfile_serialization=SERIALIZATIONS[request.param])
+        return path
+
+    return save
 
 
 def generator_kwargs(
@@ -76,13 +90,20 @@ DISCRIMINATOR_CASES = [
 ]
 
 
-def _random_state(class_name: str, kwargs: dict, seed: int = 0) -> dict[str, torch.Tensor]:
+def _random_net(class_name: str, kwargs: dict, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     net = build_network(class_name, kwargs)
     with torch.no_grad():
         for tensor in net.parameters():
             tensor.normal_()
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+    return net
+
+
+def _random_state(class_name: str, kwargs: dict, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A real ``nn.Module.state_dict()``: an OrderedDict with ``_metadata``, as files hold them."""
+    state = _random_net(class_name, kwargs, seed).state_dict()
+    assert hasattr(state, "_metadata")
+    return state
 
 
 def _assert_same_tensors(a: dict, b: dict):
@@ -177,12 +198,11 @@ def networks():
     "names",
     [("G", "D", "G_ema"), ("g", "d", "g_ema"), ("generator", "discriminator", "generator_ema")],
 )
-def test_dict_of_state_dicts(tmp_path, networks, names):
+def test_dict_of_state_dicts(tmp_path, networks, names, save):
     payload = {new: networks[old][1] for new, old in zip(names, ("G", "D", "G_ema"))}
-    payload["g_optim"] = {"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": [{"lr": 0.002}]}
+    payload["g_optim"] = _stepped_adam_state(networks["G"][0])
     payload["iteration"] = 12000
-    path = tmp_path / "ckpt.pt"
-    torch.save(payload, path)
+    path = save(payload, tmp_path / "ckpt.pt")
     result = read_state_dict_file(path)
     assert result.format == FORMAT == "state-dict-pt"
     for slot in ("G_ema", "G", "D"):
@@ -197,10 +217,9 @@ def test_dict_of_state_dicts(tmp_path, networks, names):
         assert sum(note.startswith(f"{slot}: inferred from tensors") for note in result.notes) == 1
 
 
-def test_imagenet_style_g_and_d_only(tmp_path, networks):
+def test_imagenet_style_g_and_d_only(tmp_path, networks, save):
     """Like the ImageNet StyleGAN2-ADA release of Grigoryev et al.: {'G': ..., 'D': ...}."""
-    path = tmp_path / "imagenet-style-state.pt"
-    torch.save({"G": networks["G"][1], "D": networks["D"][1]}, path)
+    path = save({"G": networks["G"][1], "D": networks["D"][1]}, tmp_path / "imagenet-style-state.pt")
     result = read_state_dict_file(path)
     assert result.G is None
     _assert_same_tensors(result.G_ema.state_dict, networks["G"][1])
@@ -208,11 +227,32 @@ def test_imagenet_style_g_and_d_only(tmp_path, networks):
     assert any("used as G_ema" in note for note in result.notes)
 
 
-@pytest.mark.parametrize("slot, prefix", [("G_ema", "module."), ("D", "module."), ("G_ema", "module._orig_mod.")])
-def test_single_network_with_wrapper_prefix(tmp_path, networks, slot, prefix):
+def _stepped_adam_state(g_kwargs: dict) -> dict:
+    """A real optimizer state dict (Adam after one step: step counts, moments, param groups)."""
+    net = _random_net("Generator", g_kwargs, seed=4)
+    opt = torch.optim.Adam(net.parameters(), lr=0.002, betas=(0.0, 0.99))
+    net(torch.randn([2, net.z_dim]), torch.zeros([2, net.c_dim]).index_fill_(1, torch.tensor([0]), 1)).square().mean().backward()
+    opt.step()
+    return opt.state_dict()
+
+
+def _wrapped(net: torch.nn.Module, wrappers: str) -> torch.nn.Module:
+    """``net`` inside real wrappers: 'dp' = nn.DataParallel (``module.``), 'compile' =
+    torch.compile (``_orig_mod.``; nothing is compiled until it is called)."""
+    for wrapper in wrappers.split("+"):
+        net = torch.nn.DataParallel(net) if wrapper == "dp" else torch.compile(net)
+    return net
+
+
+@pytest.mark.parametrize("slot, wrappers, prefix",
+                         [("G_ema", "dp", "module."), ("D", "dp", "module."), ("G_ema", "compile+dp", "module._orig_mod.")])  # fmt: skip
+def test_single_network_with_wrapper_prefix(tmp_path, networks, slot, wrappers, prefix, save):
     kwargs, state = networks["G_ema" if slot == "G_ema" else "D"]
-    path = tmp_path / "net.pth"
-    torch.save({prefix + k: v for k, v in state.items()}, path)
+    net = build_network("Generator" if slot == "G_ema" else "Discriminator", kwargs)
+    net.load_state_dict(state)
+    wrapped_state = _wrapped(net, wrappers).state_dict()
+    assert all(name.startswith(prefix) for name in wrapped_state)
+    path = save(wrapped_state, tmp_path / "net.pth")
     result = read_state_dict_file(path)
     spec = getattr(result, slot)
     assert spec.init_kwargs == kwargs
@@ -222,12 +262,13 @@ def test_single_network_with_wrapper_prefix(tmp_path, networks, slot, prefix):
     assert any(f"removed tensor-name prefix {prefix!r}" in note for note in result.notes)
 
 
-def test_state_dict_wrapper_and_dataparallel_inside_dict(tmp_path, networks):
-    path = tmp_path / "wrapped.pt"
-    torch.save({"state_dict": networks["D"][1], "epoch": 3}, path)
-    assert read_state_dict_file(path).D is not None
-    path = tmp_path / "dp.pt"
-    torch.save({"G": {"module." + k: v for k, v in networks["G"][1].items()}}, path)
+def test_state_dict_wrapper_and_dataparallel_inside_dict(tmp_path, networks, save):
+    path = save({"state_dict": networks["D"][1], "epoch": 3}, tmp_path / "wrapped.pt")
+    _assert_same_tensors(read_state_dict_file(path).D.state_dict, networks["D"][1])
+    kwargs, state = networks["G"]
+    net = build_network("Generator", kwargs)
+    net.load_state_dict(state)
+    path = save({"G": torch.nn.DataParallel(net).state_dict()}, tmp_path / "dp.pt")
     _assert_same_tensors(read_state_dict_file(path).G_ema.state_dict, networks["G"][1])
 
 
@@ -328,14 +369,12 @@ def test_bad_config(tmp_path, networks):
 
 
 @pytest.mark.parametrize("name", ["tiny32", "cond64"])
-def test_stylegan2_ada_fixture_state_dicts(tmp_path, name):
-    stylegan2_ada = pytest.importorskip("ganzoo.convert.stylegan2_ada")
-    pkl = FIXTURES / name / f"{name}-snapshot.pkl"
-    if not pkl.is_file():
-        pytest.skip("shared fixture not available")
-    snapshot = stylegan2_ada.read_stylegan2_ada_pickle(pkl)
-    path = tmp_path / f"{name}-state.pt"
-    torch.save({slot: getattr(snapshot, slot).state_dict for slot in ("G", "D", "G_ema")}, path)
+def test_stylegan2_ada_fixture_state_dicts(tmp_path, name, shared_fixtures, save):
+    fixtures = shared_fixtures / "stylegan2-ada"
+    snapshot = read_stylegan2_ada_pickle(fixtures / name / f"{name}-snapshot.pkl")
+    # The file as the reference code's users write it: real state_dict()s of the built networks.
+    state_dicts = {slot: _loads_strictly(getattr(snapshot, slot)).state_dict() for slot in ("G", "D", "G_ema")}
+    path = save(state_dicts, tmp_path / f"{name}-state.pt")
 
     inferred = read_state_dict_file(path)
     for slot in ("G_ema", "G", "D"):
@@ -350,7 +389,7 @@ def test_stylegan2_ada_fixture_state_dicts(tmp_path, name):
     # With the snapshot's own kwargs as config, the outputs are the reference outputs.
     config = {"generator": snapshot.G_ema.init_kwargs, "discriminator": snapshot.D.init_kwargs}
     exact = read_state_dict_file(path, config=config)
-    ref = np.load(FIXTURES / name / f"{name}-reference.npz")
+    ref = np.load(fixtures / name / f"{name}-reference.npz")
     G = _loads_strictly(exact.G_ema).eval()
     D = _loads_strictly(exact.D).eval()
     z, c = torch.from_numpy(ref["z"]), torch.from_numpy(ref["c"])
@@ -359,3 +398,27 @@ def test_stylegan2_ada_fixture_state_dicts(tmp_path, name):
         logits = D(torch.from_numpy(ref["d_input"]), c, force_fp32=True)
     assert (img - torch.from_numpy(ref["img"])).abs().max().item() <= 1e-4
     assert (logits - torch.from_numpy(ref["d_logits_input"])).abs().max().item() <= 1e-4
+
+
+def test_reference_state_dict_file_loss32(shared_fixtures, tmp_path):
+    """``loss32-networks.pt`` was written by the reference code itself:
+    ``torch.save({'G': G.state_dict(), 'D': D.state_dict()})`` (zip; OrderedDicts with _metadata)."""
+    from ganzoo.cli import main
+
+    folder = shared_fixtures / "stylegan2-ada" / "loss32"
+    path = folder / "loss32-networks.pt"
+    trusted = torch.load(path, map_location="cpu", weights_only=True)
+    assert hasattr(trusted["G"], "_metadata")  # the fixture is what the issue is about
+    settings = json.loads((folder / "loss32-config.json").read_text())
+    config = {"generator": settings["generator_kwargs"], "discriminator": settings["discriminator_kwargs"]}
+    result = read_state_dict_file(path, config=config)
+    _assert_same_tensors(result.G_ema.state_dict, trusted["G"])  # the file's only generator
+    _assert_same_tensors(result.D.state_dict, trusted["D"])
+    assert result.G is None
+    assert result.G_ema.init_kwargs["c_dim"] == 3 and result.D.init_kwargs["channel_max"] == 32
+
+    # Through `ganzoo convert` (kwargs inferred) and back out of the checkpoint directory.
+    assert main(["convert", str(path), str(tmp_path / "out")]) == 0
+    gan = ganzoo.load(tmp_path / "out")
+    _assert_same_tensors(gan.G_ema.state_dict(), trusted["G"])
+    _assert_same_tensors(gan.D.state_dict(), trusted["D"])

@@ -13,13 +13,13 @@ import torch
 from ganzoo.convert.stylegan2_tf import FORMAT, convert_tf_networks, read_stylegan2_tf_pickle
 from ganzoo.errors import ConversionError
 from ganzoo.models.stylegan2 import build_network
+from helpers import fixtures_dir
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "stylegan2-tf" / "tf32"
+
+FIXTURES = fixtures_dir() / "stylegan2-tf" / "tf32"
 TF_PICKLE = FIXTURES / "tf32-tf.pkl"
 REFERENCE = FIXTURES / "tf32-reference.npz"
 TOLERANCE = 1e-4
-
-needs_fixture = pytest.mark.skipif(not TF_PICKLE.is_file(), reason="shared TF fixture not available")
 
 
 class FakeNetwork:
@@ -40,15 +40,11 @@ def _plain_copy(net) -> FakeNetwork:
 
 @pytest.fixture(scope="module")
 def tf32():
-    if not TF_PICKLE.is_file():
-        pytest.skip("shared TF fixture not available")
     return read_stylegan2_tf_pickle(TF_PICKLE)
 
 
 @pytest.fixture(scope="module")
 def tf32_raw():
-    if not TF_PICKLE.is_file():
-        pytest.skip("shared TF fixture not available")
     from ganzoo.convert.safe_pickle import load_pickle
 
     return load_pickle(TF_PICKLE)
@@ -64,7 +60,6 @@ def _build(spec):
 # Acceptance: the tf32 fixture reproduces the reference converter's outputs
 
 
-@needs_fixture
 def test_tf32_reproduces_reference_outputs(tf32):
     ref = np.load(REFERENCE)
     G_ema, G, D = _build(tf32.G_ema), _build(tf32.G), _build(tf32.D)
@@ -87,7 +82,6 @@ def test_tf32_reproduces_reference_outputs(tf32):
         assert error <= TOLERANCE, f"{key}: max abs error {error}"
 
 
-@needs_fixture
 def test_tf32_kwargs_and_notes(tf32):
     assert tf32.format == FORMAT == "stylegan2-tf-pkl"
     g = tf32.G_ema.init_kwargs
@@ -112,7 +106,6 @@ def test_tf32_kwargs_and_notes(tf32):
         assert all(t.dtype == torch.float32 for t in spec.state_dict.values())
 
 
-@needs_fixture
 def test_tf32_special_tensors(tf32, tf32_raw):
     _, _, gs = tf32_raw
     synth = {n: v for n, v in gs.state["components"]["synthesis"].state["variables"]}
@@ -130,7 +123,6 @@ def test_tf32_special_tensors(tf32, tf32_raw):
     np.testing.assert_allclose(tf32.D.state_dict["b16.resample_filter"].numpy(), expected_filter, rtol=0, atol=1e-7)
 
 
-@needs_fixture
 def test_lone_gs_network(tf32_raw):
     result = convert_tf_networks(_plain_copy(tf32_raw[2]), "gs.pkl")
     assert result.G_ema is not None and result.G is None and result.D is None
@@ -144,7 +136,6 @@ def _variables(net: FakeNetwork, component: str | None = None) -> list:
     return (net.state["components"][component] if component else net).state["variables"]
 
 
-@needs_fixture
 def test_missing_variable_is_named(tf32_raw):
     g, d, gs = (_plain_copy(n) for n in tf32_raw)
     synth = gs.state["components"]["synthesis"]
@@ -153,7 +144,6 @@ def test_missing_variable_is_named(tf32_raw):
         convert_tf_networks((g, d, gs), "x.pkl")
 
 
-@needs_fixture
 def test_unused_variable_is_named(tf32_raw):
     g, d, gs = (_plain_copy(n) for n in tf32_raw)
     _variables(d).append(("4x4/Extra/weight", np.zeros([3], np.float32)))
@@ -161,14 +151,12 @@ def test_unused_variable_is_named(tf32_raw):
         convert_tf_networks((g, d, gs), "x.pkl")
 
 
-@needs_fixture
 def test_lod_variable_is_ignored(tf32_raw):
     g, d, gs = (_plain_copy(n) for n in tf32_raw)
     _variables(gs).append(("lod", np.zeros([], np.float32)))
     assert convert_tf_networks((g, d, gs), "x.pkl").G_ema is not None
 
 
-@needs_fixture
 def test_wrong_shape_is_named(tf32_raw):
     g, d, gs = (_plain_copy(n) for n in tf32_raw)
     d.state["variables"] = [
@@ -178,7 +166,6 @@ def test_wrong_shape_is_named(tf32_raw):
         convert_tf_networks((g, d, gs), "x.pkl")
 
 
-@needs_fixture
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -196,7 +183,6 @@ def test_unsupported_generator_kwargs(tf32_raw, kwargs, message):
         convert_tf_networks((g, d, gs), "x.pkl")
 
 
-@needs_fixture
 def test_unsupported_build_function(tf32_raw):
     g, d, gs = (_plain_copy(n) for n in tf32_raw)
     d.state["build_func_name"] = "D_basic"

@@ -229,6 +229,90 @@ def test_load_torch_file_roundtrip(tmp_path, legacy):
         assert torch.equal(loaded[key], value.detach()), key
 
 
+def _real_checkpoint() -> dict:
+    """What training code saves: real state_dict()s (OrderedDicts with ``_metadata``; BatchNorm's
+    version 2 among them), a stepped optimizer's state beside them, nested dicts, counters."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(2, 2))
+    ema = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(2, 2))
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.randn(2, 3, 4, 4)).sum().backward()
+    opt.step()
+    return {"nets": {"G": net.state_dict(), "G_ema": ema.state_dict()}, "opt": opt.state_dict(),
+            "module": torch.nn.DataParallel(net).state_dict(), "it": 1234, "lr": 2e-4}  # fmt: skip
+
+
+def _assert_same(loaded, trusted, where="$"):
+    """Exact equality of two loaded objects, tensors by value, OrderedDict ``_metadata`` included."""
+    assert type(loaded) is type(trusted), where
+    if isinstance(trusted, torch.Tensor):
+        assert loaded.dtype == trusted.dtype and torch.equal(loaded, trusted), where
+    elif isinstance(trusted, dict):
+        assert list(loaded) == list(trusted), where
+        assert getattr(loaded, "_metadata", None) == getattr(trusted, "_metadata", None), where
+        for key in trusted:
+            _assert_same(loaded[key], trusted[key], f"{where}.{key}")
+    elif isinstance(trusted, (list, tuple)):
+        assert len(loaded) == len(trusted), where
+        for i, (a, b) in enumerate(zip(loaded, trusted)):
+            _assert_same(a, b, f"{where}[{i}]")
+    else:
+        assert loaded == trusted, where
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_real_state_dicts_load_as_torch_load_weights_only_does(tmp_path, legacy):
+    path = tmp_path / "ckpt.pt"
+    torch.save(_real_checkpoint(), path, _use_new_zipfile_serialization=not legacy)
+    trusted = torch.load(path, map_location="cpu", weights_only=True)
+    assert trusted["nets"]["G"]._metadata["1"] == {"version": 2}  # BatchNorm's layout version
+    loaded = load_torch_file(path)
+    _assert_same(loaded, trusted)
+    assert len(loaded["opt"]["state"]) == 6 and set(loaded["module"]) == {f"module.{k}" for k in loaded["nets"]["G"]}
+
+
+def test_reference_written_state_dict_file(shared_fixtures):
+    """A file the StyleGAN2-ADA code itself wrote with torch.save({'G': G.state_dict(), ...})."""
+    path = shared_fixtures / "stylegan2-ada" / "loss32" / "loss32-networks.pt"
+    trusted = torch.load(path, map_location="cpu", weights_only=True)
+    loaded = load_torch_file(path)
+    _assert_same(loaded, trusted)
+    assert "mapping" in loaded["G"]._metadata and "b32.fromrgb" in loaded["D"]._metadata
+
+
+def _od_with(**attributes) -> bytes:
+    """A pickled OrderedDict carrying instance attributes (what BUILD restores)."""
+    od = collections.OrderedDict(w=1)
+    od.__dict__.update(attributes)
+    return pickle.dumps(od, protocol=2)
+
+
+# BUILD on an OrderedDict: only the one attribute a state dict has, holding only plain values.
+_STATE_DICT_BUILDS = {
+    "method-shadowing attribute": (dict(get=1), "BUILD sets attribute 'get' on an OrderedDict"),
+    "second attribute": (dict(_metadata={}, a=1), "BUILD sets attribute 'a'"),
+    "metadata not a dict": (dict(_metadata=[1]), "_metadata is a list, not a dict"),
+    "entry not a dict": (dict(_metadata={"": 1}), "must map module names to dicts"),
+    "nested container": (dict(_metadata={"": {"version": [1]}}), "holds a list; only plain numbers and strings"),
+}  # fmt: skip
+
+
+def test_state_dict_metadata_is_read_as_torch_writes_it():
+    metadata = collections.OrderedDict([("", {"version": 1}), ("bn", {"version": 2})])
+    data = _od_with(_metadata=metadata)
+    loaded = load_pickle(data)
+    assert type(loaded) is collections.OrderedDict and dict(loaded) == {"w": 1}
+    assert loaded._metadata == pickle.loads(data)._metadata == metadata
+
+
+@pytest.mark.parametrize("case", sorted(_STATE_DICT_BUILDS))
+def test_state_dict_builds_beyond_metadata_are_refused(case):
+    attributes, fragment = _STATE_DICT_BUILDS[case]
+    with pytest.raises(ConversionError) as info:
+        load_pickle(_od_with(**attributes), what="sd.pt")
+    assert str(info.value).startswith("sd.pt: truncated or corrupt pickle") and fragment in str(info.value)
+
+
 def test_load_torch_file_refuses_plain_pickle(tmp_path):
     path = tmp_path / "plain.pt"
     path.write_bytes(pickle.dumps({"a": 1}))
@@ -324,10 +408,7 @@ def test_what_names_the_file():
         (b"\x80\x02K\x01)R.", "cannot call a int"),
         (b"\x80\x02h\x05.", "memo key 5"),
         (b"\x80\x02X\x01\x00\x00\x00aQ.", "persistent id in a plain pickle"),
-        (
-            b"\x80\x02ccollections\nOrderedDict\n)R}X\x01\x00\x00\x00aK\x01sb.",
-            "BUILD with state on a OrderedDict",
-        ),
+        (b"\x80\x02}}X\x01\x00\x00\x00aK\x01sb.", "BUILD with state on a dict"),
         (b"\x80\x02K\x01K\x02.", "unbalanced stack"),
         (b"\x80\x02)K\x01a.", "APPEND to a tuple"),
     ],
