@@ -618,3 +618,33 @@ def test_malformed_snapshots(shared_fixtures, tmp_path, stylegan_writer, mutate,
 def test_tf_pickle_is_named(shared_fixtures):
     with pytest.raises(ConversionError, match="TensorFlow pickle"):
         read_stylegan2_ada_pickle(shared_fixtures / "stylegan2-tf" / "tf32" / "tf32-tf.pkl")
+
+
+def test_stylegan3_snapshot_is_named_as_unsupported(shared_fixtures):
+    path = shared_fixtures / "stylegan3" / "sg3t32" / "sg3t32-snapshot.pkl"
+    with pytest.raises(ConversionError) as info:
+        read_stylegan2_ada_pickle(path)
+    message = str(info.value)
+    assert message == (
+        f"{path}: StyleGAN3 networks (G_ema: training.networks_stylegan3.Generator from "
+        "networks_stylegan3) are not supported by this version of ganzoo"
+    )
+
+
+def test_stylegan3_discriminator_alone_is_a_stylegan2_discriminator(shared_fixtures, tmp_path, stylegan_writer):
+    """StyleGAN3 trains with the StyleGAN2 discriminator: that network alone reads as one."""
+    snap = load_pickle(shared_fixtures / "stylegan3" / "sg3t32" / "sg3t32-snapshot.pkl")
+    ckpt = read_stylegan2_ada_pickle(stylegan_writer(tmp_path / "D.pkl", snap["D"]))
+    assert ckpt.D.class_name == "Discriminator" and "b32.fromrgb.weight" in ckpt.D.state_dict
+
+
+def test_unknown_network_class_is_named(shared_fixtures, tmp_path, stylegan_writer):
+    snap = load_pickle(snapshot_path(shared_fixtures, "tiny32"))
+    snap["G_ema"].state["_modules"]["synthesis"].meta["class_name"] = "SuperResolutionNetwork"
+    path = stylegan_writer(tmp_path / "G.pkl", {"G_ema": snap["G_ema"]})
+    with pytest.raises(ConversionError) as info:
+        read_stylegan2_ada_pickle(path)
+    assert str(info.value) == (
+        f"{path}: G_ema is a network ganzoo does not know (class 'Generator' with modules "
+        "SuperResolutionNetwork); this version reads StyleGAN2-ADA networks (training/networks.py)"
+    )

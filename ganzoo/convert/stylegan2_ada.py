@@ -43,6 +43,17 @@ _POSITIONAL_PARAMETERS: dict[str, tuple[str, ...]] = {
 _NETWORK_SLOTS = ("G_ema", "G", "D")
 _MAX_MODULE_DEPTH = 64
 
+# The module classes of StyleGAN2-ADA's training/networks.py (StyleGAN3's networks_stylegan2.py,
+# whose Discriminator StyleGAN3 trains with, defines the same ones). A pickle is read as a
+# StyleGAN2 network only when every module in its tree is one of these.
+_STYLEGAN2_MODULES = frozenset({
+    "Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer",
+    "ToRGBLayer", "FullyConnectedLayer", "Conv2dLayer", "Discriminator", "DiscriminatorBlock",
+    "DiscriminatorEpilogue", "MinibatchStdLayer",
+})  # fmt: skip
+# Modules that only StyleGAN3's networks_stylegan3.py defines (its Fourier-feature input layer).
+_STYLEGAN3_MODULES = frozenset({"SynthesisInput"})
+
 
 def read_stylegan2_ada_pickle(path: str | os.PathLike) -> ForeignCheckpoint:
     """Reads a StyleGAN2-ADA (or StyleGAN3) PyTorch pickle without running any code from it.
@@ -131,8 +142,45 @@ def networks_from_pickle(data: Any, where: str) -> ForeignCheckpoint:
         result.notes.append("no G_ema in the file; its only generator G is used as G_ema")
     for slot in _NETWORK_SLOTS:
         if slot in networks:
+            _check_known_network(networks[slot], where, slot)
+    for slot in _NETWORK_SLOTS:
+        if slot in networks:
             setattr(result, slot, _network_spec(networks[slot], where, slot))
     return result
+
+
+def _module_classes(network: PersistentObject) -> set[str]:
+    """The class names of every pickled module in ``network``'s tree (itself included)."""
+    names: set[str] = set()
+    seen: set[int] = set()
+    stack = [(network, 0)]
+    while stack:
+        module, depth = stack.pop()
+        if id(module) in seen or depth > _MAX_MODULE_DEPTH:
+            continue  # cycles and depth are reported by module_state_dict
+        seen.add(id(module))
+        names.add(module.short_name)
+        children = module.state.get("_modules") if isinstance(module.state, dict) else None
+        if isinstance(children, dict):
+            stack.extend((child, depth + 1) for child in children.values() if isinstance(child, PersistentObject))
+    return names
+
+
+def _check_known_network(network: PersistentObject, where: str, slot: str) -> None:
+    """Refuses, in one line that names it, a network of a family this version cannot build."""
+    classes = _module_classes(network)
+    if classes & _STYLEGAN3_MODULES:
+        raise ConversionError(
+            f"{where}: StyleGAN3 networks ({slot}: training.networks_stylegan3.{network.short_name} "
+            f"from networks_stylegan3) are not supported by this version of ganzoo"
+        )
+    unknown = sorted(classes - _STYLEGAN2_MODULES)
+    if unknown:
+        raise ConversionError(
+            f"{where}: {slot} is a network ganzoo does not know (class {network.class_name!r} with "
+            f"modules {', '.join(unknown)}); this version reads StyleGAN2-ADA networks "
+            f"(training/networks.py)"
+        )
 
 
 def _is_tf(data: Any) -> bool:
