@@ -303,6 +303,199 @@ def test_dropbox_share_links_ask_for_the_file():
 
 
 # ------------------------------------------------------------------------------------------------
+# Upstream fallback for a state-dict release (the imagenet-stylegan2-* route): a `.pt` file written
+# like Grigoryev et al.'s `imagenet-*-state.pt`, i.e. torch.save of a dict of real
+# `nn.Module.state_dict()` objects (OrderedDicts carrying `_metadata`), served over HTTP.
+
+# Layouts of the release file: the networks it holds, by top-level key.
+STATE_DICT_LAYOUTS = {"g-d": ("G", "D"), "g-gema-d": ("G", "G_ema", "D")}
+# torch.save's two serializations: the zip container (default since torch 1.6) and the legacy stream.
+STATE_DICT_SERIALIZATIONS = {"zip": True, "legacy": False}
+
+
+def _release_networks(seed: int) -> dict[str, torch.nn.Module]:
+    """Tiny 16x16 G, G_ema and D built with the settings StyleGAN2-ADA's train.py uses for every
+    paper config (num_fp16_res=4, conv_clamp=256, mbstd group 4), i.e. those the state-dict reader
+    must default because tensors do not record them; G_ema is G with its weights moved a bit (as
+    an EMA would), so the two generators are told apart by their images."""
+    from ganzoo.models.stylegan2 import Discriminator
+
+    release = dict(channel_base=256, channel_max=16, num_fp16_res=4, conv_clamp=256)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G = Generator(8, 0, 8, 16, 3, mapping_kwargs=dict(num_layers=2), synthesis_kwargs=release)
+        D = Discriminator(0, 16, 3, epilogue_kwargs=dict(mbstd_group_size=4), **release)
+        G_ema = Generator(**G.init_kwargs)
+        with torch.no_grad():
+            for p in list(G.parameters()) + list(D.parameters()):
+                p.add_(torch.randn_like(p) * 0.1)
+            G.mapping.w_avg.normal_()
+            G_ema.load_state_dict(G.state_dict())
+            for p in G_ema.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+            G_ema.mapping.w_avg.add_(torch.randn_like(G_ema.mapping.w_avg) * 0.05)
+    return {"G": G.eval(), "G_ema": G_ema.eval(), "D": D.eval()}
+
+
+def _state_dict_registry_toml(files_url: str, releases: dict[str, dict]) -> str:
+    """One registry file shaped like registry/gan-transfer.toml (license 'other'/'unstated', family
+    paper and dataset, format 'state-dict-pt', no constructor kwargs, a Dropbox-style '?dl=0' URL).
+    The G+D entries leave size and sha256 out, as the imagenet-stylegan2-* entries do; the
+    G+G_ema+D entries declare them, as an entry with measured checksums would."""
+    text = """
+[family]
+architecture = "stylegan2"
+license = "other"
+license_name = "unstated"
+license_url = "https://example.org/release"
+tags = ["stylegan2-ada", "state-dict-test"]
+includes = ["G_ema", "D"]
+c_dim = 0
+
+[family.paper]
+title = "A state-dict release"
+authors = "ganzoo"
+year = 2024
+url = "https://example.org/paper"
+
+[family.dataset]
+name = "test data"
+"""
+    for name, release in releases.items():
+        text += f"""
+[[models]]
+name = "{name}"
+title = "tiny state-dict release ({release['layout']}, {release['serialization']})"
+resolution = 16
+hub = {{ repo = "{ORG}/{name}-not-on-the-mirror", revision = "main" }}
+includes = {json.dumps(["G_ema", "G", "D"] if "G_ema" in release["keys"] else ["G_ema", "D"])}
+[[models.artifacts]]
+url = "{files_url}/{release['filename']}?dl=0"
+format = "state-dict-pt"
+filename = "{release['filename']}"
+"""
+        if "G_ema" in release["keys"]:
+            text += f"size = {len(release['data'])}\nsha256 = \"{hashlib.sha256(release['data']).hexdigest()}\"\n"
+    return text
+
+
+@pytest.fixture(scope="module")
+def state_dict_releases(tmp_path_factory):
+    """The four release files (2 layouts x 2 serializations), served by a loopback FileServer and
+    declared in a registry folder of their own; entry name -> what was saved."""
+    root = tmp_path_factory.mktemp("state-dict-release")
+    networks = _release_networks(seed=21)
+    releases = {}
+    for layout, keys in STATE_DICT_LAYOUTS.items():
+        for serialization, zipped in STATE_DICT_SERIALIZATIONS.items():
+            name = f"statedict-{layout}-{serialization}"
+            payload = {key: networks[key].state_dict() for key in keys}  # the real OrderedDicts
+            assert all(hasattr(sd, "_metadata") for sd in payload.values())
+            path = root / f"{name}-state.pt"
+            torch.save(payload, path, _use_new_zipfile_serialization=zipped)
+            releases[name] = {"layout": layout, "serialization": serialization, "keys": keys,
+                              "filename": path.name, "data": path.read_bytes(), "saved": payload}  # fmt: skip
+    files = FileServer({r["filename"]: r["data"] for r in releases.values()}).start()
+    registry_dir = root / "registry"
+    registry_dir.mkdir()
+    (registry_dir / "state-dict-release.toml").write_text(_state_dict_registry_toml(files.url, releases))
+    try:
+        yield {"releases": releases, "networks": networks, "files": files, "registry": registry_dir}
+    finally:
+        files.stop()
+
+
+@pytest.fixture
+def sd_env(env, state_dict_releases, monkeypatch):
+    """``env`` plus the state-dict release entries on GANZOO_REGISTRY_PATH."""
+    monkeypatch.setenv("GANZOO_REGISTRY_PATH", os.pathsep.join([str(env["registry"]), str(state_dict_releases["registry"])]))
+    return {**env, **state_dict_releases}
+
+
+def _assert_same_tensors(net: torch.nn.Module, saved: dict[str, torch.Tensor]) -> None:
+    state = net.state_dict()
+    assert list(state) == list(saved)
+    for key, tensor in saved.items():
+        assert state[key].dtype == tensor.dtype and torch.equal(state[key], tensor), key
+
+
+def _assert_kwargs_within(given: dict, converted: dict) -> None:
+    """Every constructor kwarg the original network was built with is in the converted config."""
+    for key, value in given.items():
+        if isinstance(value, dict):
+            _assert_kwargs_within(value, converted[key])
+        else:
+            assert converted[key] == value, (key, converted[key], value)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("serialization", list(STATE_DICT_SERIALIZATIONS))
+@pytest.mark.parametrize("layout", list(STATE_DICT_LAYOUTS))
+def test_state_dict_release_falls_back_to_upstream_and_converts_exactly(sd_env, layout, serialization):
+    name = f"statedict-{layout}-{serialization}"
+    release, networks = sd_env["releases"][name], sd_env["networks"]
+    has_ema = "G_ema" in release["keys"]
+    result = hub.pull_checkpoint(name)
+    assert result.origin == "upstream" and result.path == hub.converted_dir(name)
+    assert sd_env["files"].requests[-1][0] == f"/{release['filename']}?dl=0"
+
+    config = json.loads((result.path / "config.json").read_text())
+    source = config["source"]
+    assert source["format"] == "state-dict-pt" and source["registry"] == name
+    assert source["sha256"] == hashlib.sha256(release["data"]).hexdigest()
+    assert source["size"] == len(release["data"]) and source["file"] == release["filename"]
+    assert source["url"].endswith(f"/{release['filename']}?dl=0")
+    assert config["license"] == "unstated"
+    no_ema_note = "no EMA generator in the file; its only generator G is used as G_ema"
+    assert (no_ema_note in source["notes"]) is not has_ema
+    assert sorted(config["files"]) == sorted(["generator.safetensors", "discriminator.safetensors"]
+                                             + (["generator_raw.safetensors"] if has_ema else []))  # fmt: skip
+
+    gan = ganzoo.load(name)
+    saved = release["saved"]
+    ema_key = "G_ema" if has_ema else "G"  # without G_ema in the file, its G is the one to sample from
+    _assert_same_tensors(gan.G_ema, saved[ema_key])
+    _assert_same_tensors(gan.D, saved["D"])
+    if has_ema:
+        _assert_same_tensors(gan.G, saved["G"])
+    else:
+        assert gan.G is None  # the file's only generator went to the G_ema slot
+    _assert_kwargs_within(networks[ema_key].init_kwargs, config["generator"])
+    _assert_kwargs_within(networks["D"].init_kwargs, config["discriminator"])
+
+    reference = GAN(networks[ema_key], networks["G"] if has_ema else None, networks["D"],
+                    config={"source": {"made_by": "tests"}})  # fmt: skip
+    images = gan.sample(seeds=[0, 1])
+    assert images.dtype == np.uint8 and images.shape == (2, 16, 16, 3)
+    assert not np.array_equal(images[0], images[1])
+    assert np.array_equal(images, reference.sample(seeds=[0, 1]))
+    if has_ema:  # the raw generator came through as itself, not as a copy of G_ema
+        raw = GAN(gan.G).sample(seeds=[0, 1])
+        assert np.array_equal(raw, GAN(networks["G"]).sample(seeds=[0, 1])) and not np.array_equal(raw, images)
+    with torch.no_grad():
+        batch = torch.from_numpy(np.concatenate([images, images[::-1]])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        assert torch.equal(gan.D(batch, None), networks["D"](batch, None))
+
+    # Cached now: the next pull neither contacts the Hub nor downloads again.
+    requests_before = len(sd_env["files"].requests)
+    assert hub.pull_checkpoint(name).origin == "cache"
+    assert len(sd_env["files"].requests) == requests_before
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_state_dict_release_pulls_through_the_cli(sd_env, capsys):
+    name = "statedict-g-d-legacy"  # shaped like imagenet-stylegan2-*: G and D, no size or sha256
+    assert main(["pull", name, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["origin"] == "upstream" and report["registry"] == name
+    assert Path(report["path"]) == hub.converted_dir(name)
+    gan = ganzoo.load(name)
+    _assert_same_tensors(gan.G_ema, sd_env["releases"][name]["saved"]["G"])
+    assert main(["pull", name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["origin"] == "cache"
+
+
+# ------------------------------------------------------------------------------------------------
 # Push: replayed exchanges (recorded-shape responses, not a real upload)
 
 
