@@ -46,6 +46,20 @@ WEIGHT_FILES = {"G_ema": GENERATOR_FILE, "G": GENERATOR_RAW_FILE, "D": DISCRIMIN
 ARCHITECTURES = {"stylegan2": (Generator, Discriminator), ADAFM_ARCHITECTURE: (AdaFMGenerator, Discriminator)}
 
 
+def architecture_of(G_ema: nn.Module, G: nn.Module | None = None, D: nn.Module | None = None) -> str:
+    """The ``config.json`` architecture name of these networks, read from their classes.
+
+    Raises:
+        GanzooError: the classes form no known architecture (e.g. an AdaFM generator beside a
+            plain one).
+    """
+    for name, (gen_cls, disc_cls) in ARCHITECTURES.items():
+        if type(G_ema) is gen_cls and (G is None or type(G) is gen_cls) and (D is None or type(D) is disc_cls):
+            return name
+    roles = ", ".join(f"{role}={type(net).__name__}" for role, net in (("G_ema", G_ema), ("G", G), ("D", D)) if net is not None)
+    raise GanzooError(f"networks {roles} form no known architecture ({', '.join(ARCHITECTURES)})")
+
+
 def dump_config(config: dict) -> str:
     """Serializes a config the one way ganzoo writes it: sorted keys, indent 2, final newline."""
     return json.dumps(config, sort_keys=True, indent=2) + "\n"
@@ -206,7 +220,8 @@ class GAN:
         self.D = D
         config = copy.deepcopy(config or {})
         config.setdefault("format_version", FORMAT_VERSION)
-        config.setdefault("architecture", "stylegan2")
+        # From the networks themselves, never from a default or a stale config.
+        config["architecture"] = architecture_of(G_ema, G, D)
         config["generator"] = copy.deepcopy(G_ema.init_kwargs)
         config["discriminator"] = copy.deepcopy(D.init_kwargs) if D is not None else None
         config.setdefault("source", {})
@@ -354,6 +369,11 @@ class GAN:
             (tmp / CONFIG_NAME).write_text(dump_config(config), encoding="utf-8")
             if card is not None:
                 (tmp / CARD_NAME).write_text(card, encoding="utf-8")
+            # What was written must load (strictly) before it takes the directory's name.
+            try:
+                GAN.load(tmp, verify=False)
+            except GanzooError as exc:
+                raise CheckpointError(f"{directory}: not saved: the written checkpoint does not load back ({exc})") from None
         self.config = config
         return directory
 

@@ -117,6 +117,39 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+def test_architecture_comes_from_the_networks_not_the_config(tmp_path):
+    from ganzoo.models.adafm import AdaFMGenerator
+
+    plain = tiny_gan()
+    G_ema = AdaFMGenerator.from_generator(plain.G_ema, [16])
+    with torch.no_grad():  # a modulation that changes the images (a uniform scale demodulates away)
+        torch.manual_seed(0)
+        G_ema.synthesis.b16.conv0.adafm_gamma.uniform_(0.5, 1.5)
+    gan = GAN(G_ema, None, plain.D, config={"architecture": "stylegan2", "license": "mit"})
+    assert gan.config["architecture"] == "stylegan2-adafm"
+    gan.save(tmp_path / "ckpt")
+    assert read_config(tmp_path / "ckpt")["architecture"] == "stylegan2-adafm"
+    loaded = GAN.load(tmp_path / "ckpt")
+    assert type(loaded.G_ema) is AdaFMGenerator
+    assert np.array_equal(loaded.sample(seeds=[0, 1]), gan.sample(seeds=[0, 1]))
+    assert not np.array_equal(loaded.sample(seeds=[0, 1]), plain.sample(seeds=[0, 1]))
+    # A plain generator under a config that says AdaFM is plain StyleGAN2.
+    assert GAN(plain.G_ema, config={"architecture": "stylegan2-adafm"}).config["architecture"] == "stylegan2"
+    with pytest.raises(GanzooError, match="G_ema=AdaFMGenerator, G=Generator form no known architecture"):
+        GAN(G_ema, plain.G_ema)
+
+
+def test_save_refuses_a_directory_that_would_not_load(tmp_path):
+    gan = tiny_gan()
+    gan.config["generator"]["z_dim"] = 12  # the recorded kwargs no longer build these networks
+    with pytest.raises(CheckpointError) as info:
+        gan.save(tmp_path / "ckpt")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'ckpt'}: not saved: the written checkpoint does not load back")
+    assert "mapping.fc0.weight" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # nothing half-written, no temp left behind
+
+
 def test_sample_is_seeded_and_batch_independent():
     gan = tiny_gan()
     a = gan.sample(seeds=[3, 7, 11], truncation_psi=0.7, batch_size=1)
