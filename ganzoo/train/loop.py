@@ -18,7 +18,7 @@ what one process with two chunks gives (up to float summation order).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.models.stylegan2 import Discriminator, Generator
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
 from ganzoo.train.dataset import ProceduralImages, TrainingImages
-from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, StyleGAN2Loss
+from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, StyleGAN2Loss, update_w_avg
 
 
 @dataclass
@@ -96,6 +96,21 @@ class TrainingOptions:
         if "betas" in known:
             known["betas"] = tuple(known["betas"])
         return cls(**known)
+
+
+def fill_unreached_grads(params: Iterable[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
+    """Gives a zero gradient to every parameter a phase's loss did not reach; returns them all.
+
+    As in StyleGAN2-ADA, every parameter of the phase's network takes the phase's Adam step, a
+    zero-gradient one where the loss does not depend on it (the ToRGB biases in ``Greg``, D's
+    output bias in ``Dreg``): Adam then still decays its second moment and counts the step,
+    which it skips for a ``None`` gradient.
+    """
+    params = list(params)
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    return params
 
 
 class Distributed:
@@ -325,7 +340,7 @@ class Trainer:
         return stats
 
     def _reduce_and_step(self, net: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
-        params = [p for p in net.parameters() if p.grad is not None]
+        params = fill_unreached_grads(net.parameters())
         if self.dist.active and params:
             flat = torch.cat([p.grad.flatten() for p in params])
             self.dist.sum_(flat)
@@ -349,12 +364,12 @@ class Trainer:
             w_sum = self.dist.sum_(torch.stack(w_parts).sum(dim=0).to(torch.float32))
             w_count = self.dist.sum_floats([float(sum(s.w_count for s in chunk_stats))])[0]
             # The mapping's running mean of w, as G.mapping(update_emas=True) does on a batch.
-            mapping.w_avg.copy_((w_sum / w_count).lerp(mapping.w_avg, mapping.w_avg_beta))
+            update_w_avg(mapping, w_sum, w_count)
         pl_parts = [s.pl_length_mean for s in chunk_stats if s.pl_length_mean is not None]
         if pl_parts:
             pl_sum = self.dist.sum_(torch.stack(pl_parts).sum().reshape(1).to(torch.float32))
             chunks = self.dist.sum_floats([float(len(pl_parts))])[0]
-            self.loss.pl_mean.copy_(self.loss.pl_mean.lerp(pl_sum[0] / chunks, self.options.pl_decay))
+            self.loss.update_pl_mean(pl_sum[0] / chunks)
             out["pl_mean"] = float(self.loss.pl_mean)
         if phase == "Dmain" and self.ada is not None:
             for s in chunk_stats:

@@ -4,8 +4,9 @@ style mixing, with ADA applied to every image D sees.
 One :meth:`StyleGAN2Loss.accumulate` call runs one phase on one chunk of the minibatch and calls
 ``backward`` with the loss scaled by ``gain``; the loop sums chunks (and processes) into the
 full-batch gradient. Statistics that update running state (``pl_mean``, the mapping network's
-``w_avg``) are returned and applied once per phase by the loop, so the result does not depend on
-how the minibatch is split into chunks or processes. With one chunk this is the published
+``w_avg``) are returned and applied once per phase by the loop (with :func:`update_w_avg` and
+:meth:`StyleGAN2Loss.update_pl_mean`), so the result does not depend on how the minibatch is split
+into chunks or processes. With one chunk this is the published
 algorithm exactly: Karras et al. 2020, with the formulas of StyleGAN2 (Karras et al. 2020b).
 """
 
@@ -22,6 +23,19 @@ from ganzoo.models.stylegan2 import Discriminator, Generator
 from ganzoo.train.augment import AugmentPipe
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg")
+
+
+def update_w_avg(mapping: torch.nn.Module, w_sum: torch.Tensor, w_count: float) -> None:
+    """Moves the mapping network's running mean ``w_avg`` towards the mean of one phase's ``w``.
+
+    ``w_avg ← lerp(w_sum / w_count, w_avg, w_avg_beta)``: what ``G.mapping(update_emas=True)``
+    does on one batch, applied once to the whole phase (all chunks and processes: the caller
+    sums ``w_sum``/``w_count`` first). A no-op for a mapping that tracks no ``w_avg``.
+    """
+    if getattr(mapping, "w_avg_beta", None) is None or not hasattr(mapping, "w_avg"):
+        return
+    w_mean = w_sum.to(torch.float32) / w_count
+    mapping.w_avg.copy_(w_mean.lerp(mapping.w_avg, mapping.w_avg_beta))
 
 
 @dataclass
@@ -50,6 +64,13 @@ class StyleGAN2Loss:
         pl_decay: decay of the running mean path length.
         penalty: ``penalty(name, network) -> scalar`` added to the main loss of ``G`` (name
             ``'G'``) and ``D`` (``'D'``), e.g. :class:`AnchorPenalty`; None = none.
+        noise_mode: the synthesis network's per-layer noise in every phase: ``'random'`` (as in
+            training), or ``'const'``/``'none'`` to make the objective deterministic (tests
+            pinning it to reference gradients).
+        pl_noise: ``pl_noise(img) -> tensor`` of ``img``'s shape, the standard-normal draw of
+            the path-length regularizer's random image-space direction (it is divided by
+            ``sqrt(H·W)`` here); None = ``torch.randn_like`` (training). A seam for tests that
+            replay a reference's draw.
     """
 
     def __init__(
@@ -63,7 +84,11 @@ class StyleGAN2Loss:
         pl_batch_shrink: int = 2,
         pl_decay: float = 0.01,
         penalty: Callable[[str, torch.nn.Module], torch.Tensor] | None = None,
+        noise_mode: str = "random",
+        pl_noise: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
+        if noise_mode not in ("random", "const", "none"):
+            raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
         self.G = G
         self.D = D
         self.augment_pipe = augment_pipe
@@ -74,6 +99,16 @@ class StyleGAN2Loss:
         self.pl_decay = float(pl_decay)
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         self.penalty = penalty
+        self.noise_mode = noise_mode
+        self.pl_noise = pl_noise if pl_noise is not None else torch.randn_like
+
+    @torch.no_grad()
+    def update_pl_mean(self, mean_length: torch.Tensor | float) -> None:
+        """Moves the running mean path length towards one phase's mean path length (the mean
+        over chunks and processes of :attr:`ChunkStats.pl_length_mean`):
+        ``pl_mean ← lerp(pl_mean, mean_length, pl_decay)``."""
+        target = torch.as_tensor(mean_length, dtype=self.pl_mean.dtype, device=self.pl_mean.device)
+        self.pl_mean.copy_(self.pl_mean.lerp(target.reshape([]), self.pl_decay))
 
     def _with_penalty(self, loss: torch.Tensor, name: str) -> torch.Tensor:
         if self.penalty is None:
@@ -92,7 +127,7 @@ class StyleGAN2Loss:
         if mix and self.style_mixing_prob > 0 and ws.shape[1] > 1:
             ws2 = self.G.mapping(z2, c)
             ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
-        img = self.G.synthesis(ws)
+        img = self.G.synthesis(ws, noise_mode=self.noise_mode)
         return img, ws
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -139,7 +174,7 @@ class StyleGAN2Loss:
         elif phase == "Greg":
             batch = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
             img, ws = self.run_G(gen_z[:batch], gen_c[:batch], gen)
-            pl_noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+            pl_noise = self.pl_noise(img) / math.sqrt(img.shape[2] * img.shape[3])
             (pl_grads,) = torch.autograd.grad(outputs=[(img * pl_noise).sum()], inputs=[ws], create_graph=True)
             pl_lengths = pl_grads.square().sum(dim=2).mean(dim=1).sqrt()
             # The penalty is measured against the mean updated with this chunk, as published.
