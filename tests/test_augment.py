@@ -84,6 +84,16 @@ def test_blits_are_exact_pixel_moves():
     # Every output is the input shifted by whole pixels: same multiset of values in its interior.
     for i in range(64):
         assert set(out[i].flatten().tolist()) <= set(images[i].flatten().tolist())
+    # Exactly: a shift by (dx, dy) whole pixels (|d| <= xint_max * 8 = 1), filled from the image
+    # mirrored without repeating its edge (reflect padding), and the shifts are not all zero.
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")
+    shifts = []
+    for i in range(64):
+        found = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                 if torch.equal(out[i], padded[i, :, 1 - dy : 9 - dy, 1 - dx : 9 - dx])]  # fmt: skip
+        assert len(found) == 1, (i, found)
+        shifts += found
+    assert len(set(shifts)) == 9  # every shift in range occurs, the zero shift too
     pipe = AugmentPipe(rotate90=1)
     pipe.p.fill_(1.0)
     out = pipe(images, torch.Generator().manual_seed(13))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -104,8 +105,9 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         save_file(state, path, metadata=metadata)
 
     monkeypatch.setattr(checkpoint_module, "save_file", failing_save)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):  # the injected failure, not another one
         gan.save(tmp_path / "ckpt")
+    assert len(calls) == 2
     assert list(tmp_path.iterdir()) == []  # no half-written directory, no temp left behind
     monkeypatch.undo()
     gan.save(tmp_path / "ckpt")
@@ -188,21 +190,39 @@ def test_sample_conditional_by_name_or_index():
 
 @pytest.mark.parametrize("channels", [1, 4])
 def test_sample_other_channel_counts(channels):
-    assert tiny_gan(img_channels=channels).sample(n=2).shape == (2, 16, 16, channels)
+    gan = tiny_gan(img_channels=channels)
+    images = gan.sample(n=2)
+    assert images.shape == (2, 16, 16, channels)
+    # Every channel is the network's own, in order: no channel dropped, repeated or reordered.
+    z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(8) for s in (0, 1)])).float()
+    with torch.no_grad():
+        img = gan.G_ema(z, None, noise_mode="const")
+    expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
+    assert np.array_equal(images, expected)
+    assert all(len(np.unique(images[..., k])) > 1 for k in range(channels))  # no blank channel
 
 
 def test_parse_seeds():
     assert parse_seeds("0-3,10") == [0, 1, 2, 3, 10]
     assert parse_seeds("5") == [5]
+    assert parse_seeds(" 1 , 4-5 ,") == [1, 4, 5]
+    assert parse_seeds(range(2, 5)) == [2, 3, 4]
     for bad in ["", "a-b", "3-1", "-2"]:
-        with pytest.raises(GanzooError):
+        with pytest.raises(GanzooError, match=re.escape(f"invalid seeds {bad!r}")):
             parse_seeds(bad)
 
 
 def test_load_api_accepts_directories(tmp_path):
-    ckpt = tiny_gan().save(tmp_path / "ckpt")
+    saved = tiny_gan(c_dim=3)
+    ckpt = saved.save(tmp_path / "ckpt")
     gan = ganzoo.load(ckpt)
     assert isinstance(gan, GAN)
+    # The directory's own networks and config, not some other model's.
+    assert gan.config["license"] == "cc-by-4.0" and gan.class_names == ["class0", "class1", "class2"]
+    for role in ("G_ema", "D"):
+        ours, theirs = saved.networks()[role].state_dict(), gan.networks()[role].state_dict()
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), role
+    assert np.array_equal(gan.sample(seeds=[0, 1], class_idx=1), saved.sample(seeds=[0, 1], class_idx=1))
     with pytest.raises(ganzoo.UnknownModelError):
         ganzoo.load(tmp_path / "nope")
 

@@ -81,6 +81,9 @@ def test_export_loads_into_plain_networks(tmp_path, capsys):
     c = torch.eye(3)[:2]
     with torch.no_grad():
         assert torch.equal(G.eval()(z, c, noise_mode="const"), gan.G_ema(z, c, noise_mode="const"))
+        img = torch.randn(2, 3, 16, 16)
+        assert torch.equal(D.eval()(img, c), gan.D(img, c))
+    assert payload["init_kwargs"]["G_ema"] == gan.G_ema.init_kwargs and payload["init_kwargs"]["D"] == gan.D.init_kwargs
 
 
 @pytest.mark.parametrize(
@@ -115,7 +118,12 @@ def test_console_script_and_module_entry(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert Image.open(tmp_path / "g.png").size == (32, 32)
+    grid = np.asarray(Image.open(tmp_path / "g.png"))
+    assert grid.shape == (32, 32, 3)  # 2x2 grid of 16x16
+    expected = ganzoo.load(tmp_path / "ckpt").sample(seeds=range(4))
+    for i, image in enumerate(expected):  # seeds 0-3 in row-major order
+        row, col = divmod(i, 2)
+        assert np.array_equal(grid[16 * row : 16 * row + 16, 16 * col : 16 * col + 16], image), i
     done = subprocess.run([sys.executable, "-m", "ganzoo", "generate", str(tmp_path / "nope"), "--out", "x.png"],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

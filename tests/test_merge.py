@@ -84,6 +84,14 @@ def test_average_is_the_mean_of_the_weights():
     avg = average_gans([a, b])
     for key, value in avg.D.state_dict().items():
         torch.testing.assert_close(value, (a.D.state_dict()[key] + b.D.state_dict()[key]) / 2)
+    # The generators too (w_avg, a float buffer, included); without a raw G, G_ema stands in for it.
+    for role in ("G_ema", "G"):
+        state = getattr(avg, role).state_dict()
+        assert state.keys() == a.G_ema.state_dict().keys()
+        for key, value in state.items():
+            torch.testing.assert_close(value, (a.G_ema.state_dict()[key] + b.G_ema.state_dict()[key]) / 2, msg=key)
+    assert not torch.equal(a.G_ema.synthesis.b16.torgb.bias, b.G_ema.synthesis.b16.torgb.bias)  # a real mean
+    assert avg.config == a.config
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +99,7 @@ def merged(tmp_path_factory):
     """One real cocktail merge of a red and a blue source."""
     out = tmp_path_factory.mktemp("merge") / "red+blue"
     red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
-    merge([red, blue], out, root_kimg=0.4, merge_kimg=1.6, class_names=["red", "blue"], eval=True, num_gen=32,
+    merge([red, blue], out, root_kimg=0.4, merge_kimg=2.4, class_names=["red", "blue"], eval=True, num_gen=32,
           eval_options=dict(feature_extractor="pixels@8"), **FAST)  # fmt: skip
     return out, red, blue
 
@@ -219,9 +227,15 @@ def test_cli_merge_and_generate_by_class(tmp_path, capsys):
     assert GAN.load(named).class_names == ["warm", "hot"]
     assert json.loads((named / "merge.json").read_text())["root"] == 1
     # Resuming a finished merge is a no-op.
+    def files():  # bytes and modification times: a rerun of the same merge would rewrite them
+        return {p.relative_to(out): (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+
+    before = files()
     assert main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "blue"), "--out", str(out),
                  "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--resume", "--json",
                  "--eval", "--num-gen", "8", "--feature-extractor", "pixels@4"]) == 0  # fmt: skip
+    after = files()
+    assert after.keys() == before.keys() and all(after[k] == before[k] for k in before)
 
 
 def test_cli_bad_source_is_one_line_and_writes_nothing(tmp_path, capsys):
@@ -231,12 +245,16 @@ def test_cli_bad_source_is_one_line_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and len(err.splitlines()) == 1
     assert not out.exists()
-    assert main(["merge", "a", "--out", str(out)]) == 1
-    assert main(["merge", "a", "b", "--out", str(out), "--method", "soup"]) == 1
-    assert main(["merge", "a", "b", "--out", str(out), "--aug", "lots"]) == 1
     red = tmp_path / "red"
     coloured_gan(1, RED).save(red)
-    assert main(["merge", str(red), str(red), "--out", str(out), "--class-names", "x"]) == 1
-    assert main(["merge", str(red), str(red), "--out", str(out)]) == 1  # two classes named 'red'
-    assert not out.exists()
+    for args, message in [
+        (["a"], "give at least two sources"),
+        (["a", "b", "--method", "soup"], "unknown merge method 'soup'"),
+        (["a", "b", "--aug", "lots"], "--aug must be ada, fixed or none, not 'lots'"),
+        ([str(red), str(red), "--class-names", "x"], "1 class names for 2 sources"),
+        ([str(red), str(red)], "class names must differ (red, red)"),  # two classes named 'red'
+    ]:
+        assert main(["merge", *args, "--out", str(out)]) == 1, args
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and message in err and len(err.splitlines()) == 1, (args, err)
     assert not out.exists()

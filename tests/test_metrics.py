@@ -196,8 +196,12 @@ def test_inception_with_random_weights_warns_and_is_deterministic(_no_hub):
 def test_vgg16_with_random_weights():
     with pytest.warns(RandomWeightsWarning):
         extractor = get_extractor("vgg16-pr", allow_random_weights=True)
-    features = extractor(_images(n=1, size=16))
-    assert features.shape == (1, 4096) and extractor.input_size == 224
+    features = extractor(_images(n=2, size=16))
+    assert features.shape == (2, 4096) and features.dtype == np.float32 and extractor.input_size == 224
+    assert extractor.dim == 4096 and extractor.weights == "random:seed0"
+    # fc2 after its ReLU (torch-fidelity's fc2_relu): non-negative, not all zero, image-dependent.
+    assert features.min() >= 0 and 0.1 < (features > 0).mean() < 0.9
+    assert not np.allclose(features[0], features[1])
 
 
 def test_timm_extractor_channels_and_errors():

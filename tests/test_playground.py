@@ -137,7 +137,10 @@ def test_model_states_round_trip():
     picked = GeneratorStack.from_model_states([G.model_state(2), G.model_state(0), G.model_state(2)])
     z = torch.randn(1, 8, 64, generator=rng).expand(3, -1, -1)
     G.eval(), picked.eval()
-    torch.testing.assert_close(picked(z)[0], G(z)[2])
+    out, expected = picked(z), G(z)
+    for slot, source in enumerate((2, 0, 2)):  # each slot is the model it was picked from, in order
+        torch.testing.assert_close(out[slot], expected[source])
+    assert not torch.allclose(expected[0], expected[2])  # the models differ: the order is tested
     torch.testing.assert_close(picked(z)[1], G(z)[0])
     assert picked.num_models == 3
 

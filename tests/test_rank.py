@@ -140,8 +140,22 @@ def test_published_sample_features_are_used_instead_of_sampling(zoo, tmp_path, m
     write_sample_features(candidate, candidate / "features" / f"{EXTRACTOR}.safetensors", EXTRACTOR, num_gen=NUM_GEN,
                           progress=False, allow_random_weights=True)  # fmt: skip
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "fresh-cache"))
-    result = _rank(zoo, candidates=[str(candidate)])
-    assert result.candidates[0].features_from == "published"
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("the candidate was loaded and sampled despite its published features")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("ganzoo.checkpoint.GAN.load", no_sampling)
+        result = _rank(zoo, candidates=[str(candidate)])
+    published = result.candidates[0]
+    assert published.features_from == "published"
+    # The published features are the candidate's own samples: the scores of sampling it here.
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "other-cache"))
+    local = _rank(zoo, candidates=[str(zoo / "full")]).candidates[0]
+    assert local.features_from == "generated"
+    scores = ("fid", "kid", "precision", "recall", "density", "coverage")
+    assert [getattr(published, k) for k in scores] == [getattr(local, k) for k in scores]
+    assert published.num_samples == NUM_GEN
     # Another N does not match the published file: sampled locally instead.
     result = _rank(zoo, candidates=[str(candidate)], num_gen=NUM_GEN - 8)
     assert result.candidates[0].features_from == "generated"

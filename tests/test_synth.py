@@ -138,6 +138,7 @@ def test_write_refuses_to_overwrite_and_leaves_nothing_on_error(tmp_path, monkey
 def test_cli_writes_folder_and_zip(tmp_path, capsys):
     assert main(["synth", "primitives-s", "--n", "5", "--resolution", "16", "--out", str(tmp_path / "d")]) == 0
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [f"{i:08d}.png" for i in range(5)]
+    assert np.array_equal(ImageDataset(tmp_path / "d").read_all(), synth.render("primitives-s", range(5), 16))
     args = ["synth", "pinknoise", "--n", "6", "--resolution", "16", "--out", str(tmp_path / "p.zip"), "--seed", "2",
             "--workers", "2", "--json"]  # fmt: skip
     capsys.readouterr()
@@ -146,6 +147,8 @@ def test_cli_writes_folder_and_zip(tmp_path, capsys):
     assert report["n"] == 6 and report["seed"] == 2
     with zipfile.ZipFile(tmp_path / "p.zip") as archive:
         assert archive.testzip() is None and len(archive.namelist()) == 6
+    # The images of the kind and seed asked for (seed 2, not the default 0).
+    assert np.array_equal(ImageDataset(tmp_path / "p.zip").read_all(), synth.render("pinknoise", range(6), 16, seed=2))
 
 
 def test_cli_bad_kind_is_one_line_and_writes_nothing(tmp_path, capsys):

@@ -239,7 +239,7 @@ def test_a_crash_while_writing_a_snapshot_leaves_no_partial_snapshot(source, dat
     assert _same_files(out, _short(source, data, tmp_path / "straight"))
 
 
-def test_metrics_at_snapshots_are_logged_and_recorded(source, tmp_path):
+def test_metrics_at_snapshots_are_logged_and_recorded(source, tmp_path, monkeypatch):
     folder = tmp_path / "imgs"
     random_images(folder, 8, seed=2)
     with pytest.warns(UserWarning):  # random-weight feature extractor (nothing can be downloaded here)
@@ -249,6 +249,14 @@ def test_metrics_at_snapshots_are_logged_and_recorded(source, tmp_path):
     assert "kid" in config["metrics"] and config["lineage"][-1]["metrics"]["kid"] == config["metrics"]["kid"]
     assert any("kid" in json.loads(line) for line in (out / "log.jsonl").read_text().splitlines())
     assert json.loads((out / "metrics.json").read_text())["kid"] == config["metrics"]["kid"]
+    # The recorded value is the KID of the written G_ema against the data, measured here afresh.
+    from ganzoo.metrics.evaluate import evaluate
+
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "fresh-cache"))  # no features reused from training
+    with pytest.warns(UserWarning):
+        expected = evaluate(ganzoo.load(out), folder, metrics=["kid"], progress=False, num_gen=8,
+                            allow_random_weights=True, kid_subset_size=4)["kid"]  # fmt: skip
+    assert np.isfinite(expected) and config["metrics"]["kid"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 def _stream(seed: int = 0):
