@@ -271,13 +271,30 @@ def test_real_state_dicts_load_as_torch_load_weights_only_does(tmp_path, legacy)
     assert len(loaded["opt"]["state"]) == 6 and set(loaded["module"]) == {f"module.{k}" for k in loaded["nets"]["G"]}
 
 
+# Torch files the upstream projects' own code wrote (../shared/fixtures/README.md): a StyleGAN2-ADA
+# state-dict dict (zip), a GAN_stability CheckpointIO file (legacy; DataParallel names, RMSprop
+# states, the iteration), and the BigGAN-PyTorch weights folder (legacy; plain state dicts and the
+# training state with its config).
+UPSTREAM_TORCH_FILES = [
+    "stylegan2-ada/loss32/loss32-networks.pt", "gpgan/resnet2-32/gpgan-resnet2-32-model.pt",
+    "biggan/biggan64/G.pth", "biggan/biggan64/G_ema.pth", "biggan/biggan64/D.pth",
+    "biggan/biggan64/state_dict.pth",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", UPSTREAM_TORCH_FILES)
+def test_upstream_written_torch_files(shared_fixtures, name):
+    path = shared_fixtures / name
+    trusted = torch.load(path, map_location="cpu", weights_only=True)
+    _assert_same(load_torch_file(path), trusted)
+
+
 def test_reference_written_state_dict_file(shared_fixtures):
     """A file the StyleGAN2-ADA code itself wrote with torch.save({'G': G.state_dict(), ...})."""
-    path = shared_fixtures / "stylegan2-ada" / "loss32" / "loss32-networks.pt"
-    trusted = torch.load(path, map_location="cpu", weights_only=True)
-    loaded = load_torch_file(path)
-    _assert_same(loaded, trusted)
+    loaded = load_torch_file(shared_fixtures / "stylegan2-ada" / "loss32" / "loss32-networks.pt")
     assert "mapping" in loaded["G"]._metadata and "b32.fromrgb" in loaded["D"]._metadata
+    gpgan = load_torch_file(shared_fixtures / "gpgan" / "resnet2-32" / "gpgan-resnet2-32-model.pt")
+    assert gpgan["it"] >= 0 and all(k.startswith("module.") for k in gpgan["generator_test"])
 
 
 def _od_with(**attributes) -> bytes:
