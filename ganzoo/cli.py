@@ -1,6 +1,8 @@
 """The ``ganzoo`` command line: parse arguments, call the public API, print with rich.
 
-Every :class:`ganzoo.errors.GanzooError` becomes one line on stderr and exit code 1.
+Every :class:`ganzoo.errors.GanzooError` becomes one line on stderr and exit code 1; a usage
+error (unknown command or option, a missing argument, a value of the wrong type) is the usage
+line and one error line, exit code 2 (click's convention).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,9 +27,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from ganzoo import __version__
+
+        console.print(f"ganzoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """A model zoo and checkpoint hub for pretrained GANs."""
 
 
 def _read_config_option(config: Optional[Path]) -> Optional[dict]:
@@ -504,8 +521,28 @@ from ganzoo.merge_cli import merge_command  # noqa: E402  (torch is imported whe
 app.command("merge")(merge_command)
 
 
+# The usage-error classes of the click that typer runs on: recent typer releases bundle their own
+# copy (typer._click), older ones use the click package; either way they live in the module of
+# typer.BadParameter. typer.Exit and typer.Abort are whichever classes that typer raises.
+_click_exceptions = sys.modules[typer.BadParameter.__module__]
+
+
+def _usage_error(exc) -> int:
+    """Prints a click usage error as the usage line and one error line; returns its exit code."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and type(exc).__name__ == "NoArgsIsHelpError":  # a bare `ganzoo` / group
+        console.print(ctx.get_help(), markup=False, highlight=False, soft_wrap=True)
+        return 0
+    if ctx is not None:
+        err_console.print(ctx.get_usage(), markup=False, highlight=False, soft_wrap=True)
+    message = " ".join(exc.format_message().split())
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs the CLI; returns the exit code (user errors: one line on stderr, exit 1; Ctrl-C: 130)."""
+    """Runs the CLI; returns the exit code (user errors: one line on stderr, exit 1; usage
+    errors: the usage line and one error line, exit 2; Ctrl-C: 130)."""
     try:
         # Without standalone mode, typer turns Ctrl-C into a returned 130 (and typer.Exit(code) into
         # a returned code); older typer/click versions raise instead (handled below).
@@ -513,13 +550,16 @@ def main(argv: list[str] | None = None) -> int:
     except GanzooError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted", markup=False)
         return 1
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except _click_exceptions.UsageError as exc:
+        return _usage_error(exc)
+    except _click_exceptions.ClickException as exc:
+        message = " ".join(exc.format_message().split())
+        err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         result = 130
