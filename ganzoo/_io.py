@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -38,6 +39,138 @@ def current_umask() -> int:
     return mask
 
 
+# ------------------------------------------------------------------------------------------------
+# Outputs: checked before the work, and one line (OutputError) when they cannot be written.
+
+# errnos of a failed write that names no file (a full, over-quota or read-only disk).
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def _nearest_folder(path: Path) -> Path:
+    """The nearest existing folder above ``path`` (where its missing parents would be created).
+
+    Raises:
+        OutputError: something on the way exists but is not a directory.
+    """
+    from ganzoo.errors import OutputError
+
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.is_dir():
+        if os.path.lexists(folder):
+            raise OutputError(f"{path}: cannot write ({folder} is not a directory)")
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return folder
+
+
+def _output_error(path: str | os.PathLike, exc: OSError):
+    """``exc`` (from writing ``path`` or its temporary twin) as one line naming ``path``."""
+    from ganzoo.errors import OutputError
+
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):  # a file where a parent folder should be
+        try:
+            _nearest_folder(Path(path))
+        except OutputError as explained:
+            return explained
+    error = OutputError(f"{path}: cannot write ({exc.strerror or exc})")
+    error.errno, error.strerror, error.filename = exc.errno, exc.strerror, str(path)
+    return error
+
+
+def _is_write_error(exc: OSError, tmp: Path) -> bool:
+    """Whether an error raised while filling ``tmp`` is a failure to write it (not, say, a read)."""
+    if exc.filename is None:
+        return exc.errno in _WRITE_ERRNOS
+    try:
+        name = Path(os.fsdecode(exc.filename))
+    except TypeError:
+        return False
+    return name == tmp or tmp in name.parents
+
+
+def _probe(folder: Path, path: Path) -> None:
+    """Creates and removes a file in ``folder``: the one sure test (permissions, ACLs, read-only
+    mounts, also as root, where the permission bits do not stop writes)."""
+    from ganzoo.errors import OutputError
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=".ganzoo-write-check.", dir=folder)
+    except OSError as exc:
+        where = "" if folder == path else f" in {folder}"
+        raise OutputError(f"{path}: cannot write{where} ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_output(
+    path: str | os.PathLike,
+    kind: str = "file",
+    *,
+    suffixes: tuple[str, ...] = (),
+    overwrite: bool = False,
+    hint: str = "use --overwrite to replace it",
+) -> Path:
+    """Checks, before any work, that ``path`` can be written as a ``kind``; returns it as a Path.
+
+    The one rule for ganzoo's outputs (``--out``, ``--outdir``, ``--json``, ``--plot``, ...):
+
+    * ``kind="dir"``: a missing path, or an existing **empty** directory, is written; a
+      non-empty directory only with ``overwrite`` (and is replaced only once the new one is
+      complete); a file there is refused.
+    * ``kind="file"``: an existing directory there is refused; the suffix must be one of
+      ``suffixes`` (lower case, with the dot; empty: any); an existing file is replaced
+      (atomically) only with ``overwrite``.
+    * The folder the output goes into (or, when it is missing, its nearest existing parent) must
+      take a new file: checked by creating and removing one.
+
+    Args:
+        path: the output.
+        kind: ``"file"`` or ``"dir"``.
+        suffixes: the suffixes the format allows (``kind="file"``).
+        overwrite: an existing output may be replaced.
+        hint: what to do about an existing output, in its error message.
+
+    Raises:
+        OutputError: one line naming ``path`` and the problem.
+    """
+    from ganzoo.errors import OutputError
+
+    if kind not in ("file", "dir"):
+        raise ValueError(f"check_output: kind must be 'file' or 'dir', not {kind!r}")
+    path = Path(path)
+    exists = os.path.lexists(path)
+    if kind == "file":
+        if path.is_dir():
+            raise OutputError(f"{path}: is a directory; give a file name" + (f" ending in {suffixes[0]}" if suffixes else ""))
+        if suffixes and path.suffix.lower() not in suffixes:
+            got = f"{path.suffix} is not a format this output is written in" if path.suffix else "no suffix"
+            raise OutputError(f"{path}: {got} (use a {' or '.join(suffixes)} name)")
+        if exists and not overwrite:
+            raise OutputError(f"{path}: already exists ({hint})")
+        _probe(_nearest_folder(path), path)
+        return path
+    if exists:
+        if not path.is_dir():
+            raise OutputError(f"{path}: exists and is not a directory")
+        try:
+            with os.scandir(path) as entries:  # closed now: no ResourceWarning shown as a "warning:" line
+                empty = next(entries, None) is None
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        if empty:
+            _probe(path, path)  # written in place: only the folder itself needs to take files
+            return path
+        if not overwrite:
+            raise OutputError(f"{path}: already exists and is not empty ({hint})")
+        here = Path.cwd().resolve()
+        if path.resolve() in (here, *here.parents, Path.home().resolve()):
+            raise OutputError(f"{path}: not replaced: it is the current folder, one above it or the home folder; "
+                              "choose a new folder")  # fmt: skip
+    _probe(_nearest_folder(path), path)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; renames it onto ``path`` only on success.
@@ -45,18 +178,35 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary file lives in the same folder, so the final ``os.replace`` is atomic. On any
     exception the temporary file is removed and ``path`` is left as it was. The file gets the
     permissions of a normally created file (``0o666 & ~umask``), not mkstemp's owner-only 0600.
+
+    Raises:
+        OutputError: ``path`` cannot be written (a read-only or full disk, a file where a folder
+            should be, ...): one line naming it. It is also an ``OSError``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _output_error(path, exc) from None
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
     finally:
         os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+        except OSError as exc:
+            from ganzoo.errors import GanzooError
+
+            if isinstance(exc, GanzooError) or not _is_write_error(exc, tmp_path):
+                raise
+            raise _output_error(path, exc) from None
+        try:
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            raise _output_error(path, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -80,28 +230,67 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     The directory gets the permissions of a normally created one (``0o777 & ~umask``), not
     mkdtemp's owner-only 0700; what the caller writes into it gets its own usual permissions.
 
-    Args:
-        path: the final directory. Must not exist unless ``overwrite`` is set, in which case an
-            existing directory is replaced only after the new one is complete.
-        overwrite: allow replacing an existing directory.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        tmp.chmod(0o777 & ~current_umask())
-        yield tmp
-        if path.exists():
-            if not overwrite:
-                from ganzoo.errors import GanzooError
+    An existing **empty** directory is written into (the same rule as :func:`check_output`): the
+    temporary directory is made inside it and its entries are moved up on success, so only
+    ``path`` itself needs to take files (a mount point, a folder made for the output).
 
-                raise GanzooError(f"{path}: already exists (use --overwrite to replace it)")
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+    Args:
+        path: the final directory. Must not exist (or be empty) unless ``overwrite`` is set, in
+            which case an existing directory is replaced only after the new one is complete.
+        overwrite: allow replacing an existing directory.
+
+    Raises:
+        OutputError: ``path`` exists and is not empty (without ``overwrite``), or cannot be
+            written: one line naming it.
+    """
+    from ganzoo.errors import GanzooError, OutputError
+
+    path = Path(path)
+    try:
+        in_place = False
+        if path.is_dir():
+            with os.scandir(path) as entries:
+                in_place = next(entries, None) is None
+        home = path if in_place else path.parent
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=home))
+    except OSError as exc:
+        raise _output_error(path, exc) from None
+    try:
+        try:
+            tmp.chmod(0o777 & ~current_umask())
+            yield tmp
+        except OSError as exc:
+            if isinstance(exc, GanzooError) or not _is_write_error(exc, tmp):
+                raise
+            raise _output_error(path, exc) from None
+        try:
+            if in_place:
+                others = [entry.name for entry in os.scandir(path) if entry.name != tmp.name]
+                if others:
+                    raise OutputError(f"{path}: {others[0]} appeared in it while it was written; nothing was written")
+                moved: list[Path] = []
+                try:
+                    for entry in sorted(os.listdir(tmp)):
+                        os.replace(tmp / entry, path / entry)
+                        moved.append(path / entry)
+                except OSError:
+                    for target in moved:  # all or nothing: the folder is left empty again
+                        shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+                    raise
+            elif os.path.lexists(path):
+                if not overwrite:
+                    raise OutputError(f"{path}: already exists (use --overwrite to replace it)")
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        except OSError as exc:
+            if isinstance(exc, GanzooError):
+                raise
+            raise _output_error(path, exc) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

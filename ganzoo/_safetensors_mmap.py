@@ -4,7 +4,7 @@
 StyleGAN2 checkpoint has ~300 small tensors per network. Here the whole file is mapped once
 (copy-on-write, pages are read lazily) and every tensor is a view into that one mapping. The
 header is validated as strictly as the format allows; files are written with
-``safetensors.torch.save_file``.
+:func:`ganzoo._safetensors_write.save_file` (``safetensors``' writer, metadata keys sorted).
 """
 
 from __future__ import annotations

@@ -44,8 +44,13 @@ def filters(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw similarity per layer (PNG), G and D panels."),
 ) -> None:
     """Mean pairwise filter cosine similarity per convolution, models side by side (lower = more diverse)."""
+    from ganzoo._io import check_output
     from ganzoo.analysis import filter_report, plot_filter_similarity
 
+    if json_out is not None:  # before the work: results that cannot be written are not computed
+        check_output(json_out, suffixes=(".json",), overwrite=True)
+    if plot is not None:
+        check_output(plot, suffixes=(".png",), overwrite=True)
     reports = {source: filter_report(source) for source in dict.fromkeys(sources)}
     table = Table(title="mean pairwise filter cosine similarity (lower = more diverse filters)")
     table.add_column("net")
@@ -79,8 +84,11 @@ def distance(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here."),
 ) -> None:
     """GAN Cocktail's d(A, B): mean over layers of the L2 norm of the weight difference."""
+    from ganzoo._io import check_output
     from ganzoo.analysis import distance as distance_fn
 
+    if json_out is not None:  # before the work
+        check_output(json_out, suffixes=(".json",), overwrite=True)
     result = distance_fn(a, b)
     labels = _labels([a, b])
     table = Table(title=f"d({labels[a]}, {labels[b]}): mean over layers of ||θ_A − θ_B||₂")

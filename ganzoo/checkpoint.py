@@ -24,12 +24,12 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from ganzoo import __version__
 from ganzoo._io import atomic_directory, sha256_file, verify_sha256
 from ganzoo._safetensors_mmap import load_safetensors
+from ganzoo._safetensors_write import save_file  # sorted metadata: the same bytes every time
 from ganzoo.errors import CheckpointError, ConversionError, GanzooError
 from ganzoo.models.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE, AdaFMGenerator
 from ganzoo.models.stylegan2 import Discriminator, Generator
@@ -260,17 +260,23 @@ class GAN:
     # ------------------------------------------------------------------------------------------
     # Sampling
 
-    def class_index(self, class_idx: int | str | None) -> int | None:
-        """Resolves a class given by index or by name (``config['class_names']``)."""
+    def class_index(self, class_idx: int | str | None, option: str = "class_idx") -> int | None:
+        """Resolves a class given by index or by name (``config['class_names']``).
+
+        Args:
+            class_idx: a class index, a class name, or None (for unconditional models).
+            option: how the caller spells the class in its errors: the keyword ``class_idx``
+                in Python, ``--class`` on the command line.
+        """
         c_dim = self.G_ema.c_dim
         if class_idx is None:
             if c_dim > 0:
                 names = self.class_names
                 hint = f" ({', '.join(names)})" if names else f" (0..{c_dim - 1})"
-                raise GanzooError(f"this model is conditional with {c_dim} classes: choose one with --class{hint}")
+                raise GanzooError(f"this model is conditional with {c_dim} classes: choose one with {option}{hint}")
             return None
         if c_dim == 0:
-            raise GanzooError("this model is unconditional: --class does not apply")
+            raise GanzooError(f"this model is unconditional: {option} does not apply")
         if isinstance(class_idx, str) and not class_idx.lstrip("-").isdigit():
             names = self.class_names or []
             if class_idx not in names:
@@ -363,7 +369,7 @@ class GAN:
         with atomic_directory(directory, overwrite=overwrite) as tmp:
             for role, net in self.networks().items():
                 name = WEIGHT_FILES[role]
-                save_file(_state_dict_for_file(net), str(tmp / name), metadata={"format": "pt", "role": role})
+                save_file(_state_dict_for_file(net), tmp / name, metadata={"format": "pt", "role": role})
                 files[name] = {"sha256": sha256_file(tmp / name), "size": (tmp / name).stat().st_size}
             config["files"] = files
             (tmp / CONFIG_NAME).write_text(dump_config(config), encoding="utf-8")

@@ -30,7 +30,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, emoji=False)  # ":x" in a device name is text, not an emoji
 
 
 def _show_version(value: bool) -> None:
@@ -110,15 +110,18 @@ def convert(
 def export(
     checkpoint_dir: Path = typer.Argument(..., help="ganzoo checkpoint directory, registry name or Hub repo id."),
     out: Path = typer.Argument(..., help="Output .pt file: {'G': ..., 'D': ..., 'G_ema': ...} state dicts."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
     """Export a checkpoint as a plain state-dict file the official code loads."""
+    from ganzoo._io import check_output
     from ganzoo.convert import export as export_fn
 
+    check_output(out, suffixes=(".pt", ".pth"), overwrite=overwrite)  # before any download
     if not checkpoint_dir.exists() and not str(checkpoint_dir).startswith((".", "/", "~")):
         from ganzoo.hub import pull_checkpoint
 
         checkpoint_dir = pull_checkpoint(str(checkpoint_dir)).path  # a registry name or Hub repo
-    export_fn(checkpoint_dir, out)
+    export_fn(checkpoint_dir, out, overwrite=overwrite)
     console.print(f"wrote {out}")
 
 
@@ -138,11 +141,41 @@ def _grid(images: np.ndarray) -> np.ndarray:
     return image_grid(images)
 
 
-def _save_png(image, path: Path) -> None:
+# What `generate --out` writes, by the file's suffix (any other suffix is refused before the work).
+_IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _save_image(image, path: Path) -> None:
     from ganzoo._io import atomic_path
 
+    image_format = _IMAGE_FORMATS.get(path.suffix.lower(), "PNG")
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
+        # JPEG: fixed quality and no subsampling of colour, so the same grid gives the same bytes.
+        options = {"quality": 95, "subsampling": 0} if image_format == "JPEG" else {}
+        image.save(tmp, format=image_format, **options)
+
+
+GRID_LIMIT = 256  # images in one --out grid (16x16); more go one PNG per seed with --outdir
+PROGRESS_SEEDS = 64  # generate shows its progress from this many seeds on
+
+
+def _sample_chunks(gan, seeds: list[int], batch_size: int, **options):
+    """Yields ``(seeds, images)`` a few batches at a time (the batches ``gan.sample`` makes of all
+    seeds at once, so the same bytes), with progress on stderr from :data:`PROGRESS_SEEDS` seeds."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    from ganzoo._progress import progress
+
+    step = max(int(batch_size), 1) * 4
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with progress(*columns, console=Console(stderr=True), disable=len(seeds) < PROGRESS_SEEDS, unit="images",
+                  rate_unit="img/s") as bar:  # fmt: skip
+        task = bar.add_task("generate", total=len(seeds))
+        for start in range(0, len(seeds), step):
+            chunk = seeds[start : start + step]
+            yield chunk, gan.sample(seeds=chunk, batch_size=batch_size, **options)
+            bar.advance(task, len(chunk))
 
 
 @app.command()
@@ -152,10 +185,11 @@ def generate(
     trunc: float = typer.Option(1.0, "--trunc", help="Truncation psi (1 = off)."),
     class_: Optional[str] = typer.Option(None, "--class", help="Class index or name (conditional models)."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="const | random | none."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write one PNG grid here."),
-    outdir: Optional[Path] = typer.Option(None, "--outdir", help="Write one PNG per seed here (seedNNNN.png)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write one grid here: FILE.png (or .jpg); an existing file is replaced."),
+    outdir: Optional[Path] = typer.Option(None, "--outdir", help="Write one PNG per seed here (seedNNNN.png): a new or empty folder."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per forward pass (does not change the result)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --outdir (once the new one is complete)."),
 ) -> None:
     """Generate images from a GAN: a grid (--out) or one PNG per seed (--outdir)."""
     from ganzoo.api import load
@@ -165,17 +199,32 @@ def generate(
         raise GanzooError("generate: give exactly one of --out FILE.png or --outdir DIR")
     if noise_mode not in ("const", "random", "none"):
         raise GanzooError(f"--noise-mode must be const, random or none, not {noise_mode!r}")
+    from ganzoo._io import atomic_directory, check_output
+
+    if out is not None:  # checked before the model is loaded and sampled
+        check_output(out, suffixes=tuple(_IMAGE_FORMATS), overwrite=True)
+    else:
+        check_output(outdir, "dir", overwrite=overwrite)
     seed_list = parse_seeds(seeds)
+    if out is not None and len(seed_list) > GRID_LIMIT:
+        raise GanzooError(f"--out: a grid holds at most {GRID_LIMIT} images, not {len(seed_list)}; "
+                          "write one PNG per seed with --outdir DIR")  # fmt: skip
     gan = load(src, device=device)
-    images = gan.sample(seeds=seed_list, truncation_psi=trunc, class_idx=class_, noise_mode=noise_mode,
-                        batch_size=batch_size)  # fmt: skip
+    if out is not None and _IMAGE_FORMATS[out.suffix.lower()] == "JPEG" and gan.G_ema.img_channels == 4:
+        raise GanzooError(f"{out}: JPEG has no alpha channel and {src} makes RGBA images; use a .png name")
+    class_idx = gan.class_index(class_, option="--class")  # errors name the CLI's option, not the keyword
+    chunks = _sample_chunks(gan, seed_list, batch_size, truncation_psi=trunc, class_idx=class_idx, noise_mode=noise_mode)
     if out is not None:
-        _save_png(_to_pil(_grid(images)[None])[0], out)
+        import numpy as np
+
+        images = np.concatenate([images for _, images in chunks])
+        _save_image(_to_pil(_grid(images)[None])[0], out)
         console.print(f"wrote {out} ({len(seed_list)} images)")
     else:
-        outdir.mkdir(parents=True, exist_ok=True)
-        for seed, image in zip(seed_list, _to_pil(images)):
-            _save_png(image, outdir / f"seed{seed:04d}.png")
+        with atomic_directory(outdir, overwrite=overwrite) as tmp:  # all images or none
+            for chunk, images in chunks:  # written as they come: memory does not grow with the seeds
+                for seed, image in zip(chunk, _to_pil(images)):
+                    image.save(tmp / f"seed{seed:04d}.png", format="PNG")
         console.print(f"wrote {len(seed_list)} images to {outdir}")
 
 
@@ -352,16 +401,18 @@ def metrics(
     num_gen: int = typer.Option(50_000, "--num-gen", help="Generated samples (fid50k_full uses 50k)."),
     feature_extractor: Optional[str] = typer.Option(None, "--feature-extractor", help="One extractor for all metrics (default: inception-fid for FID/KID, vgg16-pr for PR/DC)."),
     seed: int = typer.Option(0, "--seed", help="First sample seed."),
-    resolution: Optional[int] = typer.Option(None, "--resolution", help="Resize the data to this size first (default: its first image's)."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Resize the data to this size first (default: the most common size among its images)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
     strict: bool = typer.Option(False, "--strict", help="Unreadable data files are an error, not a warning."),
     random_weights: bool = typer.Option(False, "--random-weights", help="Random-weight extractors: testing only, values are meaningless."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
 ) -> None:
     """Compute FID, KID, precision/recall and density/coverage of a GAN against a dataset."""
-    from ganzoo._io import atomic_write_text
+    from ganzoo._io import atomic_write_text, check_output
     from ganzoo.metrics.evaluate import evaluate
 
+    if json_out is not None:  # before the work: a result that cannot be written is not computed
+        check_output(json_out, suffixes=(".json",), overwrite=True)
     with _print_warnings():
         result = evaluate(src, data, metrics=metric_names, num_gen=num_gen, feature_extractor=feature_extractor, seed=seed,
                           resolution=resolution, device=device, allow_random_weights=random_weights, strict=strict)  # fmt: skip
@@ -390,7 +441,7 @@ def rank(
     num_gen: int = typer.Option(1000, "--num-gen", help="Samples per candidate."),
     feature_extractor: str = typer.Option("inception-fid", "--feature-extractor", help="inception-fid, vgg16-pr, timm:NAME[@SIZE], or pixels[@SIZE] (no weights: works offline)."),
     seed: int = typer.Option(0, "--seed", help="First sample seed."),
-    resolution: Optional[int] = typer.Option(None, "--resolution", help="Resize the target to this size first (default: its first image's)."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Resize the target to this size first (default: the most common size among its images)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
     strict: bool = typer.Option(False, "--strict", help="Unreadable target files are an error, not a warning."),
     random_weights: bool = typer.Option(False, "--random-weights", help="Random-weight extractor: testing only, values are meaningless."),
@@ -405,7 +456,7 @@ def rank(
         result = rank_fn(target, candidates=candidates, metric=metric, regime=regime, num_gen=num_gen,
                          feature_extractor=feature_extractor, seed=seed, resolution=resolution, device=device,
                          allow_random_weights=random_weights, strict=strict, json_out=json_out, plot_out=plot_out)  # fmt: skip
-    console.print(render_table(result))
+    console.print(render_table(result, width=console.width))  # narrow: columns left out (named), never cut
     for note in result.notes + candidate_notes(result):
         console.print(f"note: {note}", soft_wrap=True)
     if result.recommended:
@@ -420,15 +471,15 @@ def rank(
 def finetune(
     source: Optional[str] = typer.Argument(None, help="Source: registry name, Hub repo id, checkpoint directory or file (not with --resume)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Folder of target images at the source's resolution."),
-    recipe: str = typer.Option("full", "--recipe", help="full | freezed | adafm | scratch."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="full (default) | freezed | adafm | scratch."),
     kimg: Optional[float] = typer.Option(None, "--kimg", help="Train until D has seen this many thousand images (default 100)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory; it becomes the final checkpoint directory."),
-    aug: str = typer.Option("ada", "--aug", help="ada | fixed | none."),
+    aug: Optional[str] = typer.Option(None, "--aug", help="ada (default) | fixed | none."),
     p: Optional[float] = typer.Option(None, "--p", help="Augmentation probability (--aug fixed; initial p for ada)."),
-    aug_preset: str = typer.Option("bgc", "--augpipe", help="Augmentation preset: bgc | bgcfnc | ..."),
+    aug_preset: Optional[str] = typer.Option(None, "--augpipe", help="Augmentation preset: bgc (default) | bgcfnc | ..."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Minibatch size (default by resolution, as StyleGAN2-ADA)."),
     batch_gpu: Optional[int] = typer.Option(None, "--batch-gpu", help="Images per chunk: gradient accumulation (same result)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of everything."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of everything (default 0)."),
     snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default 50)."),
     metrics: str = typer.Option("", "--metrics", help="Metrics at each snapshot, e.g. fid,kid,pr."),
     num_gen: Optional[int] = typer.Option(None, "--num-gen", help="--metrics: generated samples per snapshot (default 50000)."),
@@ -443,7 +494,7 @@ def finetune(
     mirror: bool = typer.Option(False, "--mirror", help="Add x-flips of the data."),
     gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default 0.0002*res^2/batch)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of G and D (default 0.0025)."),
-    target: float = typer.Option(0.6, "--target", help="ADA target for r_t."),
+    target: Optional[float] = typer.Option(None, "--target", help="ADA target for r_t (default 0.6)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
 ) -> None:
     """Adapt a pretrained GAN to your images with a transfer recipe (StyleGAN2-ADA training)."""
@@ -472,10 +523,10 @@ def pretrain(
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Image size (a power of two)."),
     kimg: Optional[float] = typer.Option(None, "--kimg", help="Train until D has seen this many thousand images (default 100)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory; it becomes the checkpoint directory."),
-    channels: int = typer.Option(3, "--channels", help="3 (RGB) or 1 (grayscale)."),
-    aug: str = typer.Option("none", "--aug", help="none (default: synthetic data is unlimited) | ada | fixed."),
+    channels: Optional[int] = typer.Option(None, "--channels", help="3 (RGB, default) or 1 (grayscale)."),
+    aug: Optional[str] = typer.Option(None, "--aug", help="none (default: synthetic data is unlimited) | ada | fixed."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Minibatch size (default by resolution, as StyleGAN2-ADA)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of everything."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of everything (default 0)."),
     snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default 50)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its newest snapshot."),
     z_dim: Optional[int] = typer.Option(None, "--z-dim", help="Latent size (default 128)."),
@@ -520,6 +571,10 @@ from ganzoo.merge_cli import merge_command  # noqa: E402  (torch is imported whe
 
 app.command("merge")(merge_command)
 
+from ganzoo.cache_cli import cache_app  # noqa: E402
+
+app.add_typer(cache_app, name="cache")
+
 
 # The usage-error classes of the click that typer runs on: recent typer releases bundle their own
 # copy (typer._click), older ones use the click package; either way they live in the module of
@@ -549,6 +604,16 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, prog_name="ganzoo", standalone_mode=False)
     except GanzooError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    except OSError as exc:
+        # A write that no ganzoo writer wrapped (an append to a log) on a full or read-only disk:
+        # still one line. Other OSErrors are bugs and keep their traceback.
+        from ganzoo._io import _WRITE_ERRNOS
+
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        err_console.print(f"error: {where}cannot write ({exc.strerror})", markup=False, highlight=False, soft_wrap=True)
         return 1
     except typer.Abort:
         err_console.print("aborted", markup=False)

@@ -14,6 +14,14 @@ Lanczos filter (``resize_filter="box"``, ``"bicubic"`` or ``"bilinear"`` on requ
 when the crop already has the resolution). They are streamed in batches: the whole set is never
 in memory.
 
+The set is judged as a whole, never by its first image: :meth:`ImageDataset.summary` reads every
+file's header only (size, EXIF orientation, mode; no pixels, in folders and zips alike) and counts
+the sizes and the grayscale and colour images. Without a resolution the set is read at its most
+common center-crop side (the larger on a tie). :meth:`ImageDataset.notes` says in one line each
+what a mixed set holds and what is done about it (``mydata: mixed image sizes: 90 of 64x64, 10 of
+128x96; 10 center-cropped and resized to 64x64 (lanczos)``), and :meth:`ImageDataset.preparation`
+records it for run and metric records.
+
 Unreadable or truncated files are skipped, and listed together in one warning at the end of a
 pass; with ``strict=True`` the first one raises :class:`~ganzoo.errors.DatasetError`. An empty
 set, or fewer readable images than a consumer needs, raises ``DatasetError`` naming the path and
@@ -29,6 +37,7 @@ import os
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -36,17 +45,57 @@ import numpy as np
 
 from ganzoo.errors import DatasetError
 
-__all__ = ["IMAGE_SUFFIXES", "RESIZE_FILTERS", "ImageDataset", "UnreadableImagesWarning", "require_count"]
+__all__ = ["IMAGE_SUFFIXES", "RESIZE_FILTERS", "ImageDataset", "ImageSummary", "MixedImagesWarning",
+           "UnreadableImagesWarning", "require_count"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 RESIZE_FILTERS = ("lanczos", "box", "bicubic", "bilinear")
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 # Files named in one warning before "and N more": a listing must stay readable.
 _LISTED_SKIPS = 10
+# Image sizes listed in one line before "and N more sizes": the same.
+_LISTED_SIZES = 4
+# PIL modes read as grayscale; every other mode (RGB, RGBA, palette, CMYK, ...) counts as colour.
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
 
 class UnreadableImagesWarning(UserWarning):
     """Some files of a dataset could not be read and were skipped (the message lists them)."""
+
+
+class MixedImagesWarning(UserWarning):
+    """A dataset mixes image sizes or grayscale and colour images (the message counts them and
+    says what is done about it)."""
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """What a dataset's image headers say, counted over every file (:meth:`ImageDataset.summary`).
+
+    Attributes:
+        sizes: ``(width, height)`` as shown (after the EXIF orientation) -> number of images.
+        grayscale: images stored in a grayscale mode (``L``, ``LA``, ``1``, 16-bit, float).
+        colour: images in any other mode (``RGB``, ``RGBA``, palette, ``CMYK``, ...).
+        unreadable: files whose header could not be read (the reading pass reports them).
+    """
+
+    sizes: dict[tuple[int, int], int]
+    grayscale: int
+    colour: int
+    unreadable: int
+
+    @property
+    def readable(self) -> int:
+        return self.grayscale + self.colour
+
+    def size_list(self) -> str:
+        """``"90 of 64x64, 10 of 128x96"``: most common first, the first few, then how many more."""
+        ordered = sorted(self.sizes.items(), key=lambda item: (-item[1], item[0]))
+        text = ", ".join(f"{count} of {w}x{h}" for (w, h), count in ordered[:_LISTED_SIZES])
+        rest = ordered[_LISTED_SIZES:]
+        if rest:
+            text += f" and {sum(count for _, count in rest)} in {len(rest)} other sizes"
+        return text
 
 
 def require_count(path: str | os.PathLike, count: int, needed: int, why: str) -> None:
@@ -76,8 +125,8 @@ class ImageDataset:
     Args:
         path: a folder (read recursively) or a ``.zip``; either may hold a StyleGAN2-ADA
             ``dataset.json`` with labels.
-        resolution: output size in pixels (square). None: the center-crop size of the first
-            readable image (every later image is resized to it).
+        resolution: output size in pixels (square). None: the most common center-crop side
+            over all images' headers, the larger on a tie (every other image is resized to it).
         channels: 1 (grayscale), 3 (RGB) or 4 (RGBA).
         resize_filter: ``"lanczos"`` (default), ``"box"``, ``"bicubic"`` or ``"bilinear"``.
         strict: raise on the first unreadable file instead of skipping it with a warning.
@@ -115,6 +164,7 @@ class ImageDataset:
         self.strict = strict
         self._resolution = resolution
         self.skipped: list[str] = []  # files skipped by the last pass, with the reason
+        self._summary: ImageSummary | None = None
         if not self.path.exists():
             raise DatasetError(f"{self.path}: no such folder or zip")
         if self.path.is_dir():
@@ -178,19 +228,89 @@ class ImageDataset:
 
     @property
     def resolution(self) -> int:
-        """The output resolution (reads the first readable image when it was not given)."""
+        """The output resolution. When it was not given: the most common center-crop side (the
+        shorter side) over every image's header, the larger on a tie (see :meth:`summary`)."""
         if self._resolution is None:
-            with self._open_archive() as archive:
-                for name in self.names:
-                    try:
-                        image = self._decode(name, archive)
-                    except _Unreadable:
-                        continue
-                    self._resolution = min(image.size)
-                    break
-                else:
-                    raise DatasetError(f"{self.path}: 0 readable images out of {len(self.names)} files")
+            sides: dict[int, int] = {}
+            for (width, height), count in self.summary().sizes.items():
+                sides[min(width, height)] = sides.get(min(width, height), 0) + count
+            if not sides:
+                raise DatasetError(f"{self.path}: 0 readable images out of {len(self.names)} files")
+            self._resolution = max(sides, key=lambda side: (sides[side], side))
         return self._resolution
+
+    def summary(self) -> ImageSummary:
+        """Sizes and grayscale/colour counts of every image, from the headers only (no pixels are
+        decoded; zips are read member by member). Computed once per dataset object."""
+        if self._summary is None:
+            sizes: dict[tuple[int, int], int] = {}
+            counts = {True: 0, False: 0, None: 0}  # grayscale, colour, unreadable
+            workers = max(1, min(4, os.cpu_count() or 1))  # headers: file-system latency, not CPU
+            with self._open_archive() as archive, ThreadPoolExecutor(max_workers=workers) as pool:
+                for header in pool.map(lambda name: self._header(name, archive), self.names):
+                    if header is None:
+                        counts[None] += 1
+                        continue
+                    size, gray = header
+                    sizes[size] = sizes.get(size, 0) + 1
+                    counts[gray] += 1
+            self._summary = ImageSummary(sizes, counts[True], counts[False], counts[None])
+        return self._summary
+
+    def _header(self, name: str, archive: zipfile.ZipFile | None) -> tuple[tuple[int, int], bool] | None:
+        """``((width, height) as shown, grayscale)`` from one file's header, or None if unreadable."""
+        from PIL import Image
+
+        try:
+            f = archive.open(name) if archive is not None else open(self.path / name, "rb")
+            with f, Image.open(f) as image:
+                width, height = image.size
+                # The generic getexif: PNG's own decodes the whole image when the eXIf chunk is late.
+                if Image.Image.getexif(image).get(0x0112, 1) in (5, 6, 7, 8):  # transposed orientations
+                    width, height = height, width
+                return (width, height), image.mode in _GRAY_MODES
+        except Exception:  # noqa: BLE001 - unreadable files are reported (or refused) by the reading pass
+            return None
+
+    def notes(self) -> list[str]:
+        """One line for each way the set is mixed (sizes; grayscale and colour), with the counts
+        and what reading does about it; empty for a uniform set."""
+        summary, notes = self.summary(), []
+        if len(summary.sizes) > 1:
+            side = self.resolution
+            changed = {size: n for size, n in summary.sizes.items() if size != (side, side)}
+            cropped = any(w != h for w, h in changed)
+            resized = any(min(w, h) != side for w, h in changed)
+            done = " and ".join(word for word, flag in (("center-cropped", cropped), ("resized", resized)) if flag)
+            notes.append(f"{self.path}: mixed image sizes: {summary.size_list()}; {sum(changed.values())} {done} "
+                         f"to {side}x{side}" + (f" ({self.resize_filter})" if resized else ""))  # fmt: skip
+        if summary.grayscale and summary.colour:
+            if self.channels == 1:
+                count, kind, done = summary.colour, "colour", "converted to grayscale"
+            else:
+                count, kind, done = summary.grayscale, "grayscale", f"repeated to {_MODES[self.channels]}"
+            which = f"the {kind} one is" if count == 1 else f"the {count} {kind} ones are"
+            notes.append(f"{self.path}: mixed channels: {summary.grayscale} grayscale and {summary.colour} colour "
+                         f"images; {which} {done}")  # fmt: skip
+        return notes
+
+    def preparation(self) -> dict:
+        """What reading does to the images, for records (``run.json``, metric results).
+
+        ``resampled``: whether any image is center-cropped or resized; when it is,
+        ``resampled_from`` (each changed image size ``"WxH"`` -> count) and ``resize_filter``.
+        ``converted`` when images change kind: ``{"grayscale": N}`` (repeated to RGB/RGBA) or
+        ``{"colour": N}`` (converted to grayscale).
+        """
+        summary, side = self.summary(), self.resolution
+        changed = {f"{w}x{h}": n for (w, h), n in sorted(summary.sizes.items()) if (w, h) != (side, side)}
+        record: dict = {"resampled": bool(changed)}
+        if changed:
+            record.update(resampled_from=changed, resize_filter=self.resize_filter)
+        kind, count = ("colour", summary.colour) if self.channels == 1 else ("grayscale", summary.grayscale)
+        if count:
+            record["converted"] = {kind: count}
+        return record
 
     def settings(self) -> dict:
         """How images are turned into arrays: part of every cache key built on this dataset."""

@@ -127,10 +127,12 @@ def _progress_bar(label: str, total: int | None, done: int, show: bool) -> Itera
         yield lambda n: None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)  # fmt: skip
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from ganzoo._progress import progress
 
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+    # Not a terminal (a log): a plain line every 10 % (and 30 s) instead of a bar.
+    with progress(*columns, console=Console(stderr=True), transient=False, unit="bytes", rate_unit="B/s") as bar:
         task = bar.add_task(label, total=total, completed=done)
         yield lambda n: bar.advance(task, n)

@@ -73,6 +73,20 @@ class RegistryError(GanzooError):
     """
 
 
+class OutputError(GanzooError, OSError):
+    """An output cannot be written where it was asked: a read-only or full disk, a directory where
+    a file is expected, a suffix of another format, a non-empty directory without ``--overwrite``.
+
+    Also an :class:`OSError`, so code that already catches ``OSError`` around a write still does.
+
+    Example:
+        >>> raise OutputError("/mnt/ro/grid.png: cannot write in /mnt/ro (Read-only file system)")
+    """
+
+    def __str__(self) -> str:  # the message, even when errno/strerror/filename are set
+        return str(self.args[0]) if self.args else ""
+
+
 class DownloadError(GanzooError):
     """A download failed: the server is unreachable, answered with an error, or the artifact needs
     a manual download.

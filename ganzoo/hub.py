@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -67,6 +68,140 @@ def hub_endpoint() -> str:
 def hub_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` is set: only the local caches are used."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+# ------------------------------------------------------------------------------------------------
+# Reachability: asked once per process and endpoint
+#
+# huggingface_hub retries a metadata request that fails at the connection level five times with
+# backoff (1+2+4+8+8 s) before it looks in its cache, for every file: with no network, ranking
+# over the registry took minutes. So ganzoo asks the endpoint itself, once, with no retries,
+# before its first Hub call; when nothing answers, every later call in the process uses the
+# local caches only (``local_files_only``), exactly as with HF_HUB_OFFLINE=1, and one note says so.
+# Commands that will need the answer start the question early (:func:`start_hub_check`), so a
+# timeout runs while they load.
+
+PROBE_TIMEOUT = 2.0  # seconds ganzoo waits for the endpoint's answer, unless HF_HUB_ETAG_TIMEOUT is set
+_GATEWAY_DOWN = (502, 503, 504)  # a proxy or gateway with nothing reachable behind it
+_reachability: dict[str, str | None] = {}  # endpoint -> None (it answered) or why it did not
+_checks: dict[str, threading.Thread] = {}  # endpoint -> the thread asking it
+_noted: set[str] = set()  # endpoints whose note was printed
+_generation = 0  # bumped by forget_reachability(): answers of older checks are dropped
+_reachability_lock = threading.Lock()
+
+
+def start_hub_check() -> None:
+    """Starts asking the Hub endpoint whether it answers, in a background thread, unless that
+    is known or HF_HUB_OFFLINE is set; :func:`hub_unreachable` waits for the answer."""
+    if not hub_offline():
+        _start_check(hub_endpoint())
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hub endpoint cannot be reached, or None when it answers (or HF_HUB_OFFLINE is set).
+
+    The first call for an endpoint (or :func:`start_hub_check`) sends one ``HEAD ENDPOINT/``
+    through huggingface_hub's HTTP client (its proxies, certificates and client factory), without
+    retries, waiting at most ``HF_HUB_ETAG_TIMEOUT`` seconds (default 2). Any HTTP answer counts
+    as reachable except 502/503/504; a DNS failure, a refused connection, a timeout or a dropped
+    connection does not. The answer is kept for the rest of the process; an unreachable endpoint
+    gets one note on stderr, the first time the answer is used.
+    """
+    if hub_offline():
+        return None
+    endpoint = hub_endpoint()
+    thread = _start_check(endpoint)
+    if thread is not None:
+        thread.join()
+    with _reachability_lock:
+        why = _reachability.get(endpoint)
+        if why is not None and endpoint not in _noted:
+            _noted.add(endpoint)
+            _went_offline(endpoint, why)
+    return why
+
+
+def hub_local_only() -> bool:
+    """True when Hub calls must use only the local caches: HF_HUB_OFFLINE=1, or the endpoint
+    did not answer (:func:`hub_unreachable`; asks it on the first call of the process)."""
+    return hub_offline() or hub_unreachable() is not None
+
+
+def learn_unreachable(endpoint: str, why: str) -> None:
+    """Records that a Hub call failed at the connection level after the endpoint had answered:
+    the rest of the process uses the local caches only (one note)."""
+    with _reachability_lock:
+        if _reachability.get(endpoint) is None:
+            _reachability[endpoint] = why
+        if endpoint not in _noted:
+            _noted.add(endpoint)
+            _went_offline(endpoint, _reachability[endpoint])
+
+
+def forget_reachability() -> None:
+    """Forgets what was learned about every endpoint (the next Hub call asks again)."""
+    global _generation
+    with _reachability_lock:
+        _generation += 1
+        _reachability.clear()
+        _checks.clear()
+        _noted.clear()
+
+
+def _start_check(endpoint: str) -> threading.Thread | None:
+    """The thread asking ``endpoint`` (started now if needed), or None when the answer is known."""
+    with _reachability_lock:
+        if endpoint in _reachability:
+            return None
+        thread = _checks.get(endpoint)
+        if thread is None:
+            thread = threading.Thread(target=_run_check, args=(endpoint, _generation), daemon=True,
+                                      name="ganzoo-hub-check")  # fmt: skip
+            _checks[endpoint] = thread
+            thread.start()
+        return thread
+
+
+def _run_check(endpoint: str, generation: int) -> None:
+    why = _probe(endpoint)
+    with _reachability_lock:
+        if generation == _generation:
+            _reachability.setdefault(endpoint, why)
+
+
+def _probe_timeout() -> float:
+    try:
+        value = float(os.environ.get("HF_HUB_ETAG_TIMEOUT", ""))
+    except ValueError:
+        return PROBE_TIMEOUT
+    return value if value > 0 else PROBE_TIMEOUT
+
+
+def _probe(endpoint: str) -> str | None:
+    from huggingface_hub import get_session
+
+    timeout = _probe_timeout()
+    try:
+        response = get_session().head(endpoint + "/", timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - no answer at all, whatever the client's exception classes
+        if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
+            return f"no answer within {timeout:g} s; HF_HUB_ETAG_TIMEOUT=SECONDS waits longer"
+        return root_cause(exc)
+    if response.status_code in _GATEWAY_DOWN:
+        return f"HTTP {response.status_code}"
+    return None
+
+
+def _went_offline(endpoint: str, why: str) -> None:
+    import sys
+
+    # huggingface_hub's telemetry (its user-agent's agent detection) would ask the dead endpoint too.
+    with contextlib.suppress(Exception):
+        from huggingface_hub import constants as hf_constants
+
+        hf_constants.HF_HUB_DISABLE_TELEMETRY = True
+    print(f"note: {endpoint} unreachable ({why}): going on offline, with the local caches only "
+          "(HF_HUB_OFFLINE=1 skips this check)", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def hub_cache_dir() -> Path:
@@ -309,7 +444,7 @@ def _pull_from_hub(repo_id: str, revision: str, generator_only: bool, token, for
     from huggingface_hub import snapshot_download
 
     endpoint = hub_endpoint()
-    offline = hub_offline()
+    offline = hub_local_only()  # HF_HUB_OFFLINE=1, or the endpoint did not answer ganzoo's check
     patterns = [CONFIG_NAME, CARD_NAME, GENERATOR_FILE] if generator_only else PULL_PATTERNS
     kwargs: dict[str, Any] = dict(
         repo_id=repo_id,
@@ -339,7 +474,8 @@ def _pull_from_hub(repo_id: str, revision: str, generator_only: bool, token, for
     if offline:
         raise ChecksumMismatchError(
             f"{repo_id}: cached {', '.join(bad)} did not match the sha256 in config.json and "
-            "was removed; run the pull again without HF_HUB_OFFLINE to download it again"
+            "was removed; run the pull again " + ("without HF_HUB_OFFLINE" if hub_offline() else "while online")
+            + " to download it again"
         )
     from huggingface_hub import hf_hub_download
 
@@ -375,10 +511,15 @@ def _hub_call(fn, repo_id: str, revision: str, endpoint: str, offline: bool):
             f"{repo_id}: no such model repository on {endpoint} (or it is private: set HF_TOKEN)"
         )) from None  # fmt: skip
     except hf_errors.LocalEntryNotFoundError as exc:
-        if offline:
+        if offline and hub_offline():
             message = f"{repo_id}@{revision}: not in the local cache ({hub_cache_dir()}) and HF_HUB_OFFLINE=1 forbids downloading"
+        elif offline:  # the endpoint did not answer ganzoo's check: the cache was the only way
+            message = (f"{endpoint}: unreachable ({hub_unreachable()}), and {repo_id}@{revision} is not in the local "
+                       f"cache ({hub_cache_dir()}); pull it while online (with HF_HUB_OFFLINE=1 ganzoo uses only "
+                       "the local cache, without asking)")  # fmt: skip
         else:
             cause = root_cause(exc)
+            learn_unreachable(endpoint, cause)
             message = (f"{endpoint}: unreachable while fetching {repo_id}@{revision} ({cause}); "
                        "with HF_HUB_OFFLINE=1 ganzoo uses only the local cache")  # fmt: skip
         raise _HubUnavailable(DownloadError(message)) from None
@@ -386,8 +527,9 @@ def _hub_call(fn, repo_id: str, revision: str, endpoint: str, offline: bool):
         raise CheckpointError(f"{repo_id}@{revision}: {exc}".splitlines()[0]) from None
     except hf_errors.HfHubHTTPError as exc:
         raise _HubUnavailable(DownloadError(f"{repo_id}@{revision}: {str(exc).splitlines()[0]} ({endpoint})")) from None
-    except OSError as exc:
+    except (OSError, *_transport_errors()) as exc:
         # Connection-level failures that huggingface_hub lets through (DNS, refused, reset).
+        learn_unreachable(endpoint, root_cause(exc))
         raise _HubUnavailable(DownloadError(
             f"{endpoint}: unreachable while fetching {repo_id}@{revision} ({root_cause(exc)}); "
             "with HF_HUB_OFFLINE=1 ganzoo uses only the local cache"
@@ -435,7 +577,7 @@ def _pull_from_upstream(entry: Entry, hub_problem: GanzooError, progress: bool) 
 
 
 def register_converted(src: str | os.PathLike, name: str, artifact_url: str | None = None,
-                       overwrite: bool = True) -> Path:  # fmt: skip
+                       overwrite: bool = True, stand_in: bool = False) -> Path:  # fmt: skip
     """Converts a foreign file into ganzoo's cache as registry entry ``name``.
 
     This is what ``ganzoo convert FILE --as NAME`` runs for a manually downloaded artifact, and
@@ -447,6 +589,8 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
         name: a registry name or alias.
         artifact_url: where the file came from (recorded in ``config.json``'s ``source``).
         overwrite: replace an earlier conversion.
+        stand_in: ``src`` only stands in for the entry's real file (``publish_zoo.py --dry-run``
+            with a small fixture): its classes and channels are not checked against the entry.
 
     Returns:
         The checkpoint directory.
@@ -454,7 +598,8 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
     Raises:
         UnknownModelError: ``name`` is not in the registry.
         ChecksumMismatchError: the registry records a sha256 for the file and it differs.
-        ConversionError: the file does not hold networks matching the entry (e.g. resolution).
+        ConversionError: the file does not hold networks matching the entry (resolution, classes,
+            channels).
     """
     from ganzoo.convert import foreign_to_gan
 
@@ -478,6 +623,8 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
         from ganzoo.errors import ConversionError
 
         raise ConversionError(f"{src}: a {resolution}x{resolution} network, but {entry.name} is {entry.resolution}x{entry.resolution}")
+    if not stand_in:
+        _check_against_entry(src, gan.config["generator"], entry)
     gan.config["source"].update(registry=entry.name, url=(artifact_url or (artifact.url if artifact else None)))
     gan.config["license"] = entry.license_name if entry.license == "other" else entry.license
     target = converted_dir(entry.name)
@@ -488,6 +635,30 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
 
     atomic_write_text(target / CARD_NAME, str(card))
     return target
+
+
+def _check_against_entry(src: Path, generator: dict, entry: Entry) -> None:
+    """Refuses networks whose classes or channels differ from what the registry entry says.
+
+    Classes: the entry's ``c_dim`` (or its generator's), when stated. Channels: its generator's
+    ``img_channels``, else 3 (the registry's convention, as ``rank`` reads it).
+    """
+    from ganzoo.errors import ConversionError
+
+    def classes(n: int) -> str:
+        return "unconditional" if n == 0 else f"{n} classes" if n != 1 else "1 class"
+
+    stated = entry.generator or {}
+    c_dim = entry.c_dim if entry.c_dim is not None else stated.get("c_dim")
+    got = int(generator.get("c_dim", 0))
+    if c_dim is not None and got != int(c_dim):
+        what = "an unconditional network" if got == 0 else f"a network with {classes(got)}"
+        raise ConversionError(f"{src}: {what}, but {entry.name} is {classes(int(c_dim))}"
+                              if int(c_dim) == 0 else f"{src}: {what}, but {entry.name} has {classes(int(c_dim))}")  # fmt: skip
+    channels = int(stated.get("img_channels", 3))
+    got = int(generator.get("img_channels", 3))
+    if got != channels:
+        raise ConversionError(f"{src}: a {got}-channel network, but {entry.name} has {channels}-channel images")
 
 
 def _plain_dict(value: Any) -> Any:
@@ -646,9 +817,23 @@ def push(
         )
     except hf_errors.HfHubHTTPError as exc:
         raise DownloadError(f"push to {repo_id} on {endpoint}: {str(exc).splitlines()[0]}") from None
-    except OSError as exc:
+    except (OSError, *_transport_errors()) as exc:
         raise DownloadError(f"push to {repo_id}: {endpoint} unreachable ({root_cause(exc)})") from None
     return info.commit_url
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection-level error classes of the HTTP clients huggingface_hub may use: requests' are
+    OSErrors, but httpx's and httpx2's (huggingface_hub 1.x and 2.x) are not."""
+    import importlib
+
+    classes = []
+    for module in ("httpx2", "httpx"):
+        try:
+            classes.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(classes)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from ganzoo import __version__
-from ganzoo._io import atomic_path, atomic_write_text
+from ganzoo._io import atomic_path, atomic_write_text, check_output
 from ganzoo.checkpoint import CARD_NAME, CONFIG_NAME, GAN, WEIGHT_FILES, build_strict
 from ganzoo.errors import GanzooError
 from ganzoo.models.stylegan2 import Discriminator, Generator
@@ -565,16 +565,20 @@ def _stage_done(path: Path) -> bool:
 
 
 def _run_stage(path: Path, source: Callable[[], GAN], data: ProceduralImages, recipe: str, kimg: float,
-               settings: dict, progress: bool, callback) -> GAN:  # fmt: skip
-    """Runs (or continues, or skips) one finetune stage; returns its final checkpoint."""
+               settings: dict, progress: bool, callback, label: str = "merge") -> GAN:  # fmt: skip
+    """Runs (or continues, or skips) one finetune stage; returns its final checkpoint (``label``:
+    what its progress says)."""
     from ganzoo.train.runner import finetune, latest_snapshot
 
     if not _stage_done(path):
         if latest_snapshot(path) is not None:
-            finetune(resume=path, data=data, progress=progress, callback=callback)
+            finetune(resume=path, data=data, progress=progress, progress_label=label, callback=callback, device=settings.get("device", "cpu"),
+                     resume_hint=settings.get("resume_hint"), tick_kimg=settings.get("tick_kimg", 4.0),
+                     keep_snapshots=settings.get("keep_snapshots"))  # fmt: skip
         else:
             shutil.rmtree(path, ignore_errors=True)  # killed before its first snapshot: nothing to keep
-            finetune(source(), data, path, recipe=recipe, kimg=kimg, progress=progress, callback=callback, **settings)
+            finetune(source(), data, path, recipe=recipe, kimg=kimg, progress=progress, progress_label=label,
+                     callback=callback, **settings)  # fmt: skip
     return GAN.load(path)
 
 
@@ -662,21 +666,36 @@ def merge(
         GanzooError: unknown method, bad sources or root, an existing ``out`` without
             ``resume``, or a plan that differs from the one ``out`` was started with.
     """
+    from ganzoo.train import checks
     from ganzoo.train.runner import default_batch
 
     if method not in METHODS:
         raise GanzooError(f"unknown merge method {method!r}; choose from {', '.join(METHODS)}")
-    if root_kimg <= 0 or merge_kimg <= 0:
-        raise GanzooError("merge: --root-kimg and --merge-kimg must be positive")
+    for flag, value in (("--root-kimg", root_kimg), ("--merge-kimg", merge_kimg)):
+        checks.check_number(flag, value, low=0, open_low=True)
     if aug not in ("ada", "fixed", "none"):
         raise GanzooError(f"--aug must be ada, fixed or none, not {aug!r}")
     if aug == "fixed" and engine.get("p") is None:
         raise GanzooError("--aug fixed needs p (the augmentation probability)")
     if eval and num_gen < 2:
         raise GanzooError("merge --eval: --num-gen must be at least 2")
+    # What a stage (or --eval, after every stage) would refuse is refused now, before the work.
+    if "device" in engine:
+        engine["device"] = checks.check_device(engine["device"])
+    checks.check_settings(batch=batch, seed=seed, aug=aug, **engine)
+    if method == "ewc":
+        checks.check_number("ewc_lambda", ewc_lambda, low=0)
+        checks.check_number("ewc_samples", ewc_samples, low=1, integer=True)
+    if eval:
+        unknown = sorted(set(eval_options or {}) - {"feature_extractor", "allow_random_weights", "device"})
+        if unknown:
+            raise GanzooError(f"merge: eval_options {', '.join(unknown)}: use feature_extractor, allow_random_weights, device")
+        ev = dict(eval_options or {})
+        checks.check_extractor(str(ev.get("feature_extractor", "inception-fid")), bool(ev.get("allow_random_weights")),
+                               device=checks.check_device(ev.get("device", "cpu")), progress=progress, what="merge --eval")  # fmt: skip
     out = Path(out)
-    if out.exists() and not resume and (not out.is_dir() or any(out.iterdir())):
-        raise GanzooError(f"{out}: already exists; choose another --out, or continue it with --resume")
+    if not resume:  # before the work: a missing or empty folder that takes files
+        check_output(out, "dir", hint="choose another --out, or continue it with --resume")
     loaded = load_sources(sources, class_names)
     root_index = _root_index(root, loaded)
     root_gan = loaded[root_index].gan
@@ -699,7 +718,7 @@ def merge(
     _start_or_check(out, plan)
     if _stage_done(out):
         return out
-    settings = dict(engine, batch=batch, seed=int(seed), aug=aug)
+    settings = dict(engine, batch=batch, seed=int(seed), aug=aug, resume_hint=f"the same merge command and --resume (into {out})")
     device = str(engine.get("device", "cpu"))  # the sources stay on the CPU; their samplers run here
     stage_dir = out / STAGES
     stage_dir.mkdir(exist_ok=True)
@@ -711,7 +730,8 @@ def merge(
         _say(progress, f"stage {number}/{len(stages)}: {what} ({stage.kimg:g} kimg)")
         if stage.kind == "root":
             data = rooting_stream(loaded[stage.source], seed, res, channels, device)
-            rooted[stage.source] = _run_stage(path, lambda: root_gan, data, stage.recipe, stage.kimg, settings, progress, callback)
+            rooted[stage.source] = _run_stage(path, lambda: root_gan, data, stage.recipe, stage.kimg, settings, progress,
+                                              callback, label=f"merge stage {number}/{len(stages)}")  # fmt: skip
             continue
         data = union_stream(loaded, seed, res, channels, device)
         stage_settings = dict(settings)
@@ -725,7 +745,8 @@ def merge(
             base = average_gans([root_gan, *(rooted[i] for i in sorted(rooted))]) if method == "cocktail" else root_gan
             return make_conditional(base, names, seed)
 
-        final = _run_stage(path, start, data, stage.recipe, stage.kimg, stage_settings, progress, callback)
+        final = _run_stage(path, start, data, stage.recipe, stage.kimg, stage_settings, progress, callback,
+                           label=f"merge stage {number}/{len(stages)}")  # fmt: skip
     summary = {
         "method": method, "classes": names, "sources": [s.label for s in loaded], "root": names[root_index],
         "stages": plan["stages"], "distances": _distances(root_gan, loaded, rooted, root_index) if rooted else {},
@@ -748,14 +769,51 @@ def _root_index(root: str | int | None, sources: Sequence[Source]) -> int:
     raise GanzooError(f"--root {root!r} is not one of the sources ({', '.join(s.name for s in sources)})")
 
 
+#: The flag of each plan entry (what a resumed merge must be given as it was started).
+_PLAN_FLAGS = {"method": "--method", "sources": "SOURCES", "fingerprints": "SOURCES (other weights)",
+               "class_names": "--class-names", "root": "--root", "root_kimg": "--root-kimg", "merge_kimg": "--merge-kimg",
+               "batch": "--batch", "seed": "--seed", "aug": "--aug", "ewc": "ewc_lambda/ewc_samples"}  # fmt: skip
+#: Engine settings a resumed merge may change (they change where and how it runs, not what it is).
+_ENGINE_MAY_CHANGE = ("device", "tick_kimg", "keep_snapshots")
+
+
+def _plan_differences(plan: dict, recorded: dict) -> list[str]:
+    """``FLAG VALUE (the merge's: VALUE)`` for each setting of ``plan`` that differs from the
+    recorded one (the stages only when nothing else explains them)."""
+
+    def shown(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    out = []
+    for key, value in plan.items():
+        theirs = recorded.get(key)
+        if key in ("ganzoo_version", "stages"):
+            continue
+        if key == "engine":
+            mine_e = {k: v for k, v in (value or {}).items() if k not in _ENGINE_MAY_CHANGE}
+            theirs_e = {k: v for k, v in (theirs or {}).items() if k not in _ENGINE_MAY_CHANGE}
+            for name in sorted(set(mine_e) | set(theirs_e)):
+                if mine_e.get(name) != theirs_e.get(name):
+                    out.append(f"{name} {shown(mine_e.get(name))} (the merge's: {shown(theirs_e.get(name))})")
+            continue
+        if value == theirs:
+            continue
+        flag = _PLAN_FLAGS.get(key, key)
+        out.append(flag if isinstance(value, (list, dict)) else f"{flag} {shown(value)} (the merge's: {shown(theirs)})")
+    if not out and plan.get("stages") != recorded.get("stages"):
+        out.append("its stages")
+    return out
+
+
 def _start_or_check(out: Path, plan: dict) -> None:
     """Writes the plan of a new merge, or checks that an existing one is the same merge."""
     plan_path = out / PLAN_FILE
     if plan_path.is_file():
         recorded = json.loads(plan_path.read_text(encoding="utf-8"))
-        keys = [k for k in plan if k != "ganzoo_version" and recorded.get(k) != json.loads(json.dumps(plan[k]))]
-        if keys:
-            raise GanzooError(f"{out}: started as another merge ({', '.join(keys)} differ); use another --out")
+        differ = _plan_differences(json.loads(json.dumps(plan)), recorded)
+        if differ:
+            raise GanzooError(f"{out}: cannot resume with {', '.join(differ)}: it was started as another merge; "
+                              "resume it with its own settings, or use another --out")  # fmt: skip
         return
     if out.exists() and any(out.iterdir()):
         raise GanzooError(f"{out}: not a merge directory (no {PLAN_FILE})")
@@ -796,7 +854,7 @@ def _finish(out: Path, final: GAN, sources: Sequence[Source], root_index: int, p
     # one (each atomically) through a complete copy; config.json, which marks OUT complete, last.
     tmp_dir = out / f".{CONFIG_NAME}.checkpoint.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    gan.save(tmp_dir, card=str(render_card(gan.config)))
+    gan.save(tmp_dir, card=str(render_card(gan.config, name=str(out))))  # `ganzoo push` renders it for its repo
     for name in [*WEIGHT_FILES.values(), CARD_NAME, CONFIG_NAME]:
         if (tmp_dir / name).is_file():
             with atomic_path(out / name) as target:

@@ -122,11 +122,13 @@ def _recipe_hint(best: str | None, num_target: int, target: str) -> str:
 
 def _default_candidates(channels: int, notes: list[str] | None = None) -> list[str]:
     """Registry entries with ``channels``-channel images; offline (``HF_HUB_OFFLINE=1``) only
-    those already on this machine (bundled, converted or in the Hub cache), with one note."""
-    from ganzoo.hub import hub_offline
+    those already on this machine (bundled, converted or in the Hub cache), with one note; the
+    same when the Hub endpoint does not answer (``ganzoo.hub.hub_unreachable``, asked once)."""
+    from ganzoo.hub import hub_endpoint, hub_offline, hub_unreachable
     from ganzoo.registry import get_entry, list_models
 
-    offline = hub_offline()
+    why = "HF_HUB_OFFLINE=1" if hub_offline() else (f"{hub_endpoint()} unreachable" if hub_unreachable() else None)
+    offline = why is not None
     names, skipped = [], 0
     for name in list_models():
         entry = get_entry(name)
@@ -138,7 +140,7 @@ def _default_candidates(channels: int, notes: list[str] | None = None) -> list[s
             continue
         names.append(name)
     if skipped and notes is not None:
-        notes.append(f"offline (HF_HUB_OFFLINE=1): {skipped} registry entries not on this machine were left out "
+        notes.append(f"offline ({why}): {skipped} registry entries not on this machine were left out "
                      "(`ganzoo pull NAME` them when online, or name them with --candidates)")  # fmt: skip
     return names
 
@@ -201,13 +203,13 @@ def real_features_name(feature_extractor: str) -> str:
 
 def _hub_feature_file(repo_id: str, filename: str, revision: str | None) -> Path | None:
     """A file from a candidate's Hub repo, or None when absent or unreachable (never raises)."""
-    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline
+    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_local_only
 
     try:
         from huggingface_hub import hf_hub_download
 
         return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=str(hub_cache_dir()),
-                                    endpoint=hub_endpoint(), local_files_only=hub_offline(), library_name="ganzoo"))  # fmt: skip
+                                    endpoint=hub_endpoint(), local_files_only=hub_local_only(), library_name="ganzoo"))  # fmt: skip
     except Exception:  # noqa: BLE001 - absent features are normal: sample locally instead
         return None
 
@@ -300,7 +302,7 @@ def write_real_features(data: str | os.PathLike, out: str | os.PathLike, feature
         out: the file to write (conventionally ``features/<extractor>-real.safetensors``).
         feature_extractor: extractor name (pretrained weights only).
         resolution: the resolution the images are center-cropped and resized to first (the
-            model's; default: the first image's crop size).
+            model's; default: the most common center-crop side of its images).
         device: torch device.
         progress: show progress bars.
         allow_random_weights: random-weight extractor (tests only; recorded in the file).
@@ -324,19 +326,19 @@ def write_real_features(data: str | os.PathLike, out: str | os.PathLike, feature
 
 
 def _target_channels(dataset) -> int:
-    """1 when the target's first readable image is grayscale, else 3 (for choosing candidates)."""
-    from PIL import Image
+    """1 when every readable image of the target is grayscale, else 3 (for choosing candidates):
+    the whole set's headers decide, not its first file; any colour image makes it an RGB target
+    (its grayscale images are repeated to RGB, which :meth:`ImageDataset.notes` says)."""
+    summary = dataset.summary()
+    return 1 if summary.grayscale and not summary.colour else 3
 
-    with dataset._open_archive() as archive:
-        for name in dataset.names:
-            try:
-                import io
 
-                with Image.open(io.BytesIO(dataset._read_bytes(name, archive))) as image:
-                    return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") else 3
-            except Exception:  # noqa: BLE001 - unreadable files are reported by the real pass
-                continue
-    return 3
+def _asks_for_all(candidates: str | Iterable[str] | None) -> bool:
+    """Whether the candidates are (or include) the default selection: None or ``all``."""
+    if candidates is None:
+        return True
+    items = [candidates] if isinstance(candidates, (str, os.PathLike)) else list(candidates)
+    return any(part.strip() == "all" for item in items for part in str(item).split(","))
 
 
 def rank(
@@ -362,7 +364,8 @@ def rank(
         target: the target images (folder or zip).
         candidates: registry names, Hub repo ids, checkpoint directories or foreign files (a
             list, or comma-separated), or ``"all"``/None: every registry entry whose images
-            have the target's channel count.
+            have the target's channel count (1 only when every target image is grayscale; a
+            grayscale target with no 1-channel entry ranks the RGB entries, with a note).
         metric: sort key: ``fid`` (default, the most reliable proxy in the paper), ``recall``,
             ``kid`` or ``precision``. All are computed and reported.
         regime: ``generated`` (candidate samples) or ``real`` (published source-dataset
@@ -370,7 +373,7 @@ def rank(
         num_gen: samples per candidate (``generated`` regime).
         feature_extractor: ``inception-fid`` (default), ``vgg16-pr`` or ``timm:NAME``.
         seed: first sample seed (samples use seeds ``seed .. seed+num_gen-1``).
-        resolution: target resolution (default: its first image's crop size); the extractor
+        resolution: target resolution (default: the most common center-crop side of its images); the extractor
             resizes target and samples to its own input size.
         device: torch device.
         allow_random_weights: random-weight extractor (testing only; warns).
@@ -387,10 +390,15 @@ def rank(
         DatasetError: the target is empty or has fewer than 4 readable images.
         GanzooError: bad options or candidates.
     """
+    from ganzoo.hub import start_hub_check
+
+    start_hub_check()  # whether the Hub answers (asked once per process) comes while torch loads
+    import torch  # noqa: F401  (needed below in any case)
+
     from ganzoo.data import ImageDataset, require_count
     from ganzoo.metrics.cache import dataset_features, sample_features
     from ganzoo.metrics.evaluate import resolve_candidate
-    from ganzoo.metrics.features import get_extractor
+    from ganzoo.metrics.features import check_extractor_name, get_extractor
     from ganzoo.metrics.manifold import manifold_metrics
     from ganzoo.metrics.scores import fid_from_stats, kid
 
@@ -401,9 +409,23 @@ def rank(
         raise GanzooError(f"rank: unknown regime {regime!r}; use generated or real")
     if num_gen < K_PR + 1:
         raise GanzooError(f"rank: --num-gen must be at least {K_PR + 1} for precision/recall with k={K_PR}")
+    from ganzoo._io import check_output
+
+    # Before the work: a ranking whose --json or --plot cannot be written is not computed.
+    if json_out is not None:
+        check_output(json_out, suffixes=(".json",), overwrite=True)
+    if plot_out is not None:
+        check_output(plot_out, suffixes=(".png",), overwrite=True)
+    check_extractor_name(feature_extractor)  # a typo is its own error, before any reading
     dataset = ImageDataset(target, resolution=resolution, channels=3, strict=strict)
     selection_notes: list[str] = []
-    names = _expand_candidates(candidates, _target_channels(dataset), selection_notes)
+    channels = _target_channels(dataset)
+    # No registry entry makes grayscale images: a grayscale target ranks the RGB ones rather than none.
+    rgb_instead = channels == 1 and _asks_for_all(candidates) and not _default_candidates(1)
+    names = _expand_candidates(candidates, 3 if rgb_instead else channels, selection_notes)
+    if rgb_instead:
+        selection_notes.append("the target is grayscale and no registry entry has 1-channel images: ranking the RGB "
+                               "entries (the target repeated to RGB; finetuning one trains an RGB model)")  # fmt: skip
     extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
     target_set = dataset_features(dataset, extractor, progress=progress)
     require_count(dataset.path, len(target_set), K_PR + 1, f"rank (precision/recall with k={K_PR})")
@@ -412,7 +434,7 @@ def rank(
     target_radii = target_set.radii((K_PR, K_DC) if with_dc else (K_PR,))
 
     rows: list[RankedCandidate] = []
-    notes: list[str] = list(selection_notes)
+    notes: list[str] = dataset.notes() + selection_notes  # a mixed target: what it holds, what was done
     if allow_random_weights:
         notes.append("random-weight feature extractor: the values are meaningless (testing only)")
     if regime == "real":
@@ -533,29 +555,60 @@ def write_plot(result: RankResult, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def render_table(result: RankResult):
-    """The ranking as a rich table, best first (what ``ganzoo rank`` prints; notes go below it)."""
+def render_table(result: RankResult, width: int | None = None):
+    """The ranking as a rich table, best first (what ``ganzoo rank`` prints; notes go below it).
+
+    Args:
+        width: the console's width. Columns that do not fit are left out (``from``, then
+            ``cover``, then ``dens``) and named in the caption; a candidate name too long even
+            then is folded over lines, never cut. Numbers are never cut.
+    """
+    import io
+
     from rich import box
+    from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     def fmt(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{result.target}: {result.num_target} images at {result.target_resolution}px, "
-                        f"{result.feature_extractor}, N={result.num_gen}, {result.regime}")  # fmt: skip
-    table.add_column("#", justify="right", min_width=1, no_wrap=True)
-    table.add_column("candidate", no_wrap=True)
     short = {"fid": "FID", "kid": "KID", "precision": "prec", "recall": "recall"}
-    for metric in ("fid", "kid", "precision", "recall"):
-        arrow = "↑" if METRICS[metric] else "↓"
-        table.add_column(f"{short[metric]}{arrow}" + ("*" if metric == result.metric else ""), justify="right", no_wrap=True)
-    table.add_column("dens", justify="right", no_wrap=True)
-    table.add_column("cover", justify="right", no_wrap=True)
-    table.add_column("from", no_wrap=True)  # where the candidate's features came from
-    for position, row in enumerate(result.candidates, 1):
-        table.add_row(str(position), row.name, fmt(row.fid, 2), fmt(row.kid, 5), fmt(row.precision, 3), fmt(row.recall, 3),
-                      fmt(row.density, 3), fmt(row.coverage, 3), row.features_from or "-")  # fmt: skip
-    return table
+    headers = ["#", "candidate"] + [f"{short[m]}{'↑' if METRICS[m] else '↓'}" + ("*" if m == result.metric else "")
+                                    for m in ("fid", "kid", "precision", "recall")] + ["dens", "cover", "from"]  # fmt: skip
+    rows = [[str(position), row.name, fmt(row.fid, 2), fmt(row.kid, 5), fmt(row.precision, 3), fmt(row.recall, 3),
+             fmt(row.density, 3), fmt(row.coverage, 3), row.features_from or "-"]
+            for position, row in enumerate(result.candidates, 1)]  # fmt: skip
+    title = (f"{result.target}: {result.num_target} images at {result.target_resolution}px, "
+             f"{result.feature_extractor}, N={result.num_gen}, {result.regime}")  # fmt: skip
+
+    def build(left_out: list[str], fold: bool = False) -> Table:
+        caption = f"{', '.join(left_out)}: left out at {width} columns (see --json, or widen the terminal)" if left_out else None
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title=title,
+                      caption=caption, caption_justify="left")  # fmt: skip
+        for header in headers:
+            if header in left_out:
+                continue
+            if header == "candidate":  # names are what users copy: folded whole if need be, never cut
+                table.add_column(header, no_wrap=not fold, overflow="fold")
+            else:
+                table.add_column(header, justify="left" if header == "from" else "right", no_wrap=True,
+                                 min_width=1 if header == "#" else None)  # fmt: skip
+        for values in rows:
+            table.add_row(*[v for h, v in zip(headers, values) if h not in left_out])
+        return table
+
+    if width is None:
+        return build([])
+    wide = Console(width=100_000, file=io.StringIO())
+    left_out: list[str] = []
+    for header in ("from", "cover", "dens", None):
+        table = build(left_out)
+        if Measurement.get(wide, wide.options, table).maximum <= width:
+            return table
+        if header is not None:
+            left_out.append(header)
+    return build(left_out, fold=True)
 
 
 def candidate_notes(result: RankResult) -> list[str]:

@@ -450,15 +450,22 @@ class Registry:
         return self.entries[canonical]
 
     def suggest(self, name: str) -> str:
-        """'; did you mean ...?' for the closest names and aliases, or '' when none is close."""
+        """'; did you mean ...?' for the closest models, or '' when none is close.
+
+        Each model is named once, by whichever of its name and aliases came closest (an alias
+        with the model's name beside it)."""
         candidates = list(self.entries) + list(self.aliases)
-        close = difflib.get_close_matches(name.strip().lower(), candidates, n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name.strip().lower(), candidates, n=8, cutoff=0.5)
         # Also offer names that contain what was typed ("imagenet" -> every imagenet entry).
         close += [c for c in sorted(self.entries) if name.strip().lower() in c and c not in close][:3]
-        if not close:
+        shown: dict[str, str] = {}  # model -> how it is shown
+        for c in close:
+            model = c if c in self.entries else self.aliases[c]
+            if model not in shown and len(shown) < 4:
+                shown[model] = c if c in self.entries else f"{c} ({model})"
+        if not shown:
             return " (see `ganzoo list`)"
-        shown = [c if c in self.entries else f"{c} ({self.aliases[c]})" for c in close[:4]]
-        return f"; did you mean {', '.join(shown)}? (see `ganzoo list`)"
+        return f"; did you mean {', '.join(shown.values())}? (see `ganzoo list`)"
 
 
 def registry_dirs() -> list[Path]:

@@ -172,7 +172,7 @@ def publish_entry(entry, source_file: Path | None, out_dir: Path, dry_run: bool,
         previous = os.environ.get("GANZOO_CACHE")
         os.environ["GANZOO_CACHE"] = cache
         try:
-            converted = hub.register_converted(source_file, entry.name)
+            converted = hub.register_converted(source_file, entry.name, stand_in=dry_run)
             target = out_dir / entry.name
             gan = GAN.load(converted)
             gan.save(target, overwrite=True)

@@ -37,6 +37,17 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_hub_reachability():
+    """ganzoo asks a Hub endpoint whether it answers once per process; each test asks anew
+    (a loopback port found dead in one test may serve a mirror in the next)."""
+    import sys
+
+    hub = sys.modules.get("ganzoo.hub")
+    if hub is not None:
+        hub.forget_reachability()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_ganzoo_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own ganzoo cache (verified-file records, ...), never the user's."""
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path_factory.mktemp("ganzoo-cache")))

@@ -161,3 +161,73 @@ def test_content_hash_follows_names_and_bytes_not_location(tmp_path, folder):
     (copy / "b.png").rename(copy / "e.png")
     assert ImageDataset(copy).content_hash() != ImageDataset(folder).content_hash()
     assert ImageDataset(folder, max_images=2).names == ["a.JPG", "b.png"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The set as a whole: sizes and channels come from every image's header, not the first image
+
+
+def _mixed_folder(root):
+    """``0-gray.png`` (grayscale 16x16) sorts first; then three RGB 24x24 and one RGB 32x24."""
+    _save(root / "0-gray.png", np.full((16, 16), 90, np.uint8))
+    for i in range(3):
+        _save(root / f"{i + 1}.png", _rgb(40 * (i + 1), (24, 24)))
+    _save(root / "9-wide.png", _rgb(200, (32, 24)))
+    return root
+
+
+def test_sizes_and_channels_are_decided_from_all_images(tmp_path):
+    data = ImageDataset(_mixed_folder(tmp_path / "mydata"))
+    summary = data.summary()
+    assert summary.sizes == {(16, 16): 1, (24, 24): 3, (32, 24): 1}
+    assert (summary.grayscale, summary.colour, summary.unreadable) == (1, 4, 0)
+    assert data.resolution == 24  # the most common center-crop side, not the first image's 16
+    notes = data.notes()
+    assert len(notes) == 2 and all("\n" not in n for n in notes)
+    assert notes[0].startswith(f"{tmp_path / 'mydata'}: mixed image sizes: 3 of 24x24, 1 of 16x16, 1 of 32x24; ")
+    assert "2 center-cropped and resized to 24x24 (lanczos)" in notes[0]
+    assert notes[1] == (f"{tmp_path / 'mydata'}: mixed channels: 1 grayscale and 4 colour images; "
+                        "the grayscale one is repeated to RGB")  # fmt: skip
+    assert data.preparation() == {"resampled": True, "resampled_from": {"16x16": 1, "32x24": 1},
+                                  "resize_filter": "lanczos", "converted": {"grayscale": 1}}  # fmt: skip
+    images = data.read_all()
+    assert images.shape == (5, 24, 24, 3) and (images[0] == 90).all()
+
+    gray = ImageDataset(tmp_path / "mydata", resolution=16, channels=1)
+    assert gray.notes()[1].endswith("the 4 colour ones are converted to grayscale")
+    assert "4 center-cropped and resized to 16x16" in gray.notes()[0]
+    assert gray.preparation()["converted"] == {"colour": 4}
+
+    same = tmp_path / "same"
+    for i in range(3):
+        _save(same / f"{i}.png", _rgb(10 * i, (24, 24)))
+    assert ImageDataset(same).notes() == []
+    assert ImageDataset(same).preparation() == {"resampled": False}
+    assert ImageDataset(same, resolution=12).preparation() == {"resampled": True, "resampled_from": {"24x24": 3},
+                                                                "resize_filter": "lanczos"}  # fmt: skip
+
+
+def test_the_scan_reads_headers_only_in_folders_and_zips_and_follows_exif(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    root = _mixed_folder(tmp_path / "mixed")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: stored 40x20, shown 20x40
+    Image.fromarray(_rgb(7, (40, 20))).save(root / "8-rotated.jpg", exif=exif)
+    (root / "broken.png").write_bytes(b"garbage")
+    path = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in sorted(root.iterdir()):
+            archive.write(file, f"images/{file.name}")
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("the scan decoded pixels")
+
+    expected = {(16, 16): 1, (24, 24): 3, (32, 24): 1, (20, 40): 1}
+    with monkeypatch.context() as patched:
+        patched.setattr(ImageFile.ImageFile, "load", no_decoding)
+        for source in (root, path):
+            summary = ImageDataset(source).summary()
+            assert summary.sizes == expected and summary.unreadable == 1
+            assert (summary.grayscale, summary.colour) == (1, 5)
+    assert ImageDataset(path).resolution == 24

@@ -77,3 +77,15 @@ def test_conditional_source_trains_on_dataset_json_labels_and_they_reach_d(tmp_p
     err = _one_line_error(capsys)
     assert "conditional (2 classes) but the data has no labels" in err and "dataset.json" in err
     assert not (tmp_path / "o2").exists()
+
+
+def test_a_feature_extractor_typo_stops_finetune_before_training(tmp_path, capsys):
+    src = tiny_gan(seed=1).save(tmp_path / "src")
+    random_images(tmp_path / "imgs", 8, seed=2)
+    out = tmp_path / "run"
+    code = main(["finetune", str(src), "--data", str(tmp_path / "imgs"), "--out", str(out), *SHORT, "--aug", "none",
+                 "--metrics", "fid", "--feature-extractor", "vgg16pr"])  # fmt: skip
+    assert code == 1
+    err = _one_line_error(capsys)
+    assert "unknown feature extractor 'vgg16pr' (did you mean vgg16-pr?)" in err
+    assert not out.exists()  # nothing trained, nothing written

@@ -16,8 +16,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -737,3 +740,224 @@ def test_mirror_refuses_a_corrupt_checkpoint_and_leaves_it_untouched(tmp_path):
         hub.mirror([str(checkpoint)], tmp_path / "mirror")
     assert (checkpoint / "discriminator.safetensors").read_bytes() == b"changed"
     assert not (tmp_path / "mirror" / "models" / "ganzoo" / "ckpt").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# An unreachable Hub is learned once per process, then everything runs offline (issue 13, part 2)
+
+
+class _CountingListener:
+    """A loopback TCP listener that counts connection attempts (accepts). ``close`` ends each
+    connection at once (the client sees a disconnect); ``blackhole`` holds it and never answers
+    (the client times out)."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.accepts = 0
+        self.held: list[socket.socket] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed by stop()
+                return
+            self.accepts += 1
+            if self.mode == "close":
+                conn.close()
+            else:
+                self.held.append(conn)
+
+    def stop(self):
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+class _NoSleep:
+    """Stands in for the ``time`` module inside huggingface_hub's retry loop: a backoff is
+    counted as the requests it makes, never waited for (so the test does not depend on timing)."""
+
+    def __getattr__(self, name):
+        import time
+
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds):
+        pass
+
+
+@pytest.fixture
+def hub_requests(monkeypatch):
+    """Every request huggingface_hub's shared client sends, as (method, url); no backoff sleeps.
+    (Tests look at those to their endpoint: huggingface_hub's telemetry asks its import-time one.)"""
+    import huggingface_hub
+    from huggingface_hub.utils import _http
+
+    sent: list[tuple[str, str]] = []
+
+    def counting_client():
+        client = _http.default_client_factory()
+        client.event_hooks["request"].append(lambda request: sent.append((request.method, str(request.url))))
+        return client
+
+    huggingface_hub.set_client_factory(counting_client)
+    monkeypatch.setattr(_http, "time", _NoSleep())
+    try:
+        yield sent
+    finally:
+        huggingface_hub.set_client_factory(_http.default_client_factory)
+
+
+def _sent_to(endpoint: str, requests: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(method, url) for method, url in requests if url.startswith(endpoint + "/")]
+
+
+def _unreachable_endpoint(kind: str, monkeypatch) -> tuple[str, _CountingListener | None]:
+    if kind == "refused":
+        return f"http://127.0.0.1:{free_port()}", None
+    if kind == "unresolvable":
+        return "http://ganzoo-hub-test.invalid", None  # .invalid never resolves (RFC 6761)
+    listener = _CountingListener("close" if kind == "disconnect" else "blackhole")
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")  # how long ganzoo waits for the blackhole
+    return listener.url, listener
+
+
+@pytest.mark.parametrize("kind", ["refused", "unresolvable", "disconnect", "blackhole"])
+def test_an_unreachable_endpoint_costs_one_attempt_per_process_and_one_note(env, hub_requests, monkeypatch, capsys, kind):
+    from ganzoo.metrics.features import WeightsFile, _timm_weights, fetch_weights
+    from ganzoo.rank import _hub_feature_file
+
+    endpoint, listener = _unreachable_endpoint(kind, monkeypatch)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    try:
+        for _ in range(2):
+            with pytest.raises(DownloadError, match="unreachable") as info:
+                hub.pull(f"{ORG}/tiny-ckpt")
+            assert endpoint in str(info.value) and "HF_HUB_OFFLINE=1" in str(info.value)
+            assert _hub_feature_file(f"{ORG}/tiny-ckpt", "features/pixels@16.safetensors", "main") is None
+            # A feature extractor's weights: the Hub is skipped, the upstream URL (dead too) is tried.
+            spec = WeightsFile("weights-test-0123456789.pth", "0123456789" + "0" * 54, f"http://127.0.0.1:{free_port()}/w.pth")
+            with pytest.raises(DownloadError, match="unreachable"):
+                fetch_weights(spec, progress=False)
+            with pytest.raises(DownloadError):
+                _timm_weights("resnet18", {"hf_hub_id": "timm/resnet18.a1_in1k"}, progress=False)
+        # One attempt: ganzoo's own check; every call after it used the local caches only.
+        assert _sent_to(endpoint, hub_requests) == [("HEAD", endpoint + "/")]
+        if listener is not None:
+            assert listener.accepts == 1
+        err = capsys.readouterr().err
+        assert err.count(f"note: {endpoint} unreachable") == 1 and err.count("\n") == 1
+        assert "HF_HUB_OFFLINE=1" in err
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+def test_a_gateway_with_nothing_behind_it_counts_as_unreachable(env, hub_requests, monkeypatch, capsys):
+    """A proxy answering 503 for everything: huggingface_hub would retry each request with backoff."""
+    import http.server
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    try:
+        for _ in range(2):
+            with pytest.raises(DownloadError, match=r"unreachable \(HTTP 503\)"):
+                hub.pull(f"{ORG}/tiny-ckpt")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _sent_to(endpoint, hub_requests) == [("HEAD", endpoint + "/")]
+    assert capsys.readouterr().err.count("unreachable (HTTP 503)") == 1
+
+
+def test_a_cli_process_connects_once_to_an_unreachable_endpoint(env, tmp_path):
+    """Through the console script, HF_ENDPOINT set before huggingface_hub is imported (its own
+    telemetry would ask that endpoint too): one connection for the whole command, one note."""
+    from ganzoo.starter import write_domain
+
+    target = write_domain("discs", 20, tmp_path / "target", seed=5)
+    listener = _CountingListener("close")
+    base = [sys.executable, "-m", "ganzoo"]
+    child_env = {**os.environ, "HF_ENDPOINT": listener.url}
+    try:
+        rank = subprocess.run(base + ["rank", "--target", str(target), "--candidates", f"{ORG}/tiny-ckpt,discs",
+                                      "--feature-extractor", "pixels", "--num-gen", "16"],
+                              capture_output=True, text=True, env=child_env, timeout=600)  # fmt: skip
+        assert listener.accepts == 1
+        pull = subprocess.run(base + ["pull", f"{ORG}/tiny-ckpt"], capture_output=True, text=True, env=child_env,
+                              timeout=300)  # fmt: skip
+        assert listener.accepts == 2  # a new process asks again, once
+    finally:
+        listener.stop()
+    assert rank.returncode == 0 and "Traceback" not in rank.stderr
+    assert rank.stderr.count(f"note: {listener.url} unreachable") == 1 and "not scored" in rank.stdout
+    assert pull.returncode == 1 and "Traceback" not in pull.stderr
+    lines = pull.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"note: {listener.url} unreachable") and lines[1].startswith("error: ")
+    assert f"{ORG}/tiny-ckpt" in lines[1]
+
+
+def test_rank_with_an_unreachable_hub_gives_the_offline_result_after_one_attempt(env, hub_requests, one_thread,
+                                                                              monkeypatch, tmp_path, capsys):  # fmt: skip
+    from ganzoo.starter import write_domain
+
+    target = write_domain("discs", 20, tmp_path / "target", seed=5)
+    args = ["rank", "--target", str(target), "--feature-extractor", "pixels", "--num-gen", "16"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(args + ["--json", str(tmp_path / "offline.json")]) == 0
+    assert _sent_to(env["olah"].url, hub_requests) == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", dead)
+    capsys.readouterr()
+    assert main(args + ["--json", str(tmp_path / "unreachable.json")]) == 0
+    offline = json.loads((tmp_path / "offline.json").read_text())
+    unreachable = json.loads((tmp_path / "unreachable.json").read_text())
+    # The same candidates (those on this machine), the same values, the same recommendation
+    # (the second run reads the sample features the first one cached).
+    assert all(c.pop("features_from") == "cache" for c in unreachable["candidates"])
+    assert unreachable["candidates"] == [{k: v for k, v in c.items() if k != "features_from"} for c in offline["candidates"]]
+    assert unreachable["recommended"] == offline["recommended"]
+    assert [n.replace(f"{dead} unreachable", "HF_HUB_OFFLINE=1") for n in unreachable["notes"]] == offline["notes"]
+    # A second command in the same process asks nothing more.
+    result = ganzoo.rank(target, candidates=["tiny-hub", "discs"], feature_extractor="pixels", num_gen=16, progress=False)
+    assert "unreachable" in " ".join(next(c for c in result.candidates if c.name == "tiny-hub").notes)
+    assert _sent_to(dead, hub_requests) == [("HEAD", dead + "/")]
+    err = capsys.readouterr().err
+    assert err.count(f"note: {dead} unreachable") == 1 and "Traceback" not in err
+
+
+def test_a_missing_repo_on_a_reachable_hub_is_asked_once_without_retries(env, hub_requests, capsys):
+    from ganzoo.rank import _hub_feature_file
+
+    with pytest.raises(DownloadError, match="manual download"):
+        hub.pull("tiny-manual")
+    with pytest.raises(UnknownModelError, match="no such model repository"):
+        hub.pull(f"{ORG}/does-not-exist")
+    assert _hub_feature_file(f"{ORG}/does-not-exist", "features/pixels@16.safetensors", "main") is None
+    counts = Counter(_sent_to(env["olah"].url, hub_requests))
+    assert counts[("HEAD", env["olah"].url + "/")] == 1  # the reachability check, once per process
+    assert all(n == 1 for n in counts.values()), counts  # no request was retried
+    assert "unreachable" not in capsys.readouterr().err
+

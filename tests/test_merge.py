@@ -163,8 +163,12 @@ def test_resume_refuses_another_plan(tmp_path):
     merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, **FAST)
     with pytest.raises(GanzooError, match="already exists"):
         merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, **FAST)
-    with pytest.raises(GanzooError, match="merge_kimg"):
+    with pytest.raises(GanzooError, match=r"cannot resume with --merge-kimg 0.032 \(the merge's: 0.016\)"):
         merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.032, resume=True, **FAST)
+    with pytest.raises(GanzooError, match=r"--seed 1 \(the merge's: 0\), lr 0.02 \(the merge's: 0.01\)"):
+        merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, resume=True, **{**FAST, "lr": 0.02}, seed=1)
+    # Where and how it runs may change on resume (device, tick_kimg): the finished merge is a no-op.
+    merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, resume=True, tick_kimg=1.0, **FAST)
 
 
 def test_sources_of_another_resolution_or_conditional_are_sampled(tmp_path):

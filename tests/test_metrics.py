@@ -322,3 +322,43 @@ def test_pixels_extractor_is_the_resized_image_and_needs_no_weights():
     np.testing.assert_allclose(small(images), expected, atol=1e-5)
     with pytest.raises(GanzooError, match="SIZE"):
         get_extractor("pixels@0")
+
+
+def test_extractor_names_are_checked_without_building_anything(monkeypatch):
+    from ganzoo.metrics.features import check_extractor_name
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("an extractor was built to check its name")
+
+    monkeypatch.setattr(features_module, "_inception", no_building)
+    for name in ("inception-fid", "vgg16-pr", "pixels", "pixels@32", "timm:resnet18", "timm:resnet18@32"):
+        check_extractor_name(name)
+    with pytest.raises(GanzooError, match=r"unknown feature extractor 'inceptionfid' \(did you mean inception-fid\?\); "
+                                          r"use inception-fid, vgg16-pr, timm:MODEL_NAME or pixels\[@SIZE\]"):  # fmt: skip
+        check_extractor_name("inceptionfid")
+    with pytest.raises(GanzooError, match="unknown feature extractor 'clip'; use"):
+        check_extractor_name("clip")
+    with pytest.raises(GanzooError, match="SIZE must be an integer"):
+        check_extractor_name("pixels@0")
+    with pytest.raises(GanzooError, match="unknown timm model 'no_such_net'"):
+        check_extractor_name("timm:no_such_net")
+
+
+def test_evaluate_records_what_was_done_to_a_mixed_dataset(tmp_path):
+    from PIL import Image
+
+    from ganzoo.metrics.evaluate import evaluate
+    from helpers import random_images, tiny_gan
+
+    folder = tmp_path / "mydata"
+    random_images(folder, 5, size=16, seed=0, name="b{i}.png")
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(folder / "a-gray.png")  # sorts first
+    Image.fromarray(np.full((24, 32, 3), 99, np.uint8)).save(folder / "c-wide.png")
+    result = evaluate(tiny_gan(seed=1), folder, metrics=["kid"], num_gen=8, feature_extractor="pixels@8",
+                      kid_subset_size=4, progress=False)  # fmt: skip
+    assert result["data"] == {"path": str(folder), "resolution": 16, "resampled": True, "resampled_from": {"32x24": 1},
+                              "resize_filter": "lanczos", "converted": {"grayscale": 1}}  # fmt: skip
+    assert result["notes"][:2] == [
+        f"{folder}: mixed image sizes: 6 of 16x16, 1 of 32x24; 1 center-cropped and resized to 16x16 (lanczos)",
+        f"{folder}: mixed channels: 1 grayscale and 6 colour images; the grayscale one is repeated to RGB",
+    ]

@@ -255,3 +255,51 @@ def test_a_broken_candidate_is_noted_and_the_others_ranked(zoo, tmp_path):
     assert result.candidates[-1] is broken  # unscored rows sort last
     with pytest.raises(GanzooError, match="gone"):
         _rank(zoo, candidates=[str(tmp_path / "gone")])
+
+
+def _gray_first_target(folder, colour=True):
+    """``0-gray.png`` sorts first; then RGB images (or grayscale ones with ``colour=False``), one of
+    them 48x48 among 32x32 ones."""
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(folder / "0-gray.png")
+    for i in range(5):
+        shape = ((48, 48) if i == 4 else (32, 32)) + ((3,) if colour else ())
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / f"{i + 1}.png")
+    return folder
+
+
+def test_a_grayscale_first_file_does_not_decide_the_target_channels(tmp_path, monkeypatch):
+    """Offline, the default candidates are the bundled (RGB) entries: a target whose first file is
+    grayscale but whose others are colour is an RGB target, and its mixed set is noted."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    target = _gray_first_target(tmp_path / "mydata")
+    options = dict(num_gen=8, feature_extractor="pixels@8", progress=False)
+    result = rank(target, **options)
+    from ganzoo.registry import get_entry, list_models
+
+    bundled = {name for name in list_models() if get_entry(name).bundled}
+    assert {c.name for c in result.candidates} == bundled and result.recommended in bundled
+    assert f"{target}: mixed image sizes: 5 of 32x32, 1 of 48x48; 1 resized to 32x32 (lanczos)" in result.notes
+    assert f"{target}: mixed channels: 1 grayscale and 5 colour images; the grayscale one is repeated to RGB" in result.notes
+    assert result.target_resolution == 32
+
+    # All grayscale, and no registry entry makes 1-channel images: the RGB entries are ranked, said so.
+    gray = rank(_gray_first_target(tmp_path / "gray", colour=False), **options)
+    assert {c.name for c in gray.candidates} == bundled
+    assert any(note.startswith("the target is grayscale and no registry entry has 1-channel images") for note in gray.notes)
+
+
+def test_a_feature_extractor_typo_is_its_own_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    target = _gray_first_target(tmp_path / "gray", colour=False)
+    for args in (["rank", "--target", str(target)],
+                 ["metrics", "ffhq-stylegan2-256", "--data", str(target)]):  # fmt: skip
+        code = main([*args, "--feature-extractor", "incepton-fid"])
+        err = capsys.readouterr().err
+        assert code == 1 and err.strip().count("\n") == 0 and "Traceback" not in err, err
+        assert "unknown feature extractor 'incepton-fid' (did you mean inception-fid?)" in err
+        assert "inception-fid, vgg16-pr, timm:MODEL_NAME or pixels[@SIZE]" in err
+        assert "no candidates" not in err

@@ -147,3 +147,25 @@ def test_merge_two_bundled_models_offline(tmp_path, capsys):
     grid = tmp_path / "stripes.png"
     assert main(["generate", str(out), "--class", "stripes", "--seeds", "0-3", "--out", str(grid)]) == 0
     assert grid.is_file()
+
+
+def test_merged_card_is_titled_by_its_classes_and_names_its_sources(tmp_path, capsys):
+    out = tmp_path / "duo"
+    args = ["merge", "discs", "stripes", "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--out", str(out)]
+    assert main(args) == 0
+    card = (out / "README.md").read_text()
+    assert "ganzoo-checkpoint" not in card and "unknown source" not in card
+    assert "\n# discs + stripes" in card
+    lineage = card.split("## Lineage")[1].split("\n## ")[0]
+    steps = [line for line in lineage.splitlines() if line[:1].isdigit()]
+    # The lineage starts with the sources (each with its registry entry), then the root's own
+    # history, then the merge itself.
+    assert steps[0].startswith("1. class `discs`: ") and "`discs-stylegan2-32`" in steps[0]
+    assert steps[1].startswith("2. class `stripes`: ") and "`stripes-stylegan2-32`" in steps[1]
+    assert any("GAN Cocktail" in s and "2 classes" in s for s in steps[2:])
+    # License and citation of both ancestors; the usage snippet runs on a conditional model.
+    citations = card.split("## License and citation")[1]
+    assert "**discs-stylegan2-32**" in citations and "**stripes-stylegan2-32**" in citations
+    assert f'ganzoo.load("{out}")' in card and "class_idx=\"discs\"" in card and "--class discs" in card
+    gan = ganzoo.load(out)
+    assert gan.sample(seeds=[0], class_idx="discs").shape == (1, 32, 32, 3)

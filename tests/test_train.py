@@ -68,7 +68,9 @@ def test_same_seed_same_bytes_and_exact_resume(source, data, tmp_path):
     assert _same_files(full, half)
     config = json.loads((half / "config.json").read_text())
     assert config["training"]["kimg"] == pytest.approx(0.016)
-    assert sorted(p.name for p in (half / "snapshots").iterdir()) == ["snapshot-0000000008", "snapshot-0000000016"]
+    # The start (kimg 0) is a snapshot too: a run stopped before its first --snap resumes from it.
+    assert sorted(p.name for p in (half / "snapshots").iterdir()) == ["snapshot-0000000000", "snapshot-0000000008",
+                                                                      "snapshot-0000000016"]  # fmt: skip
     # The source is not modified by training.
     assert torch.equal(source.D.b4.out.weight, tiny_gan(seed=1).D.b4.out.weight)
 
@@ -233,7 +235,7 @@ def test_a_crash_while_writing_a_snapshot_leaves_no_partial_snapshot(source, dat
         finetune(resume=out, data=data, kimg=0.016, progress=False)
     monkeypatch.setattr(runner, "save_file", real_save)
     snaps = sorted(p.name for p in (out / "snapshots").iterdir())
-    assert snaps == ["snapshot-0000000008"]  # no partial or temporary folder left
+    assert snaps == ["snapshot-0000000000", "snapshot-0000000008"]  # no partial or temporary folder left
     assert latest_snapshot(out).name == "snapshot-0000000008"
     finetune(resume=out, data=data, kimg=0.016, progress=False)
     assert _same_files(out, _short(source, data, tmp_path / "straight"))
@@ -307,3 +309,45 @@ def test_resume_after_a_crash_logs_each_tick_once(source, data, tmp_path):
     finetune(resume=out, data=data, progress=False, tick_kimg=0.004)
     logged = [json.loads(line)["kimg"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert logged == pytest.approx([0.004, 0.008, 0.012, 0.016])
+
+
+def test_mixed_sizes_are_refused_or_resampled_and_recorded(source, tmp_path):
+    """Every image decides, not the first: a 16x16 first image does not let 24x24 ones through
+    silently; with --resolution they are resampled and run.json says so, with what."""
+    from PIL import Image
+
+    from ganzoo.data import MixedImagesWarning
+
+    folder = tmp_path / "mydata"
+    random_images(folder, 3, size=16, seed=0, name="a{i}.png")
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(folder / "b-gray.png")
+    for i in range(2):
+        Image.fromarray(np.full((24, 24, 3), 60 * i, np.uint8)).save(folder / f"c{i}.png")
+    with pytest.raises(DatasetError) as refused:
+        load_training_images(folder, 16, 3)
+    message = str(refused.value)
+    assert message.startswith(f"{folder}: mixed image sizes: 4 of 16x16, 2 of 24x24; the model is 16x16")
+    assert "--resolution 16" in message and "\n" not in message
+
+    with pytest.warns(MixedImagesWarning) as caught:
+        images = load_training_images(folder, 16, 3, resample=True)
+    assert sorted(str(w.message) for w in caught) == [
+        f"{folder}: mixed channels: 1 grayscale and 5 colour images; the grayscale one is repeated to RGB",
+        f"{folder}: mixed image sizes: 4 of 16x16, 2 of 24x24; 2 resized to 16x16 (lanczos)",
+    ]
+    assert images.images.shape == (6, 3, 16, 16) and images.resampled
+    record = images.describe()
+    assert record["resampled"] is True and record["resampled_from"] == {"24x24": 2}
+    assert record["resize_filter"] == "lanczos" and record["converted"] == {"grayscale": 1}
+
+    with pytest.warns(MixedImagesWarning):
+        out = finetune(source, folder, tmp_path / "run", resolution=16, kimg=0.004, batch=4, snap=0.004, progress=False)
+    data = json.loads((out / "run.json").read_text())["data"]
+    assert data["resampled"] is True and data["resampled_from"] == {"24x24": 2}
+    step = json.loads((out / "config.json").read_text())["lineage"][-1]
+    assert any("mixed image sizes" in note for note in step["notes"])
+
+    # A uniform set at the model's size is not resampled, whatever was asked: nothing was done.
+    uniform = tmp_path / "uniform"
+    random_images(uniform, 3, size=16, seed=1)
+    assert load_training_images(uniform, 16, 3, resample=True).describe()["resampled"] is False

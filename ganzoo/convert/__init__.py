@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ganzoo._io import atomic_path, sha256_file
+from ganzoo._io import atomic_path, check_output, sha256_file
 from ganzoo.convert.base import ForeignCheckpoint, NetworkSpec
 from ganzoo.errors import ConversionError, GanzooError
 
@@ -125,30 +125,32 @@ def convert(
     Returns:
         The converted :class:`ganzoo.checkpoint.GAN`.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise GanzooError(f"{out_dir}: already exists (use --overwrite to replace it)")
+    out_dir = check_output(out_dir, "dir", overwrite=overwrite)  # missing or empty, else --overwrite
     gan = foreign_to_gan(src, config=config, license=license)
     gan.save(out_dir, overwrite=overwrite)
     return gan
 
 
-def export(checkpoint_dir: str | os.PathLike, out_file: str | os.PathLike, verify: bool = True) -> Path:
+def export(checkpoint_dir: str | os.PathLike, out_file: str | os.PathLike, verify: bool = True,
+           overwrite: bool = False) -> Path:
     """Writes a checkpoint directory as a plain state-dict file ``{'G': ..., 'D': ..., 'G_ema': ...}``.
 
     The official StyleGAN2-ADA networks load each entry with ``load_state_dict(strict=True)``;
     the constructor kwargs go under ``'init_kwargs'`` (a plain dict) so the file is self-describing.
     Networks that the checkpoint lacks are left out. AdaFM modulation is folded into the weights.
+    An existing ``out_file`` is replaced only with ``overwrite``.
     """
     from ganzoo.checkpoint import GAN
     from ganzoo.models.adafm import fold_adafm
 
+    check_output(out_file, suffixes=(".pt", ".pth"), overwrite=overwrite)  # before the checkpoint is read
     # AdaFM checkpoints (recipe adafm) export as plain StyleGAN2: gamma/beta folded into weights.
     gan = fold_adafm(GAN.load(checkpoint_dir, verify=verify))
     payload: dict = {role: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                      for role, net in gan.networks().items()}  # fmt: skip
     payload["init_kwargs"] = {role: copy.deepcopy(net.init_kwargs) for role, net in gan.networks().items()}
     out_file = Path(out_file)
-    with atomic_path(out_file) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(out_file) as tmp, open(tmp, "wb") as f:
+        # A file object, not the path: torch names the zip records after the (random) temporary file.
+        torch.save(payload, f)
     return out_file

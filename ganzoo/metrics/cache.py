@@ -96,14 +96,22 @@ class FeatureSet:
 
     def _save_extras(self) -> None:
         if self.path is not None:
-            write_feature_file(self.path, self)
+            _write_cache(self.path, self)
+
+
+def _write_cache(path: Path, feature_set: "FeatureSet") -> None:
+    """Writes a cache file; a cache that cannot be written (read-only, full) costs a warning and
+    a recomputation next time, never the results computed now."""
+    try:
+        write_feature_file(path, feature_set)
+    except OSError as exc:  # OutputError included
+        warnings.warn(f"feature cache not written: {exc}", stacklevel=3)
 
 
 def write_feature_file(path: str | os.PathLike, feature_set: FeatureSet) -> Path:
     """Writes features (+ statistics and radii, when computed) to a safetensors file atomically."""
-    from safetensors.numpy import save_file
-
     from ganzoo._io import atomic_path
+    from ganzoo._safetensors_write import save_file  # sorted metadata: the same bytes every time
 
     tensors = {"features": np.ascontiguousarray(feature_set.features, dtype=np.float32)}
     if feature_set._stats is not None:
@@ -178,6 +186,10 @@ def dataset_features(dataset: "ImageDataset", extractor: "FeatureExtractor", pro
     key = {"kind": "dataset", "content_sha256": dataset.content_hash(), **dataset.settings(), **extractor.cache_key()}
     path, hit = _cached(key, "dataset") if use_cache else (None, None)
     if hit is not None:
+        if hit.skipped and dataset.strict:  # strict means strict, cached or not: fail as the first pass would
+            from ganzoo.errors import DatasetError
+
+            raise DatasetError(f"{dataset.path}: cannot read {min(hit.skipped)}")
         if hit.skipped:  # the same files are unreadable: say so again, as the first pass did
             warnings.warn(UnreadableImagesWarning(
                 f"{dataset.path}: skipped {len(hit.skipped)} unreadable file(s): {', '.join(hit.skipped[:10])}"), stacklevel=2)  # fmt: skip
@@ -186,7 +198,7 @@ def dataset_features(dataset: "ImageDataset", extractor: "FeatureExtractor", pro
                                  description=f"features of {dataset.path.name or dataset.path}", progress=progress)  # fmt: skip
     feature_set = FeatureSet(features, key, origin="computed", path=path, skipped=list(dataset.skipped))
     if path is not None:
-        write_feature_file(path, feature_set)
+        _write_cache(path, feature_set)
     return feature_set
 
 
@@ -296,5 +308,5 @@ def sample_features(gan: "GAN | None", extractor: "FeatureExtractor", num: int, 
                                  description=description, progress=progress)  # fmt: skip
     feature_set = FeatureSet(features, key, origin="computed", path=path)
     if path is not None:
-        write_feature_file(path, feature_set)
+        _write_cache(path, feature_set)
     return feature_set

@@ -61,7 +61,7 @@ class Candidate:
 def _remote_candidate(text: str, progress: bool) -> Candidate | None:
     """A registry name or Hub id fingerprinted from its Hub ``config.json`` alone (weights are
     pulled only when samples must be generated), or None when that file cannot be had."""
-    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline, load_pulled, pull_checkpoint, resolve
+    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_local_only, load_pulled, pull_checkpoint, resolve
 
     entry, repo_id = resolve(text)
     try:
@@ -71,7 +71,7 @@ def _remote_candidate(text: str, progress: bool) -> Candidate | None:
 
         config_path = hf_hub_download(repo_id, "config.json", revision=entry.hub.revision if entry else None,
                                       cache_dir=str(hub_cache_dir()), endpoint=hub_endpoint(),
-                                      local_files_only=hub_offline(), library_name="ganzoo")  # fmt: skip
+                                      local_files_only=hub_local_only(), library_name="ganzoo")  # fmt: skip
         config = json.loads(Path(config_path).read_text(encoding="utf-8"))
         digest = config["files"]["generator.safetensors"]["sha256"]
         kwargs = config["generator"]
@@ -170,8 +170,8 @@ def evaluate(
         feature_extractor: one extractor for every metric; default: ``inception-fid`` for
             FID/KID and ``vgg16-pr`` for precision/recall and density/coverage.
         seed: first sample seed.
-        resolution: dataset resolution (default: the first image's crop size); extractors resize
-            both sets to their own input size.
+        resolution: dataset resolution (default: the most common center-crop side of its
+            images); extractors resize both sets to their own input size.
         device: torch device for the generator, extractor and distances.
         allow_random_weights: random-weight extractors (testing only; warns).
         strict: unreadable dataset files are an error instead of a warning.
@@ -183,19 +183,30 @@ def evaluate(
 
     Returns:
         ``{'fid', 'kid', 'precision', 'recall', 'density', 'coverage'}`` (those asked for), plus
-        ``num_real``, ``num_gen``, ``extractors`` (metric -> extractor) and ``notes``.
+        ``num_real``, ``num_gen``, ``extractors`` (metric -> extractor), ``data`` (the data's
+        path, resolution and :meth:`~ganzoo.data.ImageDataset.preparation`: whether and from
+        which sizes images were resampled, how many were converted) and ``notes``.
     """
+    from ganzoo.hub import start_hub_check
+
+    start_hub_check()  # whether the Hub answers (asked once per process) comes while torch loads
+    import torch  # noqa: F401  (needed below in any case)
+
     from ganzoo.data import ImageDataset, require_count
     from ganzoo.metrics.cache import dataset_features, sample_features
-    from ganzoo.metrics.features import get_extractor
+    from ganzoo.metrics.features import check_extractor_name, get_extractor
     from ganzoo.metrics.manifold import manifold_metrics
     from ganzoo.metrics.scores import fid_from_stats, kid
 
     names = parse_metric_names(metrics)
+    extractors = {m: feature_extractor or DEFAULT_EXTRACTORS[m] for m in names}
+    for extractor_name in dict.fromkeys(extractors.values()):
+        check_extractor_name(extractor_name)  # a typo is its own error, before any reading or download
     dataset = ImageDataset(data, resolution=resolution, channels=3, strict=strict)
     candidate = resolve_candidate(src, progress=progress)
-    extractors = {m: feature_extractor or DEFAULT_EXTRACTORS[m] for m in names}
-    out: dict[str, Any] = {"num_gen": num_gen, "extractors": extractors, "notes": []}
+    # What reading did to the data (mixed sizes or channels: one note each, with the counts).
+    data_record = {"path": str(data), "resolution": dataset.resolution, **dataset.preparation()}
+    out: dict[str, Any] = {"num_gen": num_gen, "extractors": extractors, "data": data_record, "notes": dataset.notes()}
     if candidate.resolution != dataset.resolution:
         out["notes"].append(f"resolutions differ (data {dataset.resolution}px, generator {candidate.resolution}px): "
                             "the extractors resize both to their input size")  # fmt: skip

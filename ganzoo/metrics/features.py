@@ -47,6 +47,7 @@ __all__ = [
     "FeatureExtractor",
     "RandomWeightsWarning",
     "WeightsFile",
+    "check_extractor_name",
     "fetch_weights",
     "get_extractor",
 ]
@@ -134,7 +135,7 @@ def fetch_weights(spec: WeightsFile, progress: bool = True) -> Path:
         ChecksumMismatchError: a delivered file did not match ``spec.sha256`` (it is removed).
     """
     from ganzoo.download import download_url, root_cause
-    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline
+    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline, hub_unreachable
 
     named = re.fullmatch(r".*-([0-9a-f]{8,})\.\w+", spec.filename)
     if named and not spec.sha256.startswith(named.group(1)):
@@ -147,17 +148,19 @@ def fetch_weights(spec: WeightsFile, progress: bool = True) -> Path:
     problems = []
     offline = hub_offline()
     endpoint = hub_endpoint()
+    unreachable = hub_unreachable()  # asked once per process: then the Hub's cache only, no retries
     try:
         from huggingface_hub import hf_hub_download
 
         path = Path(hf_hub_download(spec.hub_repo, spec.filename, cache_dir=str(hub_cache_dir()), endpoint=endpoint,
-                                    local_files_only=offline, library_name="ganzoo"))  # fmt: skip
+                                    local_files_only=offline or unreachable is not None, library_name="ganzoo"))  # fmt: skip
         _check_digest(path, spec.sha256, f"{spec.hub_repo} on {endpoint}")
         return path
     except ChecksumMismatchError:
         raise
     except Exception as exc:  # noqa: BLE001 - any Hub failure falls back to the upstream URL
-        problems.append(f"Hub {spec.hub_repo}: {root_cause(exc)}")
+        why = f"{endpoint} unreachable ({unreachable}), not in the local cache" if unreachable else root_cause(exc)
+        problems.append(f"Hub {spec.hub_repo}: {why}")
     if offline:
         raise DownloadError(f"{spec.filename}: {problems[0]}; HF_HUB_OFFLINE=1 also rules out the upstream download"
                             f"{OFFLINE_HINT}")  # fmt: skip
@@ -273,19 +276,26 @@ class FeatureExtractor:
 
 @contextlib.contextmanager
 def progress_bar(description: str, total: int | None, show: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr with an img/s rate and an ETA; yields ``advance(n)``."""
+    """A rich progress bar on stderr with an img/s rate and an ETA; yields ``advance(n)``.
+
+    Where stderr is not a terminal: a plain line every 10 % (and 30 s), not a bar."""
     from ganzoo.download import progress_disabled
 
     if not show or progress_disabled():
         yield lambda n: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    from ganzoo._progress import LineProgress, progress
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]  # fmt: skip
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+    with progress(*columns, console=Console(stderr=True), transient=False, unit="images", rate_unit="img/s") as bar:
         task = bar.add_task(description, total=total, rate="")
+        if isinstance(bar, LineProgress):
+            yield lambda n: bar.advance(task, n)
+            return
 
         def advance(n: int) -> None:
             bar.advance(task, n)
@@ -407,7 +417,7 @@ def _timm_weights(model_name: str, config: dict, progress: bool) -> tuple[Path, 
     """Fetches a timm model's ``model.safetensors`` from its Hub repo; verifies its sha256."""
     from ganzoo._io import sha256_file
     from ganzoo.download import root_cause
-    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline
+    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_local_only
 
     repo = config.get("hf_hub_id")
     if not repo:
@@ -416,7 +426,7 @@ def _timm_weights(model_name: str, config: dict, progress: bool) -> tuple[Path, 
         from huggingface_hub import hf_hub_download
 
         path = Path(hf_hub_download(repo, "model.safetensors", cache_dir=str(hub_cache_dir()), endpoint=hub_endpoint(),
-                                    local_files_only=hub_offline(), library_name="ganzoo"))  # fmt: skip
+                                    local_files_only=hub_local_only(), library_name="ganzoo"))  # fmt: skip
     except Exception as exc:  # noqa: BLE001
         raise DownloadError(f"timm:{model_name}: weights from Hub repo {repo}: {root_cause(exc)}") from None
     # LFS files are stored in the HF cache under their sha256: the blob's name is the checksum.
@@ -488,6 +498,43 @@ def _patched(module: Any, name: str, value: Any) -> Iterator[None]:
 _MEMO: dict[tuple, FeatureExtractor] = {}
 
 
+def check_extractor_name(name: str) -> None:
+    """Raises the error :func:`get_extractor` would for a name it cannot build, building nothing
+    (no weights, no network): commands call it first, so that a typo in ``--feature-extractor``
+    is its own one-line error before any data is read or model loaded.
+
+    Raises:
+        GanzooError: unknown name (with the closest valid one and the list of valid names), a
+            bad ``pixels@SIZE`` or ``timm:NAME@SIZE``, or an unknown timm model.
+    """
+    if name in ("inception-fid", "vgg16-pr"):
+        return
+    if name == "pixels" or name.startswith("pixels@"):
+        size_text = name.partition("@")[2] or str(PIXELS_SIZE)
+        if not size_text.isdigit() or not 1 <= int(size_text) <= 256:
+            raise GanzooError(f"feature extractor {name!r}: SIZE must be an integer from 1 to 256")
+        return
+    if name.startswith("timm:"):
+        model_name, _, size_text = name[len("timm:") :].partition("@")
+        if not model_name:
+            raise GanzooError(f"{name!r}: give a timm model name, e.g. timm:resnet50")
+        if size_text and not size_text.isdigit():
+            raise GanzooError(f"{name!r}: the size after '@' must be a number of pixels")
+        try:
+            import timm
+        except ImportError:  # pragma: no cover - timm is a dependency
+            raise GanzooError("timm feature extractors need the timm package (pip install timm)") from None
+        if not timm.is_model(model_name):
+            close = timm.list_models(f"*{model_name.split('.')[0]}*")[:5]
+            raise GanzooError(f"unknown timm model {model_name!r}" + (f"; close: {', '.join(close)}" if close else ""))
+        return
+    import difflib
+
+    close = difflib.get_close_matches(str(name), ["inception-fid", "vgg16-pr", "pixels"], n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise GanzooError(f"unknown feature extractor {name!r}{hint}; use inception-fid, vgg16-pr, timm:MODEL_NAME or pixels[@SIZE]")
+
+
 def get_extractor(name: str = "inception-fid", device: Any = "cpu", allow_random_weights: bool = False,
                   progress: bool = True) -> FeatureExtractor:  # fmt: skip
     """Builds (or returns the already built) feature extractor ``name`` on ``device``.
@@ -518,6 +565,7 @@ def get_extractor(name: str = "inception-fid", device: Any = "cpu", allow_random
         if allow_random_weights:
             _warn_random(name)
         return _MEMO[key]
+    check_extractor_name(name)
     if name == "inception-fid":
         extractor = _inception(device, allow_random_weights, progress)
     elif name == "vgg16-pr":

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
+
+from ganzoo._progress import progress as progress_display
 
 playground_app = typer.Typer(
     name="playground",
@@ -53,7 +55,9 @@ def reproduce(
     config = study.QUICK if quick else study.FULL   # looked up at call time
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _StepRateColumn(),
                TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=json_output, disable=json_output) as bar:
+    # A bar on a terminal; in a log (not a terminal) a plain line per stage every 10 % (and 30 s).
+    with progress_display(*columns, console=console, transient=json_output, disable=json_output, unit="G steps",
+                          rate_unit="G steps/s") as bar:
         tasks: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

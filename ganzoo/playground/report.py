@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ganzoo._io import atomic_directory, atomic_write_text
+from ganzoo._io import atomic_directory, atomic_write_text, check_output
 from ganzoo.errors import GanzooError
 from ganzoo.playground import plots
 from ganzoo.playground.study import FULL, QUICK, ProgressFn, SeedResult, StudyConfig, run_seed, summarize
@@ -94,7 +94,7 @@ def reproduce(
 
     Raises:
         GanzooError: no seeds, a negative seed, fewer than 1 thread, invalid settings, or
-            ``out_dir`` exists without ``overwrite``.
+            ``out_dir`` exists, is not empty, and ``overwrite`` is not set; or it cannot be written.
     """
     out_dir = Path(out_dir)
     seeds = [int(s) for s in seeds]
@@ -107,8 +107,7 @@ def reproduce(
     if config is None:
         config = QUICK if quick else FULL
     config.validate()
-    if out_dir.exists() and not overwrite:
-        raise GanzooError(f"{out_dir}: already exists (use --overwrite to replace it)")
+    check_output(out_dir, "dir", overwrite=overwrite)  # before the work: missing, empty, or --overwrite
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -179,8 +178,7 @@ def combine(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite: bool
     out_dir = Path(out_dir)
     if not run_dirs:
         raise GanzooError("playground combine: give at least one run folder")
-    if out_dir.exists() and not overwrite:
-        raise GanzooError(f"{out_dir}: already exists (use --overwrite to replace it)")
+    check_output(out_dir, "dir", overwrite=overwrite)
     runs, timings = [], []
     for run_dir in map(Path, run_dirs):
         try:

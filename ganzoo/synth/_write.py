@@ -22,7 +22,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from ganzoo._io import atomic_directory, atomic_path
+from ganzoo._io import atomic_directory, atomic_path, check_output
 from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.synth import check_options
 from ganzoo.synth._render import check_resolution, render
@@ -30,6 +30,9 @@ from ganzoo.synth._render import check_resolution, render
 _CHUNK = 16                      # images per worker task
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: same bytes on every run
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Suffixes of files synth does not write: refused, rather than made a folder of that name.
+_NOT_WRITTEN = frozenset({".tar", ".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tgz", ".tbz2", ".txz", ".gz", ".bz2",
+                          ".xz", ".zst", ".7z", ".rar", ".png", ".jpg", ".jpeg", ".npy", ".npz", ".h5", ".hdf5"})  # fmt: skip
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -106,7 +109,8 @@ def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int 
 
     Raises:
         DatasetError: an unknown kind or option, a bad count, resolution, seed or worker count.
-        GanzooError: ``out`` exists and ``overwrite`` is not set.
+        GanzooError: ``out`` exists (and is not an empty folder) and ``overwrite`` is not set, has
+            the suffix of another format (``.tar``, ``.png``, ...), or cannot be written.
     """
     options = check_options(kind, color=color, shapes=shapes)
     check_resolution(resolution)
@@ -114,8 +118,11 @@ def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int 
         raise DatasetError(f"synth: need n >= 1, workers >= 1 and seed >= 0 (got n={n}, workers={workers}, seed={seed})")
     out = Path(out)
     is_zip = out.suffix.lower() == ".zip"
-    if out.exists() and not overwrite:
-        raise GanzooError(f"{out}: already exists (use --overwrite to replace it)")
+    other = next((s for s in ("".join(out.suffixes[-2:]).lower(), out.suffix.lower()) if s in _NOT_WRITTEN), None)
+    if other is not None:
+        raise GanzooError(f"{out}: synth writes a folder or a .zip, not a {other} file (use DIR or FILE.zip)")
+    # Before the work: a missing or empty folder (non-empty: --overwrite), or a .zip that can be written.
+    check_output(out, "file" if is_zip else "dir", suffixes=(".zip",) if is_zip else (), overwrite=overwrite)
     width = max(8, len(str(n - 1)))
     executor = None
     if workers > 1:
@@ -156,5 +163,10 @@ class _ImagesPerSecondColumn(ProgressColumn):
 
 
 def _progress_bar(enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _ImagesPerSecondColumn(),
-                    TimeRemainingColumn(), disable=not enabled)  # fmt: skip
+    """A rich bar on a terminal; elsewhere (logs, ``| tee``) a plain line every 10 % (and 30 s)."""
+    from rich.console import Console
+
+    from ganzoo._progress import progress
+
+    return progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _ImagesPerSecondColumn(),
+                    TimeRemainingColumn(), console=Console(), disable=not enabled, unit="images", rate_unit="img/s")  # fmt: skip

@@ -34,7 +34,11 @@ class TrainingImages:
         sha256: content hash of the source images (file names and bytes, or tensor bytes).
         mirror: whether x-flipped copies are added (index ``i >= N`` is image ``i - N`` flipped).
         labels: ``[N, c_dim]`` float labels, or None.
-        resampled: whether resampling to the model resolution was asked for.
+        resampled: whether any image was center-cropped or resized to the model resolution.
+        notes: one line for each way the source set is mixed (sizes; grayscale and colour).
+        preparation: what reading did besides, for the record: ``resampled_from`` (changed
+            image sizes ``"WxH"`` -> count) and ``resize_filter``; ``converted`` (images whose
+            kind changed: ``{"grayscale": N}`` or ``{"colour": N}``).
     """
 
     images: torch.Tensor
@@ -44,6 +48,7 @@ class TrainingImages:
     labels: torch.Tensor | None = None
     resampled: bool = False
     notes: list[str] = field(default_factory=list)
+    preparation: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.images.shape[0] * (2 if self.mirror else 1)
@@ -84,7 +89,8 @@ class TrainingImages:
     def describe(self) -> dict:
         """The lineage record of the data."""
         return {"path": self.path, "sha256": self.sha256, "num_images": int(self.images.shape[0]),
-                "mirror": self.mirror, "resolution": self.resolution, "resampled": self.resampled}  # fmt: skip
+                "mirror": self.mirror, "resolution": self.resolution, "resampled": self.resampled,
+                **self.preparation}  # fmt: skip
 
 
 class ProceduralImages:
@@ -184,7 +190,12 @@ def load_training_images(
         resolution: the model resolution the images must have.
         channels: the model's image channels (1 = grayscale, 3 = RGB).
         resample: resize (center crop to square, then Lanczos) images of another size instead
-            of refusing them.
+            of refusing them. Every image's header is checked, not the first image's: without
+            ``resample`` one image of another size (or not square) refuses the set, with the
+            count of each size. Mixed sizes, or grayscale among colour images (converted to
+            ``channels``), warn (:class:`~ganzoo.data.MixedImagesWarning`, one line each) and are
+            recorded: :meth:`TrainingImages.describe` says whether and from which sizes images
+            were resampled and how many were converted.
         mirror: add x-flipped copies.
         c_dim: the model's number of classes; labels are read from a StyleGAN2-ADA
             ``dataset.json`` (class indices) when it is > 0.
@@ -220,15 +231,25 @@ def load_training_images(
             raise DatasetError("in-memory data: no images")
         return TrainingImages(images, path, sha, mirror=mirror, resampled=resampled)
 
-    from ganzoo.data import ImageDataset
+    import warnings
+
+    from ganzoo.data import ImageDataset, MixedImagesWarning
 
     folder = Path(data)
-    dataset = ImageDataset(folder, resolution=resolution if resample else None, channels=channels, strict=True)
-    if not resample and dataset.resolution != resolution:
-        raise DatasetError(
-            f"{folder}: images are {dataset.resolution}x{dataset.resolution}, the model is {resolution}x{resolution} "
-            f"(pass --resolution {resolution} to resample the data)"
-        )
+    dataset = ImageDataset(folder, resolution=resolution, channels=channels, strict=True)
+    summary = dataset.summary()  # every image's header: the first image decides nothing alone
+    if not resample and set(summary.sizes) - {(resolution, resolution)}:
+        if len(summary.sizes) > 1:
+            found = f"mixed image sizes: {summary.size_list()}"
+        else:
+            (width, height), = summary.sizes
+            found = f"images are {width}x{height}"
+        raise DatasetError(f"{folder}: {found}; the model is {resolution}x{resolution} "
+                           f"(pass --resolution {resolution} to center-crop and resample the data)")  # fmt: skip
+    notes = dataset.notes()
+    for note in notes:
+        warnings.warn(MixedImagesWarning(note), stacklevel=2)
+    preparation = dataset.preparation()
     array = dataset.read_all()  # uint8 [N, H, W, C], sorted by name
     images = torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
     labels = None
@@ -237,8 +258,11 @@ def load_training_images(
         if any(not isinstance(c, int) or not 0 <= c < c_dim for c in classes):
             raise DatasetError(f"{folder}: dataset.json labels must be class indices 0..{c_dim - 1} for every image")
         labels = torch.nn.functional.one_hot(torch.tensor(classes), c_dim).to(torch.float32)
-    # "resampled" records that --resolution was asked for (images of that size pass unchanged).
-    return TrainingImages(images, str(folder), dataset.content_hash(), mirror=mirror, labels=labels, resampled=resample)
+    # "resampled" records whether any image was cropped or resized (and from which sizes), not
+    # whether --resolution was asked for: images already at the resolution pass unchanged.
+    return TrainingImages(images, str(folder), dataset.content_hash(), mirror=mirror, labels=labels,
+                          resampled=preparation["resampled"], notes=notes,
+                          preparation={k: v for k, v in preparation.items() if k != "resampled"})  # fmt: skip
 
 
 def _resize_pil(img, resolution: int):

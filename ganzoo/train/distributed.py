@@ -22,7 +22,13 @@ def maybe_init_distributed(device: str = "cpu") -> str:
 
     Returns:
         The device this process trains on.
+
+    Raises:
+        GanzooError: ``device`` is not there (checked first, before CUDA is touched).
     """
+    from ganzoo.train.checks import check_device
+
+    device = check_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return device

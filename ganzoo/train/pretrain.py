@@ -28,17 +28,41 @@ OWN_LICENSE = "apache-2.0"
 DOMAIN_PREFIX = "domain:"
 
 
+#: The flag of each architecture setting.
+ARCH_FLAGS = {"z_dim": "--z-dim", "w_dim": "w_dim", "mapping_layers": "--mapping-layers", "channel_base": "--channel-base",
+              "channel_max": "--channel-max"}  # fmt: skip
+
+
+def architecture(resolution: int, channels: int = 3, **given: int | None) -> dict:
+    """The architecture settings (:data:`DEFAULT_ARCH` where not given), checked: a power-of-two
+    resolution, 1, 3 or 4 channels, positive sizes, and channels left at the highest resolution.
+
+    Raises:
+        GanzooError: one line naming the flag.
+    """
+    from ganzoo.train.checks import check_architecture, check_number
+
+    check_number("--resolution", resolution, low=4, integer=True)
+    if int(resolution) & (int(resolution) - 1):
+        raise GanzooError(f"--resolution {resolution}: must be a power of two, at least 4")
+    if channels not in (1, 3, 4):
+        raise GanzooError(f"--channels {channels}: must be 3 (RGB), 1 (grayscale) or 4 (RGBA)")
+    arch = dict(DEFAULT_ARCH)
+    arch.update({k: v for k, v in given.items() if v is not None})
+    for key, value in arch.items():
+        check_number(ARCH_FLAGS[key], value, low=1, integer=True)
+    check_architecture(int(resolution), int(arch["channel_base"]), int(arch["channel_max"]))
+    return {k: int(v) for k, v in arch.items()}
+
+
 def build_gan(resolution: int, channels: int = 3, z_dim: int | None = None, w_dim: int | None = None,
               mapping_layers: int | None = None, channel_base: int | None = None, channel_max: int | None = None,
               mbstd_group_size: int = 4) -> GAN:  # fmt: skip
     """An untrained StyleGAN2 (G, D) with the given architecture (defaults: :data:`DEFAULT_ARCH`)."""
     from ganzoo.models.stylegan2 import Discriminator, Generator
 
-    if resolution < 4 or resolution & (resolution - 1):
-        raise GanzooError(f"--resolution {resolution}: must be a power of two, at least 4")
-    arch = dict(DEFAULT_ARCH)
-    given = dict(z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers, channel_base=channel_base, channel_max=channel_max)
-    arch.update({k: v for k, v in given.items() if v is not None})
+    arch = architecture(resolution, channels, z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers,
+                        channel_base=channel_base, channel_max=channel_max)  # fmt: skip
     synthesis = {"channel_base": arch["channel_base"], "channel_max": arch["channel_max"]}
     G = Generator(arch["z_dim"], 0, arch["w_dim"], resolution, channels,
                   mapping_kwargs={"num_layers": arch["mapping_layers"]}, synthesis_kwargs=synthesis)  # fmt: skip
@@ -63,8 +87,8 @@ def pretrain(
     out: str | os.PathLike | None = None,
     resolution: int | None = None,
     kimg: float | None = None,
-    channels: int = 3,
-    aug: str = "none",
+    channels: int | None = None,
+    aug: str | None = None,
     resume: str | os.PathLike | None = None,
     z_dim: int | None = None,
     w_dim: int | None = None,
@@ -81,26 +105,70 @@ def pretrain(
         out: the run directory (it becomes the checkpoint directory).
         resolution: image size (a power of two).
         kimg: training length in thousands of images shown to D (None: 100).
-        channels: 3 (RGB) or 1 (grayscale).
-        aug: ``'none'`` (default: synthetic data is unlimited), ``'ada'`` or ``'fixed'``.
-        resume: a run directory to continue (everything else comes from the run).
+        channels: 3 (RGB; None: 3) or 1 (grayscale).
+        aug: ``'none'`` (None: ``'none'``, synthetic data is unlimited), ``'ada'`` or ``'fixed'``.
+        resume: a run directory to continue (everything else comes from the run: architecture
+            settings that differ from the run's are refused, as :func:`ganzoo.finetune` refuses
+            its settings).
         z_dim, w_dim, mapping_layers, channel_base, channel_max: architecture
             (defaults: :data:`DEFAULT_ARCH`).
         **finetune_options: further options of :func:`ganzoo.train.runner.finetune` (``batch``,
             ``seed``, ``snap``, ``device``, ``progress``, ...).
 
     Raises:
-        GanzooError: missing settings, bad resolution, an existing ``out``.
+        GanzooError: missing settings, bad resolution or architecture, a size that cannot fit in
+            memory (before anything is built), an existing ``out``.
     """
-    from ganzoo.train.runner import finetune
+    from ganzoo.train import checks
+    from ganzoo.train.runner import default_batch, finetune
 
+    finetune_options.setdefault("progress_label", "pretrain")
     if resume is not None:
-        return finetune(resume=resume, kimg=kimg, data=data, **finetune_options)
+        _check_resume_architecture(Path(resume), resolution=resolution, channels=channels, z_dim=z_dim, w_dim=w_dim,
+                                   mapping_layers=mapping_layers, channel_base=channel_base, channel_max=channel_max)
+        return finetune(resume=resume, kimg=kimg, data=data, aug=aug, **finetune_options)
     if data is None or out is None or resolution is None:
         raise GanzooError("pretrain: give --data, --resolution and --out (or --resume RUN_DIR)")
+    channels = 3 if channels is None else channels
+    arch = architecture(resolution, channels, z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers,
+                        channel_base=channel_base, channel_max=channel_max)  # fmt: skip
+    # Before anything is built (the noise buffers alone of an absurd resolution fill the memory).
+    device = checks.check_device(finetune_options.get("device", "cpu"))
+    batch, batch_gpu = finetune_options.get("batch"), finetune_options.get("batch_gpu")
+    checks.check_settings(kimg=kimg, aug=aug, **finetune_options)  # the rest of finetune's checks, before the build
+    top = checks.channels_at(int(resolution), arch["channel_base"], arch["channel_max"])
+    chunk = int(batch_gpu or (batch or default_batch(int(resolution))) // checks.world_size())
+    checks.check_memory(int(resolution), channels, top, top, max(chunk, 1), device)
     gan = build_gan(int(resolution), channels, z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers,
                     channel_base=channel_base, channel_max=channel_max)  # fmt: skip
     note = describe_data(data)
     gan.config["source"] = {"made_by": "ganzoo pretrain", "training_data": note}
-    return finetune(gan, data, out, recipe="scratch", kimg=kimg, aug=aug, source_label="random init (ganzoo pretrain)",
+    return finetune(gan, data, out, recipe="scratch", kimg=kimg, aug="none" if aug is None else aug,
+                    source_label="random init (ganzoo pretrain)",
                     lineage_notes=[note], **finetune_options)  # fmt: skip
+
+
+def _check_resume_architecture(run_dir: Path, **given: int | None) -> None:
+    """Refuses architecture settings that differ from those of the run being resumed (read from
+    its newest snapshot's ``config.json``), in one line naming them."""
+    import json
+
+    from ganzoo.train.runner import latest_snapshot
+
+    given = {k: v for k, v in given.items() if v is not None}
+    snapshot = latest_snapshot(run_dir)
+    if not given or snapshot is None:
+        return  # nothing asked, or nothing to compare with (finetune's resume says why)
+    try:
+        kwargs = json.loads((snapshot / "config.json").read_text(encoding="utf-8"))["generator"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    synth, mapping = kwargs.get("synthesis_kwargs") or {}, kwargs.get("mapping_kwargs") or {}
+    theirs = {"resolution": kwargs.get("img_resolution"), "channels": kwargs.get("img_channels"), "z_dim": kwargs.get("z_dim"),
+              "w_dim": kwargs.get("w_dim"), "mapping_layers": mapping.get("num_layers", 8),
+              "channel_base": synth.get("channel_base", 32768), "channel_max": synth.get("channel_max", 512)}  # fmt: skip
+    flags = {"resolution": "--resolution", "channels": "--channels", **ARCH_FLAGS}
+    differ = [f"{flags[k]} {v} (the run's: {theirs[k]})" for k, v in given.items() if v != theirs[k]]
+    if differ:
+        raise GanzooError(f"{run_dir}: cannot resume with {', '.join(differ)}: a resumed run keeps its architecture; "
+                          f"drop {'it' if len(differ) == 1 else 'them'}, or start a new run with another --out")  # fmt: skip

@@ -4,8 +4,9 @@ The run directory ``OUT``::
 
     OUT/run.json                   the run's settings (source, data, recipe, options)
     OUT/log.jsonl                  one JSON line per tick (kimg, img/s, losses, ADA p, r_t, metrics)
-    OUT/snapshots/snapshot-NNNNNNNNNN/   every --snap kimg, written atomically (temporary folder,
-                                   then rename): a complete checkpoint directory (G_ema, G, D,
+    OUT/snapshots/snapshot-NNNNNNNNNN/   at the start (kimg 0) and every --snap kimg, written
+                                   atomically (temporary folder, then rename): a complete
+                                   checkpoint directory (G_ema, G, D,
                                    config.json with the lineage so far) + training_state.safetensors
                                    + samples.png + metrics.json
     OUT/config.json, *.safetensors, samples.png   the final checkpoint (at the end): OUT itself is
@@ -13,13 +14,19 @@ The run directory ``OUT``::
 
 Killing the process loses at most one snapshot interval; ``resume=OUT`` continues from the
 newest snapshot exactly (kimg, ADA p, optimizer moments, data order: the bytes of an
-uninterrupted run).
+uninterrupted run), from the start when it was stopped before its first ``--snap``. A directory
+left before even the start was saved holds no training: the same command starts it afresh.
+
+Settings are checked before anything is loaded (:mod:`ganzoo.train.checks`); a resumed run keeps
+its settings (:func:`resume_conflicts`), except those that may change (kimg, snap, batch_gpu,
+metrics), which are applied and recorded in ``run.json`` under ``resumed``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import shutil
 import time
@@ -28,15 +35,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ganzoo import __version__
-from ganzoo._io import atomic_directory, atomic_path, atomic_write_text
+from ganzoo._io import atomic_directory, atomic_path, atomic_write_text, check_output
+from ganzoo._safetensors_write import save_file
 from ganzoo.checkpoint import CONFIG_NAME, GAN, WEIGHT_FILES
 from ganzoo.errors import GanzooError
+from ganzoo.train import checks
 from ganzoo.train.dataset import SYNTH_PREFIX, TrainingImages, load_training_images
 from ganzoo.train.loop import Trainer, TrainingOptions
-from ganzoo.train.recipes import RECIPES, prepare
+from ganzoo.train.recipes import prepare
 
 RUN_FILE = "run.json"
 LOG_FILE = "log.jsonl"
@@ -118,13 +127,24 @@ class _Run:
             config["metrics"] = dict(self.metric_values)
         return GAN(t.G_ema, t.G, t.D, config=config)
 
-    def snapshot(self) -> Path:
-        """Writes a complete snapshot atomically; returns its path."""
+    def snapshot(self, with_metrics: bool = True) -> Path:
+        """Writes a complete snapshot atomically; returns its path.
+
+        Args:
+            with_metrics: compute the run's metrics for it (not for the start). When they fail,
+                the snapshot is written without them before the error is raised: the training
+                is never lost to a metric.
+        """
         t = self.trainer
         path = self.out / SNAPSHOTS / f"snapshot-{t.cur_nimg:010d}"
         gan = self.gan()
-        if self.metrics:
-            self.metric_values.update(_compute_metrics(gan, t.data, self.metrics, self.metrics_options))
+        failure: GanzooError | None = None
+        if self.metrics and with_metrics:
+            try:
+                self.metric_values.update(_compute_metrics(gan, t.data, self.metrics, self.metrics_options))
+            except GanzooError as exc:
+                failure = exc
+                self.metric_values = {}  # no stale values from an earlier snapshot
             gan = self.gan()
         tensors, meta = t.state_tensors()
         with atomic_directory(path, overwrite=True) as tmp:
@@ -133,6 +153,9 @@ class _Run:
             _write_samples(gan, tmp / SAMPLES_FILE)
             (tmp / METRICS_FILE).write_text(json.dumps({"kimg": t.cur_nimg / 1000, **self.metric_values}, sort_keys=True, indent=2) + "\n")
         self._prune()
+        if failure is not None:
+            raise GanzooError(f"{failure} (the snapshot at {t.cur_nimg / 1000:g} kimg was written without metrics; "
+                              f"--resume {self.out} continues the run)") from None  # fmt: skip
         return path
 
     def _prune(self) -> None:
@@ -215,7 +238,8 @@ def _compute_metrics(gan: GAN, data: TrainingImages, names: Sequence[str], optio
 
     if data.path == "<in-memory>":
         raise GanzooError("--metrics needs the data as a folder (in-memory images cannot be re-read by the metrics)")
-    result = evaluate(gan, data.path, metrics=list(names), progress=False, **options)
+    # At the training resolution: the data as training read it (a mixed set resampled to the model's).
+    result = evaluate(gan, data.path, metrics=list(names), progress=False, **{"resolution": data.resolution, **options})
     return {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -223,11 +247,11 @@ def finetune(
     source: str | os.PathLike | GAN | None = None,
     data: str | os.PathLike | torch.Tensor | None = None,
     out: str | os.PathLike | None = None,
-    recipe: str = "full",
+    recipe: str | None = None,
     kimg: float | None = None,
-    aug: str = "ada",
+    aug: str | None = None,
     batch: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     snap: float | None = None,
     metrics: Sequence[str] = (),
     resume: str | os.PathLike | None = None,
@@ -238,20 +262,22 @@ def finetune(
     resolution: int | None = None,
     mirror: bool = False,
     p: float | None = None,
-    aug_preset: str = "bgc",
+    aug_preset: str | None = None,
     gamma: float | None = None,
     lr: float | None = None,
     batch_gpu: int | None = None,
     ema_kimg: float | None = None,
-    target: float = 0.6,
+    target: float | None = None,
     device: str = "cpu",
     tick_kimg: float = 4.0,
     keep_snapshots: int | None = None,
     progress: bool = True,
+    progress_label: str = "finetune",
     callback: Callable[[Trainer, dict], None] | None = None,
     metrics_options: dict | None = None,
     source_label: str | None = None,
     lineage_notes: Sequence[str] = (),
+    resume_hint: str | None = None,
     **options: Any,
 ) -> Path:
     """Adapts a pretrained GAN to new data with a transfer recipe; returns the output directory.
@@ -262,73 +288,114 @@ def finetune(
         data: folder of images (or uint8 ``[N, C, H, W]`` tensor) at the source's resolution.
         out: the run directory, which also becomes the final checkpoint directory. Must not
             exist (use ``resume`` to continue a run).
-        recipe: ``'full'``, ``'freezed'``, ``'adafm'`` or ``'scratch'``.
+        recipe: ``'full'`` (None: ``'full'``), ``'freezed'``, ``'adafm'`` or ``'scratch'``.
         kimg: train until D has seen this many thousand images, counting from 0 (None: 100;
             with ``resume``, None keeps the run's own total).
-        aug: ``'ada'`` (adaptive p), ``'fixed'`` (p = ``p``) or ``'none'``.
+        aug: ``'ada'`` (adaptive p; None: ``'ada'``), ``'fixed'`` (p = ``p``) or ``'none'``.
         batch: minibatch size (None: the StyleGAN2-ADA default for the resolution).
-        seed: the seed of everything (same seed, same bytes on CPU).
+        seed: the seed of everything (same seed, same bytes on CPU; None: 0).
         snap: snapshot interval in kimg, also written at the end (None: 50, or the run's own).
         metrics: metric names (``fid``, ``kid``, ``pr``) computed at each snapshot.
-        resume: a run directory to continue from its newest snapshot.
+        resume: a run directory to continue from its newest snapshot (every run has one from
+            its start on). A resumed run keeps its settings: ``recipe``, ``aug``, ``p``,
+            ``aug_preset``, ``batch``, ``seed``, ``lr``, ``gamma``, ``ema_kimg``, ``target``,
+            ``mirror``, ``resolution``, ``freeze_d``, ``general_g``, ``general_d``, ``source``,
+            ``out`` and ``**options`` that differ from the run's are refused (in one line naming
+            them); ``kimg`` (not below where the run is), ``snap``, ``batch_gpu``, ``metrics``
+            and ``metrics_options`` may change, and are applied and recorded in ``run.json``;
+            ``device``, ``tick_kimg``, ``keep_snapshots``, ``progress`` and ``callback`` apply.
         freeze_d: ``freezed``: number of D layers to freeze.
         general_g, general_d: ``adafm``: general-part blocks of G and D.
         allow_random_d: start D from scratch when the source has none.
         resolution: resample the data to this resolution (must be the source's).
         mirror: add x-flips of the data.
         p: augmentation probability (``fixed``; initial value for ``ada``).
-        aug_preset: ``'bgc'`` (default) or ``'bgcfnc'``, ...
+        aug_preset: ``'bgc'`` (None: ``'bgc'``) or ``'bgcfnc'``, ...
         gamma: R1 weight (None: ``0.0002·res²/batch``).
         lr: learning rate of G and D (None: 0.0025, 0.002 at 1024² and above).
         batch_gpu: images per chunk (gradient accumulation; None: the whole batch).
         ema_kimg: G EMA half-life in kimg (None: ``batch·10/32``).
-        target: ADA target of ``r_t``.
-        device: ``'cpu'``, ``'cuda'``, ...
+        target: ADA target of ``r_t`` (None: 0.6).
+        device: ``'cpu'``, ``'cuda'``, ... (checked first: a missing CUDA is one line).
         tick_kimg: log (and progress) interval in kimg.
         keep_snapshots: keep only the newest this many snapshots (None: all).
-        progress: show a rich progress bar.
+        progress: show progress: a rich bar on a terminal, else one plain line per tick.
+        progress_label: what the progress calls the run (``pretrain`` says ``pretrain``).
         callback: called with ``(trainer, stats)`` after every minibatch.
         metrics_options: further arguments of :func:`ganzoo.metrics.evaluate.evaluate` (e.g.
             ``num_gen``, default 50k; ``allow_random_weights`` for tests).
         source_label: how the lineage names the parent (default: ``source`` as given).
         lineage_notes: sentences added to this run's lineage step (e.g. what the data was).
+        resume_hint: what the line printed on an interrupt (with ``progress``) tells the user to
+            run to continue (default: ``--resume OUT``); ``""``: no line.
         **options: further :class:`~ganzoo.train.loop.TrainingOptions` fields.
 
     Returns:
         ``out``: a checkpoint directory (plus the run's snapshots and log).
 
     Raises:
-        GanzooError: bad settings, missing data, a source without D, an existing ``out``.
+        GanzooError: bad settings, missing data, a source without D, an existing ``out``, a
+            device that is not there, metrics whose feature extractor cannot be had, sizes that
+            cannot fit in memory (all of them before any training, see
+            :mod:`ganzoo.train.checks`), a ``resume`` with settings that differ from the run's.
     """
     from ganzoo.train.distributed import maybe_init_distributed
     from ganzoo.train.loop import Distributed
 
+    # Everything that can be refused is refused here, before anything is loaded or trained
+    # (ganzoo.train.checks); the --feature-extractor name too (check_metrics), not at a snapshot.
+    device = checks.check_device(device)
+    checks.check_settings(kimg=kimg, snap=snap, tick_kimg=tick_kimg, keep_snapshots=keep_snapshots, recipe=recipe,
+                          batch=batch, batch_gpu=batch_gpu, seed=seed, lr=lr, gamma=gamma, p=p, aug=aug,
+                          aug_preset=aug_preset, target=target, ema_kimg=ema_kimg, freeze_d=freeze_d,
+                          general_g=general_g, general_d=general_d, resolution=resolution, **options)  # fmt: skip
+    unknown = sorted(set(options) - set(TrainingOptions.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"finetune() got unexpected keyword argument(s) {', '.join(unknown)}")
+    metrics = checks.check_metrics(metrics, metrics_options, data if resume is None else None)
     device = maybe_init_distributed(device)
     dist = Distributed()
+    progress = progress and (progress_label or "finetune")  # _loop's progress: False or the label
     if resume is not None:
+        asked = dict(source=source, out=out, recipe=recipe, aug=aug, p=p, aug_preset=aug_preset, batch=batch, seed=seed,
+                     lr=lr, gamma=gamma, ema_kimg=ema_kimg, target=target, mirror=mirror or None, resolution=resolution,
+                     freeze_d=freeze_d, general_g=general_g, general_d=general_d, **options)  # fmt: skip
         return _resume(Path(resume), kimg=kimg, device=device, progress=progress, callback=callback,
-                       data=data, snap=snap, keep_snapshots=keep_snapshots, tick_kimg=tick_kimg)  # fmt: skip
+                       data=data, snap=snap, keep_snapshots=keep_snapshots, tick_kimg=tick_kimg, batch_gpu=batch_gpu,
+                       metrics=metrics, metrics_options=metrics_options, asked=asked, resume_hint=resume_hint)  # fmt: skip
     if source is None or data is None or out is None:
         raise GanzooError("finetune: give SOURCE, --data and --out (or --resume RUN_DIR)")
     out = Path(out)
     kimg = 100.0 if kimg is None else float(kimg)
     snap = 50.0 if snap is None else float(snap)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GanzooError(f"{out}: already exists; choose another --out, or continue it with --resume {out}")
-    if recipe not in RECIPES:
-        raise GanzooError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
-    if kimg <= 0 or snap <= 0:
-        raise GanzooError("--kimg and --snap must be positive")
+    recipe = "full" if recipe is None else recipe
+    aug = "ada" if aug is None else aug
+    seed = 0 if seed is None else int(seed)
+    aug_preset = "bgc" if aug_preset is None else aug_preset
+    target = 0.6 if target is None else float(target)
+    if aug == "fixed" and p is None:
+        raise GanzooError("--aug fixed needs --p P")
+    # Before the work: a missing or empty folder that takes files (one rule for every --out); a
+    # run interrupted before it saved anything is started again in place.
+    restart = _unstarted_run(out)
+    if not restart:
+        check_output(out, "dir", hint=f"choose another --out, or continue it with --resume {out}")
+    for name in checks.metric_extractors(metrics, metrics_options) if metrics else ():
+        checks.check_extractor(name, bool((metrics_options or {}).get("allow_random_weights")), progress=progress)
     gan = _load_source(source, device)
     G0 = gan.G_ema
     res = G0.img_resolution
     if resolution is not None and int(resolution) != res:
         raise GanzooError(f"--resolution {resolution}: the source is {res}x{res}; the target resolution must match the source")
+    batch = int(batch) if batch is not None else default_batch(res)
+    d_kwargs = gan.D.init_kwargs if gan.D is not None else G0.init_kwargs
+    checks.check_memory(res, G0.img_channels, checks.generator_channels(G0.init_kwargs, res),
+                        checks.generator_channels(d_kwargs, res), int(batch_gpu or batch // checks.world_size()),
+                        device, what=f"the source is {res}x{res}")  # fmt: skip
     images = load_training_images(data, res, G0.img_channels, resample=resolution is not None, mirror=mirror,
                                   c_dim=G0.c_dim)  # fmt: skip
-    batch = int(batch) if batch is not None else default_batch(res)
-    if aug == "fixed" and p is None:
-        raise GanzooError("--aug fixed needs --p P")
+    if metrics:
+        checks.check_metric_data(metrics, int(images.describe().get("num_images", len(images))), metrics_options)
     lr_default = 0.002 if res >= 1024 else 0.0025
     opts = TrainingOptions(
         batch=batch, batch_gpu=batch_gpu, seed=int(seed), total_kimg=float(kimg),
@@ -342,7 +409,7 @@ def finetune(
     base_config, step = _lineage(gan, source, recipe, prepared, images, opts, trainer)
     if source_label is not None:
         step["parent"] = source_label
-    step["notes"] = list(step["notes"]) + list(lineage_notes)
+    step["notes"] = list(step["notes"]) + list(lineage_notes) + list(getattr(images, "notes", []))
     run_info = {
         "source": step["parent"], "recipe": recipe, "data": images.describe(), "options": opts.to_dict(),
         "snap_kimg": snap, "metrics": list(metrics), "metrics_options": dict(metrics_options or {}), "base_config": base_config, "lineage_step": step,
@@ -350,11 +417,18 @@ def finetune(
     }  # fmt: skip
     dist.barrier()  # every process has checked that OUT is new before rank 0 creates it
     if dist.rank == 0:
+        if restart:
+            _clear_unstarted_run(out, progress)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / RUN_FILE, json.dumps(run_info, sort_keys=True, indent=2) + "\n")
     run = _Run(out, trainer, base_config, step, snap, metrics, keep_snapshots, is_writer=dist.rank == 0,
                metrics_options=metrics_options)
-    _loop(run, int(round(kimg * 1000)), tick_kimg, progress, callback)
+    if run.is_writer:
+        # The start, as StyleGAN2-ADA's first snapshot: a run interrupted before its first --snap
+        # resumes from here (the same bytes as an uninterrupted run), nothing is ever lost.
+        run.snapshot(with_metrics=False)
+    dist.barrier()
+    _loop(run, int(round(kimg * 1000)), tick_kimg, progress, callback, resume_hint)
     return out
 
 
@@ -389,7 +463,26 @@ def _lineage(gan: GAN, source: Any, recipe: str, prepared, images: TrainingImage
     return base, step
 
 
-def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback) -> None:
+def _interrupt_note(run: _Run, hint: str | None) -> str:
+    """What an interrupted run keeps, and how to continue it (resumable from its start or from
+    its newest snapshot)."""
+    at = run.trainer.cur_nimg / 1000
+    newest = latest_snapshot(run.out)
+    how = hint if hint is not None else f"--resume {run.out}"
+    if newest is None:
+        return f"interrupted at {at:g} kimg, before {run.out} saved anything: run the same command again to start it afresh"
+    kimg = int(newest.name.rsplit("-", 1)[1]) / 1000
+    where = "its start (kimg 0)" if kimg == 0 else f"its snapshot at {kimg:g} kimg"
+    return f"interrupted at {at:g} kimg: {run.out} resumes from {where} with {how}"
+
+
+def _say(text: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+
+def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback, resume_hint: str | None = None) -> None:
     trainer = run.trainer
     tick_nimg = max(int(round(tick_kimg * 1000)), 1)
     start_nimg = trainer.cur_nimg
@@ -398,8 +491,10 @@ def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback
     tick_start_time, tick_start_nimg = time.perf_counter(), trainer.cur_nimg
     last_snapshot: Path | None = None
     bar = _progress(progress and run.is_writer)
-    task = bar.add_task("finetune", total=until_nimg / 1000, completed=start_nimg / 1000, info="", rate="") if bar else None
+    label = progress if isinstance(progress, str) else "finetune"
+    task = bar.add_task(label, total=until_nimg / 1000, completed=start_nimg / 1000, rate="", info="") if bar else None
     bar_start = (time.perf_counter(), trainer.cur_nimg)
+    interrupted = False
     try:
         if bar:
             bar.start()
@@ -409,7 +504,7 @@ def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback
                 callback(trainer, stats)
             done = trainer.cur_nimg >= until_nimg
             if bar:
-                info = "  ".join(f"{k} {v:.3f}" for k, v in stats.items() if k in ("loss_G", "loss_D", "ada_p", "rt"))
+                info = "  ".join(f"{name} {stats[k]:.3f}" for k, name in _SHOWN.items() if k in stats)
                 rate = (trainer.cur_nimg - bar_start[1]) / max(time.perf_counter() - bar_start[0], 1e-9)
                 bar.update(task, completed=trainer.cur_nimg / 1000, info=info, rate=f"{rate:.1f} img/s")
             if trainer.cur_nimg >= next_tick or done:
@@ -418,6 +513,8 @@ def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback
                           **{k: float(v) for k, v in stats.items()}, "time": time.time()}  # fmt: skip
                 if run.is_writer:
                     run.log(record)
+                if bar:  # a plain line per tick where output is not a terminal
+                    bar.update(task, rate=f"{record['img_per_s']:.1f} img/s", tick=True)
                 tick_start_time, tick_start_nimg = time.perf_counter(), trainer.cur_nimg
                 next_tick = (trainer.cur_nimg // tick_nimg + 1) * tick_nimg
             if trainer.cur_nimg >= next_snap or done:
@@ -427,10 +524,15 @@ def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback
                         run.log({"kimg": trainer.cur_nimg / 1000, **run.metric_values, "time": time.time()})
                 trainer.dist.barrier()
                 next_snap = (trainer.cur_nimg // run.snap_nimg + 1) * run.snap_nimg
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         if bar:
             bar.stop()
         run.close()
+        if interrupted and progress and run.is_writer and resume_hint != "":
+            _say(_interrupt_note(run, resume_hint))
     if run.is_writer:
         if last_snapshot is None:
             last_snapshot = latest_snapshot(run.out)
@@ -439,21 +541,126 @@ def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback
     trainer.dist.barrier()
 
 
+_SHOWN = {"loss_G": "loss_G", "loss_D": "loss_D", "rt": "r_t", "ada_p": "p"}  # stats in the progress, by name
+
+
 def _progress(enabled: bool):
+    """A rich bar on a terminal; elsewhere (logs, ``| tee``) one plain line per tick."""
     if not enabled:
         return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    return Progress(
+    from ganzoo._progress import progress
+
+    return progress(
         TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.completed:.2f}/{task.total:.1f} kimg"), TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        console=Console(), unit="kimg", every=None, seconds=None,
     )  # fmt: skip
 
 
+#: What a run directory holds before its start is saved (besides atomic-write temporaries).
+_RUN_OWN_FILES = {RUN_FILE, LOG_FILE, SNAPSHOTS, "tensorboard"}
+
+
+def _unstarted_run(out: Path) -> bool:
+    """True for a run directory that was interrupted before it saved its start: its own
+    ``run.json`` and no complete snapshot, nothing else. Such a run holds no training, and the
+    same command starts it again in place."""
+    try:
+        if not (out / RUN_FILE).is_file() or latest_snapshot(out) is not None:
+            return False
+        names = [entry.name for entry in os.scandir(out)]
+    except OSError:
+        return False
+    return all(name in _RUN_OWN_FILES or (name.startswith(".") and name.endswith(".tmp")) for name in names)
+
+
+def _clear_unstarted_run(out: Path, progress: bool) -> None:
+    """Removes what an :func:`_unstarted_run` left, so the run starts afresh in ``out``."""
+    for entry in list(os.scandir(out)):
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    if progress:
+        _say(f"{out}: interrupted before it saved its start (no training was kept); starting it afresh")
+
+
+def _same(mine: Any, theirs: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(mine, numbers) and isinstance(theirs, numbers) and not isinstance(mine, bool) and not isinstance(theirs, bool):
+        return math.isclose(float(mine), float(theirs), rel_tol=1e-9, abs_tol=0.0)
+    return mine == theirs
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _kept_settings(info: dict, opts: TrainingOptions) -> dict[str, tuple[str, Any]]:
+    """``finetune`` argument -> (its flag, the run's value) for the settings a resumed run keeps."""
+    step = info.get("lineage_step") or {}
+    settings = step.get("settings") or {}
+    data = info.get("data") or {}
+    return {
+        "source": ("SOURCE", info.get("source")), "recipe": ("--recipe", info.get("recipe")), "aug": ("--aug", opts.aug),
+        "p": ("--p", opts.aug_p), "aug_preset": ("--augpipe", opts.aug_preset), "batch": ("--batch", opts.batch),
+        "seed": ("--seed", opts.seed), "lr": ("--lr", opts.lr_G),
+        "gamma": ("--gamma", opts.r1_gamma if opts.r1_gamma is not None else step.get("r1_gamma")),
+        "ema_kimg": ("ema_kimg", opts.ema_kimg if opts.ema_kimg is not None else opts.batch * 10 / 32),
+        "target": ("--target", opts.ada_target), "mirror": ("--mirror", bool(data.get("mirror"))),
+        "resolution": ("--resolution", data.get("resolution")), "freeze_d": ("--freeze-d", settings.get("freeze_d")),
+        "general_g": ("--general-g", settings.get("general_g")), "general_d": ("--general-d", settings.get("general_d")),
+    }  # fmt: skip
+
+
+def resume_conflicts(run_dir: Path, info: dict, opts: TrainingOptions, asked: dict) -> list[str]:
+    """The settings asked for (None: not given) that differ from the run's, as ``--flag VALUE
+    (the run's: VALUE)``."""
+    kept = _kept_settings(info, opts)
+    fields = set(TrainingOptions.__dataclass_fields__)
+    out = []
+    for key, value in asked.items():
+        if value is None:
+            continue
+        if key == "out":
+            if Path(value).resolve() != run_dir.resolve():
+                out.append(f"--out {value} (the run is {run_dir})")
+            continue
+        if key == "source":
+            value = _source_label(value)
+            theirs = str(info.get("source"))
+            if os.path.exists(value) and os.path.exists(theirs) and os.path.samefile(value, theirs):
+                continue
+        if key in kept:
+            flag, theirs = kept[key]
+        elif key in fields:
+            flag, theirs = checks.FLAGS.get(key, key), getattr(opts, key)
+        else:
+            continue
+        if isinstance(theirs, list) or isinstance(value, tuple):
+            value, theirs = list(value) if isinstance(value, (list, tuple)) else value, list(theirs or [])
+        if not _same(value, theirs):
+            out.append(f"{flag} {_shown(value)} (the run's: {_shown(theirs)})")
+    return out
+
+
 def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, callback, data, snap, keep_snapshots,
-            tick_kimg: float) -> Path:  # fmt: skip
-    """Continues a run from its newest snapshot."""
+            tick_kimg: float, batch_gpu: int | None = None, metrics: Sequence[str] = (),
+            metrics_options: dict | None = None, asked: dict | None = None,
+            resume_hint: str | None = None) -> Path:  # fmt: skip
+    """Continues a run from its newest snapshot (its start, if it was interrupted before its
+    first ``snap``). Settings that differ from the run's are refused before anything is loaded;
+    ``kimg``, ``snap``, ``batch_gpu``, ``metrics`` and ``metrics_options`` are applied and
+    recorded in ``run.json``."""
     from ganzoo.train.loop import Distributed
 
     info_path = run_dir / RUN_FILE
@@ -462,18 +669,49 @@ def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, call
     info = json.loads(info_path.read_text(encoding="utf-8"))
     snapshot = latest_snapshot(run_dir)
     if snapshot is None:
-        raise GanzooError(f"{run_dir}: no complete snapshot to resume from")
-    gan = GAN.load(snapshot)
-    tensors = load_file(str(snapshot / STATE_FILE))
+        raise GanzooError(f"{run_dir}: interrupted before it saved its start, so there is nothing to resume; "
+                          f"run the same command again without --resume: it starts {run_dir} afresh")  # fmt: skip
     from safetensors import safe_open
 
     with safe_open(str(snapshot / STATE_FILE), framework="pt") as f:
         meta = json.loads(f.metadata()["ganzoo"])
     opts = TrainingOptions.from_dict(meta["options"])
-    if kimg is not None:
-        opts.total_kimg = float(kimg)
+    conflicts = resume_conflicts(run_dir, info, opts, asked or {})
+    if conflicts:
+        raise GanzooError(f"{run_dir}: cannot resume with {', '.join(conflicts)}: a resumed run keeps its settings; "
+                          f"drop {'it' if len(conflicts) == 1 else 'them'}, or start a new run with another --out")  # fmt: skip
+    cur_nimg = int(meta["cur_nimg"])
+    if kimg is not None and int(round(float(kimg) * 1000)) < cur_nimg and not _same(float(kimg), opts.total_kimg):
+        raise GanzooError(f"{run_dir}: the run is already at {cur_nimg / 1000:g} kimg, past --kimg {float(kimg):g}; "
+                          f"give a --kimg above {cur_nimg / 1000:g} to train further")  # fmt: skip
+    # What may change: applied now, recorded in run.json below.
+    changed: dict[str, Any] = {}
+    if kimg is not None and not _same(float(kimg), opts.total_kimg):
+        changed["kimg"] = opts.total_kimg = float(kimg)
+    if snap is not None and not _same(float(snap), info["snap_kimg"]):
+        changed["snap"] = float(snap)
+    if batch_gpu is not None and int(batch_gpu) != opts.batch_gpu:
+        changed["batch_gpu"] = opts.batch_gpu = int(batch_gpu)
+    if metrics and list(metrics) != list(info.get("metrics") or []):
+        changed["metrics"] = list(metrics)
+    if metrics_options is not None and dict(metrics_options) != dict(info.get("metrics_options") or {}):
+        changed["metrics_options"] = dict(metrics_options)
+    run_metrics = changed.get("metrics", info.get("metrics") or [])
+    run_metrics_options = changed.get("metrics_options", info.get("metrics_options") or {})
     data_info = info["data"]
+    if run_metrics:  # the metrics of the snapshots to come: checked now, not at the next snapshot
+        on_disk = data_info["path"] != "<in-memory>" and not data_info.get("procedural")
+        checks.check_metrics(run_metrics, run_metrics_options, data_info["path"] if on_disk else object())
+        for name in checks.metric_extractors(run_metrics, run_metrics_options):
+            checks.check_extractor(name, bool(run_metrics_options.get("allow_random_weights")), progress=progress)
+    gan = GAN.load(snapshot)
+    tensors = load_file(str(snapshot / STATE_FILE))
     G = gan.G if gan.G is not None else gan.G_ema
+    res = G.img_resolution
+    d_kwargs = gan.D.init_kwargs if gan.D is not None else G.init_kwargs
+    checks.check_memory(res, G.img_channels, checks.generator_channels(G.init_kwargs, res),
+                        checks.generator_channels(d_kwargs, res), int(opts.batch_gpu or opts.batch // checks.world_size()),
+                        device, what=f"the run is {res}x{res}")  # fmt: skip
     rebuildable = not data_info.get("procedural") or str(data_info["path"]).startswith(SYNTH_PREFIX)
     if data is None and (data_info["path"] == "<in-memory>" or not rebuildable):
         raise GanzooError(f"{run_dir}: the run trained on in-memory images; pass the same data to resume it")
@@ -482,12 +720,19 @@ def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, call
                                   c_dim=G.c_dim)  # fmt: skip
     if images.sha256 != data_info["sha256"]:
         raise GanzooError(f"{run_dir}: the data changed since the run started (sha256 {images.sha256[:12]}… != {data_info['sha256'][:12]}…)")
+    if run_metrics:
+        checks.check_metric_data(run_metrics, int(data_info.get("num_images", len(images))), run_metrics_options)
     trainer = Trainer(gan.G, gan.G_ema, gan.D, images, opts, device=device)
     trainer.load_state(tensors, meta)
     dist = Distributed()
-    run = _Run(run_dir, trainer, info["base_config"], info["lineage_step"], info["snap_kimg"] if snap is None else snap,
-               info.get("metrics", []), keep_snapshots, is_writer=dist.rank == 0,
-               metrics_options=info.get("metrics_options"))  # fmt: skip
+    if changed and dist.rank == 0:
+        info["snap_kimg"] = changed.get("snap", info["snap_kimg"])
+        info["options"] = {**info.get("options", {}), "total_kimg": opts.total_kimg, "batch_gpu": opts.batch_gpu}
+        info["metrics"], info["metrics_options"] = list(run_metrics), dict(run_metrics_options)
+        info.setdefault("resumed", []).append({"at_kimg": cur_nimg / 1000, "changed": changed, "ganzoo_version": __version__})
+        atomic_write_text(info_path, json.dumps(info, sort_keys=True, indent=2) + "\n")
+    run = _Run(run_dir, trainer, info["base_config"], info["lineage_step"], changed.get("snap", info["snap_kimg"]),
+               run_metrics, keep_snapshots, is_writer=dist.rank == 0, metrics_options=run_metrics_options)  # fmt: skip
     run.drop_log_after_snapshot()
-    _loop(run, int(round(opts.total_kimg * 1000)), tick_kimg, progress, callback)
+    _loop(run, int(round(opts.total_kimg * 1000)), tick_kimg, progress, callback, resume_hint)
     return run_dir
