@@ -89,6 +89,20 @@ def _is_write_error(exc: OSError, tmp: Path) -> bool:
     return name == tmp or tmp in name.parents
 
 
+@contextlib.contextmanager
+def _writing(path: str | os.PathLike, tmp: Path) -> Iterator[None]:
+    """Turns a failure to write ``tmp`` (the caller filling it) into one line naming ``path``;
+    other errors (reading a source, a GanzooError) pass through unchanged."""
+    from ganzoo.errors import GanzooError
+
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, GanzooError) or not _is_write_error(exc, tmp):
+            raise
+        raise _output_error(path, exc) from None
+
+
 def _probe(folder: Path, path: Path) -> None:
     """Creates and removes a file in ``folder``: the one sure test (permissions, ACLs, read-only
     mounts, also as root, where the permission bits do not stop writes)."""
@@ -195,14 +209,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.close(fd)
     tmp_path = Path(tmp)
     try:
-        try:
+        with _writing(path, tmp_path):
             yield tmp_path
-        except OSError as exc:
-            from ganzoo.errors import GanzooError
-
-            if isinstance(exc, GanzooError) or not _is_write_error(exc, tmp_path):
-                raise
-            raise _output_error(path, exc) from None
         try:
             os.replace(tmp_path, path)
         except OSError as exc:
@@ -257,13 +265,9 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     except OSError as exc:
         raise _output_error(path, exc) from None
     try:
-        try:
+        with _writing(path, tmp):
             tmp.chmod(0o777 & ~current_umask())
             yield tmp
-        except OSError as exc:
-            if isinstance(exc, GanzooError) or not _is_write_error(exc, tmp):
-                raise
-            raise _output_error(path, exc) from None
         try:
             if in_place:
                 others = [entry.name for entry in os.scandir(path) if entry.name != tmp.name]

@@ -27,13 +27,7 @@ from ganzoo.metrics.scores import feature_stats, fid_from_stats
 RTOL = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small matrices and tiny networks: one thread is as fast and never stalls on shared cores.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks, shared cores
 
 
 @pytest.fixture(scope="module")

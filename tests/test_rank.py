@@ -29,13 +29,7 @@ NUM_GEN = 64
 TARGET_PER_CLASS = 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny networks: thread hand-offs cost more than they save, and on shared cores they stall.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks, shared cores
 
 
 @pytest.fixture(autouse=True)
