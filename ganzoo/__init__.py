@@ -51,7 +51,28 @@ _LAZY = {
     "rank": "ganzoo.rank",
 }
 
+# Subpackages and modules reachable as attributes after a bare ``import ganzoo`` (the README's
+# ``ganzoo.synth.render(...)``, ``ganzoo.playground.reproduce(...)``), imported on first access.
+# ``convert``, ``merge`` and ``rank`` are absent: those attributes are the public functions.
+_SUBMODULES = (
+    "analysis",
+    "checkpoint",
+    "data",
+    "hub",
+    "images",
+    "metrics",
+    "modelcard",
+    "models",
+    "playground",
+    "registry",
+    "starter",
+    "synth",
+    "train",
+)
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ganzoo import analysis, data, hub, images, metrics, modelcard, models, playground, registry, starter
+    from ganzoo import synth, train
     from ganzoo.api import convert, export, load
     from ganzoo.checkpoint import GAN
     from ganzoo.hub import pull, push
@@ -64,6 +85,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:
+        if name in _SUBMODULES:
+            return importlib.import_module(f"ganzoo.{name}")  # the import binds it on the package
         raise AttributeError(f"module 'ganzoo' has no attribute {name!r}")
     module = importlib.import_module(module_name)
     # Bind every public name of that module at once, so later accesses skip this function.
@@ -91,7 +114,7 @@ sys.modules[__name__].__class__ = _GanzooModule
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 
 __all__ = [

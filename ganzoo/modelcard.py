@@ -24,6 +24,7 @@ def _ancestor_entries(config: dict, entry: Entry | None) -> list[Entry]:
     source = config.get("source") or {}
     if isinstance(source, dict) and isinstance(source.get("registry"), str):
         names.append(source["registry"])
+    names += [label for label, _ in _merged_sources(config)]
     for step in config.get("lineage") or []:
         if isinstance(step, dict):
             for key in ("registry", "name", "parent", "repo"):
@@ -41,9 +42,78 @@ def _ancestor_entries(config: dict, entry: Entry | None) -> list[Entry]:
     return found
 
 
+def _merge_step(config: dict) -> dict | None:
+    """The lineage step of ``ganzoo merge`` when the checkpoint is a merge (its last step)."""
+    lineage = config.get("lineage") or []
+    step = lineage[-1] if lineage else None
+    return step if isinstance(step, dict) and step.get("operation") == "merge" else None
+
+
+def _merged_sources(config: dict) -> list[tuple[str, str]]:
+    """``(source label, class name)`` of every model a merged checkpoint was made from."""
+    step = _merge_step(config)
+    if step is None or not isinstance(step.get("sources"), list):
+        return []
+    labels = [str(label) for label in step["sources"]]
+    classes = step.get("class_names") if isinstance(step.get("class_names"), list) else None
+    classes = [str(c) for c in classes] if classes and len(classes) == len(labels) else labels
+    return list(zip(labels, classes))
+
+
+_MERGE_METHODS = {"cocktail": "GAN Cocktail", "scratch": "scratch", "transfer": "TransferGAN",
+                  "ewc": "EWC", "freezed": "FreezeD"}  # fmt: skip
+
+
+def _merge_title(config: dict) -> str:
+    classes = [cls for _, cls in _merged_sources(config)]
+    return f"{' + '.join(classes)}: a {len(classes)}-class GAN merged by ganzoo"
+
+
+def _merge_lines(step: dict, merged: list[tuple[str, str]]) -> list[str]:
+    """The merge step of a lineage in words: what was merged, how, at what budget."""
+    method = str(step.get("method") or "cocktail")
+    classes = ", ".join(f"`{cls}`" for _, cls in merged)
+    how = _MERGE_METHODS.get(method, method)
+    every = "both" if len(merged) == 2 else f"all {len(merged)}"
+    root = step.get("root")
+    root_class = next((cls for label, cls in merged if label == root), root)
+    if method == "cocktail":
+        return [f"merged into one conditional GAN with {len(merged)} classes ({classes}) by GAN Cocktail "
+                f"(Avrahami, Lischinski & Fried, ECCV 2022; `ganzoo merge`): the root `{root_class}` rooted "
+                f"on samples of every other source for {step.get('root_kimg'):g} kimg each, the rooted "
+                f"models' weights averaged, then {step.get('merge_kimg'):g} kimg of training on labeled "
+                f"samples of {every} sources"]  # fmt: skip
+    budget = sum(float(s.get("kimg") or 0) for s in step.get("stages") or [] if isinstance(s, dict))
+    start = f"the root `{root_class}`" + ("'s architecture at random init" if method == "scratch" else "")
+    return [f"merged into one conditional GAN with {len(merged)} classes ({classes}) by the {how} baseline "
+            f"(`ganzoo merge --method {method}`): {budget:g} kimg on labeled samples of {every} sources, "
+            f"starting from {start}"]  # fmt: skip
+
+
+def _source_line(label: str) -> str:
+    """A source of a merge: its registry entry where it is one, else how it was given."""
+    found = find_entry(label)
+    if found is None and is_repo_id(label):
+        found = next((e for e in load_registry().entries.values() if e.hub.repo == label), None)
+    if found is None:
+        return f"`{label}`"
+    return f"ganzoo registry entry `{found.name}`: {found.title}"
+
+
 def _lineage_lines(config: dict, entry: Entry | None, repo_id: str | None) -> list[str]:
     lines = []
     source = config.get("source") or {}
+    merge_step = _merge_step(config)
+    merged = _merged_sources(config)
+    if merge_step is not None and merged and entry is None:
+        # A merge: its sources first (class k is source k), then the root's own history.
+        lines += [f"class `{cls}`: {_source_line(label)}" for label, cls in merged]
+        root = next((cls for label, cls in merged if label == merge_step.get("root")), merge_step.get("root"))
+        for step in (config.get("lineage") or [])[:-1]:
+            lines += [f"root `{root}`: {line}" for line in _lineage_lines({"lineage": [step]}, None, None)[:-1]]
+        lines += _merge_lines(merge_step, merged)
+        lines.append(f"this checkpoint{f': `{repo_id}`' if repo_id else ''}")
+        return lines
     if entry is not None:
         if entry.artifacts:
             artifact = entry.artifacts[0]
@@ -95,7 +165,8 @@ def _metrics(config: dict, entry: Entry | None) -> list[dict]:
 
 
 def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = None,
-                samples_file: str | None = None, filter_diversity: dict | None = None):  # fmt: skip
+                samples_file: str | None = None, filter_diversity: dict | None = None,
+                name: str | None = None):  # fmt: skip
     """Renders the model card of a checkpoint from ``cards/model_card.md``.
 
     The YAML front matter is a ``huggingface_hub.ModelCardData``: ``library_name: ganzoo``,
@@ -110,6 +181,8 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         filter_diversity: ``{"G": float, "D": float or None}``, the mean pairwise filter cosine
             similarity of each network (:func:`ganzoo.analysis.filter_report`), shown in a
             "Filter diversity" section when given.
+        name: without ``repo_id`` and ``entry``: how to load the checkpoint (its directory as
+            the user gave it), shown in the usage snippet.
 
     Returns:
         A ``huggingface_hub.ModelCard``.
@@ -139,7 +212,9 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
             base_models.append(step["repo"])
     license_id, license_name, license_link = _license_fields(config, entry)
     metric_rows = _metrics(config, entry)
-    name = repo_id.split("/")[-1] if repo_id else (entry.name if entry else "ganzoo-checkpoint")
+    local_name = name
+    name = repo_id.split("/")[-1] if repo_id else (entry.name if entry else (local_name or "ganzoo-checkpoint"))
+    merged = _merged_sources(config)
     eval_results = [
         EvalResult(task_type=task, dataset_type=slug(m["dataset"] or (entry.dataset.name if entry else "unknown")),
                    dataset_name=m["dataset"] or (entry.dataset.name if entry else "unknown"),
@@ -160,12 +235,16 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         eval_results=eval_results or None,
     )
     files = config.get("files") or {}
-    title = entry.title if entry else name
+    title = entry.title if entry else (_merge_title(config) if merged and not repo_id else name)
     if entry:
         description = (f"{entry.title}, converted to the ganzoo format from the release of "
                        f"*{entry.paper.title}* ({entry.paper.venue or entry.paper.year}). "
                        f"Trained on {entry.dataset.name}"
                        f"{f' ({entry.dataset.size:,} images)' if entry.dataset.size else ''}.")  # fmt: skip
+    elif merged:
+        description = (f"A class-conditional GAN made by `ganzoo merge` from {len(merged)} pretrained GANs, one class "
+                       f"per source ({', '.join(f'`{cls}`' for _, cls in merged)}), without their training data; "
+                       f"the lineage below says how.")  # fmt: skip
     else:
         description = f"A GAN checkpoint in the ganzoo format ({config.get('architecture', 'stylegan2')})."
     ancestor_rows = [
@@ -173,6 +252,11 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
          "paper": a.paper.title, "paper_url": a.paper.url, "bibtex": a.paper.bibtex.strip()}
         for a in ancestors
     ]  # fmt: skip
+    seen_bibtex: set[str] = set()
+    for row in ancestor_rows:  # one citation per paper (merged sources often share one)
+        if row["bibtex"] in seen_bibtex:
+            row["bibtex"] = ""
+        seen_bibtex.add(row["bibtex"])
     if not ancestor_rows:
         ancestor_rows = [{"name": name, "license": license_name or license_id, "license_url": license_link or "",
                           "paper": "", "paper_url": "", "bibtex": ""}]  # fmt: skip
@@ -186,6 +270,8 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         resolution=generator.get("img_resolution", entry.resolution if entry else None),
         c_dim=c_dim,
         load_name=repo_id or (entry.name if entry else name),
+        pullable=bool(repo_id or entry),
+        example_class=(_example_class(config, c_dim) if c_dim else None),
         samples_file=samples_file,
         metric_rows=metric_rows,
         lineage_lines=_lineage_lines(config, entry, repo_id),
@@ -194,6 +280,14 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         architecture=config.get("architecture", "stylegan2"),
         filter_diversity=filter_diversity,
     )
+
+
+def _example_class(config: dict, c_dim: int) -> tuple[str, str]:
+    """A class for the usage snippet of a conditional model: (Python literal, CLI argument)."""
+    names = config.get("class_names")
+    if isinstance(names, list) and len(names) == c_dim and names:
+        return f'"{names[0]}"', str(names[0])
+    return "0", "0"
 
 
 def slug(text: str) -> str:
