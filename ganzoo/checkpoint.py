@@ -31,33 +31,17 @@ from ganzoo._io import atomic_directory, sha256_file, verify_sha256
 from ganzoo._safetensors_mmap import load_safetensors
 from ganzoo._safetensors_write import save_file  # sorted metadata: the same bytes every time
 from ganzoo.errors import CheckpointError, ConversionError, GanzooError
-from ganzoo.models.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE, AdaFMGenerator
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures import Metadata, architecture_of, get_architecture, known_architectures
 
-FORMAT_VERSION = 1
+# 2: config.json holds the architecture-neutral "metadata" block beside the per-role kwargs.
+# Directories of format 1 (no metadata) load as they are; saving writes format 2.
+FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 GENERATOR_RAW_FILE = "generator_raw.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 CARD_NAME = "README.md"
 WEIGHT_FILES = {"G_ema": GENERATOR_FILE, "G": GENERATOR_RAW_FILE, "D": DISCRIMINATOR_FILE}
-# architecture name in config.json -> (generator class, discriminator class). "stylegan2-adafm":
-# a StyleGAN2 finetuned with AdaFM (ganzoo.models.adafm), whose extra tensors load strictly too.
-ARCHITECTURES = {"stylegan2": (Generator, Discriminator), ADAFM_ARCHITECTURE: (AdaFMGenerator, Discriminator)}
-
-
-def architecture_of(G_ema: nn.Module, G: nn.Module | None = None, D: nn.Module | None = None) -> str:
-    """The ``config.json`` architecture name of these networks, read from their classes.
-
-    Raises:
-        GanzooError: the classes form no known architecture (e.g. an AdaFM generator beside a
-            plain one).
-    """
-    for name, (gen_cls, disc_cls) in ARCHITECTURES.items():
-        if type(G_ema) is gen_cls and (G is None or type(G) is gen_cls) and (D is None or type(D) is disc_cls):
-            return name
-    roles = ", ".join(f"{role}={type(net).__name__}" for role, net in (("G_ema", G_ema), ("G", G), ("D", D)) if net is not None)
-    raise GanzooError(f"networks {roles} form no known architecture ({', '.join(ARCHITECTURES)})")
 
 
 def dump_config(config: dict) -> str:
@@ -175,7 +159,7 @@ def build_strict(
     """Builds ``cls(**init_kwargs)`` holding exactly the tensors of ``state_dict`` (strictly).
 
     Args:
-        cls: ``Generator`` or ``Discriminator``.
+        cls: the network class (an architecture's ``network_class(role)``).
         init_kwargs: constructor kwargs.
         state_dict: tensor name -> tensor; tensors are used as they are (not copied) when they
             already have the network's dtype.
@@ -210,9 +194,9 @@ class GAN:
 
     def __init__(
         self,
-        G_ema: Generator,
-        G: Generator | None = None,
-        D: Discriminator | None = None,
+        G_ema: nn.Module,
+        G: nn.Module | None = None,
+        D: nn.Module | None = None,
         config: dict | None = None,
     ):
         self.G_ema = G_ema
@@ -224,15 +208,22 @@ class GAN:
         config["architecture"] = architecture_of(G_ema, G, D)
         config["generator"] = copy.deepcopy(G_ema.init_kwargs)
         config["discriminator"] = copy.deepcopy(D.init_kwargs) if D is not None else None
+        self.architecture = get_architecture(config["architecture"])
+        config["metadata"] = self.architecture.metadata(config["generator"], config.get("class_names")).to_dict()
         config.setdefault("source", {})
         config.setdefault("lineage", [])
         config.setdefault("training", None)
         config.setdefault("license", "unknown")
         self.config = config
 
+    @property
+    def metadata(self) -> Metadata:
+        """The architecture-neutral facts of this GAN (resolution, channels, classes, latent size)."""
+        return self.architecture.metadata(self.config["generator"], self.class_names)
+
     def __repr__(self) -> str:
-        g = self.config["generator"]
-        parts = [f"{g['img_resolution']}x{g['img_resolution']}", f"c_dim={g['c_dim']}"]
+        meta = self.metadata
+        parts = [f"{self.architecture.name}", f"{meta.resolution}x{meta.resolution}", f"classes={meta.num_classes}"]
         parts.append("G_ema" + (", G" if self.G is not None else "") + (", D" if self.D is not None else ""))
         return f"GAN({', '.join(parts)})"
 
@@ -268,7 +259,7 @@ class GAN:
             option: how the caller spells the class in its errors: the keyword ``class_idx``
                 in Python, ``--class`` on the command line.
         """
-        c_dim = self.G_ema.c_dim
+        c_dim = self.metadata.num_classes
         if class_idx is None:
             if c_dim > 0:
                 names = self.class_names
@@ -301,7 +292,7 @@ class GAN:
         """Generates images as uint8 ``[N, H, W, C]``.
 
         Each image depends only on its seed: its latent is
-        ``np.random.RandomState(seed).randn(z_dim)``, the convention of the official StyleGAN2
+        ``np.random.RandomState(seed).randn(latent_dim)`` (the architecture's ``latents``), the convention of the official StyleGAN2
         scripts, so a seed shows the same image here as there (with ``noise_mode='const'``).
 
         Args:
@@ -325,24 +316,16 @@ class GAN:
         G = self.G_ema
         device = self.device
         cls = self.class_index(class_idx)
+        meta = self.metadata
         out = []
         for start in range(0, len(seeds), batch_size):
             chunk = seeds[start : start + batch_size]
-            z = np.stack([np.random.RandomState(s % (1 << 32)).randn(G.z_dim) for s in chunk])
-            z = torch.from_numpy(z).to(device=device, dtype=torch.float32)
-            c = torch.zeros([len(chunk), G.c_dim], device=device)
+            z = torch.from_numpy(self.architecture.latents(chunk, meta.latent_dim)).to(device=device, dtype=torch.float32)
+            c = torch.zeros([len(chunk), meta.num_classes], device=device)
             if cls is not None:
                 c[:, cls] = 1
-            ws = G.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-            if noise_mode == "random":
-                imgs = []
-                for i, s in enumerate(chunk):  # per-image noise, so batching cannot change bytes
-                    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                        torch.manual_seed(s)
-                        imgs.append(G.synthesis(ws[i : i + 1], noise_mode="random"))
-                img = torch.cat(imgs)
-            else:
-                img = G.synthesis(ws, noise_mode=noise_mode)
+            img = self.architecture.generate(G, z, c, seeds=chunk, truncation_psi=truncation_psi,
+                                             truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)  # fmt: skip
             img = (img.float().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
             out.append(img.cpu().numpy())
         return np.concatenate(out)
@@ -399,7 +382,7 @@ class GAN:
         """
         directory = Path(directory)
         config = read_config(directory)
-        gen_cls, disc_cls = ARCHITECTURES[config["architecture"]]
+        architecture = get_architecture(config["architecture"])
         files = config.get("files", {})
         nets: dict[str, nn.Module | None] = {"G_ema": None, "G": None, "D": None}
         for role, name in WEIGHT_FILES.items():
@@ -416,7 +399,7 @@ class GAN:
             kwargs = config["discriminator"] if role == "D" else config["generator"]
             if kwargs is None:
                 raise CheckpointError(f"{directory / CONFIG_NAME}: {name} present but no constructor kwargs for it")
-            nets[role] = build_strict(disc_cls if role == "D" else gen_cls, kwargs, state_dict, str(path))
+            nets[role] = build_strict(architecture.network_class(role), kwargs, state_dict, str(path))
         if nets["G_ema"] is None:
             raise CheckpointError(f"{directory}: no {GENERATOR_FILE}")
         gan = cls(nets["G_ema"], nets["G"], nets["D"], config=config)
@@ -442,8 +425,9 @@ def read_config(directory: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: missing format_version")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: format_version {version} is newer than this ganzoo ({FORMAT_VERSION}); upgrade ganzoo")
-    if config.get("architecture") not in ARCHITECTURES:
-        raise CheckpointError(f"{path}: unknown architecture {config.get('architecture')!r}")
+    if config.get("architecture") not in known_architectures():
+        known = ", ".join(sorted(known_architectures()))
+        raise CheckpointError(f"{path}: unknown architecture {config.get('architecture')!r} (known: {known})")
     if not isinstance(config.get("generator"), dict):
         raise CheckpointError(f"{path}: missing generator constructor kwargs")
     if not isinstance(config.get("files", {}), dict):
@@ -452,13 +436,15 @@ def read_config(directory: str | os.PathLike) -> dict:
 
 
 def gan_from_networks(
-    networks: dict[str, tuple[dict, dict[str, torch.Tensor]]], what: str, config: dict | None = None
+    networks: dict[str, tuple[dict, dict[str, torch.Tensor]]], what: str, config: dict | None = None,
+    architecture: str = "stylegan2",
 ) -> GAN:
-    """Builds a :class:`GAN` from ``role -> (init_kwargs, state_dict)`` (roles ``G_ema``, ``G``, ``D``)."""
+    """Builds a :class:`GAN` from ``role -> (init_kwargs, state_dict)`` (roles ``G_ema``, ``G``,
+    ``D``) with the networks of ``architecture``."""
+    family = get_architecture(architecture)
     built: dict[str, nn.Module] = {}
     for role, (kwargs, state_dict) in networks.items():
-        cls = Discriminator if role == "D" else Generator
-        built[role] = build_strict(cls, kwargs, state_dict, what)
+        built[role] = build_strict(family.network_class(role), kwargs, state_dict, what)
     if "G_ema" not in built:
         raise ConversionError(f"{what}: no generator found")
     return GAN(built["G_ema"], built.get("G"), built.get("D"), config=config)

@@ -919,7 +919,8 @@ def load_pulled(directory: str | os.PathLike, device: str = "cpu"):
 
     Checksums were verified by the pull, so they are not computed again here.
     """
-    from ganzoo.checkpoint import ARCHITECTURES, GAN, build_strict, read_config
+    from ganzoo.architectures import get_architecture
+    from ganzoo.checkpoint import GAN, build_strict, read_config
 
     directory = Path(directory)
     config = read_config(directory)
@@ -928,7 +929,7 @@ def load_pulled(directory: str | os.PathLike, device: str = "cpu"):
         return GAN.load(directory, device=device, verify=False)
     from safetensors.torch import load_file
 
-    generator_cls, _ = ARCHITECTURES[config["architecture"]]
+    generator_cls = get_architecture(config["architecture"]).network_class("G_ema")
     path = directory / GENERATOR_FILE
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")

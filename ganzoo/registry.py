@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ganzoo.architectures import architecture_names  # names only: reading the registry needs no torch
 from ganzoo.errors import RegistryError, UnknownModelError
 
 if sys.version_info >= (3, 11):
@@ -41,9 +42,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 #: Foreign formats an upstream artifact may have (the readers of ``ganzoo.convert``).
 ARTIFACT_FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
-#: Architectures ganzoo can build. Kept here as names so that reading the registry needs no torch;
-#: ``tests/test_registry.py`` checks that each one resolves to real network classes.
-KNOWN_ARCHITECTURES = ("stylegan2",)
 #: Network roles a checkpoint may include.
 ROLES = ("G_ema", "G", "D")
 REGISTRY_PATH_ENV = "GANZOO_REGISTRY_PATH"
@@ -343,8 +341,8 @@ def _parse_entry(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: str,
     if name != name.lower() or not all(c.isalnum() or c in "-._" for c in name):
         raise check.fail("'name' must be lowercase letters, digits, '-', '_' or '.'")
     architecture = check.text("architecture", required=True)
-    if architecture not in KNOWN_ARCHITECTURES:
-        raise check.fail(f"unknown architecture {architecture!r} (known: {', '.join(KNOWN_ARCHITECTURES)})")
+    if architecture not in architecture_names():
+        raise check.fail(f"unknown architecture {architecture!r} (known: {', '.join(architecture_names())})")
     resolution = check.get("resolution", int, required=True)
     if resolution < 4 or resolution & (resolution - 1):
         raise check.fail(f"'resolution' must be a power of two >= 4, not {resolution}")

@@ -34,7 +34,9 @@ def test_layout_and_config(tmp_path):
     text = (tmp_path / "ckpt" / "config.json").read_text()
     config = json.loads(text)
     assert text == json.dumps(config, sort_keys=True, indent=2) + "\n"
-    assert config["format_version"] == 1 and config["architecture"] == "stylegan2"
+    assert config["format_version"] == 2 and config["architecture"] == "stylegan2"
+    assert config["metadata"] == {"resolution": 16, "channels": 3, "num_classes": 0, "latent_dim": 8,
+                                  "truncation": True, "class_names": None}  # fmt: skip
     assert config["generator"] == gan.G_ema.init_kwargs and config["discriminator"] == gan.D.init_kwargs
     assert config["license"] == "cc-by-4.0"
     for name in ("generator.safetensors", "discriminator.safetensors"):
@@ -299,3 +301,95 @@ def test_damaged_weight_file_is_a_one_line_error(tmp_path, damage):
     with pytest.raises(CheckpointError, match="generator.safetensors: invalid safetensors file") as info:
         GAN.load(ckpt, verify=False)
     assert "\n" not in str(info.value)
+
+
+# Sample bytes of the bundled starter zoo (format-1 directories written before format 2 and the
+# architecture table): seeds 0-7 const noise, and seeds 0-3 at psi 0.7 with per-seed random noise.
+BUNDLED_SAMPLES = {
+    "primitives-ps-stylegan2-32": ("ca7c6e15a03d72a1cd60c29fa20162de839da481e04d90ea234e2efa0b2b7869",
+                                   "5e986b04f7b834e1d445d658bba09472fe5e4126b7a2ceae7391bbb0ba95645d"),
+    "discs-stylegan2-32": ("30c8e2aa78ce6b8c8abff4d499d4864f7556798ddbb9c1f695ab18d9b7097ebf",
+                           "5d16f43783b64383de65baeb98ed6d8fd7a2913a4b1a17f96cbc1201d6847d25"),
+    "stripes-stylegan2-32": ("64716d246cebc2f25f5da2e53f93e8e3a6a52328bf88a8651fbd5d6ae389c927",
+                             "d873d78df1775120a70bce901b5b0ffc5be4225ffce5e73f3301c00aad3180cf"),
+}  # fmt: skip
+
+
+def _sample_digests(gan) -> tuple[str, str]:
+    import hashlib
+
+    const = gan.sample(seeds=range(8))
+    random = gan.sample(seeds=range(4), truncation_psi=0.7, noise_mode="random")
+    return hashlib.sha256(const.tobytes()).hexdigest(), hashlib.sha256(random.tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED_SAMPLES))
+def test_format_1_directories_load_unchanged_and_resave_as_format_2(name, tmp_path):
+    from ganzoo.registry import bundled_dir
+
+    folder = bundled_dir(name)
+    assert read_config(folder)["format_version"] == 1 and "metadata" not in read_config(folder)
+    gan = GAN.load(folder)
+    assert _sample_digests(gan) == BUNDLED_SAMPLES[name]
+    gan.save(tmp_path / "v2")
+    config = read_config(tmp_path / "v2")
+    assert config["format_version"] == 2 and config["metadata"]["resolution"] == 32
+    assert config["metadata"]["latent_dim"] == gan.G_ema.z_dim and config["metadata"]["channels"] == gan.G_ema.img_channels
+    for file in ("generator.safetensors", "generator_raw.safetensors", "discriminator.safetensors"):
+        old, new = load_file(str(folder / file)), load_file(str(tmp_path / "v2" / file))
+        assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old)  # tensors untouched
+    assert _sample_digests(GAN.load(tmp_path / "v2")) == BUNDLED_SAMPLES[name]
+
+
+def test_a_newer_format_is_refused_in_one_line(tmp_path):
+    tiny_gan().save(tmp_path / "ckpt")
+    config = read_config(tmp_path / "ckpt")
+    config["format_version"] = 3
+    (tmp_path / "ckpt" / "config.json").write_text(dump_config(config))
+    with pytest.raises(CheckpointError, match=r"format_version 3 is newer than this ganzoo \(2\); upgrade ganzoo"):
+        GAN.load(tmp_path / "ckpt")
+
+
+def test_a_user_registered_architecture_saves_loads_and_samples(tmp_path):
+    """A plug-in written outside ganzoo: a generator of one linear layer, no discriminator."""
+    from ganzoo.architectures import Architecture, Metadata, get_architecture, register_architecture
+
+    class LinearG(torch.nn.Module):
+        def __init__(self, z_dim: int, resolution: int):
+            super().__init__()
+            self.init_kwargs = {"z_dim": z_dim, "resolution": resolution}
+            self.resolution = resolution
+            self.fc = torch.nn.Linear(z_dim, 3 * resolution * resolution)
+
+        def forward(self, z):
+            return torch.tanh(self.fc(z)).reshape(-1, 3, self.resolution, self.resolution)
+
+    class LinearGAN(Architecture):
+        name = "test-linear"
+        generator_class = LinearG
+
+        def metadata(self, generator_kwargs, class_names=None):
+            return Metadata(resolution=generator_kwargs["resolution"], channels=3, num_classes=0,
+                            latent_dim=generator_kwargs["z_dim"], truncation=False)  # fmt: skip
+
+        def generate(self, G, z, c, *, seeds, truncation_psi, truncation_cutoff, noise_mode):
+            return G(z)
+
+    register_architecture(LinearGAN(), replace=True)
+    torch.manual_seed(0)
+    G = LinearG(4, 8)
+    gan = GAN(G, config={"license": "mit"})
+    assert gan.config["architecture"] == "test-linear" and gan.metadata.resolution == 8
+    images = gan.sample(seeds=[0, 1, 2])
+    gan.save(tmp_path / "linear")
+    loaded = GAN.load(tmp_path / "linear")
+    assert type(loaded.G_ema) is LinearG and loaded.D is None
+    assert np.array_equal(loaded.sample(seeds=[0, 1, 2]), images) and images.shape == (3, 8, 8, 3)
+    expected = torch.from_numpy(np.random.RandomState(1).randn(1, 4)).float()
+    with torch.no_grad():
+        by_hand = ((G(expected).permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)).numpy()
+    assert np.array_equal(images[1:2], by_hand)  # seed 1's latent, the architecture's own generate
+    with pytest.raises(GanzooError, match="test-linear: has no D network"):
+        get_architecture("test-linear").network_class("D")
+    with pytest.raises(GanzooError, match="architecture 'test-linear' is already registered"):
+        register_architecture(LinearGAN())

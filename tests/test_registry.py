@@ -39,12 +39,13 @@ def test_registry_holds_the_required_entries():
 
 @pytest.mark.parametrize("name", ALL)
 def test_entry_is_valid_and_its_architecture_resolves(name):
-    from ganzoo.checkpoint import ARCHITECTURES
+    from ganzoo.architectures import get_architecture
 
     entry = get_entry(name)
     assert entry.name == name
-    generator_cls, discriminator_cls = ARCHITECTURES[entry.architecture]
-    assert generator_cls.__name__ == "Generator" and discriminator_cls.__name__ == "Discriminator"
+    architecture = get_architecture(entry.architecture)
+    assert architecture.network_class("G_ema").__name__ == "Generator"
+    assert architecture.network_class("D").__name__ == "Discriminator"
     assert entry.resolution & (entry.resolution - 1) == 0
     assert entry.paper.title and entry.paper.url.startswith("https://") and entry.paper.bibtex.strip().startswith("@")
     assert entry.license and (entry.license != "other" or entry.license_name)
