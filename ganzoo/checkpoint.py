@@ -44,6 +44,15 @@ CARD_NAME = "README.md"
 WEIGHT_FILES = {"G_ema": GENERATOR_FILE, "G": GENERATOR_RAW_FILE, "D": DISCRIMINATOR_FILE}
 
 
+def config_metadata(config: dict) -> Metadata:
+    """The architecture-neutral metadata of a ``config.json``: its ``metadata`` block (format 2),
+    or, for format 1, what its architecture reads from the generator's kwargs."""
+    block = config.get("metadata")
+    if isinstance(block, dict):
+        return Metadata(**block)
+    return get_architecture(config["architecture"]).metadata(config["generator"], config.get("class_names"))
+
+
 def dump_config(config: dict) -> str:
     """Serializes a config the one way ganzoo writes it: sorted keys, indent 2, final newline."""
     return json.dumps(config, sort_keys=True, indent=2) + "\n"

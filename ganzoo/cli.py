@@ -67,10 +67,11 @@ def _network_table(gan) -> Table:
     table.add_column("network")
     table.add_column("parameters", justify="right")
     table.add_column("settings")
+    meta = gan.metadata
+    classes = f"{meta.num_classes} classes" if meta.num_classes else "unconditional"
+    settings = f"{gan.architecture.name}, {meta.resolution}px, {meta.channels} ch, {classes}"
     for role, net in gan.networks().items():
         n_params = sum(t.numel() for t in net.state_dict().values())
-        kwargs = net.init_kwargs
-        settings = f"{kwargs['img_resolution']}px, {kwargs['img_channels']} ch, c_dim={kwargs['c_dim']}"
         table.add_row(role, f"{n_params:,}", settings)
     return table
 
@@ -210,7 +211,7 @@ def generate(
         raise GanzooError(f"--out: a grid holds at most {GRID_LIMIT} images, not {len(seed_list)}; "
                           "write one PNG per seed with --outdir DIR")  # fmt: skip
     gan = load(src, device=device)
-    if out is not None and _IMAGE_FORMATS[out.suffix.lower()] == "JPEG" and gan.G_ema.img_channels == 4:
+    if out is not None and _IMAGE_FORMATS[out.suffix.lower()] == "JPEG" and gan.metadata.channels == 4:
         raise GanzooError(f"{out}: JPEG has no alpha channel and {src} makes RGBA images; use a .png name")
     class_idx = gan.class_index(class_, option="--class")  # errors name the CLI's option, not the keyword
     chunks = _sample_chunks(gan, seed_list, batch_size, truncation_psi=trunc, class_idx=class_idx, noise_mode=noise_mode)

@@ -618,13 +618,13 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
     if artifact is not None and artifact.format == "state-dict-pt" and (entry.generator or entry.discriminator):
         config = {k: _plain_dict(v) for k, v in (("generator", entry.generator), ("discriminator", entry.discriminator)) if v}
     gan = foreign_to_gan(src, config=config, license=entry.license_name if entry.license == "other" else entry.license)
-    resolution = gan.config["generator"]["img_resolution"]
+    resolution = gan.metadata.resolution
     if resolution != entry.resolution:
         from ganzoo.errors import ConversionError
 
         raise ConversionError(f"{src}: a {resolution}x{resolution} network, but {entry.name} is {entry.resolution}x{entry.resolution}")
     if not stand_in:
-        _check_against_entry(src, gan.config["generator"], entry)
+        _check_against_entry(src, gan.metadata, entry)
     gan.config["source"].update(registry=entry.name, url=(artifact_url or (artifact.url if artifact else None)))
     gan.config["license"] = entry.license_name if entry.license == "other" else entry.license
     target = converted_dir(entry.name)
@@ -637,7 +637,7 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
     return target
 
 
-def _check_against_entry(src: Path, generator: dict, entry: Entry) -> None:
+def _check_against_entry(src: Path, metadata: Any, entry: Entry) -> None:
     """Refuses networks whose classes or channels differ from what the registry entry says.
 
     Classes: the entry's ``c_dim`` (or its generator's), when stated. Channels: its generator's
@@ -650,13 +650,13 @@ def _check_against_entry(src: Path, generator: dict, entry: Entry) -> None:
 
     stated = entry.generator or {}
     c_dim = entry.c_dim if entry.c_dim is not None else stated.get("c_dim")
-    got = int(generator.get("c_dim", 0))
+    got = metadata.num_classes
     if c_dim is not None and got != int(c_dim):
         what = "an unconditional network" if got == 0 else f"a network with {classes(got)}"
         raise ConversionError(f"{src}: {what}, but {entry.name} is {classes(int(c_dim))}"
                               if int(c_dim) == 0 else f"{src}: {what}, but {entry.name} has {classes(int(c_dim))}")  # fmt: skip
     channels = int(stated.get("img_channels", 3))
-    got = int(generator.get("img_channels", 3))
+    got = metadata.channels
     if got != channels:
         raise ConversionError(f"{src}: a {got}-channel network, but {entry.name} has {channels}-channel images")
 
@@ -685,7 +685,7 @@ def _gan_samples_png(gan: Any, seeds: Iterable[int] = range(16), truncation_psi:
 
     from ganzoo.images import image_grid
 
-    class_idx = 0 if gan.G_ema.c_dim else None
+    class_idx = 0 if gan.metadata.num_classes else None
     images = gan.sample(seeds=list(seeds), truncation_psi=truncation_psi, class_idx=class_idx)
     grid = image_grid(images)
     image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)

@@ -196,8 +196,10 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         if isinstance(source, dict) and isinstance(source.get("registry"), str) and not config.get("lineage"):
             entry = find_entry(source["registry"])
     ancestors = _ancestor_entries(config, entry)
+    # The neutral metadata block (config format 2); format 1 and entry placeholders: the kwargs.
     generator = config.get("generator") or {}
-    c_dim = generator.get("c_dim", entry.c_dim if entry else None)
+    metadata = config.get("metadata") or {}
+    c_dim = metadata.get("num_classes", generator.get("c_dim", entry.c_dim if entry else None))
     task = "image-generation" if c_dim else "unconditional-image-generation"
     tags = ["ganzoo", "gan", config.get("architecture", "stylegan2"), task]
     for ancestor in ancestors:
@@ -267,7 +269,7 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         title=title,
         description=description,
         file_rows=[{"file": f, "role": ROLE_OF_FILE.get(f, "weights")} for f in sorted(files)],
-        resolution=generator.get("img_resolution", entry.resolution if entry else None),
+        resolution=metadata.get("resolution", generator.get("img_resolution", entry.resolution if entry else None)),
         c_dim=c_dim,
         load_name=repo_id or (entry.name if entry else name),
         pullable=bool(repo_id or entry),

@@ -339,6 +339,11 @@ def test_format_1_directories_load_unchanged_and_resave_as_format_2(name, tmp_pa
         old, new = load_file(str(folder / file)), load_file(str(tmp_path / "v2" / file))
         assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old)  # tensors untouched
     assert _sample_digests(GAN.load(tmp_path / "v2")) == BUNDLED_SAMPLES[name]
+    # Generic code reads one Metadata from either format: format 1 computes what format 2 stores.
+    from ganzoo.checkpoint import config_metadata
+
+    assert config_metadata(read_config(folder)) == config_metadata(config) == gan.metadata
+    assert config_metadata(config).to_dict() == config["metadata"]
 
 
 def test_a_newer_format_is_refused_in_one_line(tmp_path):

@@ -251,7 +251,7 @@ def sample_plan(num: int, seed: int, c_dim: int) -> dict:
 
 
 def _sample_batches(gan: "GAN", num: int, seed: int, batch_size: int):
-    c_dim = gan.G_ema.c_dim
+    c_dim = gan.metadata.num_classes
     for start in range(0, num, batch_size):
         seeds = list(range(seed + start, seed + min(num, start + batch_size)))
         if not c_dim:
@@ -297,7 +297,7 @@ def sample_features(gan: "GAN | None", extractor: "FeatureExtractor", num: int, 
     if gan is None and (fingerprint is None or c_dim is None or loader is None):
         raise GanzooError("sample_features: give a GAN, or fingerprint, c_dim and loader")
     fingerprint = fingerprint or gan_fingerprint(gan)
-    c_dim = gan.G_ema.c_dim if gan is not None else c_dim
+    c_dim = gan.metadata.num_classes if gan is not None else c_dim
     key = {"kind": "samples", "generator_sha256": fingerprint, **sample_plan(num, seed, c_dim), **extractor.cache_key()}
     path, hit = _cached(key, "samples") if use_cache else (None, None)
     if hit is not None:

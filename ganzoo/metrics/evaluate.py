@@ -61,6 +61,7 @@ class Candidate:
 def _remote_candidate(text: str, progress: bool) -> Candidate | None:
     """A registry name or Hub id fingerprinted from its Hub ``config.json`` alone (weights are
     pulled only when samples must be generated), or None when that file cannot be had."""
+    from ganzoo.checkpoint import config_metadata
     from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_local_only, load_pulled, pull_checkpoint, resolve
 
     entry, repo_id = resolve(text)
@@ -74,8 +75,7 @@ def _remote_candidate(text: str, progress: bool) -> Candidate | None:
                                       local_files_only=hub_local_only(), library_name="ganzoo")  # fmt: skip
         config = json.loads(Path(config_path).read_text(encoding="utf-8"))
         digest = config["files"]["generator.safetensors"]["sha256"]
-        kwargs = config["generator"]
-        c_dim, resolution, channels = int(kwargs["c_dim"]), int(kwargs["img_resolution"]), int(kwargs["img_channels"])
+        meta = config_metadata(config)
     except Exception:  # noqa: BLE001 - no Hub copy: the caller pulls (which may use the upstream fallback)
         return None
     if not isinstance(digest, str):
@@ -85,8 +85,8 @@ def _remote_candidate(text: str, progress: bool) -> Candidate | None:
         # The pull verifies every file against the same config.json the fingerprint came from.
         return load_pulled(pull_checkpoint(text, progress=progress).path, device=str(device))
 
-    return Candidate(entry.name if entry else text, digest, c_dim, resolution, channels, load_gan, entry=entry,
-                     repo_id=repo_id)  # fmt: skip
+    return Candidate(entry.name if entry else text, digest, meta.num_classes, meta.resolution, meta.channels, load_gan,
+                     entry=entry, repo_id=repo_id)  # fmt: skip
 
 
 def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> Candidate:
@@ -97,13 +97,13 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
     repo's ``config.json`` alone, so published or cached sample features are used without
     downloading or loading any weights.
     """
-    from ganzoo.checkpoint import GAN, is_checkpoint_dir, read_config
+    from ganzoo.checkpoint import GAN, config_metadata, is_checkpoint_dir, read_config
     from ganzoo.metrics.cache import checkpoint_fingerprint, gan_fingerprint
 
     if isinstance(src, GAN):
-        kwargs = src.config["generator"]
-        return Candidate("<GAN>", gan_fingerprint(src), kwargs["c_dim"], kwargs["img_resolution"],
-                         kwargs["img_channels"], lambda device: src.to(device))  # fmt: skip
+        meta = src.metadata
+        return Candidate("<GAN>", gan_fingerprint(src), meta.num_classes, meta.resolution, meta.channels,
+                         lambda device: src.to(device))  # fmt: skip
     path = Path(src)
     entry = repo_id = None
     if not path.exists():
@@ -124,18 +124,17 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
         result = pull_checkpoint(text, progress=progress)
         path, entry, repo_id = result.path, result.entry, result.repo_id or repo_id
     if is_checkpoint_dir(path):
-        config = read_config(path)
-        kwargs = config["generator"]
+        meta = config_metadata(read_config(path))
         directory = path
-        return Candidate(str(entry.name if entry else src), checkpoint_fingerprint(path), kwargs["c_dim"],
-                         kwargs["img_resolution"], kwargs["img_channels"],
+        return Candidate(str(entry.name if entry else src), checkpoint_fingerprint(path), meta.num_classes,
+                         meta.resolution, meta.channels,
                          lambda device: GAN.load(directory, device=device), entry=entry, repo_id=repo_id,
                          directory=directory)  # fmt: skip
     from ganzoo.api import load
 
     gan = load(path)
-    kwargs = gan.config["generator"]
-    return Candidate(str(src), gan_fingerprint(gan), kwargs["c_dim"], kwargs["img_resolution"], kwargs["img_channels"],
+    meta = gan.metadata
+    return Candidate(str(src), gan_fingerprint(gan), meta.num_classes, meta.resolution, meta.channels,
                      lambda device: gan.to(device))  # fmt: skip
 
 
