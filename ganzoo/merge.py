@@ -118,6 +118,7 @@ def load_sources(sources: Sequence[Any], class_names: Sequence[str] | None = Non
             gan, label = source, f"<in-memory GAN {index}>"
         else:
             gan, label = load(source, device="cpu"), str(source)
+        gan.architecture.require("merge")
         name = class_names[index] if class_names is not None else _class_name(source, gan, index)
         out.append(Source(label, name, gan, gan_fingerprint(gan)))
     names = [s.name for s in out]

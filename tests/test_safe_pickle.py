@@ -637,15 +637,11 @@ def test_tf_pickle_is_named(shared_fixtures):
         read_stylegan2_ada_pickle(shared_fixtures / "stylegan2-tf" / "tf32" / "tf32-tf.pkl")
 
 
-def test_stylegan3_snapshot_is_named_as_unsupported(shared_fixtures):
-    path = shared_fixtures / "stylegan3" / "sg3t32" / "sg3t32-snapshot.pkl"
-    with pytest.raises(ConversionError) as info:
-        read_stylegan2_ada_pickle(path)
-    message = str(info.value)
-    assert message == (
-        f"{path}: StyleGAN3 networks (G_ema: training.networks_stylegan3.Generator from "
-        "networks_stylegan3) are not supported by this version of ganzoo"
-    )
+def test_stylegan3_snapshot_reads_as_the_stylegan3_architecture(shared_fixtures):
+    ckpt = read_stylegan2_ada_pickle(shared_fixtures / "stylegan3" / "sg3t32" / "sg3t32-snapshot.pkl")
+    assert ckpt.architecture == "stylegan3"
+    assert "synthesis.input.transform" in ckpt.G_ema.state_dict and "b32.fromrgb.weight" in ckpt.D.state_dict
+    assert ckpt.G_ema.init_kwargs["magnitude_ema_beta"] == 0.999
 
 
 def test_stylegan3_discriminator_alone_is_a_stylegan2_discriminator(shared_fixtures, tmp_path, stylegan_writer):
@@ -663,5 +659,5 @@ def test_unknown_network_class_is_named(shared_fixtures, tmp_path, stylegan_writ
         read_stylegan2_ada_pickle(path)
     assert str(info.value) == (
         f"{path}: G_ema is a network ganzoo does not know (class 'Generator' with modules "
-        "SuperResolutionNetwork); this version reads StyleGAN2-ADA networks (training/networks.py)"
+        "SuperResolutionNetwork); this version reads StyleGAN2-ADA and StyleGAN3 networks"
     )

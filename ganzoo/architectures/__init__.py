@@ -5,7 +5,7 @@ An architecture is a subclass of :class:`Architecture` registered by name with
 ``D``), how to build one from the JSON-able constructor kwargs that ``config.json`` stores, what
 its architecture-neutral :class:`Metadata` is (what generic code may read instead of a family's
 own kwargs), and how to turn latents and classes into images. The built-in families live in
-subpackages (``ganzoo.architectures.stylegan2``) and are registered on first use; users register
+subpackages (``ganzoo.architectures.stylegan2``, ``ganzoo.architectures.stylegan3``) and are registered on first use; users register
 their own the same way::
 
     from ganzoo.architectures import Architecture, register_architecture
@@ -46,6 +46,7 @@ ROLES = ("G_ema", "G", "D")
 _BUILTIN_MODULES = {
     "stylegan2": "ganzoo.architectures.stylegan2",
     "stylegan2-adafm": "ganzoo.architectures.stylegan2",
+    "stylegan3": "ganzoo.architectures.stylegan3",
 }
 
 
@@ -86,6 +87,20 @@ class Architecture:
     name: str = ""
     generator_class: type | None = None
     discriminator_class: type | None = None
+    #: The transfer recipes (``ganzoo finetune --recipe``) and merges this family supports;
+    #: none means it can be loaded, sampled, ranked, converted and exported, not trained.
+    recipes: tuple[str, ...] = ()
+    mergeable: bool = False
+
+    def require(self, what: str, recipe: str | None = None) -> None:
+        """Refuses, in one line, work this family does not support (``what``: ``"finetune"``,
+        ``"merge"``, ...; ``recipe``: the finetune recipe asked for)."""
+        if what == "merge" and not self.mergeable:
+            raise GanzooError(f"merge: {self.name} networks cannot be merged by this version of ganzoo")
+        if what != "merge" and not self.recipes:
+            raise GanzooError(f"{what}: {self.name} networks cannot be trained by this version of ganzoo")
+        if recipe is not None and recipe not in self.recipes:
+            raise GanzooError(f"{what}: recipe {recipe!r} does not apply to {self.name} (its recipes: {', '.join(self.recipes)})")
 
     def network_class(self, role: str) -> type:
         """The class that plays ``role`` (``G_ema``, ``G`` or ``D``)."""

@@ -103,7 +103,7 @@ def foreign_to_gan(path: str | os.PathLike, config: dict | None = None, license:
     if foreign.extra:
         source["extra"] = copy.deepcopy(foreign.extra)
     gan_config = {"source": source, "lineage": [], "license": license or "unknown"}
-    return gan_from_networks(networks, str(path), config=gan_config)
+    return gan_from_networks(networks, str(path), config=gan_config, architecture=foreign.architecture)
 
 
 def convert(

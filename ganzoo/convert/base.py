@@ -43,6 +43,8 @@ class ForeignCheckpoint:
         notes: human-readable remarks, e.g. which constructor kwargs were inferred from tensor
             shapes rather than read from the file.
         extra: other JSON-able information found (e.g. ``training_set_kwargs``).
+        architecture: the architecture plug-in whose networks the specs build
+            (:mod:`ganzoo.architectures`).
     """
 
     format: str
@@ -51,3 +53,4 @@ class ForeignCheckpoint:
     D: NetworkSpec | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    architecture: str = "stylegan2"

@@ -7,7 +7,8 @@ module's ``__dict__``. The file is read with :func:`ganzoo.convert.safe_pickle.l
 the network source embedded in it is never executed; this module only walks the pickled module
 dicts, exactly as ``nn.Module.state_dict()`` would, and collects the constructor kwargs.
 
-StyleGAN3 pickles use the same persistence format and are read the same way.
+StyleGAN3 pickles use the same persistence format and are read the same way; their generators
+are recognised by their module classes and read as the ``stylegan3`` architecture.
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ _STYLEGAN2_MODULES = frozenset({
     "ToRGBLayer", "FullyConnectedLayer", "Conv2dLayer", "Discriminator", "DiscriminatorBlock",
     "DiscriminatorEpilogue", "MinibatchStdLayer",
 })  # fmt: skip
-# Modules that only StyleGAN3's networks_stylegan3.py defines (its Fourier-feature input layer).
-_STYLEGAN3_MODULES = frozenset({"SynthesisInput"})
+# The module classes of a StyleGAN3 generator (networks_stylegan3.py); SynthesisInput, its
+# Fourier-feature input layer, exists only there and tells the two families apart.
+_STYLEGAN3_MODULES = frozenset({
+    "Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer", "FullyConnectedLayer",
+})  # fmt: skip
 
 
 def read_stylegan2_ada_pickle(path: str | os.PathLike) -> ForeignCheckpoint:
@@ -140,9 +144,9 @@ def networks_from_pickle(data: Any, where: str) -> ForeignCheckpoint:
     if "G_ema" not in networks and "G" in networks:
         networks["G_ema"] = networks.pop("G")
         result.notes.append("no G_ema in the file; its only generator G is used as G_ema")
-    for slot in _NETWORK_SLOTS:
-        if slot in networks:
-            _check_known_network(networks[slot], where, slot)
+    families = {_check_known_network(networks[slot], where, slot) for slot in _NETWORK_SLOTS if slot in networks}
+    if "stylegan3" in families:
+        result.architecture = "stylegan3"  # its D is the StyleGAN2 discriminator
     for slot in _NETWORK_SLOTS:
         if slot in networks:
             setattr(result, slot, _network_spec(networks[slot], where, slot))
@@ -166,21 +170,19 @@ def _module_classes(network: PersistentObject) -> set[str]:
     return names
 
 
-def _check_known_network(network: PersistentObject, where: str, slot: str) -> None:
-    """Refuses, in one line that names it, a network of a family this version cannot build."""
+def _check_known_network(network: PersistentObject, where: str, slot: str) -> str:
+    """The family of a pickled network (``"stylegan2"`` or ``"stylegan3"``, read from its module
+    classes); refuses, in one line that names it, a network of a family this version cannot build."""
     classes = _module_classes(network)
-    if classes & _STYLEGAN3_MODULES:
-        raise ConversionError(
-            f"{where}: StyleGAN3 networks ({slot}: training.networks_stylegan3.{network.short_name} "
-            f"from networks_stylegan3) are not supported by this version of ganzoo"
-        )
+    if "SynthesisInput" in classes and slot != "D" and classes <= _STYLEGAN3_MODULES:
+        return "stylegan3"
     unknown = sorted(classes - _STYLEGAN2_MODULES)
     if unknown:
         raise ConversionError(
             f"{where}: {slot} is a network ganzoo does not know (class {network.class_name!r} with "
-            f"modules {', '.join(unknown)}); this version reads StyleGAN2-ADA networks "
-            f"(training/networks.py)"
+            f"modules {', '.join(unknown)}); this version reads StyleGAN2-ADA and StyleGAN3 networks"
         )
+    return "stylegan2"
 
 
 def _is_tf(data: Any) -> bool:

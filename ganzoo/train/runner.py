@@ -67,10 +67,13 @@ def _source_label(source: Any) -> str:
 
 def _load_source(source: Any, device: str) -> GAN:
     if isinstance(source, GAN):
-        return source
-    from ganzoo.api import load
+        gan = source
+    else:
+        from ganzoo.api import load
 
-    return load(source, device="cpu")
+        gan = load(source, device="cpu")
+    gan.architecture.require("finetune")
+    return gan
 
 
 def latest_snapshot(run_dir: str | os.PathLike) -> Path | None:

@@ -22,6 +22,8 @@ class StyleGAN2(Architecture):
     name = "stylegan2"
     generator_class = Generator
     discriminator_class = Discriminator
+    recipes = ("full", "freezed", "adafm", "scratch")
+    mergeable = True
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
         return Metadata(
