@@ -111,10 +111,15 @@ def _sort_key(metric: str):
     return key
 
 
-def _recipe_hint(best: str | None, num_target: int, target: str) -> str:
+def _recipe_hint(best: str | None, num_target: int, target: str, architecture: str = "stylegan2") -> str:
     if best is None:
         return "no candidate could be scored"
-    if num_target < FEW_SHOT:
+    from ganzoo.architectures import get_architecture
+
+    recipes = get_architecture(architecture).recipes
+    if not recipes:
+        return f"{architecture} networks cannot be finetuned by this version of ganzoo: sample or export {best}"
+    if num_target < FEW_SHOT and {"adafm", "freezed"} <= set(recipes):
         return (f"few-shot target ({num_target} images): ganzoo finetune {best} --data {target} --recipe adafm "
                 "(or --recipe freezed), with ADA")  # fmt: skip
     return f"ganzoo finetune {best} --data {target} --recipe full, with ADA"
@@ -442,6 +447,7 @@ def rank(
     if not with_dc:
         notes.append(f"target has {len(target_set)} images: density/coverage (k={K_DC}) need {K_DC + 1}, not computed")
     failures: list[GanzooError] = []
+    architectures: dict[str, str] = {}  # candidate label -> its architecture (for the recipe hint)
     for name in names:
         try:
             candidate = resolve_candidate(name, progress=progress)
@@ -451,6 +457,7 @@ def rank(
             rows.append(RankedCandidate(name=str(name), notes=[f"not scored: {exc}"]))
             continue
         row = RankedCandidate(name=candidate.label, resolution=candidate.resolution)
+        architectures[candidate.label] = candidate.architecture
         if candidate.resolution != dataset.resolution:
             row.notes.append(f"{candidate.resolution}px vs target {dataset.resolution}px: both resized to "
                              f"{extractor.input_size}px by {extractor.name}")  # fmt: skip
@@ -498,7 +505,8 @@ def rank(
     result = RankResult(
         target=str(target), num_target=len(target_set), target_resolution=dataset.resolution, metric=metric,
         regime=regime, feature_extractor=extractor.name, num_gen=num_gen, seed=seed, candidates=rows,
-        recommended=best, recipe_hint=_recipe_hint(best, len(target_set), str(target)), notes=notes,
+        recommended=best, recipe_hint=_recipe_hint(best, len(target_set), str(target), architectures.get(best, "stylegan2")),
+        notes=notes,
     )  # fmt: skip
     if json_out is not None:
         import json

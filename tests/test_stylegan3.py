@@ -274,3 +274,18 @@ def test_training_and_merging_a_stylegan3_is_one_clear_refusal(shared_fixtures, 
     with pytest.raises(GanzooError, match="^merge: stylegan3 networks cannot be merged by this version"):
         ganzoo.merge([tmp_path / "sg3", "discs"], tmp_path / "duo")
     assert not (tmp_path / "run").exists() and not (tmp_path / "duo").exists()
+
+
+def test_rank_scores_a_stylegan3_and_hints_only_what_it_supports(shared_fixtures, tmp_path):
+    from ganzoo.cli import main
+    from ganzoo.rank import _recipe_hint, rank
+    from helpers import random_images
+
+    assert main(["convert", str(shared_fixtures / "stylegan3" / "sg3t32" / "sg3t32-snapshot.pkl"), str(tmp_path / "sg3")]) == 0
+    random_images(tmp_path / "data", 12, size=32)
+    result = rank(tmp_path / "data", candidates=[str(tmp_path / "sg3")], feature_extractor="pixels", num_gen=16,
+                  progress=False)  # fmt: skip
+    row = result.candidates[0]
+    assert row.fid is not None and row.num_samples == 16 and result.recommended == str(tmp_path / "sg3")
+    assert result.recipe_hint.startswith("stylegan3 networks cannot be finetuned by this version")
+    assert "--recipe adafm" in _recipe_hint("discs", 12, "data", "stylegan2")

@@ -40,11 +40,14 @@ class Candidate:
         entry: the registry entry, when it is one.
         repo_id: its Hub repo, when it has one.
         directory: its checkpoint directory, when on disk.
+        architecture: the name of its architecture plug-in.
     """
 
     def __init__(self, label: str, fingerprint: str, c_dim: int, resolution: int, channels: int,
-                 load: Any, entry: Any = None, repo_id: str | None = None, directory: Path | None = None):  # fmt: skip
+                 load: Any, entry: Any = None, repo_id: str | None = None, directory: Path | None = None,
+                 architecture: str = "stylegan2"):  # fmt: skip
         self.label = label
+        self.architecture = architecture
         self.fingerprint = fingerprint
         self.c_dim = c_dim
         self.resolution = resolution
@@ -86,7 +89,7 @@ def _remote_candidate(text: str, progress: bool) -> Candidate | None:
         return load_pulled(pull_checkpoint(text, progress=progress).path, device=str(device))
 
     return Candidate(entry.name if entry else text, digest, meta.num_classes, meta.resolution, meta.channels, load_gan,
-                     entry=entry, repo_id=repo_id)  # fmt: skip
+                     entry=entry, repo_id=repo_id, architecture=config["architecture"])  # fmt: skip
 
 
 def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> Candidate:
@@ -103,7 +106,7 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
     if isinstance(src, GAN):
         meta = src.metadata
         return Candidate("<GAN>", gan_fingerprint(src), meta.num_classes, meta.resolution, meta.channels,
-                         lambda device: src.to(device))  # fmt: skip
+                         lambda device: src.to(device), architecture=src.architecture.name)  # fmt: skip
     path = Path(src)
     entry = repo_id = None
     if not path.exists():
@@ -124,18 +127,19 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
         result = pull_checkpoint(text, progress=progress)
         path, entry, repo_id = result.path, result.entry, result.repo_id or repo_id
     if is_checkpoint_dir(path):
-        meta = config_metadata(read_config(path))
+        config = read_config(path)
+        meta = config_metadata(config)
         directory = path
         return Candidate(str(entry.name if entry else src), checkpoint_fingerprint(path), meta.num_classes,
                          meta.resolution, meta.channels,
                          lambda device: GAN.load(directory, device=device), entry=entry, repo_id=repo_id,
-                         directory=directory)  # fmt: skip
+                         directory=directory, architecture=config["architecture"])  # fmt: skip
     from ganzoo.api import load
 
     gan = load(path)
     meta = gan.metadata
     return Candidate(str(src), gan_fingerprint(gan), meta.num_classes, meta.resolution, meta.channels,
-                     lambda device: gan.to(device))  # fmt: skip
+                     lambda device: gan.to(device), architecture=gan.architecture.name)  # fmt: skip
 
 
 def evaluate(
