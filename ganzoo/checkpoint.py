@@ -20,7 +20,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -376,13 +376,16 @@ class GAN:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True) -> "GAN":
+    def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True,
+             missing_ok: bool = False) -> "GAN":
         """Loads a checkpoint directory strictly.
 
         Args:
             directory: a ganzoo checkpoint directory.
             device: where to put the networks.
             verify: check every weight file against the sha256 in ``config.json``.
+            missing_ok: load what is there when recorded ``G``/``D`` files are absent (a pull
+                with ``--generator-only``); the generator is always required.
 
         Raises:
             CheckpointError: no or invalid ``config.json``, or a recorded file is missing.
@@ -401,6 +404,8 @@ class GAN:
                     raise CheckpointError(f"{path}: weight file not recorded in config.json")
                 continue
             if not path.is_file():
+                if missing_ok and role != "G_ema":
+                    continue  # a partial pull (--generator-only): the generator alone
                 raise CheckpointError(f"{path}: missing (config.json records it)")
             if verify:
                 verify_sha256(path, files[name].get("sha256"))
@@ -411,6 +416,9 @@ class GAN:
             nets[role] = build_strict(architecture.network_class(role), kwargs, state_dict, str(path))
         if nets["G_ema"] is None:
             raise CheckpointError(f"{directory}: no {GENERATOR_FILE}")
+        if missing_ok:  # record only what was loaded
+            config = {**config, "files": {WEIGHT_FILES[role]: files[WEIGHT_FILES[role]] for role, net in nets.items()
+                                          if net is not None}}  # fmt: skip
         gan = cls(nets["G_ema"], nets["G"], nets["D"], config=config)
         return gan.to(device)
 

@@ -22,7 +22,6 @@ A mirror (``ganzoo mirror NAME... --to DIR``) writes checkpoints as plain git re
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import os
@@ -919,24 +918,9 @@ def load_pulled(directory: str | os.PathLike, device: str = "cpu"):
 
     Checksums were verified by the pull, so they are not computed again here.
     """
-    from ganzoo.architectures import get_architecture
-    from ganzoo.checkpoint import GAN, build_strict, read_config
+    from ganzoo.checkpoint import GAN
 
-    directory = Path(directory)
-    config = read_config(directory)
-    files = config.get("files", {})
-    if all((directory / name).is_file() for name in files if name in PULL_PATTERNS):
-        return GAN.load(directory, device=device, verify=False)
-    from safetensors.torch import load_file
-
-    generator_cls = get_architecture(config["architecture"]).network_class("G_ema")
-    path = directory / GENERATOR_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
-    G_ema = build_strict(generator_cls, config["generator"], load_file(str(path)), str(path))
-    partial = copy.deepcopy(config)
-    partial["files"] = {GENERATOR_FILE: files[GENERATOR_FILE]}
-    return GAN(G_ema, None, None, config=partial).to(device)
+    return GAN.load(directory, device=device, verify=False, missing_ok=True)
 
 
 __all__ = [

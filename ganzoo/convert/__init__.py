@@ -20,7 +20,7 @@ import torch
 
 from ganzoo._io import atomic_path, check_output, sha256_file
 from ganzoo.convert.base import ForeignCheckpoint, NetworkSpec
-from ganzoo.errors import ConversionError, GanzooError
+from ganzoo.errors import ConversionError
 
 FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
 # Bytes that a torch.save file of the legacy (non-zip) format starts with: a pickled magic number.
