@@ -1,347 +1,340 @@
-"""Low-level StyleGAN2 operations in pure PyTorch.
+"""Tensor operations behind ganzoo's StyleGAN2 networks, in plain PyTorch (no custom kernels).
 
-These reproduce the numerics of the StyleGAN2-ADA networks (bias + activation with gain and
-clamp, FIR up/down-sampling, convolution with resampling, modulated convolution) on any device,
-without custom CUDA kernels. Everything works on NCHW tensors.
+What is here, all on NCHW tensors:
 
-Notation: a resampling filter is stored as a 2-D tensor ``f`` of shape ``[fh, fw]`` (the outer
-product of the 1-D taps, normalized to sum 1), as the official networks store it in their
-``resample_filter`` buffers.
+* :func:`bias_act` — bias, pointwise nonlinearity, output gain and symmetric clamping, the
+  epilogue of every layer;
+* FIR resampling — :func:`setup_filter`, :func:`upfirdn2d`, :func:`upsample2d`,
+  :func:`downsample2d`: zero-stuffing, a separable low-pass kernel applied as a true 2-D
+  convolution, and decimation;
+* :func:`conv2d_resample` — a convolution fused with 2× up- or down-sampling;
+* :func:`modulated_conv2d` — the style-modulated, demodulated convolution of StyleGAN2
+  (Karras et al. 2020, section 2.2, equations 1-3);
+* :func:`normalize_2nd_moment` and :func:`minibatch_std`.
+
+Resampling kernels are kept as normalized 2-D tensors ``[taps_y, taps_x]`` (the outer product
+of the 1-D taps), which is also how checkpoints store them in ``resample_filter`` buffers.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-# name -> (function, default gain). Gains keep the signal variance roughly unchanged.
-_SQRT2 = math.sqrt(2)
-ACTIVATIONS = {
-    "linear": (lambda x, alpha: x, 1.0),
-    "relu": (lambda x, alpha: F.relu(x), _SQRT2),
-    "lrelu": (lambda x, alpha: F.leaky_relu(x, alpha), _SQRT2),
-    "tanh": (lambda x, alpha: torch.tanh(x), 1.0),
-    "sigmoid": (lambda x, alpha: torch.sigmoid(x), 1.0),
-    "elu": (lambda x, alpha: F.elu(x), 1.0),
-    "selu": (lambda x, alpha: F.selu(x), 1.0),
-    "softplus": (lambda x, alpha: F.softplus(x), 1.0),
-    "swish": (lambda x, alpha: torch.sigmoid(x) * x, _SQRT2),
+# ----------------------------------------------------------------------------------------------
+# Nonlinearities
+
+
+@dataclass(frozen=True)
+class _Nonlinearity:
+    """A pointwise function and the gain that restores unit output variance for unit input."""
+
+    apply: Callable[[torch.Tensor], torch.Tensor]
+    gain: float
+
+
+_LEAK = 0.2  # negative slope of the leaky ReLU used throughout StyleGAN
+_NONLINEARITIES: dict[str, _Nonlinearity] = {
+    "linear": _Nonlinearity(lambda t: t, 1.0),
+    "relu": _Nonlinearity(F.relu, math.sqrt(2)),
+    "lrelu": _Nonlinearity(lambda t: F.leaky_relu(t, _LEAK), math.sqrt(2)),
+    "tanh": _Nonlinearity(torch.tanh, 1.0),
+    "sigmoid": _Nonlinearity(torch.sigmoid, 1.0),
+    "elu": _Nonlinearity(F.elu, 1.0),
+    "selu": _Nonlinearity(F.selu, 1.0),
+    "softplus": _Nonlinearity(F.softplus, 1.0),
+    "swish": _Nonlinearity(F.silu, math.sqrt(2)),
 }
-LRELU_ALPHA = 0.2
+
+
+def _nonlinearity(name: str) -> _Nonlinearity:
+    try:
+        return _NONLINEARITIES[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(_NONLINEARITIES)}") from None
 
 
 def activation_gain(activation: str) -> float:
-    """Returns the default output gain of an activation function."""
-    return ACTIVATIONS[activation][1]
+    """The output scale a layer applies after ``activation`` by default."""
+    return _nonlinearity(activation).gain
 
 
-def bias_act(
-    x: torch.Tensor,
-    b: torch.Tensor | None = None,
-    dim: int = 1,
-    act: str = "linear",
-    gain: float | None = None,
-    clamp: float | None = None,
-) -> torch.Tensor:
-    """Adds a bias along ``dim``, applies an activation, scales by ``gain`` and clamps.
+def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
+             gain: float | None = None, clamp: float | None = None) -> torch.Tensor:  # fmt: skip
+    """``clamp(act(x + b) * gain)``, the bias/activation/gain/clamp epilogue of a layer.
 
-    Args:
-        x: input tensor.
-        b: bias of shape ``[x.shape[dim]]`` or None.
-        dim: the channel dimension the bias runs along.
-        act: activation name (see ``ACTIVATIONS``).
-        gain: output scale; None means the activation's default gain.
-        clamp: clamp the output to ``[-clamp, clamp]``; None (or negative) disables.
-
-    Returns:
-        A tensor of the same shape and dtype as ``x``.
+    ``b`` (one value per entry of axis ``dim``) may be None; ``gain`` None means the
+    activation's own gain; ``clamp`` None or negative means no clamping. Shape and dtype of
+    ``x`` are kept.
     """
-    fn, default_gain = ACTIVATIONS[act]
+    nonlin = _nonlinearity(act)
     if b is not None:
-        shape = [1] * x.ndim
-        shape[dim] = -1
-        x = x + b.reshape(shape)
-    x = fn(x, LRELU_ALPHA)
-    gain = default_gain if gain is None else float(gain)
-    if gain != 1:
-        x = x * gain
-    if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
-    return x
+        x = x + b.reshape([-1 if axis == dim % x.ndim else 1 for axis in range(x.ndim)])
+    y = nonlin.apply(x)
+    scale = nonlin.gain if gain is None else float(gain)
+    if scale != 1:
+        y = y * scale
+    if clamp is None or clamp < 0:
+        return y
+    return y.clamp(-clamp, clamp)
+
+
+# ----------------------------------------------------------------------------------------------
+# FIR resampling
 
 
 def setup_filter(taps: Sequence[float] | torch.Tensor) -> torch.Tensor:
-    """Turns 1-D filter taps into the normalized 2-D FIR filter the networks store.
+    """The 2-D low-pass kernel for 1-D ``taps``, scaled to unit DC gain (its entries sum to 1).
 
-    ``[1, 3, 3, 1]`` becomes its 4×4 outer product divided by its sum (64).
+    A 1-D input is made separable by an outer product (``[1, 3, 3, 1]`` gives a 4×4 kernel of
+    sum 64 before scaling); a 2-D input is only normalized.
     """
-    f = torch.as_tensor(taps, dtype=torch.float32)
-    if f.ndim == 0:
-        f = f[None]
-    if f.ndim == 1:
-        f = torch.outer(f, f)
-    return f / f.sum()
+    kernel = torch.as_tensor(taps, dtype=torch.float32)
+    if kernel.ndim < 2:
+        line = kernel.reshape(-1)
+        kernel = torch.outer(line, line)
+    return kernel / kernel.sum()
 
 
-def _pad4(padding: int | Sequence[int]) -> list[int]:
-    """Normalizes padding to ``[left, right, top, bottom]``."""
+def _edges(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
+    """Padding as (left, right, top, bottom) from an int, ``[x, y]`` or four values."""
     if isinstance(padding, int):
-        return [padding] * 4
-    padding = list(padding)
-    if len(padding) == 2:
-        px, py = padding
-        return [px, px, py, py]
-    return padding
+        return padding, padding, padding, padding
+    values = [int(v) for v in padding]
+    if len(values) == 2:
+        return values[0], values[0], values[1], values[1]
+    left, right, top, bottom = values
+    return left, right, top, bottom
 
 
-def upfirdn2d(
-    x: torch.Tensor,
-    f: torch.Tensor | None,
-    up: int = 1,
-    down: int = 1,
-    padding: int | Sequence[int] = 0,
-    gain: float = 1.0,
-) -> torch.Tensor:
-    """Upsamples by zero insertion, pads, applies the FIR filter ``f``, and downsamples.
+def _taps(kernel: torch.Tensor | None) -> tuple[int, int]:
+    """(taps along x, taps along y) of a 2-D kernel; a missing kernel is a single tap."""
+    return (1, 1) if kernel is None else (int(kernel.shape[-1]), int(kernel.shape[0]))
 
-    The filter is applied as a true convolution (flipped), per channel. Negative padding crops.
+
+def _interleave_zeros(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Puts ``factor - 1`` zeros after every pixel along both spatial axes."""
+    n, c, h, w = x.shape
+    spread = x.new_zeros([n, c, h, factor, w, factor])
+    spread[:, :, :, 0, :, 0] = x
+    return spread.view(n, c, h * factor, w * factor)
+
+
+def _fir(x: torch.Tensor, kernel: torch.Tensor, border: int, stride: int) -> torch.Tensor:
+    """Depthwise true convolution of every channel with ``kernel``, zero ``border``, ``stride``."""
+    channels = x.shape[1]
+    flipped = kernel.to(x.dtype).flip([0, 1])  # F.conv2d correlates; flip for a convolution
+    bank = flipped.view(1, 1, *kernel.shape).expand(channels, 1, *kernel.shape)
+    return F.conv2d(x, bank, stride=stride, padding=border, groups=channels)
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
+              padding: int | Sequence[int] = 0, gain: float = 1.0) -> torch.Tensor:  # fmt: skip
+    """Upsample (zero-stuffing), pad, FIR-filter, downsample (decimation), per channel.
 
     Args:
         x: ``[N, C, H, W]``.
-        f: 2-D filter ``[fh, fw]`` or None (identity).
-        up: integer upsampling factor.
-        down: integer downsampling factor.
-        padding: ``int`` or ``[left, right, top, bottom]``, applied after upsampling.
-        gain: overall signal gain (multiplies the filter).
+        f: 2-D kernel ``[taps_y, taps_x]`` (applied as a convolution, i.e. flipped), or None for
+            a single unit tap.
+        up: stuffing factor: ``up - 1`` zeros follow every input pixel.
+        down: keep every ``down``-th filtered pixel, starting with the first.
+        padding: zeros added around the stuffed image, an int, ``[x, y]`` or
+            ``[left, right, top, bottom]``; negative values crop instead.
+        gain: multiplies the kernel (``up ** 2`` keeps the brightness of stuffed images).
     """
-    if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
-    n, c, h, w = x.shape
-    px0, px1, py0, py1 = _pad4(padding)
+    kernel = torch.ones([1, 1], dtype=torch.float32, device=x.device) if f is None else f
     if up > 1:
-        # Insert up-1 zeros after every sample (pad trailing zeros in a new axis, then merge).
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
-        x = x.reshape(n, c, h * up, w * up)
-    conv_padding: int | list[int] = 0
-    if px0 == px1 == py0 == py1 >= 0:
-        conv_padding = px0  # let the convolution pad: no padded copy of x
-    else:
-        if max(px0, px1, py0, py1) > 0:
-            x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-        if min(px0, px1, py0, py1) < 0:
-            x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
-    f = f * gain
-    f = f.to(x.dtype).flip([0, 1])  # convolution, not correlation
-    weight = f[None, None].expand(c, 1, *f.shape)
-    x = F.conv2d(x, weight, padding=conv_padding, groups=c)
-    if down > 1:
-        x = x[:, :, ::down, ::down]
-    return x
-
-
-def _filter_size(f: torch.Tensor | None) -> tuple[int, int]:
-    """Returns ``(fw, fh)``."""
-    if f is None:
-        return 1, 1
-    return int(f.shape[-1]), int(f.shape[0])
+        x = _interleave_zeros(x, up)
+    left, right, top, bottom = _edges(padding)
+    border = 0
+    if left == right == top == bottom and left >= 0:
+        border = left  # uniform: let the convolution pad, no padded copy
+    elif (left, right, top, bottom) != (0, 0, 0, 0):
+        x = F.pad(x, [left, right, top, bottom])  # negative entries crop
+    return _fir(x, kernel * gain, border, down)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, gain: float = 1.0) -> torch.Tensor:
-    """Upsamples ``x`` by ``up`` with the FIR filter ``f`` (output size ``H*up × W*up``)."""
-    fw, fh = _filter_size(f)
-    pad = [(fw + up - 1) // 2, (fw - up) // 2, (fh + up - 1) // 2, (fh - up) // 2]
-    return upfirdn2d(x, f, up=up, padding=pad, gain=gain * up * up)
+    """``up``-times larger image, interpolated by the low-pass kernel ``f``."""
+    tx, ty = _taps(f)
+    # The stuffed image gets taps-1 zeros in all along each axis, split so that output pixel 0
+    # is centred where input pixel 0 was.
+    lead_x, lead_y = (tx + up - 1) // 2, (ty + up - 1) // 2
+    pads = [lead_x, tx - 1 - lead_x, lead_y, ty - 1 - lead_y]
+    return upfirdn2d(x, f, up=up, padding=pads, gain=gain * up**2)
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, gain: float = 1.0) -> torch.Tensor:
-    """Downsamples ``x`` by ``down`` with the FIR filter ``f`` (output size ``H/down × W/down``)."""
-    fw, fh = _filter_size(f)
-    pad = [(fw - down + 1) // 2, (fw - down) // 2, (fh - down + 1) // 2, (fh - down) // 2]
-    return upfirdn2d(x, f, down=down, padding=pad, gain=gain)
+    """``down``-times smaller image, low-passed by ``f`` before decimation."""
+    tx, ty = _taps(f)
+    spare_x, spare_y = tx - down, ty - down  # zeros needed so the output is exactly H/down
+    pads = [(spare_x + 1) // 2, spare_x // 2, (spare_y + 1) // 2, spare_y // 2]
+    return upfirdn2d(x, f, down=down, padding=pads, gain=gain)
 
 
-def conv2d_resample(
-    x: torch.Tensor,
-    w: torch.Tensor,
-    f: torch.Tensor | None = None,
-    up: int = 1,
-    down: int = 1,
-    padding: int = 0,
-    groups: int = 1,
-) -> torch.Tensor:
-    """2-D convolution combined with FIR up- or down-sampling.
+# ----------------------------------------------------------------------------------------------
+# Convolution with resampling
 
-    Without upsampling ``w`` is applied as a correlation (``F.conv2d``); with upsampling as a
-    true convolution (a transposed convolution of the unflipped kernel).
 
-    Upsampling is done as a strided transposed convolution followed by the FIR filter;
-    downsampling as the FIR filter followed by a strided convolution; 1×1 kernels filter at the
-    lower resolution. This ordering is what the official networks use, so results agree with
-    theirs to float rounding.
+def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """``[O, I/g, kh, kw]`` -> the ``[I, O/g, kh, kw]`` layout ``conv_transpose2d`` expects."""
+    per_group = weight.unflatten(0, (groups, weight.shape[0] // groups))  # [g, O/g, I/g, kh, kw]
+    return per_group.transpose(1, 2).flatten(0, 1)
+
+
+def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
+                    padding: int = 0, groups: int = 1) -> torch.Tensor:  # fmt: skip
+    """A convolution with ``w`` combined with 2× FIR up- or down-sampling by ``f``.
+
+    Semantics, with ``S`` the zero-stuffing of :func:`upfirdn2d`, ``L`` the low-pass filter and
+    ``D`` decimation:
+
+    * ``up > 1``: ``L(S(x) * w)`` — the kernel is applied as a true convolution on the stuffed
+      grid (one strided transposed convolution), then low-passed;
+    * ``down > 1``: ``D(L(x) ⋆ w)`` — low-pass first, then a strided correlation;
+    * otherwise a plain ``F.conv2d`` with ``padding``.
+
+    1×1 kernels commute with the filter, so they run at the lower of the two resolutions.
+    These are the conventions trained StyleGAN2 checkpoints rely on.
 
     Args:
         x: ``[N, C_in, H, W]``.
         w: ``[C_out, C_in / groups, kh, kw]``.
-        f: 2-D FIR filter for resampling (required when ``up`` or ``down`` > 1).
-        up: upsampling factor (1 or 2).
-        down: downsampling factor (1 or 2).
-        padding: symmetric padding of the convolution, in input pixels.
+        f: 2-D low-pass kernel, needed when resampling.
+        up, down: resampling factors (at most one of them above 1 in the networks).
+        padding: zeros around the input of the convolution, per side.
         groups: convolution groups.
     """
-    out_channels, in_per_group, kh, kw = w.shape
-    fw, fh = _filter_size(f)
-    px0 = px1 = py0 = py1 = padding
-    if up > 1:
-        px0 += (fw + up - 1) // 2
-        px1 += (fw - up) // 2
-        py0 += (fh + up - 1) // 2
-        py1 += (fh - up) // 2
-    if down > 1:
-        px0 += (fw - down + 1) // 2
-        px1 += (fw - down) // 2
-        py0 += (fh - down + 1) // 2
-        py1 += (fh - down) // 2
-
-    if kw == 1 and kh == 1:
-        if down > 1 and up == 1:
-            x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1])
-            return F.conv2d(x, w, groups=groups)
-        if up > 1 and down == 1:
-            x = F.conv2d(x, w, groups=groups)
-            return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up)
-
-    if down > 1 and up == 1:
-        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1])
-        return F.conv2d(x, w, stride=down, groups=groups)
+    kh, kw = int(w.shape[2]), int(w.shape[3])
+    tx, ty = _taps(f)
+    pointwise = kh == 1 and kw == 1
 
     if up > 1:
-        # Transposed convolution wants [C_in, C_out / groups, kh, kw]. The kernel is used as is,
-        # i.e. upsampling layers apply a true convolution with ``w``: that is the convention of
-        # the official networks (and of every checkpoint trained with them).
-        if groups == 1:
-            wt = w.transpose(0, 1)
-        else:
-            wt = w.reshape(groups, out_channels // groups, in_per_group, kh, kw)
-            wt = wt.transpose(1, 2).reshape(groups * in_per_group, out_channels // groups, kh, kw)
-        px0 -= kw - 1
-        px1 -= kw - up
-        py0 -= kh - 1
-        py1 -= kh - up
-        pxt = max(min(-px0, -px1), 0)
-        pyt = max(min(-py0, -py1), 0)
-        x = F.conv_transpose2d(x, wt, stride=up, padding=[pyt, pxt], groups=groups)
-        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
-        if down > 1:
-            x = upfirdn2d(x, f, down=down)
-        return x
+        # Low-pass padding that centres an upsampled image, plus the convolution's own padding.
+        lead_x, lead_y = padding + (tx + up - 1) // 2, padding + (ty + up - 1) // 2
+        trail_x, trail_y = padding + (tx - up) // 2, padding + (ty - up) // 2
+        if pointwise and down == 1:
+            y = F.conv2d(x, w, groups=groups)
+            return upfirdn2d(y, f, up=up, padding=[lead_x, trail_x, lead_y, trail_y], gain=up * up)
+        # The transposed convolution already produced the full support of S(x) * w: kw-1
+        # extra pixels in front and kw-up behind (it stops before the trailing stuffed zeros).
+        y = F.conv_transpose2d(x, _transposed_kernel(w, groups), stride=up, groups=groups)
+        pads = [lead_x - (kw - 1), trail_x - (kw - up), lead_y - (kh - 1), trail_y - (kh - up)]
+        y = upfirdn2d(y, f, padding=pads, gain=up * up)
+        return y if down == 1 else upfirdn2d(y, f, down=down)
 
-    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
-        return F.conv2d(x, w, padding=[py0, px0], groups=groups)
-
-    x = upfirdn2d(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up * up)
-    x = F.conv2d(x, w, groups=groups)
     if down > 1:
-        x = upfirdn2d(x, f, down=down)
-    return x
+        lead_x, lead_y = padding + (tx - down + 1) // 2, padding + (ty - down + 1) // 2
+        trail_x, trail_y = padding + (tx - down) // 2, padding + (ty - down) // 2
+        pads = [lead_x, trail_x, lead_y, trail_y]
+        if pointwise:
+            return F.conv2d(upfirdn2d(x, f, down=down, padding=pads), w, groups=groups)
+        return F.conv2d(upfirdn2d(x, f, padding=pads), w, stride=down, groups=groups)
+
+    if padding >= 0:
+        return F.conv2d(x, w, padding=padding, groups=groups)
+    return F.conv2d(F.pad(x, [padding] * 4), w, groups=groups)
 
 
-def modulated_conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    styles: torch.Tensor,
-    noise: torch.Tensor | None = None,
-    up: int = 1,
-    down: int = 1,
-    padding: int = 0,
-    resample_filter: torch.Tensor | None = None,
-    demodulate: bool = True,
-    fused_modconv: bool = True,
-) -> torch.Tensor:
-    """StyleGAN2 modulated convolution: scale input channels by per-sample styles, convolve,
-    and (optionally) demodulate so each output feature map has unit expected variance.
+# ----------------------------------------------------------------------------------------------
+# Modulated convolution (StyleGAN2, eq. 1-3)
 
-    The fused path folds the styles into a per-sample weight and runs one grouped convolution
-    over the whole batch; the non-fused path scales activations instead (cheaper to
-    differentiate). Both give the same result up to float rounding.
+
+def _demodulation(styles: torch.Tensor, weight: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``1 / sigma_j`` of eq. 3 for every sample: ``[N, C_out]``.
+
+    ``sigma_j^2 = sum_{i,k} (s_i w_ijk)^2 = sum_i s_i^2 (sum_k w_ijk^2)``: a product of the
+    squared styles with the per-(out, in) kernel energies, without forming modulated weights.
+    """
+    energy = weight.square().sum(dim=[2, 3])  # [O, I]
+    return torch.rsqrt(styles.square() @ energy.t() + eps)
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
+                     up: int = 1, down: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
+                     demodulate: bool = True, fused_modconv: bool = True) -> torch.Tensor:  # fmt: skip
+    """Style-modulated convolution (Karras et al. 2020, eq. 1-3), plus optional noise.
+
+    Every sample ``n`` convolves with its own kernel ``w'_ijk = s_ni * w_ijk`` (eq. 1), divided,
+    with ``demodulate``, by ``sigma_nj`` (eq. 2-3) so that output maps have unit expected
+    variance. ``noise`` is added to the result.
+
+    ``fused_modconv`` picks how: True builds the ``N`` kernels and runs one grouped convolution
+    over the whole batch (fast for inference); False scales the input channels by ``s`` and the
+    output channels by ``1 / sigma`` around one shared convolution (cheap to differentiate).
+
+    For float16 inputs the kernel and styles are first divided by their largest magnitudes
+    (and the kernel by ``sqrt(fan_in)``) so no intermediate overflows; demodulation removes
+    these scales again (StyleGAN2-ADA, appendix on mixed precision).
 
     Args:
         x: ``[N, C_in, H, W]``.
         weight: ``[C_out, C_in, kh, kw]``.
         styles: ``[N, C_in]``.
-        noise: added after demodulation, broadcastable to the output, or None.
-        up, down, padding, resample_filter: as in :func:`conv2d_resample`.
-        demodulate: apply weight demodulation.
-        fused_modconv: use the grouped-convolution path.
+        noise: broadcastable to the output, or None.
+        up, down, padding, resample_filter: as for :func:`conv2d_resample`.
+        demodulate: divide by ``sigma`` (eq. 3).
+        fused_modconv: grouped-convolution path.
 
     Returns:
-        ``[N, C_out, H', W']``.
+        ``[N, C_out, H', W']`` in the dtype of ``x``.
     """
-    batch_size = x.shape[0]
-    out_channels, in_channels, kh, kw = weight.shape
+    n = x.shape[0]
+    c_out, c_in, kh, kw = weight.shape
+    resample = {"f": resample_filter, "up": up, "down": down, "padding": padding}
 
-    if x.dtype == torch.float16 and demodulate:
-        # Pre-normalize so fp16 intermediates cannot overflow; demodulation cancels the scale.
-        weight = weight * (
-            1 / math.sqrt(in_channels * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
-        )
-        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+    if demodulate and x.dtype == torch.float16:
+        peak_w = weight.abs().amax(dim=[1, 2, 3], keepdim=True)
+        weight = weight * (1 / math.sqrt(c_in * kh * kw) / peak_w)
+        styles = styles / styles.abs().amax(dim=1, keepdim=True)
+    inv_sigma = _demodulation(styles, weight) if demodulate else None
 
-    dcoefs = None
-    if demodulate:
-        # sum_{i,k} (W[o,i,k] * s[n,i])^2 = sum_i s[n,i]^2 * sum_k W[o,i,k]^2: a small matrix
-        # product instead of materializing (and differentiating) the [N,O,I,kh,kw] weights.
-        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [NO]
+    if fused_modconv:
+        per_input = styles.view(n, 1, c_in)
+        if inv_sigma is not None:
+            per_input = per_input * inv_sigma.view(n, c_out, 1)  # [N, O, I]
+        kernels = weight.unsqueeze(0) * per_input.view(*per_input.shape, 1, 1)  # [N, O, I, kh, kw]
+        stacked = x.reshape(1, n * c_in, *x.shape[2:])
+        y = conv2d_resample(stacked, kernels.reshape(-1, c_in, kh, kw).to(x.dtype), groups=n, **resample)
+        y = y.reshape(n, c_out, *y.shape[2:])
+        return y if noise is None else y.add_(noise)
 
-    if not fused_modconv:
-        x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding)
-        if demodulate and noise is not None:
-            x = torch.addcmul(noise.to(x.dtype), x, dcoefs.to(x.dtype).reshape(batch_size, -1, 1, 1))
-        elif demodulate:
-            x = x * dcoefs.to(x.dtype).reshape(batch_size, -1, 1, 1)
-        elif noise is not None:
-            x = x.add_(noise.to(x.dtype))
-        return x
+    y = conv2d_resample(x * styles.to(x.dtype).view(n, c_in, 1, 1), weight.to(x.dtype), **resample)
+    if inv_sigma is not None:
+        out_scale = inv_sigma.to(x.dtype).view(n, c_out, 1, 1)
+        return y * out_scale if noise is None else torch.addcmul(noise.to(x.dtype), y, out_scale)
+    return y if noise is None else y.add_(noise.to(x.dtype))
 
-    scale = styles.reshape(batch_size, 1, in_channels)  # [N1I]
-    if demodulate:
-        scale = scale * dcoefs.reshape(batch_size, out_channels, 1)  # [NOI]
-    w = weight.unsqueeze(0) * scale.reshape(*scale.shape, 1, 1)  # [NOIkk], one pass over the weights
-    x = x.reshape(1, -1, *x.shape[2:])
-    w = w.reshape(-1, in_channels, kh, kw)
-    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=batch_size)
-    x = x.reshape(batch_size, -1, *x.shape[2:])
-    if noise is not None:
-        x = x.add_(noise)
-    return x
+
+# ----------------------------------------------------------------------------------------------
+# Normalization and batch statistics
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
-    """Scales ``x`` so its mean square along ``dim`` is 1."""
-    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+    """``x / sqrt(mean(x^2) + eps)`` along ``dim`` (the pixel norm of the mapping network)."""
+    mean_square = x.square().mean(dim=dim, keepdim=True)
+    return x * torch.rsqrt(mean_square + eps)
 
 
 def minibatch_std(x: torch.Tensor, group_size: int | None, num_channels: int = 1) -> torch.Tensor:
-    """Appends ``num_channels`` feature maps holding the per-group standard deviation.
+    """``x`` with ``num_channels`` more feature maps: the spread of features within groups.
 
-    The batch is split into groups of ``min(group_size, N)`` samples (sample ``i`` belongs to
-    group ``i % (N / G)``), the std over each group is averaged over channels (split into
-    ``num_channels`` parts) and pixels, and broadcast back as extra channels.
+    The batch is cut into groups of ``G = min(group_size, N)`` samples, sample ``i`` going to
+    group ``i mod (N / G)``. Within a group, each feature's standard deviation over the ``G``
+    samples is taken; the channels are split into ``num_channels`` equal parts, and each part's
+    average (over its channels and all pixels) becomes one constant map, shared by the group.
     """
     n, c, h, w = x.shape
-    g = n if group_size is None else min(group_size, n)
-    if n % g != 0:
-        raise ValueError(f"minibatch-std: batch size {n} is not divisible by group size {g}")
-    fcount = num_channels
-    y = x.reshape(g, -1, fcount, c // fcount, h, w)  # [GnFcHW]
-    y = y - y.mean(dim=0)
-    y = y.square().mean(dim=0)
-    y = (y + 1e-8).sqrt()
-    y = y.mean(dim=[2, 3, 4])  # [nF]
-    y = y.reshape(-1, fcount, 1, 1)
-    y = y.repeat(g, 1, h, w)  # [NFHW]
-    return torch.cat([x, y], dim=1)
+    members = n if group_size is None else min(group_size, n)
+    if n % members:
+        raise ValueError(f"minibatch-std: batch size {n} is not divisible by group size {members}")
+    split = x.reshape(members, n // members, num_channels, c // num_channels, h, w)
+    deviation = split - split.mean(dim=0)
+    spread = torch.sqrt(deviation.square().mean(dim=0) + 1e-8)  # [N/G, F, C/F, H, W]
+    per_group = spread.mean(dim=[2, 3, 4]).reshape(-1, num_channels, 1, 1)
+    maps = per_group.repeat(members, 1, h, w)  # sample i reads group i mod N/G
+    return torch.cat([x, maps], dim=1)

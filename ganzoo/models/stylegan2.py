@@ -1,585 +1,535 @@
-"""StyleGAN2 generator and discriminator, interchangeable with the StyleGAN2-ADA PyTorch networks.
+"""ganzoo's StyleGAN2 generator and discriminator.
 
-Constructor arguments, defaults, state-dict tensor names/shapes and forward signatures follow the
-networks of Karras et al., "Training Generative Adversarial Networks with Limited Data" (2020),
-so every public checkpoint made with that code loads here with ``strict=True``. The code is
-ganzoo's own, in pure PyTorch (see ``ops.py``), and runs on CPU and CUDA alike.
+The networks of Karras et al., "Analyzing and Improving the Image Quality of StyleGAN" (2020),
+with the training-time details of "Training Generative Adversarial Networks with Limited Data"
+(2020): mixed precision in the highest-resolution blocks, clamped convolution outputs, and the
+projection discriminator for labels.
 
-Mixed precision: blocks configured with ``num_fp16_res`` run in float16 only on CUDA; on CPU, or
-with ``force_fp32=True``, everything is float32.
+Compatibility is the contract of this module: class names, constructor arguments and defaults,
+``init_kwargs``, module and tensor names (``mapping.fc0.weight``, ``synthesis.b16.conv0.affine.bias``,
+``b64.skip.weight``, ...), tensor shapes and forward signatures are those of the StyleGAN2-ADA
+PyTorch release, so its checkpoints load with ``strict=True`` and compute the same outputs.
+Everything runs through the plain-PyTorch operations in :mod:`ganzoo.models.ops`.
+
+Precision: a block marked for float16 computes in float16 only on CUDA and unless
+``force_fp32`` is given; on CPU everything is float32.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ganzoo.models import ops
 
-DEFAULT_RESAMPLE_FILTER = (1, 3, 3, 1)
+LOWPASS_TAPS = (1, 3, 3, 1)  # binomial FIR taps for every 2x resampling
+_HALF_POWER = math.sqrt(0.5)  # residual branches are summed with this weight each
+_NOISE_MODES = ("random", "const", "none")
+_ARCHITECTURES = ("orig", "skip", "resnet")
 
-
-def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torch.dtype:
-    """float16 only where configured, not forced off, and on CUDA."""
-    if use_fp16 and not force_fp32 and device.type == "cuda":
-        return torch.float16
-    return torch.float32
-
-
-# On CPU, oneDNN convolutions in channels_last (NHWC) layout are much faster than NCHW at high
-# resolutions (fewer channels, many pixels) and slower at low ones; blocks at or above this
-# resolution run in channels_last on CPU. Measured with scripts/bench_stylegan2.py.
+# oneDNN runs convolutions over many pixels and few channels much faster in NHWC than in NCHW
+# on CPU, and the small early resolutions slower; this is where NHWC starts to pay off
+# (measured with scripts/bench_stylegan2.py).
 CPU_CHANNELS_LAST_MIN_RES = 64
 
 
-def _block_memory_format(
-    channels_last_fp16: bool, resolution: int, dtype: torch.dtype, device: torch.device
-) -> torch.memory_format:
-    if dtype == torch.float16 and channels_last_fp16:
-        return torch.channels_last
-    if device.type == "cpu" and resolution >= CPU_CHANNELS_LAST_MIN_RES:
-        return torch.channels_last
-    return torch.contiguous_format
+# ----------------------------------------------------------------------------------------------
+# Shared helpers
 
 
-def _empty_labels(c: torch.Tensor | None, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Accepts ``None`` or an empty tensor for unconditional networks."""
-    if c is None:
-        return torch.zeros([batch_size, 0], device=device)
-    return c
+def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torch.dtype:
+    """Compute dtype of a block: half precision needs the flag, no override, and a CUDA device."""
+    half = use_fp16 and not force_fp32 and device.type == "cuda"
+    return torch.float16 if half else torch.float32
+
+
+def _block_layout(
+    resolution: int, use_fp16: bool, half_channels_last: bool, force_fp32: bool, device: torch.device
+) -> tuple[torch.dtype, torch.memory_format]:
+    """(dtype, memory format) a synthesis or discriminator block computes in."""
+    dtype = _block_dtype(use_fp16, force_fp32, device)
+    nhwc = (dtype == torch.float16 and half_channels_last) or (
+        device.type == "cpu" and resolution >= CPU_CHANNELS_LAST_MIN_RES
+    )
+    return dtype, torch.channels_last if nhwc else torch.contiguous_format
+
+
+def _format_of(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def _check_architecture(architecture: str, what: str) -> None:
+    if architecture not in _ARCHITECTURES:
+        raise ValueError(f"unknown {what} architecture {architecture!r}")
+
+
+def _scaled_clamp(clamp: float | None, gain: float) -> float | None:
+    return None if clamp is None else clamp * gain
+
+
+def _gaussian(shape: Sequence[int], channels_last: bool = False) -> torch.Tensor:
+    """Unit-variance initial weights; equalized learning rate scales them at run time."""
+    return torch.randn(list(shape)).contiguous(memory_format=_format_of(channels_last))
+
+
+def _filled(shape: Sequence[int], value: float = 0.0) -> nn.Parameter:
+    return nn.Parameter(torch.full(list(shape), float(value)))
+
+
+def _blocks(net: nn.Module) -> list[nn.Module]:
+    """The ``b{res}`` blocks of a network, in the order of its ``block_resolutions``."""
+    return [getattr(net, f"b{res}") for res in net.block_resolutions]
+
+
+def _recorded(**kwargs: Any) -> dict:
+    """Constructor arguments as saved in ``init_kwargs`` (a deep copy, safe to edit)."""
+    return copy.deepcopy(kwargs)
+
+
+class _Module(nn.Module):
+    """``nn.Module`` whose ``repr`` shows the attributes listed in ``_shown``."""
+
+    _shown: tuple[str, ...] = ()
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{key}={getattr(self, key)}" for key in self._shown)
+
+
+@dataclass(frozen=True)
+class _Pyramid:
+    """Which resolutions a network has, how wide each is, and which run in float16."""
+
+    img_resolution: int
+    channel_base: int
+    channel_max: int
+    num_fp16_res: int
+
+    def __post_init__(self) -> None:
+        r = self.img_resolution
+        if r < 4 or r & (r - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 4, not {r}")
+
+    @property
+    def log2(self) -> int:
+        return self.img_resolution.bit_length() - 1
+
+    def ascending(self) -> list[int]:
+        """4, 8, ..., img_resolution."""
+        return [1 << k for k in range(2, self.log2 + 1)]
+
+    def width(self, resolution: int) -> int:
+        return min(self.channel_base // resolution, self.channel_max)
+
+    def half(self, resolution: int) -> bool:
+        """The ``num_fp16_res`` largest resolutions use float16, 4×4 never does."""
+        return resolution >= 8 and resolution.bit_length() - 1 > self.log2 - self.num_fp16_res
 
 
 # ----------------------------------------------------------------------------------------------
-# Layers
+# Equalized-learning-rate layers
 
 
-class FullyConnectedLayer(nn.Module):
-    """Dense layer with equalized learning rate: weights are stored at unit scale and multiplied
-    by ``lr_multiplier / sqrt(in_features)`` at run time."""
+class FullyConnectedLayer(_Module):
+    """Dense layer with equalized learning rate.
 
-    def __init__(
-        self,
-        in_features: int,  # Number of input features.
-        out_features: int,  # Number of output features.
-        bias: bool = True,  # Apply additive bias before the activation?
-        activation: str = "linear",  # Activation function name.
-        lr_multiplier: float = 1.0,  # Learning rate multiplier.
-        bias_init: float = 0.0,  # Initial value of the bias.
-    ):
+    Parameters are stored so that their optimizer steps have the scale ``lr_multiplier``
+    relative to other layers: the weight is drawn from ``N(0, 1 / lr_multiplier^2)`` and used
+    times ``lr_multiplier / sqrt(in_features)``; the bias is used times ``lr_multiplier``.
+    """
+
+    _shown = ("in_features", "out_features", "activation")
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0):  # fmt: skip
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.activation = activation
-        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.in_features, self.out_features, self.activation = in_features, out_features, activation
+        self.weight = nn.Parameter(_gaussian([out_features, in_features]) / lr_multiplier)
+        self.bias = _filled([out_features], bias_init) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        x = x.matmul(w.t())
-        return ops.bias_act(x, b, act=self.activation)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+        scaled_w = self.weight.to(x.dtype) * self.weight_gain
+        scaled_b = None
+        if self.bias is not None:
+            scaled_b = self.bias.to(x.dtype)
+            scaled_b = scaled_b if self.bias_gain == 1 else scaled_b * self.bias_gain
+        if self.activation == "linear":
+            return nn.functional.linear(x, scaled_w, scaled_b)  # one fused matmul + bias
+        return ops.bias_act(nn.functional.linear(x, scaled_w), scaled_b, act=self.activation)
 
 
-class Conv2dLayer(nn.Module):
-    """Convolution with equalized learning rate, optional FIR up/down-sampling, bias,
-    activation and clamping. ``trainable=False`` stores weights as buffers (used by FreezeD)."""
+class Conv2dLayer(_Module):
+    """Convolution with equalized learning rate (weights times ``1 / sqrt(fan_in)`` at run time),
+    optional 2× FIR resampling, bias, activation and output clamping.
 
-    def __init__(
-        self,
-        in_channels: int,  # Number of input channels.
-        out_channels: int,  # Number of output channels.
-        kernel_size: int,  # Width and height of the convolution kernel.
-        bias: bool = True,  # Apply additive bias before the activation?
-        activation: str = "linear",  # Activation function name.
-        up: int = 1,  # Integer upsampling factor.
-        down: int = 1,  # Integer downsampling factor.
-        resample_filter: Sequence[float] = DEFAULT_RESAMPLE_FILTER,  # Low-pass filter taps.
-        conv_clamp: float | None = None,  # Clamp the output to +-X, None = disable.
-        channels_last: bool = False,  # Expect the input in channels_last memory format?
-        trainable: bool = True,  # Update the weights of this layer during training?
-    ):
+    ``trainable=False`` keeps weight and bias as buffers instead of parameters (frozen layers
+    of FreezeD fine-tuning); ``channels_last`` only sets the storage format of the weight.
+    """
+
+    _shown = ("in_channels", "out_channels", "activation", "up", "down")
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
+                 activation: str = "linear", up: int = 1, down: int = 1,
+                 resample_filter: Sequence[float] = LOWPASS_TAPS, conv_clamp: float | None = None,
+                 channels_last: bool = False, trainable: bool = True):  # fmt: skip
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.activation = activation
-        self.up = up
-        self.down = down
-        self.conv_clamp = conv_clamp
+        self.in_channels, self.out_channels, self.activation = in_channels, out_channels, activation
+        self.up, self.down, self.conv_clamp = up, down, conv_clamp
         self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
         self.padding = kernel_size // 2
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
         self.act_gain = ops.activation_gain(activation)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
-        bias_tensor = torch.zeros([out_channels]) if bias else None
+
+        kernel = _gaussian([out_channels, in_channels, kernel_size, kernel_size], channels_last)
+        offset = torch.zeros([out_channels]) if bias else None
         if trainable:
-            self.weight = nn.Parameter(weight)
-            self.bias = nn.Parameter(bias_tensor) if bias_tensor is not None else None
+            self.weight = nn.Parameter(kernel)
+            self.bias = None if offset is None else nn.Parameter(offset)
         else:
-            self.register_buffer("weight", weight)
-            if bias_tensor is not None:
-                self.register_buffer("bias", bias_tensor)
-            else:
-                self.bias = None
+            self.register_buffer("weight", kernel)
+            self.register_buffer("bias", offset)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        w = self.weight * self.weight_gain
-        b = self.bias.to(x.dtype) if self.bias is not None else None
-        x = ops.conv2d_resample(
-            x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down, padding=self.padding
-        )
-        act_gain = self.act_gain * gain
-        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return ops.bias_act(x, b, act=self.activation, gain=act_gain, clamp=act_clamp)
-
-    def extra_repr(self) -> str:
-        return (
-            f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
-            f"activation={self.activation}, up={self.up}, down={self.down}"
-        )
+        kernel = (self.weight * self.weight_gain).to(x.dtype)
+        y = ops.conv2d_resample(x, kernel, f=self.resample_filter, up=self.up, down=self.down, padding=self.padding)
+        offset = None if self.bias is None else self.bias.to(x.dtype)
+        return ops.bias_act(y, offset, act=self.activation, gain=self.act_gain * gain,
+                            clamp=_scaled_clamp(self.conv_clamp, gain))  # fmt: skip
 
 
-class MappingNetwork(nn.Module):
-    """Maps latents ``z`` (and labels ``c``) to intermediate latents ``w``, broadcast to
-    ``num_ws`` copies, with truncation towards the tracked average ``w_avg``."""
+# ----------------------------------------------------------------------------------------------
+# Mapping network
 
-    def __init__(
-        self,
-        z_dim: int,  # Input latent (Z) dimensionality, 0 = no latent.
-        c_dim: int,  # Conditioning label (C) dimensionality, 0 = no label.
-        w_dim: int,  # Intermediate latent (W) dimensionality.
-        num_ws: int | None,  # Number of intermediate latents to output, None = do not broadcast.
-        num_layers: int = 8,  # Number of mapping layers.
-        embed_features: int | None = None,  # Label embedding dimensionality, None = same as w_dim.
-        layer_features: int | None = None,  # Hidden layer width, None = same as w_dim.
-        activation: str = "lrelu",  # Activation function name.
-        lr_multiplier: float = 0.01,  # Learning rate multiplier for the mapping layers.
-        w_avg_beta: float | None = 0.995,  # Decay of the running average of W, None = do not track.
-    ):
+
+class MappingNetwork(_Module):
+    """``(z, c) -> w``: an MLP from the normalized latent (and the normalized label embedding)
+    to the intermediate latent space, optionally repeated ``num_ws`` times.
+
+    With ``w_avg_beta`` set (and ``num_ws`` not None) it keeps ``w_avg``, an exponential moving
+    average of ``w`` used for the truncation trick.
+
+    Args:
+        z_dim, c_dim, w_dim: latent, label and output sizes (``z_dim = 0``: no latent input,
+            ``c_dim = 0``: unconditional).
+        num_ws: copies of ``w`` to output; None returns ``[N, w_dim]``.
+        num_layers: dense layers (``fc0 ... fc{num_layers-1}``).
+        embed_features: size of the label embedding (default ``w_dim``).
+        layer_features: width of the hidden layers (default ``w_dim``).
+        activation: nonlinearity of every layer.
+        lr_multiplier: learning-rate multiplier of every layer.
+        w_avg_beta: decay of ``w_avg``; None keeps no average.
+    """
+
+    _shown = ("z_dim", "c_dim", "w_dim", "num_ws")
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
+                 embed_features: int | None = None, layer_features: int | None = None,
+                 activation: str = "lrelu", lr_multiplier: float = 0.01,
+                 w_avg_beta: float | None = 0.995):  # fmt: skip
         super().__init__()
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.num_ws = num_ws
-        self.num_layers = num_layers
-        self.w_avg_beta = w_avg_beta
-        if embed_features is None:
-            embed_features = w_dim
-        if c_dim == 0:
-            embed_features = 0
-        if layer_features is None:
-            layer_features = w_dim
-        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.num_ws, self.num_layers, self.w_avg_beta = num_ws, num_layers, w_avg_beta
+
+        label_width = 0 if c_dim == 0 else (w_dim if embed_features is None else embed_features)
+        hidden = w_dim if layer_features is None else layer_features
         if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, embed_features)
-        for idx in range(num_layers):
-            layer = FullyConnectedLayer(
-                features[idx], features[idx + 1], activation=activation, lr_multiplier=lr_multiplier
-            )
-            setattr(self, f"fc{idx}", layer)
-        if num_ws is not None and w_avg_beta is not None:
+            self.embed = FullyConnectedLayer(c_dim, label_width)
+        for k in range(num_layers):
+            fan_in = z_dim + label_width if k == 0 else hidden
+            fan_out = w_dim if k == num_layers - 1 else hidden
+            self.add_module(f"fc{k}", FullyConnectedLayer(fan_in, fan_out, activation=activation,
+                                                          lr_multiplier=lr_multiplier))  # fmt: skip
+        if self._tracks_average:
             self.register_buffer("w_avg", torch.zeros([w_dim]))
 
-    def forward(
-        self,
-        z: torch.Tensor | None,
-        c: torch.Tensor | None,
-        truncation_psi: float = 1,
-        truncation_cutoff: int | None = None,
-        update_emas: bool = False,
-    ) -> torch.Tensor:
-        """Returns ``[N, num_ws, w_dim]`` (or ``[N, w_dim]`` when ``num_ws`` is None).
+    @property
+    def _tracks_average(self) -> bool:
+        return self.num_ws is not None and self.w_avg_beta is not None
+
+    def _dense_layers(self) -> list[nn.Module]:
+        return [self.get_submodule(f"fc{k}") for k in range(self.num_layers)]
+
+    def _embed_inputs(self, z: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
+        parts = []
+        if self.z_dim > 0:
+            parts.append(ops.normalize_2nd_moment(z.to(torch.float32)))
+        if self.c_dim > 0:
+            parts.append(ops.normalize_2nd_moment(self.embed(c.to(torch.float32))))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def forward(self, z: torch.Tensor | None, c: torch.Tensor | None, truncation_psi: float = 1,
+                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:  # fmt: skip
+        """``[N, num_ws, w_dim]`` (``[N, w_dim]`` without ``num_ws``).
 
         Args:
-            z: ``[N, z_dim]`` latents (ignored when ``z_dim == 0``).
-            c: ``[N, c_dim]`` labels; None or empty when ``c_dim == 0``.
-            truncation_psi: 1 = no truncation; < 1 pulls ``w`` towards ``w_avg``.
-            truncation_cutoff: truncate only the first this many ``ws`` (None = all).
-            update_emas: update ``w_avg`` with this batch (training only).
+            z: ``[N, z_dim]`` latents, unused when ``z_dim == 0``.
+            c: ``[N, c_dim]`` labels, unused when ``c_dim == 0``.
+            truncation_psi: pull towards ``w_avg``: ``w_avg + psi * (w - w_avg)``; 1 leaves
+                ``w`` as it is.
+            truncation_cutoff: only the first this many of the ``num_ws`` copies are pulled
+                (None: all).
+            update_emas: fold this batch's mean ``w`` into ``w_avg``.
         """
-        x = None
-        if self.z_dim > 0:
-            x = ops.normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
-            y = ops.normalize_2nd_moment(self.embed(c.to(torch.float32)))
-            x = torch.cat([x, y], dim=1) if x is not None else y
-        for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)
-        if update_emas and self.w_avg_beta is not None and self.num_ws is not None:
-            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        w = self._embed_inputs(z, c)
+        for dense in self._dense_layers():
+            w = dense(w)
+        if update_emas and self._tracks_average:
+            batch_mean = w.detach().mean(dim=0)
+            self.w_avg.copy_(torch.lerp(batch_mean, self.w_avg, self.w_avg_beta))
         if self.num_ws is not None:
-            x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
-        if truncation_psi != 1:
-            if self.num_ws is None or self.w_avg_beta is None:
-                raise ValueError("truncation needs a mapping network that tracks w_avg")
-            if truncation_cutoff is None:
-                x = self.w_avg.lerp(x, truncation_psi)
-            else:
-                x = x.clone()
-                x[:, :truncation_cutoff] = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
-        return x
-
-    def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
+            w = w.unsqueeze(1).expand(-1, self.num_ws, -1).contiguous()
+        if truncation_psi == 1:
+            return w
+        if not self._tracks_average:
+            raise ValueError("truncation needs a mapping network that tracks w_avg")
+        pulled = torch.lerp(self.w_avg, w, truncation_psi)
+        if truncation_cutoff is None:
+            return pulled
+        return torch.cat([pulled[:, :truncation_cutoff], w[:, truncation_cutoff:]], dim=1)
 
 
 # ----------------------------------------------------------------------------------------------
 # Synthesis network
 
 
-class SynthesisLayer(nn.Module):
-    """Modulated 3×3 convolution (optionally upsampling), noise input, bias and activation."""
+class SynthesisLayer(_Module):
+    """A style-modulated, demodulated convolution (``weight``, with styles from ``affine``),
+    per-pixel noise scaled by ``noise_strength``, bias and activation.
 
-    def __init__(
-        self,
-        in_channels: int,  # Number of input channels.
-        out_channels: int,  # Number of output channels.
-        w_dim: int,  # Intermediate latent (W) dimensionality.
-        resolution: int,  # Resolution of this layer's output.
-        kernel_size: int = 3,  # Convolution kernel size.
-        up: int = 1,  # Integer upsampling factor.
-        use_noise: bool = True,  # Enable noise input?
-        activation: str = "lrelu",  # Activation function name.
-        resample_filter: Sequence[float] = DEFAULT_RESAMPLE_FILTER,  # Low-pass filter taps.
-        conv_clamp: float | None = None,  # Clamp the output to +-X, None = disable.
-        channels_last: bool = False,  # Use channels_last memory format?
-    ):
+    ``up=2`` makes it a 2× upsampling convolution. The kernel is read through ``self.weight``
+    at every call, so subclasses may compute it (see :mod:`ganzoo.models.adafm`).
+    """
+
+    _shown = ("in_channels", "out_channels", "resolution", "up", "activation")
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+                 kernel_size: int = 3, up: int = 1, use_noise: bool = True, activation: str = "lrelu",
+                 resample_filter: Sequence[float] = LOWPASS_TAPS, conv_clamp: float | None = None,
+                 channels_last: bool = False):  # fmt: skip
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.resolution = resolution
-        self.up = up
-        self.use_noise = use_noise
-        self.activation = activation
-        self.conv_clamp = conv_clamp
+        self.in_channels, self.out_channels, self.resolution = in_channels, out_channels, resolution
+        self.up, self.use_noise, self.activation, self.conv_clamp = up, use_noise, activation, conv_clamp
+        # Styles start at 1 (bias_init) so that a fresh layer is a plain convolution.
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
         self.padding = kernel_size // 2
         self.act_gain = ops.activation_gain(activation)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = nn.Parameter(
-            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
-        )
+        self.weight = nn.Parameter(_gaussian([out_channels, in_channels, kernel_size, kernel_size], channels_last))
         if use_noise:
-            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
-            self.noise_strength = nn.Parameter(torch.zeros([]))
-        self.bias = nn.Parameter(torch.zeros([out_channels]))
+            self.register_buffer("noise_const", _gaussian([resolution, resolution]))
+            self.noise_strength = _filled([])
+        self.bias = _filled([out_channels])
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        w: torch.Tensor,
-        noise_mode: str = "random",
-        fused_modconv: bool = True,
-        gain: float = 1.0,
-    ) -> torch.Tensor:
-        if noise_mode not in ("random", "const", "none"):
-            raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
+    def _noise(self, mode: str, batch: int, device: torch.device) -> torch.Tensor | None:
+        if mode not in _NOISE_MODES:
+            raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {mode!r}")
+        if not self.use_noise or mode == "none":
+            return None
+        if mode == "const":
+            return self.noise_const * self.noise_strength
+        fresh = torch.randn([batch, 1, self.resolution, self.resolution], device=device)
+        return fresh * self.noise_strength
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = True,
+                gain: float = 1.0) -> torch.Tensor:  # fmt: skip
         styles = self.affine(w)
-        noise = None
-        if self.use_noise and noise_mode == "random":
-            noise = (
-                torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)
-                * self.noise_strength
-            )
-        if self.use_noise and noise_mode == "const":
-            noise = self.noise_const * self.noise_strength
-        x = ops.modulated_conv2d(
-            x,
-            self.weight,
-            styles,
-            noise=noise,
-            up=self.up,
-            padding=self.padding,
-            resample_filter=self.resample_filter,
-            fused_modconv=fused_modconv,
-        )
-        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
-
-    def extra_repr(self) -> str:
-        return (
-            f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
-            f"resolution={self.resolution}, up={self.up}, activation={self.activation}"
-        )
+        noise = self._noise(noise_mode, x.shape[0], x.device)
+        y = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                                 resample_filter=self.resample_filter, fused_modconv=fused_modconv)  # fmt: skip
+        return ops.bias_act(y, self.bias.to(y.dtype), act=self.activation, gain=self.act_gain * gain,
+                            clamp=_scaled_clamp(self.conv_clamp, gain))  # fmt: skip
 
 
-class ToRGBLayer(nn.Module):
-    """Modulated 1×1 convolution to image channels, without demodulation."""
+class ToRGBLayer(_Module):
+    """Features to image channels: a modulated convolution without demodulation (the
+    equalized-lr scale goes into the styles), plus bias and clamping."""
 
-    def __init__(
-        self,
-        in_channels: int,  # Number of input channels.
-        out_channels: int,  # Number of image channels.
-        w_dim: int,  # Intermediate latent (W) dimensionality.
-        kernel_size: int = 1,  # Convolution kernel size.
-        conv_clamp: float | None = None,  # Clamp the output to +-X, None = disable.
-        channels_last: bool = False,  # Use channels_last memory format?
-    ):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
+                 conv_clamp: float | None = None, channels_last: bool = False):  # fmt: skip
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = nn.Parameter(
-            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
-        )
-        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight = nn.Parameter(_gaussian([out_channels, in_channels, kernel_size, kernel_size], channels_last))
+        self.bias = _filled([out_channels])
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
-        return ops.bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+        rgb = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
+        return ops.bias_act(rgb, self.bias.to(rgb.dtype), clamp=self.conv_clamp)
 
 
-class SynthesisBlock(nn.Module):
-    """One resolution of the synthesis network: (const or upsampling conv0), conv1, and ToRGB
-    depending on the architecture ('orig', 'skip' or 'resnet')."""
+class SynthesisBlock(_Module):
+    """The layers of one synthesis resolution.
 
-    def __init__(
-        self,
-        in_channels: int,  # Number of input channels, 0 = first block.
-        out_channels: int,  # Number of output channels.
-        w_dim: int,  # Intermediate latent (W) dimensionality.
-        resolution: int,  # Resolution of this block.
-        img_channels: int,  # Number of output color channels.
-        is_last: bool,  # Is this the last block?
-        architecture: str = "skip",  # Architecture: 'orig', 'skip', 'resnet'.
-        resample_filter: Sequence[float] = DEFAULT_RESAMPLE_FILTER,  # Low-pass filter taps.
-        conv_clamp: float | None = None,  # Clamp the output of convolution layers to +-X.
-        use_fp16: bool = False,  # Use FP16 for this block (CUDA only)?
-        fp16_channels_last: bool = False,  # Use channels_last memory format with FP16?
-        **layer_kwargs: Any,  # Arguments for SynthesisLayer (use_noise, activation, ...).
-    ):
-        if architecture not in ("orig", "skip", "resnet"):
-            raise ValueError(f"unknown synthesis architecture {architecture!r}")
+    The 4×4 block starts from the learned ``const``; the others upsample with ``conv0``. Then
+    ``conv1``, and ``torgb`` where the architecture wants an image here: 'skip' at every
+    resolution (images summed across resolutions), 'orig' and 'resnet' at the last one only;
+    'resnet' adds a 1×1 upsampling ``skip`` around the two convolutions.
+
+    It consumes ``num_conv + num_torgb`` rows of ``ws``; its ``torgb`` row is also the first row
+    of the next block.
+    """
+
+    _shown = ("resolution", "architecture")
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 is_last: bool, architecture: str = "skip", resample_filter: Sequence[float] = LOWPASS_TAPS,
+                 conv_clamp: float | None = None, use_fp16: bool = False, fp16_channels_last: bool = False,
+                 **layer_kwargs: Any):  # fmt: skip
+        _check_architecture(architecture, "synthesis")
         super().__init__()
-        self.in_channels = in_channels
-        self.w_dim = w_dim
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.is_last = is_last
-        self.architecture = architecture
+        self.in_channels, self.w_dim, self.resolution = in_channels, w_dim, resolution
+        self.img_channels, self.is_last, self.architecture = img_channels, is_last, architecture
         self.use_fp16 = use_fp16
         self.channels_last = use_fp16 and fp16_channels_last
         self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
-        self.num_conv = 0
-        self.num_torgb = 0
 
+        shared = {"w_dim": w_dim, "resolution": resolution, "conv_clamp": conv_clamp,
+                  "channels_last": self.channels_last}  # fmt: skip
         if in_channels == 0:
-            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+            self.const = nn.Parameter(_gaussian([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(
-                in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
-                resample_filter=resample_filter, conv_clamp=conv_clamp,
-                channels_last=self.channels_last, **layer_kwargs,
-            )  # fmt: skip
-            self.num_conv += 1
-        self.conv1 = SynthesisLayer(
-            out_channels, out_channels, w_dim=w_dim, resolution=resolution,
-            conv_clamp=conv_clamp, channels_last=self.channels_last, **layer_kwargs,
-        )  # fmt: skip
-        self.num_conv += 1
-        if is_last or architecture == "skip":
-            self.torgb = ToRGBLayer(
-                out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp, channels_last=self.channels_last
-            )
-            self.num_torgb += 1
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, resample_filter=resample_filter,
+                                        **shared, **layer_kwargs)  # fmt: skip
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **shared, **layer_kwargs)
+        self.num_conv = 1 if in_channels == 0 else 2
+        self.num_torgb = int(self._emits_image)
+        if self._emits_image:
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
+                                    channels_last=self.channels_last)  # fmt: skip
         if in_channels != 0 and architecture == "resnet":
-            self.skip = Conv2dLayer(
-                in_channels, out_channels, kernel_size=1, bias=False, up=2,
-                resample_filter=resample_filter, channels_last=self.channels_last,
-            )  # fmt: skip
+            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
+                                    resample_filter=resample_filter, channels_last=self.channels_last)  # fmt: skip
 
-    def forward(
-        self,
-        x: torch.Tensor | None,
-        img: torch.Tensor | None,
-        ws: torch.Tensor,
-        force_fp32: bool = False,
-        fused_modconv: bool | None = None,
-        noise_mode: str = "random",
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        w_iter = iter(ws.unbind(dim=1))
-        dtype = _block_dtype(self.use_fp16, force_fp32, ws.device)
-        memory_format = _block_memory_format(self.channels_last, self.resolution, dtype, ws.device)
+    @property
+    def _emits_image(self) -> bool:
+        return self.is_last or self.architecture == "skip"
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, force_fp32: bool = False,
+                fused_modconv: bool | None = None,
+                noise_mode: str = "random") -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        batch = ws.shape[0]
+        dtype, layout = _block_layout(self.resolution, self.use_fp16, self.channels_last, force_fp32, ws.device)
         if fused_modconv is None:
-            # Grouped convolution is fastest for inference in NCHW; in training (and with fp16
-            # batches) scaling activations is cheaper to differentiate and numerically safer, and
-            # in channels_last a batched convolution with shared weights beats a grouped one.
+            # Per-sample kernels in one grouped convolution win for float32 NCHW inference. For
+            # training, half-precision batches and NHWC, scaling activations around a shared
+            # kernel is faster and (under autograd) numerically safer.
             fused_modconv = (
-                (not self.training)
-                and (dtype == torch.float32 or int(ws.shape[0]) == 1)
-                and memory_format == torch.contiguous_format
-            )
+                not self.training
+                and (dtype == torch.float32 or batch == 1)
+                and layout == torch.contiguous_format
+            )  # fmt: skip
+        run = {"fused_modconv": fused_modconv, "noise_mode": noise_mode}
+        conv_ws = ws[:, : self.num_conv].unbind(dim=1)
 
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = x.to(memory_format=memory_format)
+            h = self.const.to(dtype).expand(batch, -1, -1, -1).contiguous(memory_format=layout)
+            h = self.conv1(h, conv_ws[0], **run)
         else:
-            x = x.to(dtype=dtype, memory_format=memory_format)
-
-        if self.in_channels == 0:
-            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode)
-        elif self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode)
-            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode, gain=np.sqrt(0.5))
-            x = y.add_(x)
-        else:
-            x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode)
-            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, noise_mode=noise_mode)
+            h = x.to(dtype=dtype, memory_format=layout)
+            if self.architecture == "resnet":
+                shortcut = self.skip(h, gain=_HALF_POWER)
+                h = self.conv0(h, conv_ws[0], **run)
+                h = shortcut.add_(self.conv1(h, conv_ws[1], gain=_HALF_POWER, **run))
+            else:
+                h = self.conv1(self.conv0(h, conv_ws[0], **run), conv_ws[1], **run)
 
         if img is not None:
             img = ops.upsample2d(img, self.resample_filter)
-        if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
-            y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
-            img = img.add_(y) if img is not None else y
-        return x, img
-
-    def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, architecture={self.architecture}"
+        if self._emits_image:
+            rgb = self.torgb(h, ws[:, self.num_conv], fused_modconv=fused_modconv)
+            rgb = rgb.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            img = rgb if img is None else img.add_(rgb)
+        return h, img
 
 
-class SynthesisNetwork(nn.Module):
-    """Turns ``ws [N, num_ws, w_dim]`` into images ``[N, img_channels, R, R]`` in [-1, 1] (nominally)."""
+class SynthesisNetwork(_Module):
+    """``ws [N, num_ws, w_dim] -> images [N, img_channels, R, R]`` (nominally in [-1, 1]).
 
-    def __init__(
-        self,
-        w_dim: int,  # Intermediate latent (W) dimensionality.
-        img_resolution: int,  # Output image resolution.
-        img_channels: int,  # Number of color channels.
-        channel_base: int = 32768,  # Overall multiplier for the number of channels.
-        channel_max: int = 512,  # Maximum number of channels in any layer.
-        num_fp16_res: int = 0,  # Use FP16 for the N highest resolutions (CUDA only).
-        **block_kwargs: Any,  # Arguments for SynthesisBlock.
-    ):
-        if img_resolution < 4 or img_resolution & (img_resolution - 1) != 0:
-            raise ValueError(f"img_resolution must be a power of two >= 4, not {img_resolution}")
+    Blocks ``b4, b8, ..., b{R}``; block widths are ``min(channel_base // res, channel_max)``;
+    the ``num_fp16_res`` largest resolutions (never 4×4) may run in float16.
+    ``block_kwargs`` go to every :class:`SynthesisBlock` (and on to its layers).
+    """
+
+    _shown = ("w_dim", "num_ws", "img_resolution", "img_channels", "num_fp16_res")
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
+                 channel_max: int = 512, num_fp16_res: int = 0, **block_kwargs: Any):  # fmt: skip
+        pyramid = _Pyramid(img_resolution, channel_base, channel_max, num_fp16_res)
         super().__init__()
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_resolution_log2 = int(np.log2(img_resolution))
-        self.img_channels = img_channels
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.img_resolution_log2 = pyramid.log2
         self.num_fp16_res = num_fp16_res
-        self.block_resolutions = [2**i for i in range(2, self.img_resolution_log2 + 1)]
-        channels_dict = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
-        fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
-
-        self.num_ws = 0
+        self.block_resolutions = pyramid.ascending()
         for res in self.block_resolutions:
-            in_channels = channels_dict[res // 2] if res > 4 else 0
-            block = SynthesisBlock(
-                in_channels, channels_dict[res], w_dim=w_dim, resolution=res, img_channels=img_channels,
-                is_last=(res == img_resolution), use_fp16=(res >= fp16_resolution), **block_kwargs,
-            )  # fmt: skip
-            self.num_ws += block.num_conv
-            if res == img_resolution:
-                self.num_ws += block.num_torgb
-            setattr(self, f"b{res}", block)
+            self.add_module(f"b{res}", SynthesisBlock(
+                pyramid.width(res // 2) if res > 4 else 0, pyramid.width(res), w_dim=w_dim, resolution=res,
+                img_channels=img_channels, is_last=res == img_resolution, use_fp16=pyramid.half(res),
+                **block_kwargs,
+            ))  # fmt: skip
+        blocks = _blocks(self)
+        # Each block's ToRGB row is shared with the next block's first conv; only the last is extra.
+        self.num_ws = sum(block.num_conv for block in blocks) + blocks[-1].num_torgb
 
-    def forward(
-        self,
-        ws: torch.Tensor,
-        noise_mode: str = "random",
-        force_fp32: bool = False,
-        fused_modconv: bool | None = None,
-    ) -> torch.Tensor:
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
+                fused_modconv: bool | None = None) -> torch.Tensor:  # fmt: skip
+        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         ws = ws.to(torch.float32)
-        x = img = None
-        w_idx = 0
-        for res in self.block_resolutions:
-            block = getattr(self, f"b{res}")
-            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
-            w_idx += block.num_conv
-            x, img = block(
-                x, img, block_ws, force_fp32=force_fp32, fused_modconv=fused_modconv, noise_mode=noise_mode
-            )
-        return img
-
-    def extra_repr(self) -> str:
-        return (
-            f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
-            f"img_channels={self.img_channels}, num_fp16_res={self.num_fp16_res}"
-        )
+        features = image = None
+        start = 0
+        for block in _blocks(self):
+            rows = ws[:, start : start + block.num_conv + block.num_torgb]
+            features, image = block(features, image, rows, force_fp32=force_fp32, fused_modconv=fused_modconv,
+                                    noise_mode=noise_mode)  # fmt: skip
+            start += block.num_conv
+        return image
 
 
-class Generator(nn.Module):
-    """StyleGAN2 generator: ``G(z, c) -> img``, with ``G.mapping`` and ``G.synthesis``."""
+class Generator(_Module):
+    """``G(z, c) -> images``: ``G.mapping`` (:class:`MappingNetwork`) then ``G.synthesis``
+    (:class:`SynthesisNetwork`).
 
-    def __init__(
-        self,
-        z_dim: int,  # Input latent (Z) dimensionality.
-        c_dim: int,  # Conditioning label (C) dimensionality, 0 = unconditional.
-        w_dim: int,  # Intermediate latent (W) dimensionality.
-        img_resolution: int,  # Output resolution.
-        img_channels: int,  # Number of output color channels.
-        mapping_kwargs: dict | None = None,  # Arguments for MappingNetwork.
-        synthesis_kwargs: dict | None = None,  # Arguments for SynthesisNetwork.
-        **extra_synthesis_kwargs: Any,  # Later StyleGAN2 code passes synthesis args flat.
-    ):
+    ``synthesis_kwargs`` may also be given flat, as later StyleGAN code does; both end up in
+    ``init_kwargs["synthesis_kwargs"]``.
+    """
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
+                 mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None,
+                 **extra_synthesis_kwargs: Any):  # fmt: skip
         super().__init__()
-        mapping_kwargs = dict(mapping_kwargs or {})
-        synthesis_kwargs = {**dict(synthesis_kwargs or {}), **extra_synthesis_kwargs}
-        self.init_kwargs = copy.deepcopy(
-            dict(
-                z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                img_channels=img_channels, mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs,
-            )
+        mapping_args = dict(mapping_kwargs or {})
+        synthesis_args = {**(synthesis_kwargs or {}), **extra_synthesis_kwargs}
+        self.init_kwargs = _recorded(
+            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+            mapping_kwargs=mapping_args, synthesis_kwargs=synthesis_args,
         )  # fmt: skip
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_args)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, num_ws=self.num_ws, **mapping_kwargs)
+        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, num_ws=self.num_ws, **mapping_args)
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1,
-        truncation_cutoff: int | None = None,
-        noise_mode: str = "random",
-        force_fp32: bool = False,
-        update_emas: bool = False,
-        fused_modconv: bool | None = None,
-    ) -> torch.Tensor:
-        """Generates images ``[N, img_channels, R, R]`` from latents ``z [N, z_dim]``.
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
+                truncation_cutoff: int | None = None, noise_mode: str = "random", force_fp32: bool = False,
+                update_emas: bool = False, fused_modconv: bool | None = None) -> torch.Tensor:  # fmt: skip
+        """Images ``[N, img_channels, R, R]`` for latents ``z [N, z_dim]``.
 
-        Args:
-            z: latents.
-            c: one-hot labels ``[N, c_dim]``; None (or empty) for unconditional models.
-            truncation_psi: truncation strength, 1 = off.
-            truncation_cutoff: number of leading ``ws`` to truncate, None = all.
-            noise_mode: 'random', 'const' (the stored noise) or 'none'.
-            force_fp32: never use float16, even on CUDA.
-            update_emas: update the mapping's ``w_avg`` (training).
-            fused_modconv: force the modulated-convolution path; None chooses automatically.
+        ``c`` holds one-hot labels ``[N, c_dim]`` (None or an empty tensor when unconditional);
+        ``truncation_psi``/``truncation_cutoff``/``update_emas`` go to the mapping network,
+        ``noise_mode`` ('random', 'const' or 'none'), ``force_fp32`` and ``fused_modconv``
+        (None: chosen per block) to the synthesis network.
         """
-        c = _empty_labels(c, z.shape[0], z.device)
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+        labels = torch.zeros([z.shape[0], 0], device=z.device) if c is None else c
+        ws = self.mapping(z, labels, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_emas=update_emas)  # fmt: skip
         return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, fused_modconv=fused_modconv)
 
@@ -588,246 +538,189 @@ class Generator(nn.Module):
 # Discriminator
 
 
-class DiscriminatorBlock(nn.Module):
-    """One resolution of the discriminator: (FromRGB), conv0, downsampling conv1, (skip)."""
+class DiscriminatorBlock(_Module):
+    """The layers of one discriminator resolution: ``fromrgb`` (first block, or every block
+    with 'skip'), ``conv0``, the downsampling ``conv1``, and with 'resnet' a 1×1 downsampling
+    ``skip`` shortcut.
 
-    def __init__(
-        self,
-        in_channels: int,  # Number of input channels, 0 = first block.
-        tmp_channels: int,  # Number of intermediate channels.
-        out_channels: int,  # Number of output channels.
-        resolution: int,  # Resolution of this block.
-        img_channels: int,  # Number of input color channels.
-        first_layer_idx: int,  # Index of the first layer (counted from the image input).
-        architecture: str = "resnet",  # Architecture: 'orig', 'skip', 'resnet'.
-        activation: str = "lrelu",  # Activation function name.
-        resample_filter: Sequence[float] = DEFAULT_RESAMPLE_FILTER,  # Low-pass filter taps.
-        conv_clamp: float | None = None,  # Clamp the output of convolution layers to +-X.
-        use_fp16: bool = False,  # Use FP16 for this block (CUDA only)?
-        fp16_channels_last: bool = False,  # Use channels_last memory format with FP16?
-        freeze_layers: int = 0,  # Freeze the first layers of the discriminator (FreezeD).
-    ):
+    Layers are numbered from the image input on, starting at ``first_layer_idx``; those
+    numbered below ``freeze_layers`` hold their weights as buffers (FreezeD). ``num_layers``
+    says how many this block has.
+    """
+
+    _shown = ("resolution", "architecture")
+
+    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int, img_channels: int,
+                 first_layer_idx: int, architecture: str = "resnet", activation: str = "lrelu",
+                 resample_filter: Sequence[float] = LOWPASS_TAPS, conv_clamp: float | None = None,
+                 use_fp16: bool = False, fp16_channels_last: bool = False, freeze_layers: int = 0):  # fmt: skip
         if in_channels not in (0, tmp_channels):
             raise ValueError("DiscriminatorBlock: in_channels must be 0 or tmp_channels")
-        if architecture not in ("orig", "skip", "resnet"):
-            raise ValueError(f"unknown discriminator architecture {architecture!r}")
+        _check_architecture(architecture, "discriminator")
         super().__init__()
-        self.in_channels = in_channels
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.first_layer_idx = first_layer_idx
-        self.architecture = architecture
-        self.use_fp16 = use_fp16
+        self.in_channels, self.resolution, self.img_channels = in_channels, resolution, img_channels
+        self.first_layer_idx, self.architecture, self.use_fp16 = first_layer_idx, architecture, use_fp16
         self.channels_last = use_fp16 and fp16_channels_last
         self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
-        self.num_layers = 0
 
-        def next_trainable() -> bool:
-            # Layers are counted from the image input; the first ``freeze_layers`` are frozen.
-            layer_idx = self.first_layer_idx + self.num_layers
-            self.num_layers += 1
-            return layer_idx >= freeze_layers
-
-        if in_channels == 0 or architecture == "skip":
-            self.fromrgb = Conv2dLayer(
-                img_channels, tmp_channels, kernel_size=1, activation=activation, trainable=next_trainable(),
-                conv_clamp=conv_clamp, channels_last=self.channels_last,
-            )  # fmt: skip
-        self.conv0 = Conv2dLayer(
-            tmp_channels, tmp_channels, kernel_size=3, activation=activation, trainable=next_trainable(),
-            conv_clamp=conv_clamp, channels_last=self.channels_last,
-        )  # fmt: skip
-        self.conv1 = Conv2dLayer(
-            tmp_channels, out_channels, kernel_size=3, activation=activation, down=2, trainable=next_trainable(),
-            resample_filter=resample_filter, conv_clamp=conv_clamp, channels_last=self.channels_last,
-        )  # fmt: skip
+        names = ["conv0", "conv1"]
+        if self._reads_image:
+            names.insert(0, "fromrgb")
         if architecture == "resnet":
-            self.skip = Conv2dLayer(
-                tmp_channels, out_channels, kernel_size=1, bias=False, down=2, trainable=next_trainable(),
-                resample_filter=resample_filter, channels_last=self.channels_last,
-            )  # fmt: skip
+            names.append("skip")
+        self.num_layers = len(names)
+        learns = {name: first_layer_idx + k >= freeze_layers for k, name in enumerate(names)}
+        common = {"channels_last": self.channels_last}
+        if self._reads_image:
+            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, activation=activation,
+                                       trainable=learns["fromrgb"], conv_clamp=conv_clamp, **common)  # fmt: skip
+        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, activation=activation,
+                                 trainable=learns["conv0"], conv_clamp=conv_clamp, **common)  # fmt: skip
+        self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, activation=activation, down=2,
+                                 trainable=learns["conv1"], resample_filter=resample_filter, conv_clamp=conv_clamp,
+                                 **common)  # fmt: skip
+        if architecture == "resnet":
+            self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
+                                    trainable=learns["skip"], resample_filter=resample_filter, **common)  # fmt: skip
 
-    def forward(
-        self, x: torch.Tensor | None, img: torch.Tensor | None, force_fp32: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        device = (x if x is not None else img).device
-        dtype = _block_dtype(self.use_fp16, force_fp32, device)
-        memory_format = _block_memory_format(self.channels_last, self.resolution, dtype, device)
-        if x is not None:
-            x = x.to(dtype=dtype, memory_format=memory_format)
-        if self.in_channels == 0 or self.architecture == "skip":
-            img = img.to(dtype=dtype, memory_format=memory_format)
-            y = self.fromrgb(img)
-            x = x + y if x is not None else y
+    @property
+    def _reads_image(self) -> bool:
+        return self.in_channels == 0 or self.architecture == "skip"
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None,
+                force_fp32: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        device = img.device if x is None else x.device
+        dtype, layout = _block_layout(self.resolution, self.use_fp16, self.channels_last, force_fp32, device)
+        h = None if x is None else x.to(dtype=dtype, memory_format=layout)
+        if self._reads_image:
+            img = img.to(dtype=dtype, memory_format=layout)
+            from_image = self.fromrgb(img)
+            h = from_image if h is None else h + from_image
             img = ops.downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
-        if self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
-            x = self.conv0(x)
-            x = self.conv1(x, gain=np.sqrt(0.5))
-            x = y.add_(x)
-        else:
-            x = self.conv0(x)
-            x = self.conv1(x)
-        return x, img
-
-    def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, architecture={self.architecture}"
+        if self.architecture != "resnet":
+            return self.conv1(self.conv0(h)), img
+        shortcut = self.skip(h, gain=_HALF_POWER)
+        return shortcut.add_(self.conv1(self.conv0(h), gain=_HALF_POWER)), img
 
 
-class MinibatchStdLayer(nn.Module):
-    """Appends the per-group feature standard deviation as extra channels."""
+class MinibatchStdLayer(_Module):
+    """Appends ``num_channels`` maps of within-group feature spread (:func:`ops.minibatch_std`)."""
+
+    _shown = ("group_size", "num_channels")
 
     def __init__(self, group_size: int | None, num_channels: int = 1):
         super().__init__()
-        self.group_size = group_size
-        self.num_channels = num_channels
+        self.group_size, self.num_channels = group_size, num_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ops.minibatch_std(x, self.group_size, self.num_channels)
 
-    def extra_repr(self) -> str:
-        return f"group_size={self.group_size}, num_channels={self.num_channels}"
 
+class DiscriminatorEpilogue(_Module):
+    """The 4×4 head, always in float32: (``fromrgb`` with 'skip'), minibatch statistics, a 3×3
+    ``conv``, the dense ``fc`` over all pixels, and ``out``.
 
-class DiscriminatorEpilogue(nn.Module):
-    """The 4×4 head: (FromRGB), minibatch-std, conv, fc, output (projection when conditional)."""
+    Unconditional, ``out`` is the logit. With labels (``cmap_dim > 0``) ``out`` is a
+    ``cmap_dim``-vector whose scaled inner product with the embedded label is the logit
+    (projection discriminator).
+    """
 
-    def __init__(
-        self,
-        in_channels: int,  # Number of input channels.
-        cmap_dim: int,  # Dimensionality of mapped conditioning label, 0 = no label.
-        resolution: int,  # Resolution of this block (4).
-        img_channels: int,  # Number of input color channels.
-        architecture: str = "resnet",  # Architecture: 'orig', 'skip', 'resnet'.
-        mbstd_group_size: int | None = 4,  # Group size for the minibatch-std layer, None = whole batch.
-        mbstd_num_channels: int = 1,  # Number of features for the minibatch-std layer, 0 = disable.
-        activation: str = "lrelu",  # Activation function name.
-        conv_clamp: float | None = None,  # Clamp the output of convolution layers to +-X.
-    ):
+    _shown = ("resolution", "architecture")
+
+    def __init__(self, in_channels: int, cmap_dim: int, resolution: int, img_channels: int,
+                 architecture: str = "resnet", mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
+                 activation: str = "lrelu", conv_clamp: float | None = None):  # fmt: skip
         super().__init__()
-        self.in_channels = in_channels
-        self.cmap_dim = cmap_dim
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.architecture = architecture
+        self.in_channels, self.cmap_dim, self.resolution = in_channels, cmap_dim, resolution
+        self.img_channels, self.architecture = img_channels, architecture
         if architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
-        self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(
-            in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation, conv_clamp=conv_clamp
-        )
+            self.fromrgb = Conv2dLayer(img_channels, in_channels, 1, activation=activation)
+        self.mbstd = None  # minibatch statistics, unless disabled with mbstd_num_channels=0
+        if mbstd_num_channels > 0:
+            self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels)
+        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
+                                conv_clamp=conv_clamp)  # fmt: skip
         self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation=activation)
-        self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
+        self.out = FullyConnectedLayer(in_channels, cmap_dim or 1)
 
-    def forward(
-        self, x: torch.Tensor, img: torch.Tensor | None, cmap: torch.Tensor | None, force_fp32: bool = False
-    ) -> torch.Tensor:
-        x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)  # the head is always fp32
+    def forward(self, x: torch.Tensor, img: torch.Tensor | None, cmap: torch.Tensor | None,
+                force_fp32: bool = False) -> torch.Tensor:  # fmt: skip
+        as_fp32 = {"dtype": torch.float32, "memory_format": torch.contiguous_format}
+        h = x.to(**as_fp32)
         if self.architecture == "skip":
-            x = x + self.fromrgb(img.to(dtype=torch.float32, memory_format=torch.contiguous_format))
+            h = h + self.fromrgb(img.to(**as_fp32))
         if self.mbstd is not None:
-            x = self.mbstd(x)
-        x = self.conv(x)
-        x = self.fc(x.flatten(1))
-        x = self.out(x)
-        if self.cmap_dim > 0:
-            # Projection discriminator: inner product with the embedded label.
-            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
-        return x
-
-    def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, architecture={self.architecture}"
+            h = self.mbstd(h)
+        logits = self.out(self.fc(self.conv(h).flatten(1)))
+        if self.cmap_dim == 0:
+            return logits
+        return (logits * cmap).sum(dim=1, keepdim=True) * (1 / math.sqrt(self.cmap_dim))
 
 
-class Discriminator(nn.Module):
-    """StyleGAN2 discriminator: ``D(img, c) -> logits [N, 1]``."""
+class Discriminator(_Module):
+    """``D(img, c) -> logits [N, 1]``.
 
-    def __init__(
-        self,
-        c_dim: int,  # Conditioning label (C) dimensionality, 0 = unconditional.
-        img_resolution: int,  # Input resolution.
-        img_channels: int,  # Number of input color channels.
-        architecture: str = "resnet",  # Architecture: 'orig', 'skip', 'resnet'.
-        channel_base: int = 32768,  # Overall multiplier for the number of channels.
-        channel_max: int = 512,  # Maximum number of channels in any layer.
-        num_fp16_res: int = 0,  # Use FP16 for the N highest resolutions (CUDA only).
-        conv_clamp: float | None = None,  # Clamp the output of convolution layers to +-X.
-        cmap_dim: int | None = None,  # Dimensionality of mapped conditioning label, None = default.
-        block_kwargs: dict | None = None,  # Arguments for DiscriminatorBlock.
-        mapping_kwargs: dict | None = None,  # Arguments for MappingNetwork (labels).
-        epilogue_kwargs: dict | None = None,  # Arguments for DiscriminatorEpilogue.
-    ):
-        if img_resolution < 4 or img_resolution & (img_resolution - 1) != 0:
-            raise ValueError(f"img_resolution must be a power of two >= 4, not {img_resolution}")
+    Blocks ``b{R}, ..., b8`` halve the resolution down to the 4×4 head ``b4``
+    (:class:`DiscriminatorEpilogue`); widths follow ``min(channel_base // res, channel_max)``
+    and the ``num_fp16_res`` largest resolutions may run in float16. Labels are embedded by
+    ``mapping`` (a :class:`MappingNetwork` without latent input) into ``cmap_dim`` features
+    (default: the 4×4 width).
+    """
+
+    _shown = ("c_dim", "img_resolution", "img_channels")
+
+    def __init__(self, c_dim: int, img_resolution: int, img_channels: int, architecture: str = "resnet",
+                 channel_base: int = 32768, channel_max: int = 512, num_fp16_res: int = 0,
+                 conv_clamp: float | None = None, cmap_dim: int | None = None, block_kwargs: dict | None = None,
+                 mapping_kwargs: dict | None = None, epilogue_kwargs: dict | None = None):  # fmt: skip
+        pyramid = _Pyramid(img_resolution, channel_base, channel_max, num_fp16_res)
         super().__init__()
-        block_kwargs = dict(block_kwargs or {})
-        mapping_kwargs = dict(mapping_kwargs or {})
-        epilogue_kwargs = dict(epilogue_kwargs or {})
-        self.init_kwargs = copy.deepcopy(
-            dict(
-                c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, architecture=architecture,
-                channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res,
-                conv_clamp=conv_clamp, cmap_dim=cmap_dim, block_kwargs=block_kwargs,
-                mapping_kwargs=mapping_kwargs, epilogue_kwargs=epilogue_kwargs,
-            )
+        block_args, mapping_args = dict(block_kwargs or {}), dict(mapping_kwargs or {})
+        epilogue_args = dict(epilogue_kwargs or {})
+        self.init_kwargs = _recorded(
+            c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, architecture=architecture,
+            channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
+            cmap_dim=cmap_dim, block_kwargs=block_args, mapping_kwargs=mapping_args, epilogue_kwargs=epilogue_args,
         )  # fmt: skip
-        self.c_dim = c_dim
-        self.img_resolution = img_resolution
-        self.img_resolution_log2 = int(np.log2(img_resolution))
-        self.img_channels = img_channels
-        self.block_resolutions = [2**i for i in range(self.img_resolution_log2, 2, -1)]
-        channels_dict = {res: min(channel_base // res, channel_max) for res in self.block_resolutions + [4]}
-        fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
-        if cmap_dim is None:
-            cmap_dim = channels_dict[4]
-        if c_dim == 0:
-            cmap_dim = 0
-        self.cmap_dim = cmap_dim
+        self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
+        self.img_resolution_log2 = pyramid.log2
+        self.block_resolutions = pyramid.ascending()[:0:-1]  # R, R/2, ..., 8
+        self.cmap_dim = 0 if c_dim == 0 else (pyramid.width(4) if cmap_dim is None else cmap_dim)
 
-        common_kwargs = dict(img_channels=img_channels, architecture=architecture, conv_clamp=conv_clamp)
-        layer_idx = 0
+        shared = {"img_channels": img_channels, "architecture": architecture, "conv_clamp": conv_clamp}
+        depth = 0  # layers before this block, counted from the image (for freeze_layers)
         for res in self.block_resolutions:
-            in_channels = channels_dict[res] if res < img_resolution else 0
+            width = pyramid.width(res)
             block = DiscriminatorBlock(
-                in_channels, channels_dict[res], channels_dict[res // 2], resolution=res,
-                first_layer_idx=layer_idx, use_fp16=(res >= fp16_resolution), **block_kwargs, **common_kwargs,
+                0 if res == img_resolution else width, width, pyramid.width(res // 2), resolution=res,
+                first_layer_idx=depth, use_fp16=pyramid.half(res), **block_args, **shared,
             )  # fmt: skip
-            setattr(self, f"b{res}", block)
-            layer_idx += block.num_layers
+            self.add_module(f"b{res}", block)
+            depth += block.num_layers
         if c_dim > 0:
-            self.mapping = MappingNetwork(
-                z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None, **mapping_kwargs
-            )
-        self.b4 = DiscriminatorEpilogue(
-            channels_dict[4], cmap_dim=cmap_dim, resolution=4, **epilogue_kwargs, **common_kwargs
-        )
+            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=self.cmap_dim, num_ws=None, w_avg_beta=None,
+                                          **mapping_args)  # fmt: skip
+        self.b4 = DiscriminatorEpilogue(pyramid.width(4), cmap_dim=self.cmap_dim, resolution=4, **epilogue_args,
+                                        **shared)  # fmt: skip
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
-        """Returns logits ``[N, 1]`` for images ``[N, img_channels, R, R]`` and labels ``c``."""
-        if img.ndim != 4 or img.shape[1:] != (self.img_channels, self.img_resolution, self.img_resolution):
-            raise ValueError(
-                f"img must be [N, {self.img_channels}, {self.img_resolution}, {self.img_resolution}], "
-                f"got {list(img.shape)}"
-            )
-        x = None
-        for res in self.block_resolutions:
-            x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)
-        cmap = None
-        if self.c_dim > 0:
-            cmap = self.mapping(None, c)
-        return self.b4(x, img, cmap, force_fp32=force_fp32)
-
-    def extra_repr(self) -> str:
-        return f"c_dim={self.c_dim}, img_resolution={self.img_resolution}, img_channels={self.img_channels}"
+        """Logits ``[N, 1]`` for images ``[N, img_channels, R, R]`` (and labels ``c [N, c_dim]``)."""
+        expected = (self.img_channels, self.img_resolution, self.img_resolution)
+        if img.ndim != 4 or tuple(img.shape[1:]) != expected:
+            raise ValueError(f"img must be [N, {', '.join(map(str, expected))}], got {list(img.shape)}")
+        features = None
+        for block in _blocks(self):
+            features, img = block(features, img, force_fp32=force_fp32)
+        label_map = self.mapping(None, c) if self.c_dim > 0 else None
+        return self.b4(features, img, label_map, force_fp32=force_fp32)
 
 
 NETWORK_CLASSES = {"Generator": Generator, "Discriminator": Discriminator}
 
 
 def build_network(class_name: str, init_kwargs: dict) -> nn.Module:
-    """Builds a network from its class name and StyleGAN2-ADA constructor kwargs."""
-    try:
-        cls = NETWORK_CLASSES[class_name]
-    except KeyError:
-        raise ValueError(f"unknown StyleGAN2 network class {class_name!r}") from None
-    return cls(**copy.deepcopy(init_kwargs))
+    """A fresh network of class ``class_name`` ('Generator' or 'Discriminator') from its
+    StyleGAN2-ADA constructor kwargs (copied, never modified)."""
+    if class_name not in NETWORK_CLASSES:
+        raise ValueError(f"unknown StyleGAN2 network class {class_name!r}")
+    return NETWORK_CLASSES[class_name](**copy.deepcopy(init_kwargs))
