@@ -27,26 +27,19 @@ __all__ = [
 
 import torch  # noqa: E402
 
-from ganzoo.architectures import Architecture, Metadata, register_architecture  # noqa: E402
-from ganzoo.models.stylegan2 import Discriminator  # noqa: E402
+from ganzoo.architectures import register_architecture  # noqa: E402
+from ganzoo.architectures.stylegan2 import StyleGAN2  # noqa: E402
 
 
-class StyleGAN3(Architecture):
-    """StyleGAN3: ``G.mapping`` then ``G.synthesis``; truncation of w; no per-layer noise."""
+class StyleGAN3(StyleGAN2):
+    """StyleGAN3: the StyleGAN2 family's kwargs, metadata and discriminator, its own generator
+    (``G.mapping`` then ``G.synthesis``, truncation of w, no per-layer noise); not trainable or
+    mergeable by this version."""
 
     name = "stylegan3"
     generator_class = Generator
-    discriminator_class = Discriminator
-
-    def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
-        return Metadata(
-            resolution=int(generator_kwargs["img_resolution"]),
-            channels=int(generator_kwargs["img_channels"]),
-            num_classes=int(generator_kwargs["c_dim"]),
-            latent_dim=int(generator_kwargs["z_dim"]),
-            truncation=True,
-            class_names=list(class_names) if class_names else None,
-        )
+    recipes = ()
+    mergeable = False
 
     def generate(self, G: Any, z: torch.Tensor, c: torch.Tensor, *, seeds: Sequence[int], truncation_psi: float,
                  truncation_cutoff: int | None, noise_mode: str) -> torch.Tensor:  # fmt: skip
