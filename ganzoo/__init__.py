@@ -19,8 +19,6 @@ commands (``ganzoo list``, ``ganzoo info``) start fast. Everything else loads on
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -45,18 +43,21 @@ _LAZY = {
     "finetune": "ganzoo.train.runner",
     "load": "ganzoo.api",
     "list_models": "ganzoo.registry",
-    "merge": "ganzoo.merge",
+    "merge": "ganzoo.cocktail",
     "pull": "ganzoo.hub",
     "push": "ganzoo.hub",
-    "rank": "ganzoo.rank",
+    "rank": "ganzoo.ranking",
 }
 
 # Subpackages and modules reachable as attributes after a bare ``import ganzoo`` (the README's
 # ``ganzoo.synth.render(...)``, ``ganzoo.playground.reproduce(...)``), imported on first access.
-# ``convert``, ``merge`` and ``rank`` are absent: those attributes are the public functions.
+# No module is named after a public function (``convert``, ``merge``, ``rank`` live in
+# ``readers``, ``cocktail``, ``ranking``), so importing one never shadows a function.
 _SUBMODULES = (
     "analysis",
+    "architectures",
     "checkpoint",
+    "cocktail",
     "data",
     "hub",
     "images",
@@ -64,6 +65,8 @@ _SUBMODULES = (
     "modelcard",
     "models",
     "playground",
+    "ranking",
+    "readers",
     "registry",
     "starter",
     "synth",
@@ -76,9 +79,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ganzoo.api import convert, export, load
     from ganzoo.checkpoint import GAN
     from ganzoo.hub import pull, push
-    from ganzoo.merge import merge
+    from ganzoo.cocktail import merge
     from ganzoo.train.runner import finetune
-    from ganzoo.rank import rank
+    from ganzoo.ranking import rank
     from ganzoo.registry import list_models
 
 
@@ -94,23 +97,6 @@ def __getattr__(name: str) -> Any:
         if where == module_name:
             globals()[public] = getattr(module, public)
     return globals()[name]
-
-
-class _GanzooModule(types.ModuleType):
-    """Keeps ``ganzoo.convert`` the function when the subpackage ``ganzoo.convert`` is imported.
-
-    Importing a submodule binds it on its parent package; with the API loaded lazily, that
-    binding would otherwise shadow the public ``convert`` function (it did not when the API was
-    imported eagerly, because the function was bound after the subpackage).
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _GanzooModule
 
 
 def __dir__() -> list[str]:

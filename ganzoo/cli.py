@@ -86,7 +86,7 @@ def convert(
     as_name: Optional[str] = typer.Option(None, "--as", help="Register SRC as this registry model in ganzoo's cache (OUT_DIR not needed)."),
 ) -> None:
     """Convert a foreign checkpoint safely (no code from it runs) into a ganzoo checkpoint directory."""
-    from ganzoo.convert import convert as convert_fn
+    from ganzoo.readers import convert as convert_fn
 
     if as_name is not None:
         if out_dir is not None or config is not None:
@@ -115,7 +115,7 @@ def export(
 ) -> None:
     """Export a checkpoint as a plain state-dict file the official code loads."""
     from ganzoo._io import check_output
-    from ganzoo.convert import export as export_fn
+    from ganzoo.readers import export as export_fn
 
     check_output(out, suffixes=(".pt", ".pth"), overwrite=overwrite)  # before any download
     if not checkpoint_dir.exists() and not str(checkpoint_dir).startswith((".", "/", "~")):
@@ -373,7 +373,7 @@ def mirror(
 
 
 # ------------------------------------------------------------------------------------------------
-# Metrics and rank (logic in ganzoo/metrics/ and ganzoo/rank.py)
+# Metrics and rank (logic in ganzoo/metrics/ and ganzoo/ranking.py)
 
 
 def _print_warnings():
@@ -450,8 +450,8 @@ def rank(
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="Also write a bar plot (PNG) here."),
 ) -> None:
     """Rank candidate source checkpoints for finetuning on a target dataset (Grigoryev et al., 2022)."""
-    from ganzoo.rank import candidate_notes, render_table
-    from ganzoo.rank import rank as rank_fn
+    from ganzoo.ranking import candidate_notes, render_table
+    from ganzoo.ranking import rank as rank_fn
 
     with _print_warnings():
         result = rank_fn(target, candidates=candidates, metric=metric, regime=regime, num_gen=num_gen,

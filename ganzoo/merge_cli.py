@@ -1,4 +1,4 @@
-"""``ganzoo merge A B [C …] --out DIR``: a thin layer over :func:`ganzoo.merge.merge`.
+"""``ganzoo merge A B [C …] --out DIR``: a thin layer over :func:`ganzoo.cocktail.merge`.
 
 Nothing here imports torch at module level: ``ganzoo list`` loads this module too.
 """
@@ -35,7 +35,7 @@ def merge_command(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Merge pretrained GANs into one class-conditional GAN (GAN Cocktail: rooting, averaging, union fine-tuning)."""
-    from ganzoo.merge import SUMMARY_FILE, merge
+    from ganzoo.cocktail import SUMMARY_FILE, merge
 
     names = [n.strip() for n in class_names.split(",")] if class_names is not None else None
     engine = {"device": device} if device != "cpu" else {}

@@ -40,7 +40,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-#: Foreign formats an upstream artifact may have (the readers of ``ganzoo.convert``).
+#: Foreign formats an upstream artifact may have (the readers of ``ganzoo.readers``).
 ARTIFACT_FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
 #: Network roles a checkpoint may include.
 ROLES = ("G_ema", "G", "D")

@@ -98,7 +98,7 @@ def bench_rank(extractor: str, num_gen: int, num_target: int) -> int:
                 (root / "target").mkdir()
                 for i, image in enumerate(gan.sample(seeds=range(10_000, 10_000 + num_target), noise_mode="random")):
                     Image.fromarray(image).save(root / "target" / f"{i:05d}.png")
-        from ganzoo.rank import rank
+        from ganzoo.ranking import rank
 
         times = []
         for run in ("first (cold cache)", "second (same target)"):

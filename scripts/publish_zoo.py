@@ -83,7 +83,7 @@ def write_features(checkpoint: Path, extractors: Sequence[str], num_gen: int, re
                    allow_random_weights: bool) -> list[str]:  # fmt: skip
     """Writes ``features/`` into a checkpoint directory: sample features for each extractor and,
     with ``real_data``, source-dataset features; returns the written names inside the directory."""
-    from ganzoo.rank import real_features_name, sample_features_name, write_real_features, write_sample_features
+    from ganzoo.ranking import real_features_name, sample_features_name, write_real_features, write_sample_features
 
     resolution = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))["generator"]["img_resolution"]
     written = []
@@ -152,8 +152,8 @@ def publish_entry(entry, source_file: Path | None, out_dir: Path, dry_run: bool,
 
     from ganzoo import hub
     from ganzoo.checkpoint import GAN
-    from ganzoo.convert import foreign_to_gan
-    from ganzoo.rank import DEFAULT_NUM_GEN
+    from ganzoo.readers import foreign_to_gan
+    from ganzoo.ranking import DEFAULT_NUM_GEN
 
     report: dict = {"name": entry.name, "repo": entry.hub.repo}
     if source_file is None:

@@ -9,11 +9,11 @@ are pushed towards red, green and blue by their toRGB biases: three clearly diff
 "domains" made without training. They are a stand-in for pretrained models, not pretrained
 models: the study checks the machinery and the relative ordering, not the paper's numbers.
 
-Every method runs through :func:`ganzoo.merge.merge` with the same engine settings (``--aug``,
+Every method runs through :func:`ganzoo.cocktail.merge` with the same engine settings (``--aug``,
 lr 0.0025, batch ``--batch``) and the same budget, ``(N-1)·root_kimg + merge_kimg`` images shown to D:
 cocktail spends it on two rootings and the union fine-tuning, the baselines on the union.
 
-Metrics (:func:`ganzoo.merge.evaluate_merge`): FID and KID of each class against ``--num-gen``
+Metrics (:func:`ganzoo.cocktail.evaluate_merge`): FID and KID of each class against ``--num-gen``
 samples of each source generator (generated references, not real data) with the weight-free
 ``pixels@8`` extractor (8x8 thumbnails; Inception weights cannot be downloaded here, and a
 random-weight network would give numbers without meaning), and of the union of the classes
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ganzoo.checkpoint import GAN
-from ganzoo.merge import METHODS, load_sources, merge
+from ganzoo.cocktail import METHODS, load_sources, merge
 from ganzoo.models.stylegan2 import Discriminator, Generator
 
 RES = 32
@@ -107,7 +107,7 @@ def main() -> None:
             distances = summary["distances"]
         print(f"{method}: done in {seconds:.0f} CPU s", flush=True)
     # The sources against each other: what a class that copied the wrong source would score.
-    from ganzoo.merge import SourceSampler
+    from ganzoo.cocktail import SourceSampler
     from ganzoo.metrics.features import get_extractor
     from ganzoo.metrics.scores import fid
 

@@ -1,4 +1,4 @@
-"""Tests for the plain state-dict reader and kwarg inference (ganzoo.convert.state_dict)."""
+"""Tests for the plain state-dict reader and kwarg inference (ganzoo.readers.state_dict)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ganzoo
-from ganzoo.convert.state_dict import (
+from ganzoo.readers.state_dict import (
     FORMAT,
     PAPER_DEFAULTS,
     fit_channel_base_max,
@@ -19,7 +19,7 @@ from ganzoo.convert.state_dict import (
     read_state_dict_file,
 )
 from ganzoo.errors import ConversionError
-from ganzoo.convert.stylegan2_ada import read_stylegan2_ada_pickle
+from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
 from ganzoo.models.stylegan2 import build_network
 
 # torch.save's two serializations: zip (torch >= 1.6) and the legacy stream of older releases.

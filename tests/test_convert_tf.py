@@ -1,4 +1,4 @@
-"""Tests for the TensorFlow StyleGAN2 pickle reader (ganzoo.convert.stylegan2_tf)."""
+"""Tests for the TensorFlow StyleGAN2 pickle reader (ganzoo.readers.stylegan2_tf)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganzoo.convert.stylegan2_tf import FORMAT, convert_tf_networks, read_stylegan2_tf_pickle
+from ganzoo.readers.stylegan2_tf import FORMAT, convert_tf_networks, read_stylegan2_tf_pickle
 from ganzoo.errors import ConversionError
 from ganzoo.models.stylegan2 import build_network
 from helpers import fixtures_dir
@@ -45,7 +45,7 @@ def tf32():
 
 @pytest.fixture(scope="module")
 def tf32_raw():
-    from ganzoo.convert.safe_pickle import load_pickle
+    from ganzoo.readers.safe_pickle import load_pickle
 
     return load_pickle(TF_PICKLE)
 
@@ -325,7 +325,7 @@ CASES = [
 
 @pytest.mark.parametrize("family, g_kwargs, d_kwargs", CASES)
 def test_tf_layout_round_trip(family, g_kwargs, d_kwargs):
-    from ganzoo.convert.stylegan2_tf import discriminator_kwargs_from_tf, generator_kwargs_from_tf
+    from ganzoo.readers.stylegan2_tf import discriminator_kwargs_from_tf, generator_kwargs_from_tf
 
     torch.manual_seed(0)
     g_init, _ = generator_kwargs_from_tf(g_kwargs, family, {}, "case")

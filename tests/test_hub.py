@@ -833,7 +833,7 @@ def _unreachable_endpoint(kind: str, monkeypatch) -> tuple[str, _CountingListene
 @pytest.mark.parametrize("kind", ["refused", "unresolvable", "disconnect", "blackhole"])
 def test_an_unreachable_endpoint_costs_one_attempt_per_process_and_one_note(env, hub_requests, monkeypatch, capsys, kind):
     from ganzoo.metrics.features import WeightsFile, _timm_weights, fetch_weights
-    from ganzoo.rank import _hub_feature_file
+    from ganzoo.ranking import _hub_feature_file
 
     endpoint, listener = _unreachable_endpoint(kind, monkeypatch)
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
@@ -949,7 +949,7 @@ def test_rank_with_an_unreachable_hub_gives_the_offline_result_after_one_attempt
 
 
 def test_a_missing_repo_on_a_reachable_hub_is_asked_once_without_retries(env, hub_requests, capsys):
-    from ganzoo.rank import _hub_feature_file
+    from ganzoo.ranking import _hub_feature_file
 
     with pytest.raises(DownloadError, match="manual download"):
         hub.pull("tiny-manual")

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganzoo.convert.base import ForeignCheckpoint
-from ganzoo.convert.state_dict import read_state_dict_file
+from ganzoo.readers.base import ForeignCheckpoint
+from ganzoo.readers.state_dict import read_state_dict_file
 from ganzoo.models.stylegan2 import build_network
 from ganzoo.train.loop import fill_unreached_grads
 from ganzoo.train.loss import PHASES, ChunkStats, StyleGAN2Loss, update_w_avg

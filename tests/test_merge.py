@@ -1,4 +1,4 @@
-"""ganzoo.merge (GAN Cocktail) at toy scale: 16² networks of a few thousand parameters, CPU."""
+"""ganzoo.merge (GAN Cocktail, ganzoo/cocktail.py) at toy scale: 16² networks of a few thousand parameters, CPU."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
-from ganzoo.merge import average_gans, make_conditional, merge
+from ganzoo.cocktail import average_gans, make_conditional, merge
 from ganzoo.models.stylegan2 import Discriminator, Generator
 from helpers import tiny_gan
 
@@ -76,7 +76,9 @@ def test_conditional_conversion_keeps_the_behaviour():
 def test_public_api():
     import ganzoo
 
-    assert ganzoo.merge is merge  # the function, though ganzoo/merge.py is also a module
+    import ganzoo.cocktail
+
+    assert ganzoo.merge is merge and ganzoo.cocktail.merge is merge  # the function; the module is cocktail
 
 
 def test_average_is_the_mean_of_the_weights():

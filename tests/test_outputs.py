@@ -346,7 +346,7 @@ def test_rank_metrics_analyze_check_their_outputs_before_computing(tmp_path, cap
 
 
 def test_rank_results_survive_a_read_only_feature_cache(tmp_path, ckpt, target, read_only, monkeypatch):
-    from ganzoo.rank import rank
+    from ganzoo.ranking import rank
 
     cache = read_only(tmp_path / "cache")
     monkeypatch.setenv("GANZOO_CACHE", str(cache))
@@ -374,7 +374,7 @@ def test_rank_strict_is_strict_when_the_target_features_are_cached(tmp_path, cap
 
 
 def test_training_runs_check_out_before_the_work(tmp_path, ckpt, target, read_only, monkeypatch):
-    from ganzoo.merge import merge
+    from ganzoo.cocktail import merge
     from ganzoo.train import runner
 
     monkeypatch.setattr(runner, "_load_source", lambda *a, **k: pytest.fail("source loaded before --out was checked"))
@@ -385,7 +385,7 @@ def test_training_runs_check_out_before_the_work(tmp_path, ckpt, target, read_on
     (tmp_path / "used" / "x").write_text("x")
     with pytest.raises(OutputError, match="not empty .choose another --out, or continue it with --resume"):
         runner.finetune(ckpt, target, tmp_path / "used", kimg=0.01)
-    monkeypatch.setattr(sys.modules["ganzoo.merge"], "load_sources", lambda *a, **k: pytest.fail("sources loaded before --out was checked"))
+    monkeypatch.setattr(sys.modules["ganzoo.cocktail"], "load_sources", lambda *a, **k: pytest.fail("sources loaded before --out was checked"))
     with pytest.raises(OutputError, match="duo: cannot write"):
         merge([str(ckpt), str(ckpt)], ro / "duo", root_kimg=0.01, merge_kimg=0.01)
 

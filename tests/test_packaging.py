@@ -34,7 +34,7 @@ def test_wheel_ships_registry_and_cards(tmp_path):
     assert any(n.endswith("/generator.safetensors") for n in bundled)
     for name in bundled:
         assert name in names  # the starter zoo: weights, config.json, samples.png
-    assert "ganzoo/models/stylegan2.py" in names and "ganzoo/convert/safe_pickle.py" in names
+    assert "ganzoo/models/stylegan2.py" in names and "ganzoo/readers/safe_pickle.py" in names
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
 
 

@@ -21,7 +21,7 @@ from PIL import Image
 from ganzoo.cli import main
 from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.metrics.features import RandomWeightsWarning
-from ganzoo.rank import rank, write_sample_features
+from ganzoo.ranking import rank, write_sample_features
 from helpers import tiny_gan
 
 EXTRACTOR = "timm:resnet18@32"

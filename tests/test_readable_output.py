@@ -123,7 +123,7 @@ def test_metrics_feature_progress_is_plain_lines_on_stderr(tmp_path, capsys):
 
 
 def test_merge_stages_say_merge(tmp_path, capsys):
-    from ganzoo.merge import merge
+    from ganzoo.cocktail import merge
 
     merge([tiny_gan(seed=1), tiny_gan(seed=2)], tmp_path / "m", root_kimg=0.008, merge_kimg=0.008, batch=4,
           aug="none", snap=0.008, class_names=["a", "b"])  # fmt: skip
@@ -170,7 +170,7 @@ def test_generate_refuses_a_grid_over_the_limit_before_loading(tmp_path, capsys)
 
 
 def _rank_result(names):
-    from ganzoo.rank import RankedCandidate, RankResult
+    from ganzoo.ranking import RankedCandidate, RankResult
 
     origins = ["published-real", "generated", "cache", "published"]
     rows = [RankedCandidate(name, fid=123.456 + i, kid=0.12345, precision=0.5, recall=0.25, density=1.234,
@@ -185,7 +185,7 @@ def test_rank_table_is_readable_at_80_columns(width):
 
     from rich.console import Console
 
-    from ganzoo.rank import render_table
+    from ganzoo.ranking import render_table
 
     names = ["primitives-ps-stylegan2-256", "ffhq-stylegan2-config-f-1024", "lsunchurch-stylegan2-256", "discs-stylegan2-32"]
     buffer = io.StringIO()
@@ -209,7 +209,7 @@ def test_rank_table_folds_a_long_path_instead_of_cutting_it():
 
     from rich.console import Console
 
-    from ganzoo.rank import render_table
+    from ganzoo.ranking import render_table
 
     long = "/scratch/someone/experiments/2024/checkpoints/a-very-long-checkpoint-directory-name"
     buffer = io.StringIO()

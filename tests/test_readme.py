@@ -209,8 +209,10 @@ def test_subpackages_are_attributes_after_import_ganzoo_which_stays_light():
         "assert callable(ganzoo.playground.reproduce) and callable(ganzoo.playground.StudyConfig)\n"
         "assert callable(ganzoo.metrics.fid) and ganzoo.models.__name__ == 'ganzoo.models'\n"
         "assert {'synth', 'playground', 'metrics'} <= set(dir(ganzoo))\n"
-        "import ganzoo.convert, ganzoo.merge, ganzoo.rank\n"
+        "import ganzoo.readers.safe_pickle, ganzoo.cocktail, ganzoo.ranking\n"
         "assert callable(ganzoo.convert) and callable(ganzoo.merge) and callable(ganzoo.rank)  # the functions\n"
+        "assert callable(ganzoo.cocktail.average_gans) and callable(ganzoo.readers.safe_pickle.load_pickle)\n"
+        "assert callable(ganzoo.ranking.write_sample_features)  # the modules, never shadowed\n"
         "assert not hasattr(ganzoo, 'no_such_thing')\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)

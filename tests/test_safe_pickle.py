@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganzoo.convert import safe_pickle
-from ganzoo.convert.safe_pickle import (
+from ganzoo.readers import safe_pickle
+from ganzoo.readers.safe_pickle import (
     EasyDict,
     PersistentObject,
     TFNetwork,
@@ -24,7 +24,7 @@ from ganzoo.convert.safe_pickle import (
     load_torch_file,
     plain,
 )
-from ganzoo.convert.stylegan2_ada import read_stylegan2_ada_pickle
+from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
 from ganzoo.errors import ConversionError, UnsafeCheckpointError
 
 FIXTURES = ("tiny32", "cond64")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ganzoo.convert.safe_pickle import PersistentObject, TFNetwork, load_pickle, load_torch_file
-from ganzoo.convert.stylegan2_ada import read_stylegan2_ada_pickle
+from ganzoo.readers.safe_pickle import PersistentObject, TFNetwork, load_pickle, load_torch_file
+from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
 from ganzoo.errors import ConversionError, GanzooError, UnsafeCheckpointError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

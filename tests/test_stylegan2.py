@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganzoo.checkpoint import GAN
-from ganzoo.convert.stylegan2_ada import read_stylegan2_ada_pickle
+from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
 from ganzoo.models import ops
 from ganzoo.models.stylegan2 import Discriminator, Generator, build_network
 

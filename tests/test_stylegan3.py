@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ganzoo.architectures.stylegan3 import Generator, config_kwargs, design_lowpass_filter, upfirdn2d
-from ganzoo.convert.safe_pickle import PersistentObject, load_pickle, plain
-from ganzoo.convert.stylegan2_ada import module_state_dict
+from ganzoo.readers.safe_pickle import PersistentObject, load_pickle, plain
+from ganzoo.readers.stylegan2_ada import module_state_dict
 from ganzoo.models.stylegan2 import Discriminator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -278,7 +278,7 @@ def test_training_and_merging_a_stylegan3_is_one_clear_refusal(shared_fixtures, 
 
 def test_rank_scores_a_stylegan3_and_hints_only_what_it_supports(shared_fixtures, tmp_path):
     from ganzoo.cli import main
-    from ganzoo.rank import _recipe_hint, rank
+    from ganzoo.ranking import _recipe_hint, rank
     from helpers import random_images
 
     assert main(["convert", str(shared_fixtures / "stylegan3" / "sg3t32" / "sg3t32-snapshot.pkl"), str(tmp_path / "sg3")]) == 0

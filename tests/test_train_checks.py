@@ -301,7 +301,7 @@ def test_a_metric_failing_at_a_snapshot_keeps_the_snapshot(source, setup, tmp_pa
 def test_merge_refuses_bad_settings_and_an_unavailable_eval_extractor_before_any_stage(tmp_path, capsys, monkeypatch):
     import importlib
 
-    merge_module = importlib.import_module("ganzoo.merge")  # ganzoo.merge is also the function
+    merge_module = importlib.import_module("ganzoo.cocktail")
     red, blue = tmp_path / "red", tmp_path / "blue"
     tiny_gan(seed=1).save(red)
     tiny_gan(seed=2).save(blue)

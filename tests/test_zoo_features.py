@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from ganzoo.metrics.features import RandomWeightsWarning
-from ganzoo.rank import rank, real_features_name, sample_features_name
+from ganzoo.ranking import rank, real_features_name, sample_features_name
 from helpers import random_images
 from olah_server import OlahServer
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ganzoo._io import atomic_path, check_output, sha256_file
-from ganzoo.convert.base import ForeignCheckpoint, NetworkSpec
+from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
 from ganzoo.errors import ConversionError
 
 FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
@@ -67,16 +67,16 @@ def read_foreign(path: str | os.PathLike, config: dict | None = None) -> Foreign
     """
     fmt = detect_format(path)
     if fmt == "state-dict-pt":
-        from ganzoo.convert.state_dict import read_state_dict_file
+        from ganzoo.readers.state_dict import read_state_dict_file
 
         return read_state_dict_file(path, config=config)
     if config:
         raise ConversionError(f"{path}: --config applies to state-dict files only ({fmt} stores its settings)")
     if fmt == "stylegan2-tf-pkl":
-        from ganzoo.convert.stylegan2_tf import read_stylegan2_tf_pickle
+        from ganzoo.readers.stylegan2_tf import read_stylegan2_tf_pickle
 
         return read_stylegan2_tf_pickle(path)
-    from ganzoo.convert.stylegan2_ada import read_stylegan2_ada_pickle
+    from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
 
     return read_stylegan2_ada_pickle(path)
 

@@ -1,4 +1,4 @@
-"""The opcode interpreter behind :mod:`ganzoo.convert.safe_pickle`.
+"""The opcode interpreter behind :mod:`ganzoo.readers.safe_pickle`.
 
 A pickle is a small stack program. :class:`_Machine` runs its data opcodes itself and hands every
 opcode that could reach code (GLOBAL, STACK_GLOBAL, INST, OBJ, REDUCE, NEWOBJ, NEWOBJ_EX, BUILD,
@@ -14,7 +14,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from ganzoo.convert.safe_pickle import _Loader
+    from ganzoo.readers.safe_pickle import _Loader
 
 MAX_NESTING = 256  # containers inside containers, and open MARKs while unpickling
 MAX_STACK_ITEMS = 1_000_000  # items on the unpickler stack (pickle writes lists in batches of 1000)

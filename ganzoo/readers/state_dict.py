@@ -9,7 +9,7 @@ constructor kwargs, so this module also infers the kwargs from tensor names and 
 (:func:`infer_generator_kwargs`, :func:`infer_discriminator_kwargs`) and says which values could
 only be defaulted.
 
-The file is loaded with :func:`ganzoo.convert.safe_pickle.load_torch_file`, which never runs code.
+The file is loaded with :func:`ganzoo.readers.safe_pickle.load_torch_file`, which never runs code.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ganzoo.checkpoint import check_state_dict, format_names, network_skeleton
-from ganzoo.convert.base import ForeignCheckpoint, NetworkSpec
+from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
 from ganzoo.errors import ConversionError
 
 FORMAT = "state-dict-pt"
@@ -541,7 +541,7 @@ def read_state_dict_file(path: str | os.PathLike, config: Mapping[str, Any] | No
             unexpected or of the wrong shape.
         UnsafeCheckpointError: the file asks to run code (from ``load_torch_file``).
     """
-    from ganzoo.convert.safe_pickle import load_torch_file
+    from ganzoo.readers.safe_pickle import load_torch_file
 
     where = os.fspath(path)
     if config is not None and not isinstance(config, Mapping):

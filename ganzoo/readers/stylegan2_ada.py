@@ -3,7 +3,7 @@
 A StyleGAN2-ADA pickle is either a training snapshot, a dict with ``G``, ``D``, ``G_ema``,
 ``augment_pipe`` and ``training_set_kwargs`` (the official release pickles have this form), or a
 single network. Every network is a "persistent" object whose pickled ``meta['state']`` is the
-module's ``__dict__``. The file is read with :func:`ganzoo.convert.safe_pickle.load_pickle`, so
+module's ``__dict__``. The file is read with :func:`ganzoo.readers.safe_pickle.load_pickle`, so
 the network source embedded in it is never executed; this module only walks the pickled module
 dicts, exactly as ``nn.Module.state_dict()`` would, and collects the constructor kwargs.
 
@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ganzoo.convert.base import ForeignCheckpoint, NetworkSpec
-from ganzoo.convert.safe_pickle import PersistentObject, TFNetwork, load_pickle, plain
+from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
+from ganzoo.readers.safe_pickle import PersistentObject, TFNetwork, load_pickle, plain
 from ganzoo.errors import ConversionError, GanzooError
 
 __all__ = ["FORMAT", "read_stylegan2_ada_pickle", "networks_from_pickle"]
@@ -85,7 +85,7 @@ def networks_from_pickle(data: Any, where: str) -> ForeignCheckpoint:
     """Collects the networks of an already unpickled StyleGAN2-ADA object.
 
     Args:
-        data: what :func:`ganzoo.convert.safe_pickle.load_pickle` returned for the file.
+        data: what :func:`ganzoo.readers.safe_pickle.load_pickle` returned for the file.
         where: the file name used in error messages.
 
     Returns:

@@ -1,4 +1,4 @@
-"""``ganzoo.merge``: GAN Cocktail (Avrahami, Lischinski & Fried, ECCV 2022) and its baselines.
+"""``ganzoo.merge`` (this module is ``ganzoo.cocktail``): GAN Cocktail (Avrahami, Lischinski & Fried, ECCV 2022) and its baselines.
 
 N pretrained GANs become one class-conditional GAN of the root's size without their training
 data: the source generators are the only data ("procedural data", drawn on the fly and seeded).

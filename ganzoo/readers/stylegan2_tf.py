@@ -5,7 +5,7 @@ format: a pickled tuple ``(G, D, Gs)`` of ``dnnlib.tflib.network.Network`` objec
 state holds the build function's keyword arguments (``static_kwargs``, TF names), sub-networks
 (``components``: the generator's ``mapping`` and ``synthesis``), and ``variables``: a list of
 ``(name, numpy array)`` in TF layouts. Unpickling such a file normally executes the embedded TF
-source (``build_module_src``); here it is read by :func:`ganzoo.convert.safe_pickle.load_pickle`,
+source (``build_module_src``); here it is read by :func:`ganzoo.readers.safe_pickle.load_pickle`,
 which never runs code, and the source is ignored.
 
 Two build-function families are supported, told apart by ``build_func_name``:
@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganzoo.convert.base import ForeignCheckpoint, NetworkSpec
+from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
 from ganzoo.checkpoint import check_state_dict, format_names
-from ganzoo.convert.state_dict import expected_state_shapes, fit_channel_base_max
+from ganzoo.readers.state_dict import expected_state_shapes, fit_channel_base_max
 from ganzoo.errors import ConversionError
 
 FORMAT = "stylegan2-tf-pkl"
@@ -698,7 +698,7 @@ def read_stylegan2_tf_pickle(path: str | os.PathLike) -> ForeignCheckpoint:
             that do not map one-to-one onto the PyTorch networks.
         UnsafeCheckpointError: the pickle asks for anything beyond data (from ``load_pickle``).
     """
-    from ganzoo.convert.safe_pickle import load_pickle
+    from ganzoo.readers.safe_pickle import load_pickle
 
     return convert_tf_networks(load_pickle(path), os.fspath(path))
 

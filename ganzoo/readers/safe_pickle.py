@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from ganzoo.convert._pickle_machine import MAX_NESTING, EasyDict, _Callable, _Corrupt, _Machine
+from ganzoo.readers._pickle_machine import MAX_NESTING, EasyDict, _Callable, _Corrupt, _Machine
 from ganzoo.errors import ConversionError, GanzooError, UnsafeCheckpointError
 
 __all__ = [
