@@ -357,6 +357,7 @@ class GAN:
         config = copy.deepcopy(self.config)
         config["format_version"] = FORMAT_VERSION
         config["ganzoo_version"] = __version__
+        config["metadata"] = self.metadata.to_dict()  # derived anew: class_names may have been set since
         files = {}
         with atomic_directory(directory, overwrite=overwrite) as tmp:
             for role, net in self.networks().items():

@@ -346,6 +346,14 @@ def test_format_1_directories_load_unchanged_and_resave_as_format_2(name, tmp_pa
     assert config_metadata(config).to_dict() == config["metadata"]
 
 
+def test_saved_metadata_follows_the_config_at_save_time(tmp_path):
+    gan = tiny_gan(c_dim=2)
+    gan.config["class_names"] = ["cats", "dogs"]  # set after the GAN was made, as merge's callers may
+    gan.save(tmp_path / "ckpt")
+    metadata = read_config(tmp_path / "ckpt")["metadata"]
+    assert metadata["class_names"] == ["cats", "dogs"] and metadata["num_classes"] == 2
+
+
 def test_a_newer_format_is_refused_in_one_line(tmp_path):
     tiny_gan().save(tmp_path / "ckpt")
     config = read_config(tmp_path / "ckpt")
@@ -355,9 +363,13 @@ def test_a_newer_format_is_refused_in_one_line(tmp_path):
         GAN.load(tmp_path / "ckpt")
 
 
-def test_a_user_registered_architecture_saves_loads_and_samples(tmp_path):
+def test_a_user_registered_architecture_saves_loads_and_samples(tmp_path, monkeypatch):
     """A plug-in written outside ganzoo: a generator of one linear layer, no discriminator."""
+    import ganzoo.architectures
     from ganzoo.architectures import Architecture, Metadata, get_architecture, register_architecture
+
+    # Registered into a copy of the table, so the plug-in does not outlive this test.
+    monkeypatch.setattr(ganzoo.architectures, "_REGISTRY", dict(ganzoo.architectures._REGISTRY))
 
     class LinearG(torch.nn.Module):
         def __init__(self, z_dim: int, resolution: int):
