@@ -63,7 +63,7 @@ _SUBMODULES = (
     "images",
     "metrics",
     "modelcard",
-    "models",
+    "ops",
     "playground",
     "ranking",
     "readers",
@@ -74,7 +74,7 @@ _SUBMODULES = (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ganzoo import analysis, data, hub, images, metrics, modelcard, models, playground, registry, starter
+    from ganzoo import analysis, data, hub, images, metrics, modelcard, ops, playground, registry, starter
     from ganzoo import synth, train
     from ganzoo.api import convert, export, load
     from ganzoo.checkpoint import GAN

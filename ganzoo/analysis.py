@@ -36,7 +36,7 @@ from torch import nn
 from ganzoo._io import atomic_path
 from ganzoo.checkpoint import GAN, format_names
 from ganzoo.errors import GanzooError
-from ganzoo.models.adafm import fold_adafm
+from ganzoo.architectures.stylegan2.adafm import fold_adafm
 
 __all__ = ["distance", "filter_report", "filter_similarity", "mean_pairwise_cosine", "plot_filter_similarity"]
 

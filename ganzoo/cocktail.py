@@ -48,7 +48,7 @@ from ganzoo import __version__
 from ganzoo._io import atomic_path, atomic_write_text, check_output
 from ganzoo.checkpoint import CARD_NAME, CONFIG_NAME, GAN, WEIGHT_FILES, build_strict
 from ganzoo.errors import GanzooError
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from ganzoo.train.dataset import ProceduralImages
 
 METHODS = ("cocktail", "scratch", "transfer", "ewc", "freezed")
@@ -247,7 +247,7 @@ def average_gans(gans: Sequence[GAN]) -> GAN:
 def _constant_embedding(mapping: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
     """Makes a mapping network's label embedding class-independent: zero weights, a random
     bias. Returns the normalized embedding every label then gives, ``[embed_features]``."""
-    from ganzoo.models import ops
+    from ganzoo import ops
 
     with torch.no_grad():
         mapping.embed.weight.zero_()

@@ -698,7 +698,7 @@ ADAFM_FOLD_NOTE = ("AdaFM folded at push: each modulated kernel W became gamma *
 
 
 def _folded_upload(gan: Any) -> tuple[Any, dict[str, bytes]]:
-    """Folds AdaFM into plain StyleGAN2 weights (:func:`ganzoo.models.adafm.fold_adafm`).
+    """Folds AdaFM into plain StyleGAN2 weights (:func:`ganzoo.architectures.stylegan2.adafm.fold_adafm`).
 
     Returns:
         The folded :class:`~ganzoo.checkpoint.GAN` (its config as written) and the bytes of its
@@ -706,7 +706,7 @@ def _folded_upload(gan: Any) -> tuple[Any, dict[str, bytes]]:
     """
     import tempfile
 
-    from ganzoo.models.adafm import fold_adafm
+    from ganzoo.architectures.stylegan2.adafm import fold_adafm
 
     folded = fold_adafm(gan)
     folded.config["lineage"] = list(folded.config.get("lineage") or []) + [
@@ -723,7 +723,7 @@ def checkpoint_upload_files(checkpoint_dir: str | os.PathLike, repo_id: str, sam
 
     Every weight file is verified against ``config.json`` first. The card gets the filter
     diversity of G and D (:func:`ganzoo.analysis.filter_report`). An AdaFM checkpoint
-    (``stylegan2-adafm``) is uploaded folded (:func:`ganzoo.models.adafm.fold_adafm`): plain
+    (``stylegan2-adafm``) is uploaded folded (:func:`ganzoo.architectures.stylegan2.adafm.fold_adafm`): plain
     ``stylegan2`` weights and config, with a lineage step saying so (a recorded training state
     is left out: its optimizer moments belong to the unfolded parameters); the files on disk are
     not changed. Other checkpoints upload their ``config.json`` and weight files byte for byte.
@@ -734,7 +734,7 @@ def checkpoint_upload_files(checkpoint_dir: str | os.PathLike, repo_id: str, sam
     """
     from ganzoo.analysis import filter_report
     from ganzoo.checkpoint import GAN, read_config
-    from ganzoo.models.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE
+    from ganzoo.architectures.stylegan2.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE
 
     checkpoint_dir = Path(checkpoint_dir)
     config = read_config(checkpoint_dir)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from ganzoo.train.dataset import ProceduralImages
 from ganzoo.train.loop import Trainer, TrainingOptions
 

@@ -186,7 +186,7 @@ def _pull(repeats: int, resolution: int) -> None:
     import ganzoo
     from ganzoo import hub
     from ganzoo.checkpoint import GAN
-    from ganzoo.models.stylegan2 import Discriminator, Generator
+    from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
     sys.path.insert(0, str(ROOT / "tests"))  # reuse the tests' olah launcher rather than a copy
     from olah_server import OlahServer

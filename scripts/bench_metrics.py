@@ -81,7 +81,7 @@ def bench_rank(extractor: str, num_gen: int, num_target: int) -> int:
     from PIL import Image
 
     from ganzoo.checkpoint import GAN
-    from ganzoo.models.stylegan2 import Generator
+    from ganzoo.architectures.stylegan2.networks import Generator
 
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as tmp:

@@ -96,11 +96,11 @@ def import_reference(path: str) -> Any:
 
 
 def import_ganzoo() -> tuple[Any, Any]:
-    """Returns (ganzoo.models.stylegan2, ganzoo.checkpoint); exits if ganzoo is not importable."""
+    """Returns (ganzoo.architectures.stylegan2.networks, ganzoo.checkpoint); exits if ganzoo is not importable."""
     sys.path.insert(0, str(REPO_ROOT))
     try:
         from ganzoo import checkpoint
-        from ganzoo.models import stylegan2
+        from ganzoo.architectures.stylegan2 import networks as stylegan2
     except Exception as exc:  # noqa: BLE001
         sys.exit(
             f"error: ganzoo is not importable ({type(exc).__name__}: {exc}).\n"

@@ -132,7 +132,7 @@ def main() -> None:
     from training import networks as ref_networks  # type: ignore[import-not-found]
 
     sys.path.insert(0, str(REPO_ROOT))
-    from ganzoo.models.stylegan2 import Discriminator, Generator
+    from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
     from ganzoo.train.dataset import TrainingImages
     from ganzoo.train.loop import Trainer, TrainingOptions
 

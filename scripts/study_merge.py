@@ -33,7 +33,7 @@ import torch
 
 from ganzoo.checkpoint import GAN
 from ganzoo.cocktail import METHODS, load_sources, merge
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
 RES = 32
 DOMAINS = {"red": (1.0, -1.0, -1.0), "green": (-1.0, 1.0, -1.0), "blue": (-1.0, -1.0, 1.0)}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganzoo.checkpoint import GAN
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
 
 def fixtures_dir() -> Path:

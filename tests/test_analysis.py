@@ -14,8 +14,8 @@ from torch import nn
 from ganzoo.analysis import distance, filter_report, filter_similarity, mean_pairwise_cosine
 from ganzoo.checkpoint import GAN
 from ganzoo.errors import GanzooError
-from ganzoo.models.adafm import AdaFMGenerator
-from ganzoo.models.stylegan2 import Generator
+from ganzoo.architectures.stylegan2.adafm import AdaFMGenerator
+from ganzoo.architectures.stylegan2.networks import Generator
 
 
 def _pairwise_loop(weight: torch.Tensor) -> float:

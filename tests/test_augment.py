@@ -103,7 +103,7 @@ def test_blits_are_exact_pixel_moves():
 
 def test_geometric_resampling_is_band_limited_and_centered():
     # A smooth image rotated by 90 degrees through the general resampling path matches rot90.
-    from ganzoo.models import ops
+    from ganzoo import ops
     from ganzoo.train.augment import _resample_affine, _rotation_2d, resampling_taps
 
     base = torch.nn.functional.interpolate(_images(2, size=6, seed=14), size=32, mode="bicubic", align_corners=False)

@@ -122,7 +122,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 
 def test_architecture_comes_from_the_networks_not_the_config(tmp_path):
-    from ganzoo.models.adafm import AdaFMGenerator
+    from ganzoo.architectures.stylegan2.adafm import AdaFMGenerator
 
     plain = tiny_gan()
     G_ema = AdaFMGenerator.from_generator(plain.G_ema, [16])

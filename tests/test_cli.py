@@ -13,7 +13,7 @@ from PIL import Image
 import ganzoo
 from ganzoo.checkpoint import read_config
 from ganzoo.cli import main
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
 from helpers import tiny_gan
 

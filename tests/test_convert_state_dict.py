@@ -20,7 +20,7 @@ from ganzoo.readers.state_dict import (
 )
 from ganzoo.errors import ConversionError
 from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
-from ganzoo.models.stylegan2 import build_network
+from ganzoo.architectures.stylegan2.networks import build_network
 
 # torch.save's two serializations: zip (torch >= 1.6) and the legacy stream of older releases.
 SERIALIZATIONS = {"zip": True, "legacy": False}

@@ -12,7 +12,7 @@ import torch
 
 from ganzoo.readers.stylegan2_tf import FORMAT, convert_tf_networks, read_stylegan2_tf_pickle
 from ganzoo.errors import ConversionError
-from ganzoo.models.stylegan2 import build_network
+from ganzoo.architectures.stylegan2.networks import build_network
 from helpers import fixtures_dir
 
 

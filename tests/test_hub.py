@@ -34,8 +34,8 @@ from ganzoo.analysis import filter_report
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
 from ganzoo.errors import ChecksumMismatchError, DownloadError, UnknownModelError
-from ganzoo.models.adafm import AdaFMGenerator
-from ganzoo.models.stylegan2 import Generator
+from ganzoo.architectures.stylegan2.adafm import AdaFMGenerator
+from ganzoo.architectures.stylegan2.networks import Generator
 from helpers import tiny_gan
 from olah_server import FileServer, OlahServer, free_port
 
@@ -321,7 +321,7 @@ def _release_networks(seed: int) -> dict[str, torch.nn.Module]:
     paper config (num_fp16_res=4, conv_clamp=256, mbstd group 4), i.e. those the state-dict reader
     must default because tensors do not record them; G_ema is G with its weights moved a bit (as
     an EMA would), so the two generators are told apart by their images."""
-    from ganzoo.models.stylegan2 import Discriminator
+    from ganzoo.architectures.stylegan2.networks import Discriminator
 
     release = dict(channel_base=256, channel_max=16, num_fp16_res=4, conv_clamp=256)
     with torch.random.fork_rng(devices=[]):

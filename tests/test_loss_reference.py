@@ -21,7 +21,7 @@ import torch
 
 from ganzoo.readers.base import ForeignCheckpoint
 from ganzoo.readers.state_dict import read_state_dict_file
-from ganzoo.models.stylegan2 import build_network
+from ganzoo.architectures.stylegan2.networks import build_network
 from ganzoo.train.loop import fill_unreached_grads
 from ganzoo.train.loss import PHASES, ChunkStats, StyleGAN2Loss, update_w_avg
 

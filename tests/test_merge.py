@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
 from ganzoo.cocktail import average_gans, make_conditional, merge
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from helpers import tiny_gan
 
 torch.set_num_threads(1)

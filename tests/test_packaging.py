@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ganzoo.models.stylegan2 import _block_dtype
+from ganzoo.architectures.stylegan2.networks import _block_dtype
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_wheel_ships_registry_and_cards(tmp_path):
     assert any(n.endswith("/generator.safetensors") for n in bundled)
     for name in bundled:
         assert name in names  # the starter zoo: weights, config.json, samples.png
-    assert "ganzoo/models/stylegan2.py" in names and "ganzoo/readers/safe_pickle.py" in names
+    assert "ganzoo/architectures/stylegan2/networks.py" in names and "ganzoo/readers/safe_pickle.py" in names
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
 
 

@@ -207,7 +207,7 @@ def test_subpackages_are_attributes_after_import_ganzoo_which_stays_light():
         "images = ganzoo.synth.render('primitives-ps', range(2), 32, seed=0)\n"
         "assert images.shape == (2, 32, 32, 3) and images.dtype.name == 'uint8'\n"
         "assert callable(ganzoo.playground.reproduce) and callable(ganzoo.playground.StudyConfig)\n"
-        "assert callable(ganzoo.metrics.fid) and ganzoo.models.__name__ == 'ganzoo.models'\n"
+        "assert callable(ganzoo.metrics.fid) and ganzoo.architectures.__name__ == 'ganzoo.architectures'\n"
         "assert {'synth', 'playground', 'metrics'} <= set(dir(ganzoo))\n"
         "import ganzoo.readers.safe_pickle, ganzoo.cocktail, ganzoo.ranking\n"
         "assert callable(ganzoo.convert) and callable(ganzoo.merge) and callable(ganzoo.rank)  # the functions\n"

@@ -8,8 +8,8 @@ import torch
 
 from ganzoo.checkpoint import GAN
 from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
-from ganzoo.models import ops
-from ganzoo.models.stylegan2 import Discriminator, Generator, build_network
+from ganzoo import ops
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator, build_network
 
 FIXTURES = ["tiny32", "cond64"]
 

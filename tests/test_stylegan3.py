@@ -13,7 +13,7 @@ import torch
 from ganzoo.architectures.stylegan3 import Generator, config_kwargs, design_lowpass_filter, upfirdn2d
 from ganzoo.readers.safe_pickle import PersistentObject, load_pickle, plain
 from ganzoo.readers.stylegan2_ada import module_state_dict
-from ganzoo.models.stylegan2 import Discriminator
+from ganzoo.architectures.stylegan2.networks import Discriminator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,7 +14,7 @@ import ganzoo
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
 from ganzoo.errors import DatasetError, GanzooError
-from ganzoo.models.adafm import AdaFMGenerator, fold_adafm
+from ganzoo.architectures.stylegan2.adafm import AdaFMGenerator, fold_adafm
 from ganzoo.train import runner
 from ganzoo.train.dataset import load_training_images
 from ganzoo.train.loop import Trainer, TrainingOptions

@@ -44,7 +44,7 @@ def _rt_curve(out) -> list[tuple[float, float, float]]:
 def small_gan(seed: int = 0):
     """A 16x16 GAN with some capacity (64 channels per block, ~0.3M parameters)."""
     from ganzoo.checkpoint import GAN
-    from ganzoo.models.stylegan2 import Discriminator, Generator
+    from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
     torch.manual_seed(seed)
     kwargs = dict(channel_base=1024, channel_max=64)

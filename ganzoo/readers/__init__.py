@@ -141,7 +141,7 @@ def export(checkpoint_dir: str | os.PathLike, out_file: str | os.PathLike, verif
     An existing ``out_file`` is replaced only with ``overwrite``.
     """
     from ganzoo.checkpoint import GAN
-    from ganzoo.models.adafm import fold_adafm
+    from ganzoo.architectures.stylegan2.adafm import fold_adafm
 
     check_output(out_file, suffixes=(".pt", ".pth"), overwrite=overwrite)  # before the checkpoint is read
     # AdaFM checkpoints (recipe adafm) export as plain StyleGAN2: gamma/beta folded into weights.

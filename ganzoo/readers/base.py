@@ -3,7 +3,7 @@
 A reader turns one foreign file into a :class:`ForeignCheckpoint`: for each network it found
 (``G_ema``, ``G``, ``D``), the StyleGAN2-ADA constructor kwargs (plain JSON-able dicts) and a
 state dict whose tensor names and layouts are exactly those of the StyleGAN2-ADA PyTorch
-networks (``ganzoo.models.stylegan2``). Readers never import or execute code from the file.
+networks (``ganzoo.architectures.stylegan2.networks``). Readers never import or execute code from the file.
 """
 
 from __future__ import annotations

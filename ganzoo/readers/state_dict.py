@@ -64,7 +64,7 @@ def expected_state_shapes(class_name: str, init_kwargs: dict[str, Any], where: s
     Raises:
         ConversionError: the kwargs do not describe a valid network.
     """
-    from ganzoo.models.stylegan2 import NETWORK_CLASSES
+    from ganzoo.architectures.stylegan2.networks import NETWORK_CLASSES
 
     if class_name not in NETWORK_CLASSES:
         raise ConversionError(f"{where}: unknown network class {class_name!r}")

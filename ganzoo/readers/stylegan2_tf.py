@@ -613,7 +613,7 @@ def convert_variables(
         ConversionError: a target tensor matches no rule or its TF variable is absent, a TF
             variable is left unused, or a shape differs.
     """
-    from ganzoo.models.ops import setup_filter
+    from ganzoo.ops import setup_filter
 
     compiled = [(re.compile(rule.target), rule) for rule in rules]
     state_dict: dict[str, torch.Tensor] = {}

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo.errors import GanzooError
-from ganzoo.models import ops
+from ganzoo import ops
 
 # Transform name -> its strength multiplier in each preset ('b' blit, 'g' geometric, 'c' color,
 # 'f' filter, 'n' noise, 'c' cutout: the paper's naming).

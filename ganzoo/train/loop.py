@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ganzoo.errors import DatasetError, GanzooError
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
 from ganzoo.train.dataset import ProceduralImages, TrainingImages
 from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, StyleGAN2Loss, update_w_avg

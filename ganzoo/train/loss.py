@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from ganzoo.train.augment import AugmentPipe
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg")

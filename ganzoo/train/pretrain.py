@@ -59,7 +59,7 @@ def build_gan(resolution: int, channels: int = 3, z_dim: int | None = None, w_di
               mapping_layers: int | None = None, channel_base: int | None = None, channel_max: int | None = None,
               mbstd_group_size: int = 4) -> GAN:  # fmt: skip
     """An untrained StyleGAN2 (G, D) with the given architecture (defaults: :data:`DEFAULT_ARCH`)."""
-    from ganzoo.models.stylegan2 import Discriminator, Generator
+    from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
     arch = architecture(resolution, channels, z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers,
                         channel_base=channel_base, channel_max=channel_max)  # fmt: skip

@@ -20,8 +20,8 @@ import torch
 
 from ganzoo.checkpoint import GAN, build_strict
 from ganzoo.errors import GanzooError
-from ganzoo.models.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE, AdaFMGenerator, fold_adafm
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE, AdaFMGenerator, fold_adafm
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
 RECIPES = ("full", "freezed", "adafm", "scratch")
 DEFAULT_FROZEN_D_BLOCKS = 3

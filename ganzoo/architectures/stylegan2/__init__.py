@@ -1,7 +1,7 @@
 """The StyleGAN2 plug-in (``"stylegan2"``) and its AdaFM variant (``"stylegan2-adafm"``).
 
-The networks are :mod:`ganzoo.models.stylegan2` (interchangeable with StyleGAN2-ADA's) and
-:mod:`ganzoo.models.adafm` (a StyleGAN2 generator whose convolutions carry AdaFM's γ and β; it
+The networks are :mod:`ganzoo.architectures.stylegan2.networks` (interchangeable with StyleGAN2-ADA's) and
+:mod:`ganzoo.architectures.stylegan2.adafm` (a StyleGAN2 generator whose convolutions carry AdaFM's γ and β; it
 shares StyleGAN2's discriminator).
 """
 
@@ -12,8 +12,8 @@ from typing import Any, Sequence
 import torch
 
 from ganzoo.architectures import Architecture, Metadata, register_architecture
-from ganzoo.models.adafm import ARCHITECTURE as ADAFM_NAME, AdaFMGenerator
-from ganzoo.models.stylegan2 import Discriminator, Generator
+from ganzoo.architectures.stylegan2.adafm import ARCHITECTURE as ADAFM_NAME, AdaFMGenerator
+from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
 
 class StyleGAN2(Architecture):

@@ -2,7 +2,7 @@
 
 Written from the paper (Karras et al. 2021, "Alias-Free Generative Adversarial Networks") so that
 the state dicts of StyleGAN3 pickles load unchanged (same module, parameter and buffer names).
-StyleGAN3 trains with the StyleGAN2 discriminator (:class:`ganzoo.models.stylegan2.Discriminator`),
+StyleGAN3 trains with the StyleGAN2 discriminator (:class:`ganzoo.architectures.stylegan2.networks.Discriminator`),
 which is this architecture's D.
 """
 

@@ -6,7 +6,7 @@ weights ``W`` frozen and learn adaptive filter modulation: a per-(output, input)
 ``gamma`` and shift ``beta`` of each kernel, ``W' = gamma * W + beta`` (``gamma = 1``,
 ``beta = 0`` at the start, so the network starts exactly as the source).
 
-Representation: an :class:`AdaFMGenerator` is a :class:`~ganzoo.models.stylegan2.Generator`
+Representation: an :class:`AdaFMGenerator` is a :class:`~ganzoo.architectures.stylegan2.networks.Generator`
 whose modulated layers (``conv0``/``conv1`` of the blocks listed in ``adafm_resolutions``)
 hold
 
@@ -27,7 +27,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from ganzoo.models.stylegan2 import Generator, SynthesisLayer
+from ganzoo.architectures.stylegan2.networks import Generator, SynthesisLayer
 
 ARCHITECTURE = "stylegan2-adafm"
 

@@ -9,7 +9,7 @@ Compatibility is the contract of this module: class names, constructor arguments
 ``init_kwargs``, module and tensor names (``mapping.fc0.weight``, ``synthesis.b16.conv0.affine.bias``,
 ``b64.skip.weight``, ...), tensor shapes and forward signatures are those of the StyleGAN2-ADA
 PyTorch release, so its checkpoints load with ``strict=True`` and compute the same outputs.
-Everything runs through the plain-PyTorch operations in :mod:`ganzoo.models.ops`.
+Everything runs through the plain-PyTorch operations in :mod:`ganzoo.ops`.
 
 Precision: a block marked for float16 computes in float16 only on CUDA and unless
 ``force_fp32`` is given; on CPU everything is float32.
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganzoo.models import ops
+from ganzoo import ops
 
 LOWPASS_TAPS = (1, 3, 3, 1)  # binomial FIR taps for every 2x resampling
 _HALF_POWER = math.sqrt(0.5)  # residual branches are summed with this weight each
@@ -304,7 +304,7 @@ class SynthesisLayer(_Module):
     per-pixel noise scaled by ``noise_strength``, bias and activation.
 
     ``up=2`` makes it a 2× upsampling convolution. The kernel is read through ``self.weight``
-    at every call, so subclasses may compute it (see :mod:`ganzoo.models.adafm`).
+    at every call, so subclasses may compute it (see :mod:`ganzoo.architectures.stylegan2.adafm`).
     """
 
     _shown = ("in_channels", "out_channels", "resolution", "up", "activation")
