@@ -45,7 +45,7 @@ _LAZY = {
     "list_models": "ganzoo.registry",
     "merge": "ganzoo.cocktail",
     "pull": "ganzoo.hub",
-    "push": "ganzoo.hub",
+    "push": "ganzoo.publish",
     "rank": "ganzoo.ranking",
 }
 
@@ -65,6 +65,7 @@ _SUBMODULES = (
     "modelcard",
     "ops",
     "playground",
+    "publish",
     "ranking",
     "readers",
     "registry",
@@ -74,11 +75,16 @@ _SUBMODULES = (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ganzoo import analysis, data, hub, images, metrics, modelcard, ops, playground, registry, starter
-    from ganzoo import synth, train
+    # Submodules, as redundant aliases: explicit re-exports for type checkers (and linters).
+    from ganzoo import analysis as analysis, architectures as architectures, checkpoint as checkpoint
+    from ganzoo import cocktail as cocktail, data as data, hub as hub, images as images, metrics as metrics
+    from ganzoo import modelcard as modelcard, ops as ops, playground as playground, publish as publish
+    from ganzoo import ranking as ranking, readers as readers, registry as registry, starter as starter
+    from ganzoo import synth as synth, train as train
     from ganzoo.api import convert, export, load
     from ganzoo.checkpoint import GAN
-    from ganzoo.hub import pull, push
+    from ganzoo.hub import pull
+    from ganzoo.publish import push
     from ganzoo.cocktail import merge
     from ganzoo.train.runner import finetune
     from ganzoo.ranking import rank

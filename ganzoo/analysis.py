@@ -21,7 +21,9 @@ Choices made here:
 ``i`` of ``||theta_A,i - theta_B,i||_2``, where a layer is a *parameter* tensor of the same name
 and shape in both networks. Buffers do not count: they are constants (resampling filters),
 random draws fixed at construction (``noise_const``) or running statistics (``w_avg``), not
-learned weights. AdaFM generators are folded first, so their layers are the effective kernels.
+learned weights. Networks are compared in the form they are published in
+(:meth:`ganzoo.architectures.Architecture.for_upload`: AdaFM generators folded), so their layers
+are the effective kernels.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganzoo._build import format_names
 from ganzoo._io import atomic_path
-from ganzoo.checkpoint import GAN, format_names
+from ganzoo.checkpoint import GAN
 from ganzoo.errors import GanzooError
-from ganzoo.architectures.stylegan2.adafm import fold_adafm
 
 __all__ = ["distance", "filter_report", "filter_similarity", "mean_pairwise_cosine", "plot_filter_similarity"]
 
@@ -45,9 +47,16 @@ def as_gan(source: GAN | str | os.PathLike) -> GAN:
     """Returns ``source`` when it is a :class:`GAN`, else ``ganzoo.load(source)``."""
     if isinstance(source, GAN):
         return source
+    # Registry names and Hub ids too: ganzoo.api reaches the Hub only inside load.
     from ganzoo.api import load
 
     return load(source)
+
+
+def _published(gan: GAN) -> GAN:
+    """``gan`` in the form it is published in (its architecture's
+    :meth:`~ganzoo.architectures.Architecture.for_upload`: AdaFM folded), for weight comparisons."""
+    return gan.architecture.for_upload(gan)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -217,7 +226,7 @@ def distance(a: GAN | str | os.PathLike, b: GAN | str | os.PathLike) -> dict[str
     Raises:
         GanzooError: the networks differ in parameter names or shapes (the message names them).
     """
-    gan_a, gan_b = fold_adafm(as_gan(a)), fold_adafm(as_gan(b))
+    gan_a, gan_b = _published(as_gan(a)), _published(as_gan(b))
     g_norms = _layer_norms(gan_a.G_ema, gan_b.G_ema, "generator (G_ema)")
     d_norms = _layer_norms(gan_a.D, gan_b.D, "discriminator") if gan_a.D is not None and gan_b.D is not None else []
     all_norms = g_norms + d_norms

@@ -52,8 +52,8 @@ def load(
     if path.suffix.lower() in _FILE_SUFFIXES or text.startswith((".", "/", "~")) or text.count("/") > 1:
         # Clearly meant as a path: do not send it to the Hub as a repo id.
         raise UnknownModelError(f"{name_or_path}: no such checkpoint directory or file")
-    from ganzoo.hub import load_pulled, pull_checkpoint
+    from ganzoo.hub import pull_checkpoint
 
     # The pull verifies every file against config.json (``verify`` is moot here), so loading
-    # skips a second hashing pass.
-    return load_pulled(pull_checkpoint(text).path, device=device)
+    # skips a second hashing pass; a ``--generator-only`` pull loads as a G_ema-only GAN.
+    return GAN.load(pull_checkpoint(text).path, device=device, verify=False, missing_ok=True)

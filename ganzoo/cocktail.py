@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -46,10 +45,10 @@ import torch
 
 from ganzoo import __version__
 from ganzoo._io import atomic_path, atomic_write_text, check_output
-from ganzoo.checkpoint import CARD_NAME, CONFIG_NAME, GAN, WEIGHT_FILES, build_strict
+from ganzoo._build import build_strict
+from ganzoo.checkpoint import CARD_NAME, CONFIG_NAME, GAN, WEIGHT_FILES
 from ganzoo.errors import GanzooError
-from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
-from ganzoo.train.dataset import ProceduralImages
+from ganzoo.streams import ProceduralImages
 
 METHODS = ("cocktail", "scratch", "transfer", "ewc", "freezed")
 PLAN_FILE = "merge.json"
@@ -141,20 +140,22 @@ class SourceSampler:
 
     def __init__(self, gan: GAN, resolution: int, channels: int, seed: int, key: Sequence[int], device: str = "cpu"):
         self.G = gan.G_ema.eval() if gan.device == torch.device(device) else copy.deepcopy(gan.G_ema).to(device).eval()
+        self.architecture, self.meta = gan.architecture, gan.metadata
         self.resolution = int(resolution)
         self.channels = int(channels)
         self.seed = int(seed)
         self.key = [int(k) for k in key]
 
     def _latents(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        z = np.empty([len(indices), self.G.z_dim], dtype=np.float32)
-        c = np.zeros([len(indices), self.G.c_dim], dtype=np.float32)
+        z_dim, c_dim = self.meta.latent_dim, self.meta.num_classes
+        z = np.empty([len(indices), z_dim], dtype=np.float32)
+        c = np.zeros([len(indices), c_dim], dtype=np.float32)
         for row, index in enumerate(indices):
             state = np.random.SeedSequence([self.seed, *self.key, int(index)]).generate_state(1)[0]
             rng = np.random.RandomState(state)
-            z[row] = rng.randn(self.G.z_dim)
-            if self.G.c_dim:
-                c[row, rng.randint(self.G.c_dim)] = 1
+            z[row] = rng.randn(z_dim)
+            if c_dim:
+                c[row, rng.randint(c_dim)] = 1
         return torch.from_numpy(z), torch.from_numpy(c)
 
     @torch.no_grad()
@@ -164,7 +165,8 @@ class SourceSampler:
         out = []
         for start in range(0, len(indices), _RENDER_CHUNK):
             z, c = self._latents(indices[start : start + _RENDER_CHUNK])
-            img = self.G(z.to(device), c.to(device), noise_mode="const").float()  # [NCHW]
+            img = self.architecture.generate(self.G, z.to(device), c.to(device), seeds=(), truncation_psi=1.0,
+                                             truncation_cutoff=None, noise_mode="const").float()  # [NCHW]  # fmt: skip
             if img.shape[-1] != self.resolution:
                 mode = "area" if img.shape[-1] > self.resolution else "bilinear"
                 img = torch.nn.functional.interpolate(img, size=(self.resolution, self.resolution), mode=mode)
@@ -244,85 +246,6 @@ def average_gans(gans: Sequence[GAN]) -> GAN:
     return GAN(G_ema, G, D, config=copy.deepcopy(gans[0].config))
 
 
-def _constant_embedding(mapping: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
-    """Makes a mapping network's label embedding class-independent: zero weights, a random
-    bias. Returns the normalized embedding every label then gives, ``[embed_features]``."""
-    from ganzoo import ops
-
-    with torch.no_grad():
-        mapping.embed.weight.zero_()
-        mapping.embed.bias.copy_(torch.randn(mapping.embed.bias.shape, generator=gen))
-        return ops.normalize_2nd_moment(mapping.embed(torch.zeros([1, mapping.c_dim])))[0]
-
-
-def _conditional_generator(G: Generator, num_classes: int, seed: int) -> Generator:
-    """``G`` with a class embedding concatenated to the normalized z, ignored at the start.
-
-    The embedding starts class-independent (zero weights, random bias), so its normalized
-    output is one constant vector ``y0``; ``mapping.fc0`` keeps random (seeded) input columns
-    for it, and its bias absorbs their constant contribution, while the old columns are
-    rescaled for fc0's larger fan-in (equalized learning rate). Every class then gives the
-    unconditional G's output, yet every new parameter gets a gradient from the first step (the
-    embedding trains at the full learning rate; zero fc0 columns would leave the class signal
-    to the mapping's 0.01 learning-rate multiplier and, measured at toy scale, never separate
-    the classes).
-    """
-    kwargs = copy.deepcopy(G.init_kwargs)
-    kwargs["c_dim"] = int(num_classes)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        new = type(G)(**kwargs)
-    state = new.state_dict()
-    for key, value in G.state_dict().items():
-        if key not in ("mapping.fc0.weight", "mapping.fc0.bias"):
-            state[key] = value.detach().clone()
-    new.load_state_dict(state, strict=True)
-    y0 = _constant_embedding(new.mapping, gen)
-    old_fc, new_fc = G.mapping.fc0, new.mapping.fc0
-    z_dim = old_fc.weight.shape[1]
-    with torch.no_grad():
-        new_fc.weight[:, :z_dim] = old_fc.weight * (old_fc.weight_gain / new_fc.weight_gain)
-        constant = new_fc.weight[:, z_dim:].double() @ y0.double() * new_fc.weight_gain
-        new_fc.bias.copy_(((old_fc.bias.double() * old_fc.bias_gain - constant) / new_fc.bias_gain).float())
-    return new.requires_grad_(False).train(G.training)
-
-
-def _conditional_discriminator(D: Discriminator, num_classes: int, seed: int) -> Discriminator:
-    """``D`` as a projection discriminator whose logits equal the old ones for every class.
-
-    The label embedding starts class-independent (zero weights, random bias), so the mapped
-    label is one constant vector ``m0`` (through the random, seeded mapping layers); the
-    output layer ``out`` starts random and is corrected along ``m0`` so that the projection
-    ``<out(x), m0> / sqrt(cmap_dim)`` is the old scalar logit.
-    """
-    kwargs = copy.deepcopy(D.init_kwargs)
-    kwargs["c_dim"] = int(num_classes)
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + 1)
-        new = type(D)(**kwargs)
-    state = new.state_dict()
-    for key, value in D.state_dict().items():
-        if key not in ("b4.out.weight", "b4.out.bias"):
-            state[key] = value.detach().clone()
-    new.load_state_dict(state, strict=True)
-    _constant_embedding(new.mapping, gen)
-    with torch.no_grad():
-        m0 = new.mapping(None, torch.zeros([1, num_classes]))[0].double()  # [cmap_dim]
-        old_out, out = D.b4.out, new.b4.out
-        scale = math.sqrt(new.cmap_dim)
-        # Stored weights: both layers have in_channels inputs, hence the same weight gain.
-        target_w = old_out.weight[0].double() * scale  # want m0 @ W = target (per input)
-        weight = out.weight.double()
-        weight += torch.outer(m0, target_w - m0 @ weight) / (m0 @ m0)
-        bias = out.bias.double() * out.bias_gain
-        bias += m0 * (old_out.bias[0].double() * old_out.bias_gain * scale - m0 @ bias) / (m0 @ m0)
-        out.weight.copy_(weight.float())
-        out.bias.copy_((bias / out.bias_gain).float())
-    return new.requires_grad_(False).train(D.training)
-
-
 def make_conditional(gan: GAN, class_names: Sequence[str], seed: int = 0) -> GAN:
     """An unconditional GAN turned class-conditional with ``len(class_names)`` classes whose
     G output and D logits are, for every class, those of ``gan`` (up to float rounding).
@@ -335,14 +258,16 @@ def make_conditional(gan: GAN, class_names: Sequence[str], seed: int = 0) -> GAN
     Raises:
         GanzooError: ``gan`` is conditional already, or has no D.
     """
-    if gan.G_ema.c_dim:
-        raise GanzooError(f"merge: the root must be unconditional (it has {gan.G_ema.c_dim} classes)")
+    if gan.metadata.num_classes:
+        raise GanzooError(f"merge: the root must be unconditional (it has {gan.metadata.num_classes} classes)")
     if gan.D is None:
         raise GanzooError("merge: the root has no discriminator (rooting trains D as well)")
     num = len(class_names)
-    G_ema = _conditional_generator(gan.G_ema, num, seed)
-    G = _conditional_generator(gan.G, num, seed) if gan.G is not None else None
-    D = _conditional_discriminator(gan.D, num, seed)
+    arch = gan.architecture
+    arch.require("merge")
+    G_ema = arch.conditional(gan.G_ema, "G_ema", num, seed)
+    G = arch.conditional(gan.G, "G", num, seed) if gan.G is not None else None
+    D = arch.conditional(gan.D, "D", num, seed)
     config = copy.deepcopy(gan.config)
     config["class_names"] = list(class_names)
     return GAN(G_ema, G, D, config=config)
@@ -363,15 +288,17 @@ def fisher_information(gan: GAN, num_samples: int = 256, batch: int = 8, seed: i
         ``{"G.<name>": F, "D.<name>": F}`` for every parameter of the raw G (or G_ema) and D.
     """
     G = copy.deepcopy(gan.G if gan.G is not None else gan.G_ema).requires_grad_(True)
+    meta = gan.metadata
     D = copy.deepcopy(gan.D).requires_grad_(True)
     params = {f"G.{k}": p for k, p in G.named_parameters()} | {f"D.{k}": p for k, p in D.named_parameters()}
     fisher = {k: torch.zeros_like(p) for k, p in params.items()}
     gen = torch.Generator().manual_seed(seed)
     rounds = max(num_samples // batch, 1)
     for _ in range(rounds):
-        z = torch.randn([batch, G.z_dim], generator=gen)
-        c = torch.zeros([batch, G.c_dim])
-        loss = torch.nn.functional.softplus(-D(G(z, c, noise_mode="const"), c)).mean()
+        z = torch.randn([batch, meta.latent_dim], generator=gen)
+        c = torch.zeros([batch, meta.num_classes])
+        img = gan.architecture.generate(G, z, c, seeds=(), truncation_psi=1.0, truncation_cutoff=None, noise_mode="const")
+        loss = torch.nn.functional.softplus(-D(img, c)).mean()
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
         for (key, _), grad in zip(params.items(), grads):
             if grad is not None:
@@ -386,6 +313,7 @@ def _conditional_fisher(fisher: dict[str, torch.Tensor], uncond: GAN, cond: GAN)
     the projection head re-parameterizes."""
     G_old = uncond.G if uncond.G is not None else uncond.G_ema
     G_new = cond.G if cond.G is not None else cond.G_ema
+    rescaled = {f"G.{name}": how for name, how in cond.architecture.rescaled_inputs(G_old, G_new).items()}
     out = {}
     for prefix, net in (("G", G_new), ("D", cond.D)):
         for key, param in net.named_parameters():
@@ -394,9 +322,9 @@ def _conditional_fisher(fisher: dict[str, torch.Tensor], uncond: GAN, cond: GAN)
             old = fisher.get(name)
             if old is not None and old.shape == param.shape:
                 value = old.clone()
-            elif name == "G.mapping.fc0.weight" and old is not None:
-                scale = G_old.mapping.fc0.weight_gain / G_new.mapping.fc0.weight_gain
-                value[:, : old.shape[1]] = old / scale**2
+            elif name in rescaled and old is not None:
+                columns, scale = rescaled[name]
+                value[:, :columns] = old / scale**2
             out[name] = value
     return out
 
@@ -455,7 +383,7 @@ def evaluate_merge(gan: GAN, sources: Sequence[Source], num_gen: int = 1000, see
     if num_gen < 2:
         raise GanzooError("merge --eval: --num-gen must be at least 2")
     extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
-    res, channels = gan.G_ema.img_resolution, gan.G_ema.img_channels
+    res, channels = gan.metadata.resolution, gan.metadata.channels
     indices = np.arange(num_gen, dtype=np.int64)
     reference = [extractor(_nhwc(SourceSampler(s.gan, res, channels, seed, (_EVAL_STREAM, k), device)(indices)))
                  for k, s in enumerate(sources)]  # fmt: skip
@@ -498,32 +426,32 @@ def sample_grid(gan: GAN, seed: int = 0, columns: int = _GRID_COLUMNS) -> np.nda
     pair of neighbouring classes a row interpolating in W from class a to class b with one
     latent, and a style-mixing row (coarse styles of a class-a sample with the fine styles of
     a class-b sample, and the reverse)."""
-    G = gan.G_ema
-    num = G.c_dim
+    G, arch, meta = gan.G_ema, gan.architecture, gan.metadata
+    num = meta.num_classes
     rng = np.random.RandomState(seed)
-    z = torch.from_numpy(rng.randn(columns, G.z_dim).astype(np.float32)).to(gan.device)
+    z = torch.from_numpy(rng.randn(columns, meta.latent_dim).astype(np.float32)).to(gan.device)
     eye = torch.eye(num, device=gan.device)
 
     def ws_of(latents: torch.Tensor, cls: int) -> torch.Tensor:
-        return G.mapping(latents, eye[cls].expand(len(latents), -1))
+        return arch.styles(G, latents, eye[cls].expand(len(latents), -1))
 
-    rows = [G.synthesis(ws_of(z, k), noise_mode="const") for k in range(num)]
-    cutoff = max(G.num_ws // 2, 1)
+    rows = [arch.render_styles(G, ws_of(z, k)) for k in range(num)]
+    cutoff = max(ws_of(z[:1], 0).shape[1] // 2, 1)
     for a in range(num):
         b = (a + 1) % num
         if num == 2 and a == 1:
             break
         w_a, w_b = ws_of(z[:1], a), ws_of(z[:1], b)
         steps = torch.linspace(0, 1, columns, device=gan.device).reshape(-1, 1, 1)
-        rows.append(G.synthesis(w_a.lerp(w_b, steps), noise_mode="const"))
+        rows.append(arch.render_styles(G, w_a.lerp(w_b, steps)))
         pairs = columns // 4
         wa, wb = ws_of(z[:pairs], a), ws_of(z[pairs : 2 * pairs], b)
         ab = torch.cat([wa[:, :cutoff], wb[:, cutoff:]], dim=1)
         ba = torch.cat([wb[:, :cutoff], wa[:, cutoff:]], dim=1)
         mixed = torch.stack([wa, wb, ab, ba], dim=1).flatten(0, 1)
-        rows.append(G.synthesis(mixed, noise_mode="const"))
+        rows.append(arch.render_styles(G, mixed))
     images = [(r.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy() for r in rows]
-    res, channels = G.img_resolution, G.img_channels
+    res, channels = meta.resolution, meta.channels
     grid = np.zeros([len(images) * res, columns * res, channels], dtype=np.uint8)
     for r, row in enumerate(images):
         for c, img in enumerate(row[:columns]):
@@ -700,11 +628,11 @@ def merge(
     loaded = load_sources(sources, class_names)
     root_index = _root_index(root, loaded)
     root_gan = loaded[root_index].gan
-    if root_gan.G_ema.c_dim:
+    if root_gan.metadata.num_classes:
         raise GanzooError(f"merge: the root {loaded[root_index].label} must be unconditional")
     if root_gan.D is None:
         raise GanzooError(f"merge: the root {loaded[root_index].label} has no discriminator; choose another --root")
-    res, channels = root_gan.G_ema.img_resolution, root_gan.G_ema.img_channels
+    res, channels = root_gan.metadata.resolution, root_gan.metadata.channels
     names = [s.name for s in loaded]
     batch = int(batch) if batch is not None else default_batch(res)
     stages = _plan_stages(method, len(loaded), root_index, float(root_kimg), float(merge_kimg))

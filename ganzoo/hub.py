@@ -17,6 +17,10 @@ they can change within one process.
 A mirror (``ganzoo mirror NAME... --to DIR``) writes checkpoints as plain git repositories at
 ``DIR/models/ORG/NAME``: the layout a self-hosted Hub mirror such as olah serves from its
 ``mirrors-path``, so ``HF_ENDPOINT=http://mirror ganzoo pull ORG/NAME`` works unchanged.
+
+A push commits an :class:`Upload` that its caller prepared (:mod:`ganzoo.publish` makes one from
+a checkpoint directory): the files, the uploaded ``config.json`` and the card's extra sections.
+This module folds no architecture's networks and computes no statistics.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import os
 import shutil
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -676,10 +680,11 @@ def samples_png(checkpoint_dir: str | os.PathLike, seeds: Iterable[int] = range(
     """A PNG grid of samples from a checkpoint (what a pushed card shows)."""
     from ganzoo.checkpoint import GAN
 
-    return _gan_samples_png(GAN.load(checkpoint_dir, verify=False), seeds, truncation_psi)
+    return gan_samples_png(GAN.load(checkpoint_dir, verify=False), seeds, truncation_psi)
 
 
-def _gan_samples_png(gan: Any, seeds: Iterable[int] = range(16), truncation_psi: float = 0.7) -> bytes:
+def gan_samples_png(gan: Any, seeds: Iterable[int] = range(16), truncation_psi: float = 0.7) -> bytes:
+    """A PNG grid of samples from a GAN in hand (class 0 of a conditional one)."""
     from PIL import Image
 
     from ganzoo.images import image_grid
@@ -693,100 +698,71 @@ def _gan_samples_png(gan: Any, seeds: Iterable[int] = range(16), truncation_psi:
     return buffer.getvalue()
 
 
-ADAFM_FOLD_NOTE = ("AdaFM folded at push: each modulated kernel W became gamma * W + beta, so this is a plain "
-                   "stylegan2 checkpoint that loads anywhere (same images as the AdaFM model)")  # fmt: skip
+@dataclass(frozen=True)
+class Upload:
+    """What one push commits, prepared by the caller (:func:`ganzoo.publish.prepare_upload` for
+    a checkpoint directory): the Hub layer sends it and renders the card, nothing more.
 
-
-def _folded_upload(gan: Any) -> tuple[Any, dict[str, bytes]]:
-    """Folds AdaFM into plain StyleGAN2 weights (:func:`ganzoo.architectures.stylegan2.adafm.fold_adafm`).
-
-    Returns:
-        The folded :class:`~ganzoo.checkpoint.GAN` (its config as written) and the bytes of its
-        ``config.json`` and weight files.
+    Attributes:
+        files: path in the repo -> content: bytes, or a local file sent as it is
+            (``config.json`` and the weight files; not the card or the samples grid).
+        config: the ``config.json`` that is uploaded; the model card is rendered from it.
+        name: what is uploaded, for the default commit message (a directory's name).
+        samples: a PNG grid uploaded as ``samples.png`` and shown in the card; None: no grid.
+        card: more keyword arguments of :func:`ganzoo.modelcard.render_card`, the card's extra
+            sections (``filter_diversity``).
     """
-    import tempfile
 
-    from ganzoo.architectures.stylegan2.adafm import fold_adafm
+    files: dict[str, bytes | Path]
+    config: dict
+    name: str
+    samples: bytes | None = None
+    card: dict[str, Any] = field(default_factory=dict)
 
-    folded = fold_adafm(gan)
-    folded.config["lineage"] = list(folded.config.get("lineage") or []) + [
-        {"operation": "fold-adafm", "notes": [ADAFM_FOLD_NOTE]}
-    ]
-    with tempfile.TemporaryDirectory(prefix="ganzoo-fold-") as tmp:
-        directory = folded.save(Path(tmp) / "folded")
-        names = [CONFIG_NAME, *sorted(folded.config["files"])]
-        return folded, {name: (directory / name).read_bytes() for name in names}
+    def commit_files(self, repo_id: str) -> dict[str, bytes | Path]:
+        """Every file of the commit: :attr:`files`, the samples grid and the rendered card."""
+        files = dict(self.files)
+        if self.samples is not None:
+            files[SAMPLES_NAME] = self.samples
+        card = render_card(self.config, repo_id=repo_id, samples_file=SAMPLES_NAME if self.samples is not None else None,
+                           **self.card)  # fmt: skip
+        files[CARD_NAME] = str(card).encode("utf-8")
+        return files
 
 
-def checkpoint_upload_files(checkpoint_dir: str | os.PathLike, repo_id: str, samples: bool = True) -> dict[str, bytes | Path]:
-    """The files a push uploads: config.json, the weight files, README.md (card), samples.png.
-
-    Every weight file is verified against ``config.json`` first. The card gets the filter
-    diversity of G and D (:func:`ganzoo.analysis.filter_report`). An AdaFM checkpoint
-    (``stylegan2-adafm``) is uploaded folded (:func:`ganzoo.architectures.stylegan2.adafm.fold_adafm`): plain
-    ``stylegan2`` weights and config, with a lineage step saying so (a recorded training state
-    is left out: its optimizer moments belong to the unfolded parameters); the files on disk are
-    not changed. Other checkpoints upload their ``config.json`` and weight files byte for byte.
+def check_push_target(repo_id: str) -> None:
+    """Refuses a push before any work: a repo id not of the form ``org/name``, or offline mode.
 
     Raises:
-        CheckpointError: not a checkpoint, or a recorded file is missing.
-        ChecksumMismatchError: a weight file differs from its recorded sha256.
+        GanzooError: not a repo id.
+        DownloadError: ``HF_HUB_OFFLINE`` is set.
     """
-    from ganzoo.analysis import filter_report
-    from ganzoo.checkpoint import GAN, read_config
-    from ganzoo.architectures.stylegan2.adafm import ARCHITECTURE as ADAFM_ARCHITECTURE
-
-    checkpoint_dir = Path(checkpoint_dir)
-    config = read_config(checkpoint_dir)
-    files = config.get("files", {})
-    for name, meta in sorted(files.items()):
-        path = checkpoint_dir / name
-        if not path.is_file():
-            raise CheckpointError(f"{path}: missing (config.json records it)")
-        digest = sha256_file(path)
-        if digest != meta.get("sha256"):
-            raise ChecksumMismatchError(f"{path}: sha256 {digest} != recorded {meta.get('sha256')}")
-    gan = GAN.load(checkpoint_dir, verify=False)  # just verified
-    upload: dict[str, bytes | Path]
-    if config["architecture"] == ADAFM_ARCHITECTURE:
-        gan, folded_files = _folded_upload(gan)
-        config = gan.config
-        upload = dict(folded_files)
-    else:
-        upload = {CONFIG_NAME: checkpoint_dir / CONFIG_NAME}
-        upload.update({name: checkpoint_dir / name for name in sorted(files)})
-    samples_name = None
-    if samples:
-        upload[SAMPLES_NAME] = _gan_samples_png(gan)
-        samples_name = SAMPLES_NAME
-    report = filter_report(gan)
-    diversity = {"G": report["G_mean"], "D": report["D_mean"]}
-    upload[CARD_NAME] = str(render_card(config, repo_id=repo_id, samples_file=samples_name,
-                                        filter_diversity=diversity)).encode("utf-8")  # fmt: skip
-    return upload
+    if not is_repo_id(repo_id):
+        raise GanzooError(f"{repo_id!r}: a Hub repo id looks like 'org/name'")
+    if hub_offline():
+        raise DownloadError(f"push to {repo_id}: HF_HUB_OFFLINE=1 is set; unset it to upload")
 
 
 def push(
-    checkpoint_dir: str | os.PathLike,
+    upload: Upload,
     repo_id: str,
     private: bool = False,
     revision: str | None = None,
     token: str | None = None,
     commit_message: str | None = None,
-    samples: bool = True,
 ) -> str:
-    """Uploads a checkpoint directory to the Hub in one commit, with a rendered model card.
+    """Commits a prepared :class:`Upload` to the Hub in one commit, with its rendered model card.
 
-    Creates the repo (and the branch ``revision``) when needed.
+    Creates the repo (and the branch ``revision``) when needed. To push a checkpoint directory
+    use :func:`ganzoo.push` (:func:`ganzoo.publish.push`), which prepares the upload.
 
     Args:
-        checkpoint_dir: a ganzoo checkpoint directory.
+        upload: the files, config and card sections to commit.
         repo_id: ``org/name``.
         private: create the repo private.
         revision: the branch to commit to (default ``main``).
         token: Hub token (default: ``HF_TOKEN`` / the saved login).
         commit_message: the commit message.
-        samples: generate a samples grid and show it in the card.
 
     Returns:
         The URL of the commit.
@@ -794,15 +770,15 @@ def push(
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub import errors as hf_errors
 
-    if not is_repo_id(repo_id):
-        raise GanzooError(f"{repo_id!r}: a Hub repo id looks like 'org/name'")
-    if hub_offline():
-        raise DownloadError(f"push to {repo_id}: HF_HUB_OFFLINE=1 is set; unset it to upload")
-    upload = checkpoint_upload_files(checkpoint_dir, repo_id, samples=samples)
+    if not isinstance(upload, Upload):
+        raise TypeError(f"ganzoo.hub.push takes a prepared Upload, not {type(upload).__name__}; "
+                        "push a checkpoint directory with ganzoo.push (ganzoo.publish.push)")  # fmt: skip
+    check_push_target(repo_id)
+    files = upload.commit_files(repo_id)
     endpoint = hub_endpoint()
     api = HfApi(endpoint=endpoint, token=token, library_name="ganzoo")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(data) if isinstance(data, Path) else data)
-                  for name, data in upload.items()]  # fmt: skip
+                  for name, data in files.items()]  # fmt: skip
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision and revision != "main":
@@ -810,7 +786,7 @@ def push(
         info = api.create_commit(
             repo_id,
             operations,
-            commit_message=commit_message or f"Upload ganzoo checkpoint {Path(checkpoint_dir).name}",
+            commit_message=commit_message or f"Upload ganzoo checkpoint {upload.name}",
             revision=revision,
             repo_type="model",
         )
@@ -909,30 +885,18 @@ def _write_git_repo(directory: Path, target: Path, repo_id: str, entry: Entry | 
     return target
 
 
-# ------------------------------------------------------------------------------------------------
-# Loading a pulled checkpoint
-
-
-def load_pulled(directory: str | os.PathLike, device: str = "cpu"):
-    """Loads a pulled checkpoint; one pulled with ``--generator-only`` gives a G_ema-only GAN.
-
-    Checksums were verified by the pull, so they are not computed again here.
-    """
-    from ganzoo.checkpoint import GAN
-
-    return GAN.load(directory, device=device, verify=False, missing_ok=True)
-
-
 __all__ = [
     "PullResult",
+    "Upload",
+    "check_push_target",
     "converted_dir",
     "direct_download_url",
     "download_url",
     "entry_card",
+    "gan_samples_png",
     "ganzoo_cache_dir",
     "hub_cache_dir",
     "hub_endpoint",
-    "load_pulled",
     "mirror",
     "pull",
     "pull_checkpoint",
@@ -940,5 +904,6 @@ __all__ = [
     "register_converted",
     "render_card",
     "resolve",
+    "samples_png",
     "verify_files",
 ]

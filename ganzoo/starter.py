@@ -81,8 +81,8 @@ def render_domain(name: str, indices, resolution: int = RESOLUTION, seed: int = 
 
 
 def domain_stream(name: str, resolution: int = RESOLUTION, channels: int = 3, seed: int = DOMAIN_SEED):
-    """A toy domain as an endless training stream (:class:`ganzoo.train.dataset.ProceduralImages`)."""
-    from ganzoo.train.dataset import ProceduralImages, rgb_batch
+    """A toy domain as an endless training stream (:class:`ganzoo.streams.ProceduralImages`)."""
+    from ganzoo.streams import ProceduralImages, rgb_batch
     from ganzoo.train.pretrain import DOMAIN_PREFIX
 
     def render(indices: np.ndarray):

@@ -103,7 +103,7 @@ def write_features(checkpoint: Path, extractors: Sequence[str], num_gen: int, re
 def push_features(checkpoint: Path, names: list[str], repo_id: str, revision: str | None) -> str:
     """Uploads the feature files to the entry's Hub repo in one commit; returns the commit URL.
 
-    ``hub.push`` uploads exactly the checkpoint (config.json, weights, card, samples grid);
+    ``ganzoo.push`` uploads exactly the checkpoint (config.json, weights, card, samples grid);
     features are an addition for ``rank``, so they follow as a commit of their own.
     """
     from huggingface_hub import CommitOperationAdd, HfApi
@@ -150,7 +150,7 @@ def publish_entry(entry, source_file: Path | None, out_dir: Path, dry_run: bool,
     """Runs the six steps for one entry; returns a JSON-able report."""
     import numpy as np
 
-    from ganzoo import hub
+    from ganzoo import hub, publish
     from ganzoo.checkpoint import GAN
     from ganzoo.readers import foreign_to_gan
     from ganzoo.ranking import DEFAULT_NUM_GEN
@@ -208,8 +208,8 @@ def publish_entry(entry, source_file: Path | None, out_dir: Path, dry_run: bool,
     if dry_run or mirror is not None:
         report["pushed"] = False
     else:
-        report["commit_url"] = hub.push(target, entry.hub.repo, private=private, revision=entry.hub.revision,
-                                        commit_message=f"ganzoo: {entry.name} converted from {entry.artifacts[0].url}")  # fmt: skip
+        report["commit_url"] = publish.push(target, entry.hub.repo, private=private, revision=entry.hub.revision,
+                                            commit_message=f"ganzoo: {entry.name} converted from {entry.artifacts[0].url}")  # fmt: skip
         if report["features"]:
             report["features_commit_url"] = push_features(target, report["features"], entry.hub.repo, entry.hub.revision)
         report["pushed"] = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -165,3 +166,77 @@ def test_nonzero_exit_codes_of_commands_propagate(monkeypatch, capsys):
 
     monkeypatch.setattr("ganzoo.registry.list_models", exits)
     assert run(capsys, "list")[0] == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# Conventions shared by every command (ganzoo/cli/_common.py)
+
+
+def _commands(group, prefix=()):
+    """(path, click command) of every command under ``group``."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,), command
+
+
+def test_json_means_a_path_or_stdout_in_every_command():
+    import typer
+
+    from ganzoo.cli import app
+
+    root = typer.main.get_command(app)
+    with_json = {" ".join(path): command for path, command in _commands(root)
+                 if any("--json" in param.opts for param in command.params)}  # fmt: skip
+    assert {"list", "info", "pull", "metrics", "rank", "merge", "synth", "analyze filters", "analyze distance",
+            "cache list", "playground reproduce"} <= set(with_json)  # fmt: skip
+    for name, command in with_json.items():
+        (param,) = [param for param in command.params if "--json" in param.opts]
+        assert not param.is_flag and param.metavar == "PATH" and param.default is None, name
+        assert "'-' prints it to stdout" in param.help, name
+
+
+def test_json_dash_is_stdout_only_and_json_path_writes_the_same_data(tmp_path, capsys):
+    code, out, err = run(capsys, "list", "disc*", "--json", "-")
+    assert code == 0 and err == "", err
+    listed = json.loads(out)  # stdout is the JSON document and nothing else
+    assert [row["name"] for row in listed] == ["discs-stylegan2-32"]
+    code, out, err = run(capsys, "list", "disc*", "--json", tmp_path / "l.json")
+    assert code == 0, err
+    assert "discs-stylegan2-32" in out and f"wrote {tmp_path / 'l.json'}" in out  # the table, and where the JSON went
+    assert json.loads((tmp_path / "l.json").read_text()) == listed
+    code, out, err = run(capsys, "info", "discs", "--json", "-")
+    assert code == 0 and json.loads(out)["name"] == "discs-stylegan2-32"
+    code, out, err = run(capsys, "list", "--json", tmp_path / "l.txt")  # the output rule: a .json name
+    assert code == 1 and "l.txt: .txt is not a format" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "list")  # the console is quiet for `--json -` only, not for later commands
+    assert code == 0 and "discs-stylegan2-32" in out
+
+
+def test_library_warnings_are_one_line_each_once_in_every_command(monkeypatch, capsys):
+    import warnings
+
+    from ganzoo.data import MixedImagesWarning
+
+    def noisy(pattern=None):
+        for _ in range(3):
+            warnings.warn(MixedImagesWarning("3 images are grayscale,\n   converted to RGB"))
+        warnings.warn("something else", UserWarning)
+        warnings.warn("for developers only", DeprecationWarning)
+        return []
+
+    monkeypatch.setattr("ganzoo.registry.list_models", noisy)
+    code, out, err = run(capsys, "list", "--json", "-")
+    assert code == 0 and json.loads(out) == []
+    assert err.splitlines() == ["warning: 3 images are grayscale, converted to RGB", "warning: something else"]
+    code, out, err = run(capsys, "list")  # the next command shows them again
+    assert err.splitlines() == ["warning: 3 images are grayscale, converted to RGB", "warning: something else"]
+
+
+def test_playground_seeds_is_the_old_spelling_of_num_seeds(tmp_path, capsys):
+    code, out, err = run(capsys, "playground", "reproduce", "--seeds", "0", "--out", tmp_path / "p")
+    assert code == 1 and err.splitlines() == [
+        "warning: --seeds is deprecated in playground reproduce; use --num-seeds",
+        "error: --num-seeds must be at least 1, not 0"]  # fmt: skip
+    assert not (tmp_path / "p").exists()

@@ -36,7 +36,8 @@ USAGE_ERRORS = [
     (["finetune", "discs", "--data", "x", "--kimg", "abc", "--out", "y"], "Invalid value for '--kimg'"),
     (["info"], "Missing argument 'name'"),
     (["analyze", "filter", "discs"], "No such command 'filter'. Did you mean 'filters'?"),
-    (["playground", "reproduce", "--seeds", "x"], "Invalid value for '--seeds'"),
+    (["playground", "reproduce", "--num-seeds", "x"], "Invalid value for '--num-seeds'"),
+    (["finetune", "discs", "--ada-target", "abc"], "Invalid value for '--ada-target'"),
     (["list", "--bogus"], "No such option: --bogus"),
 ]
 
@@ -62,3 +63,18 @@ def test_help(tmp_path, args):
 def test_version(tmp_path):
     done = run("--version", cwd=tmp_path)
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, f"ganzoo {ganzoo.__version__}", "")
+
+
+def test_a_bare_json_says_what_it_takes_now(tmp_path):
+    done = run("list", "--json", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: Option '--json' requires an argument.") and "- to print it to stdout" in line, line
+
+
+def test_renamed_options_are_hidden_from_help(tmp_path):
+    help_text = run("finetune", "-h", cwd=tmp_path).stdout
+    assert "--ada-target" in help_text and "--xflip" in help_text
+    assert "--target" not in help_text.replace("--ada-target", "") and "--mirror" not in help_text
+    help_text = run("playground", "reproduce", "-h", cwd=tmp_path).stdout
+    assert "--num-seeds" in help_text and "--seeds" not in help_text.replace("--num-seeds", "")

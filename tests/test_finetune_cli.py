@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ganzoo.cli import main
-from ganzoo.train.loss import StyleGAN2Loss
+from ganzoo.architectures.stylegan2.objective import StyleGAN2Loss
 from helpers import random_images, tiny_gan
 
 SHORT = ["--kimg", "0.008", "--batch", "4", "--snap", "0.008"]
@@ -89,3 +89,30 @@ def test_a_feature_extractor_typo_stops_finetune_before_training(tmp_path, capsy
     err = _one_line_error(capsys)
     assert "unknown feature extractor 'vgg16pr' (did you mean vgg16-pr?)" in err
     assert not out.exists()  # nothing trained, nothing written
+
+
+def test_renamed_options_and_their_old_spellings(tmp_path, monkeypatch, capsys):
+    """--ada-target and --xflip; the old --target and --mirror (which meant something else in
+    `rank --target` and `ganzoo mirror`) still work, with one warning line each."""
+    import ganzoo.train.runner
+
+    calls = []
+
+    def fake_finetune(source, data, out, **kwargs):
+        calls.append(kwargs)
+        return out
+
+    monkeypatch.setattr(ganzoo.train.runner, "finetune", fake_finetune)
+    base = ["finetune", "src", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "run")]
+    assert main(base + ["--ada-target", "0.7", "--xflip"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(base + ["--target", "0.7", "--mirror"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: --target is deprecated in finetune; use --ada-target",
+        "warning: --mirror is deprecated in finetune; use --xflip"]  # fmt: skip
+    assert [(c["target"], c["mirror"]) for c in calls] == [(0.7, True), (0.7, True)]
+    assert main(base) == 0 and (calls[-1]["target"], calls[-1]["mirror"]) == (None, False)
+    assert main(base + ["--target", "0.7", "--ada-target", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "--target is the old spelling of --ada-target; give only --ada-target" in err.splitlines()[-1]
+    assert len(calls) == 3

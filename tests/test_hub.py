@@ -29,7 +29,7 @@ import torch
 
 import ganzoo
 import ganzoo.registry
-from ganzoo import hub
+from ganzoo import hub, publish
 from ganzoo.analysis import filter_report
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
@@ -175,7 +175,7 @@ def test_second_pull_is_served_offline_from_the_cache(env, monkeypatch):
 def test_offline_pull_through_the_cli_in_a_fresh_process(env, monkeypatch, tmp_path):
     hub.pull(env["repo"])
     process_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
-    run = subprocess.run([sys.executable, "-m", "ganzoo", "pull", "tinyhub", "--json"], env=process_env,
+    run = subprocess.run([sys.executable, "-m", "ganzoo", "pull", "tinyhub", "--json", "-"], env=process_env,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
@@ -211,7 +211,7 @@ def test_generator_only_pull_fetches_and_loads_only_the_generator(env):
     path = hub.pull(env["repo"], generator_only=True)
     assert (path / "generator.safetensors").is_file()
     assert not (path / "discriminator.safetensors").exists()
-    gan = hub.load_pulled(path)
+    gan = GAN.load(path, verify=False, missing_ok=True)  # as ganzoo.load loads a pull
     assert gan.D is None and gan.G_ema.img_resolution == 16
 
 
@@ -488,13 +488,13 @@ def test_state_dict_release_falls_back_to_upstream_and_converts_exactly(sd_env, 
 @pytest.mark.usefixtures("one_thread")
 def test_state_dict_release_pulls_through_the_cli(sd_env, capsys):
     name = "statedict-g-d-legacy"  # shaped like imagenet-stylegan2-*: G and D, no size or sha256
-    assert main(["pull", name, "--json"]) == 0
+    assert main(["pull", name, "--json", "-"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["origin"] == "upstream" and report["registry"] == name
     assert Path(report["path"]) == hub.converted_dir(name)
     gan = ganzoo.load(name)
     _assert_same_tensors(gan.G_ema, sd_env["releases"][name]["saved"]["G"])
-    assert main(["pull", name, "--json"]) == 0
+    assert main(["pull", name, "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["origin"] == "cache"
 
 
@@ -564,7 +564,7 @@ def test_push_creates_the_repo_and_commits_exactly_the_checkpoint_in_one_commit(
     checkpoint = tmp_path / "my-gan"
     tiny_gan(seed=7).save(checkpoint)
     replay = replayed_hub("me/my-gan")
-    url = hub.push(checkpoint, "me/my-gan")
+    url = ganzoo.push(checkpoint, "me/my-gan")
     assert url == "https://huggingface.co/me/my-gan/commit/1111111111111111111111111111111111111111"
     paths = [p for m, p, b in replay.requests if m == "POST"]
     assert paths.count("/api/models/me/my-gan/commit/main") == 1
@@ -601,7 +601,7 @@ def test_push_folds_adafm_into_a_plain_stylegan2_that_loads_back_with_the_same_i
     checkpoint = adafm.save(tmp_path / "adafm")
     on_disk = {p.name: p.read_bytes() for p in checkpoint.iterdir()}
     replay = replayed_hub("me/adafm")
-    hub.push(checkpoint, "me/adafm", samples=False)
+    publish.push(checkpoint, "me/adafm", samples=False)
     assert {p.name: p.read_bytes() for p in checkpoint.iterdir()} == on_disk  # the checkpoint is untouched
     files = replay.committed_files()
     pulled = tmp_path / "pulled"
@@ -639,7 +639,7 @@ def test_push_to_a_branch_creates_it_and_lineage_becomes_base_model(replayed_hub
     gan.config["metrics"] = {"fid": 12.5}
     checkpoint = gan.save(tmp_path / "finetuned")
     replay = replayed_hub("me/finetuned", revision="v1")
-    hub.push(checkpoint, "me/finetuned", revision="v1", samples=False)
+    publish.push(checkpoint, "me/finetuned", revision="v1", samples=False)
     assert ("POST", "/api/models/me/finetuned/branch/v1") in [(m, p) for m, p, b in replay.requests]
     files = replay.committed_files()
     assert "samples.png" not in files
@@ -654,8 +654,33 @@ def test_push_refuses_a_corrupt_checkpoint_before_any_request(replayed_hub, tmp_
     (checkpoint / "generator.safetensors").write_bytes(b"x")
     replay = replayed_hub("me/bad")
     with pytest.raises(ChecksumMismatchError):
-        hub.push(checkpoint, "me/bad")
+        publish.push(checkpoint, "me/bad")
     assert replay.requests == []
+
+
+def test_hub_push_commits_a_prepared_upload_and_nothing_else(replayed_hub, tmp_path):
+    from huggingface_hub import ModelCard
+
+    checkpoint = tiny_gan(seed=7).save(tmp_path / "ckpt")
+    upload = publish.prepare_upload(checkpoint, samples=False)
+    upload = hub.Upload({**upload.files, "extra.txt": b"made by the caller"}, upload.config, "ckpt",
+                        card={"filter_diversity": {"G": 0.125, "D": None}})  # fmt: skip
+    replay = replayed_hub("me/prepared")
+    hub.push(upload, "me/prepared", commit_message="prepared")
+    files = replay.committed_files()
+    assert sorted(files) == ["README.md", "config.json", "discriminator.safetensors", "extra.txt", "generator.safetensors"]
+    assert files["extra.txt"] == b"made by the caller"
+    card = ModelCard(files["README.md"].decode())
+    assert "| G (G_ema) | 0.1250 |" in card.text and "![Uncurated samples" not in card.text
+
+
+def test_hub_push_takes_an_upload_not_a_directory(replayed_hub, tmp_path):
+    checkpoint = tiny_gan().save(tmp_path / "ckpt")
+    replay = replayed_hub("me/dir")
+    with pytest.raises(TypeError, match="ganzoo.push"):
+        hub.push(checkpoint, "me/dir")
+    assert replay.requests == []
+    assert ganzoo.push is publish.push
 
 
 # ------------------------------------------------------------------------------------------------

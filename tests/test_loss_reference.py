@@ -23,7 +23,8 @@ from ganzoo.readers.base import ForeignCheckpoint
 from ganzoo.readers.state_dict import read_state_dict_file
 from ganzoo.architectures.stylegan2.networks import build_network
 from ganzoo.train.loop import fill_unreached_grads
-from ganzoo.train.loss import PHASES, ChunkStats, StyleGAN2Loss, update_w_avg
+from ganzoo.architectures.stylegan2.objective import StyleGAN2Loss
+from ganzoo.train.loss import PHASES, ChunkStats, update_w_avg
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -216,7 +216,7 @@ def test_cli_merge_and_generate_by_class(tmp_path, capsys):
     blue.save(tmp_path / "sources" / "blue")
     out = tmp_path / "merged"
     code = main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "blue"), "--out", str(out),
-                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--json",
+                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--json", "-",
                  "--eval", "--num-gen", "8", "--feature-extractor", "pixels@4"])  # fmt: skip
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
@@ -229,7 +229,7 @@ def test_cli_merge_and_generate_by_class(tmp_path, capsys):
     named = tmp_path / "named"
     assert main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "red"), "--out", str(named),
                  "--class-names", "warm,hot", "--root", "hot", "--root-kimg", "0.008", "--merge-kimg", "0.008",
-                 "--batch", "8", "--aug", "none", "--json"]) == 0  # fmt: skip
+                 "--batch", "8", "--aug", "none", "--json", "-"]) == 0  # fmt: skip
     assert GAN.load(named).class_names == ["warm", "hot"]
     assert json.loads((named / "merge.json").read_text())["root"] == 1
     # Resuming a finished merge is a no-op.
@@ -238,7 +238,7 @@ def test_cli_merge_and_generate_by_class(tmp_path, capsys):
 
     before = files()
     assert main(["merge", str(tmp_path / "sources" / "red"), str(tmp_path / "sources" / "blue"), "--out", str(out),
-                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--resume", "--json",
+                 "--root-kimg", "0.016", "--merge-kimg", "0.016", "--batch", "8", "--aug", "none", "--resume", "--json", "-",
                  "--eval", "--num-gen", "8", "--feature-extractor", "pixels@4"]) == 0  # fmt: skip
     after = files()
     assert after.keys() == before.keys() and all(after[k] == before[k] for k in before)

@@ -26,15 +26,12 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from ganzoo import _io
 from ganzoo._io import atomic_directory, atomic_path, atomic_write_text, check_output
 from ganzoo.cli import main
-from ganzoo.errors import DatasetError, GanzooError, OutputError
+from ganzoo.errors import OutputError
 from helpers import random_images, tiny_gan
 
 RUNNING_AS_ROOT = os.geteuid() == 0
@@ -297,7 +294,7 @@ def test_playground_reproduce_writes_into_an_empty_folder(tmp_path, capsys, monk
     monkeypatch.setattr(study, "QUICK", study.StudyConfig(pretrain_steps=150, finetune_steps=20, checkpoint_every=50,
                                                           eval_every=10, w1_samples=64, metric_samples=64))  # fmt: skip
     (tmp_path / "empty").mkdir()
-    code, _, err = run(capsys, "playground", "reproduce", "--quick", "--out", tmp_path / "empty", "--json")
+    code, _, err = run(capsys, "playground", "reproduce", "--quick", "--out", tmp_path / "empty", "--json", "-")
     assert code == 0, err
     assert {"results.json", "report.md"} <= {p.name for p in (tmp_path / "empty").iterdir()}
     code, _, err = run(capsys, "playground", "combine", tmp_path / "empty", "--out", tmp_path / "empty")

@@ -259,9 +259,9 @@ def test_small_study_writes_files_and_json_schema(small_run):
 def test_cli_quick_is_deterministic_and_reports_user_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(study_module, "QUICK", TINY)     # the CLI looks QUICK up at call time
     first, second = tmp_path / "a", tmp_path / "b"
-    assert main(["playground", "reproduce", "--quick", "--seeds", "2", "--out", str(first)]) == 0
+    assert main(["playground", "reproduce", "--quick", "--num-seeds", "2", "--out", str(first)]) == 0
     capsys.readouterr()
-    assert main(["playground", "reproduce", "--quick", "--seeds", "2", "--out", str(second), "--json"]) == 0
+    assert main(["playground", "reproduce", "--quick", "--num-seeds", "2", "--out", str(second), "--json", "-"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["out"] == str(second) and "source_one_beats_random" in printed["summary"]["checks"]
     # Same command, same seeds: the same bytes (report.md and timing.json carry the runtime).
@@ -286,8 +286,8 @@ def test_cli_quick_is_deterministic_and_reports_user_errors(tmp_path, monkeypatc
     assert main(["playground", "reproduce", "--quick", "--out", str(first)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "already exists" in err and "\n" not in err
-    assert main(["playground", "reproduce", "--quick", "--seeds", "0", "--out", str(tmp_path / "c")]) == 1
-    assert "--seeds" in capsys.readouterr().err
+    assert main(["playground", "reproduce", "--quick", "--num-seeds", "0", "--out", str(tmp_path / "c")]) == 1
+    assert "--num-seeds" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
 
 

@@ -157,7 +157,7 @@ def test_generate_shows_progress_for_many_seeds_and_same_images(tmp_path, capsys
 
 
 def test_generate_refuses_a_grid_over_the_limit_before_loading(tmp_path, capsys):
-    from ganzoo.cli import GRID_LIMIT
+    from ganzoo.cli.models import GRID_LIMIT
 
     code, out, err = run(capsys, "generate", tmp_path / "missing-ckpt", "--seeds", f"0-{GRID_LIMIT}",
                          "--out", tmp_path / "g.png")  # fmt: skip
@@ -331,7 +331,7 @@ def test_cache_list_shows_each_cache_with_its_size(tmp_path, capsys, monkeypatch
         assert any(all(w in line for w in words) for line in out.splitlines()), (words, out)
     assert "discs-stylegan2-32" in out  # converted checkpoints are named
     assert "hf cache ls" in out  # where the Hub's own downloads are, and how to clear them
-    code, out, err = run(capsys, "cache", "list", "--json")
+    code, out, err = run(capsys, "cache", "list", "--json", "-")
     data = json.loads(out)
     assert data["path"] == str(tmp_path / "cache")
     assert {s["name"]: (s["items"], s["bytes"]) for s in data["sections"]} == {

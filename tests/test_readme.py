@@ -17,7 +17,7 @@ line before it (invisible on the rendered page)::
 Blocks run in a fresh temporary directory with no network: ``HF_HUB_OFFLINE=1``, an unreachable
 ``HF_ENDPOINT``, and temporary ``GANZOO_CACHE`` and ``HF_HOME``. Shell blocks go through bash and
 the real ``ganzoo`` console script; every ``--out``/``--outdir``/``--json``/``--plot`` they name
-must exist afterwards. Python blocks run in a fresh interpreter.
+must exist afterwards (``--json -`` prints to stdout). Python blocks run in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -138,6 +138,8 @@ def run_block(block: Block, tmp: Path, smaller: bool, timeout: float) -> tuple[s
     if block.lang == "bash":
         commands = "\n".join(re.sub(r"(^|\s)#.*$", "", line) for line in code.splitlines())  # no comments
         for path in _OUTPUTS.findall(commands):
+            if path == "-":  # --json -: printed to stdout, not a file
+                continue
             assert (work / path).exists(), f"README line {block.line}: {path} was not written\n{code}"
     return code, seconds
 

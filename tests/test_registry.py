@@ -28,9 +28,12 @@ REQUIRED = {
     "lsunchurch-stylegan2-256", "lsunhorse-stylegan2-256", "lsuncar-stylegan2-512",
     "ffhq-stylegan2-config-f-1024", "primitives-ps-stylegan2-256", "primitives-s-stylegan2-256",
     "primitives-stylegan2-256", "pinknoise-stylegan2-256",
+    # the StyleGAN3 release, configs T and R
+    *(f"{d}-stylegan3-{c}-{r}" for c in "tr" for d, r in [("ffhq", 1024), ("ffhqu", 1024), ("ffhqu", 256),
+                                                          ("metfaces", 1024), ("metfacesu", 1024), ("afhqv2", 512)]),
 }  # fmt: skip
 # Upstream hosts the entries may point at: the releases' own.
-KNOWN_HOSTS = {"nvlabs-fi-cdn.nvidia.com", "www.dropbox.com", "drive.google.com"}
+KNOWN_HOSTS = {"nvlabs-fi-cdn.nvidia.com", "api.ngc.nvidia.com", "www.dropbox.com", "drive.google.com"}
 
 
 def test_registry_holds_the_required_entries():
@@ -98,7 +101,9 @@ def test_aliases_for_the_mission_examples():
 
 def test_list_models_patterns():
     assert list_models("imagenet") == ["imagenet-stylegan2-128", "imagenet-stylegan2-256", "imagenet-stylegan2-512"]
-    assert list_models("ffhq*1024") == ["ffhq-stylegan2-1024", "ffhq-stylegan2-config-f-1024"]
+    assert list_models("ffhq*stylegan2*1024") == ["ffhq-stylegan2-1024", "ffhq-stylegan2-config-f-1024"]
+    assert list_models("ffhq*stylegan3*") == ["ffhq-stylegan3-r-1024", "ffhq-stylegan3-t-1024", "ffhqu-stylegan3-r-1024",
+                                              "ffhqu-stylegan3-r-256", "ffhqu-stylegan3-t-1024", "ffhqu-stylegan3-t-256"]
     assert list_models("cat") == ["afhqcat-stylegan2-512", "lsuncat-stylegan2-256"]  # alias 'cat' + substring
     assert list_models("no-such-thing") == []
     assert ganzoo.list_models() == ALL == sorted(ALL)
@@ -191,10 +196,10 @@ def test_entry_kwargs_are_read_only(tmp_path):
 
 
 def test_cli_list_and_info_json(capsys):
-    assert main(["list", "--json"]) == 0
+    assert main(["list", "--json", "-"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in listed] == ALL
-    assert main(["info", "imagenet", "--json"]) == 0
+    assert main(["info", "imagenet", "--json", "-"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["name"] == "imagenet-stylegan2-256"
     assert info["artifacts"][0]["url"] == "https://www.dropbox.com/s/7gll7weysn1ull7/imagenet-256-state.pt?dl=0"

@@ -70,7 +70,7 @@ def test_pull_a_bundled_model_downloads_nothing(capsys):
     assert main(["pull", "stripes"]) == 0
     out = capsys.readouterr().out
     assert "bundled, no download" in out and str(bundled_dir("stripes-stylegan2-32")) in out.replace("\n", "")
-    assert main(["pull", "stripes", "--json"]) == 0
+    assert main(["pull", "stripes", "--json", "-"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["origin"] == "bundled" and data["registry"] == "stripes-stylegan2-32"
 
@@ -85,7 +85,7 @@ def test_export_a_bundled_model_by_name(tmp_path):
 
 def test_list_marks_bundled_models(capsys):
     assert set(NAMES) <= set(list_models())
-    assert main(["list", "--json"]) == 0
+    assert main(["list", "--json", "-"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert all(rows[n]["source"] == "bundled" for n in NAMES)
 

@@ -140,7 +140,7 @@ def test_cli_writes_folder_and_zip(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [f"{i:08d}.png" for i in range(5)]
     assert np.array_equal(ImageDataset(tmp_path / "d").read_all(), synth.render("primitives-s", range(5), 16))
     args = ["synth", "pinknoise", "--n", "6", "--resolution", "16", "--out", str(tmp_path / "p.zip"), "--seed", "2",
-            "--workers", "2", "--json"]  # fmt: skip
+            "--workers", "2", "--json", "-"]  # fmt: skip
     capsys.readouterr()
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
@@ -301,7 +301,7 @@ def test_options_are_in_the_stream_definition_and_hash():
 
 def test_cli_options(tmp_path, capsys):
     args = ["synth", "primitives-ps", "--n", "3", "--resolution", "16", "--out", str(tmp_path / "o.zip"),
-            "--color", "correlated", "--shapes", "line,triangle", "--json"]  # fmt: skip
+            "--color", "correlated", "--shapes", "line,triangle", "--json", "-"]  # fmt: skip
     capsys.readouterr()
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["options"] == {"color": "correlated", "shapes": ["line", "triangle"]}

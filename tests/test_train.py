@@ -14,6 +14,7 @@ import ganzoo
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
 from ganzoo.errors import DatasetError, GanzooError
+from ganzoo.architectures import get_architecture
 from ganzoo.architectures.stylegan2.adafm import AdaFMGenerator, fold_adafm
 from ganzoo.train import runner
 from ganzoo.train.dataset import load_training_images
@@ -142,7 +143,7 @@ def test_ema_half_life_and_rampup(source, data):
 
 
 def test_freezed_keeps_the_first_d_layers(source, data, tmp_path):
-    assert default_freeze_d(tiny_gan().D) == 4  # 16px resnet D: b16 (fromrgb, conv0, conv1, skip); b8 trains
+    assert default_freeze_d(get_architecture("stylegan2"), tiny_gan().D) == 4  # 16px resnet D: b16 (fromrgb, conv0, conv1, skip); b8 trains
     out = _short(source, data, tmp_path / "freezed", recipe="freezed", freeze_d=4)
     gan = ganzoo.load(out)
     assert gan.config["discriminator"]["block_kwargs"]["freeze_layers"] == 4
@@ -212,7 +213,7 @@ def test_cli_finetune_and_resume(source, tmp_path, capsys):
     random_images(folder, 6, seed=1)
     out = tmp_path / "run"
     args = ["finetune", str(src_dir), "--data", str(folder), "--recipe", "freezed", "--kimg", "0.008",
-            "--batch", "4", "--snap", "0.004", "--out", str(out), "--aug", "ada", "--mirror"]  # fmt: skip
+            "--batch", "4", "--snap", "0.004", "--out", str(out), "--aug", "ada", "--xflip"]  # fmt: skip
     assert main(args) == 0
     assert ganzoo.load(out).config["lineage"][-1]["data"]["mirror"] is True
     assert main(["finetune", "--resume", str(out), "--kimg", "0.016"]) == 0
@@ -263,7 +264,7 @@ def test_metrics_at_snapshots_are_logged_and_recorded(source, tmp_path, monkeypa
 
 def _stream(seed: int = 0):
     """A procedural stream of 16x16 images: image i is seeded by (seed, i) and labeled i % 2."""
-    from ganzoo.train.dataset import ProceduralImages
+    from ganzoo.streams import ProceduralImages
 
     calls = []
 

@@ -77,7 +77,7 @@ def _same_weights(a: Path, b: Path) -> bool:
         (["--batch", "4", "--batch-gpu", "3"], "--batch-gpu 3: must divide --batch 4"),
         (["--gamma", "-1"], "--gamma -1: must be at least 0"),
         (["--aug", "fixed", "--p", "2"], "--p 2: must be from 0 to 1"),
-        (["--target", "1.5"], "--target 1.5: must be from 0 to 1"),
+        (["--ada-target", "1.5"], "--ada-target 1.5: must be from 0 to 1"),
         (["--seed", "-1"], "--seed -1: must be from 0 to"),
         (["--augpipe", "bgx"], "--augpipe bgx: unknown augmentation preset"),
         (["--aug", "lots"], "--aug must be ada, fixed or none, not 'lots'"),
@@ -241,7 +241,7 @@ def test_resume_refuses_settings_that_differ_and_records_those_that_may_change(s
         (["--lr", "0.01", "--aug", "none"], ["--lr 0.01 (the run's: 0.0025)", "--aug none (the run's: ada)"]),
         (["--batch", "8"], ["--batch 8 (the run's: 4)"]),
         (["--recipe", "full"], ["--recipe full (the run's: freezed)"]),
-        (["--seed", "3", "--mirror"], ["--seed 3 (the run's: 0)", "--mirror on (the run's: off)"]),
+        (["--seed", "3", "--xflip"], ["--seed 3 (the run's: 0)", "--xflip on (the run's: off)"]),
         (["--out", str(tmp_path / "other")], [f"--out {tmp_path / 'other'} (the run is {out})"]),
     ]:
         assert main(["finetune", "--resume", str(out), "--kimg", "0.016", *args]) == 1, args

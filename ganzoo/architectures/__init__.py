@@ -37,6 +37,7 @@ __all__ = [
     "architecture_of",
     "get_architecture",
     "known_architectures",
+    "metadata_of",
     "register_architecture",
 ]
 
@@ -47,6 +48,7 @@ _BUILTIN_MODULES = {
     "stylegan2": "ganzoo.architectures.stylegan2",
     "stylegan2-adafm": "ganzoo.architectures.stylegan2",
     "stylegan3": "ganzoo.architectures.stylegan3",
+    "stylegan3-adafm": "ganzoo.architectures.stylegan3",
 }
 
 
@@ -119,6 +121,16 @@ class Architecture:
             and (D is None or type(D) is self.discriminator_class)
         )
 
+    def for_upload(self, gan: Any) -> tuple[Any, list[str]]:
+        """``gan`` as it is published and compared: networks any loader of the family reads.
+
+        The default returns ``gan`` itself and no notes. A family whose networks carry
+        training-only structure (AdaFM's γ and β) returns a new GAN with it folded away, a lineage
+        step saying so appended to its config, and that step's notes; ``gan`` is not changed.
+        Generic code (push, ``analyze distance``) calls this instead of naming a family.
+        """
+        return gan, []
+
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
         """The neutral metadata of a generator built from ``generator_kwargs``."""
         raise NotImplementedError
@@ -135,6 +147,75 @@ class Architecture:
         """Images ``[N, C, H, W]`` in about [-1, 1] from latents ``z`` and one-hot classes ``c``
         (``[N, 0]`` when unconditional); ``seeds`` are the images' seeds, for per-image noise."""
         raise NotImplementedError
+
+    def styles(self, G: Any, z: Any, c: Any) -> Any | None:
+        """The per-layer style codes ``[N, L, W]`` of latents ``z`` with classes ``c``, for
+        interpolation and style mixing (merge's grid); None when the family has none."""
+        return None
+
+    def render_styles(self, G: Any, styles: Any) -> Any:
+        """Images from :meth:`styles` codes (deterministic: constant noise)."""
+        raise NotImplementedError
+
+    # -- training (``ganzoo finetune``/``pretrain``, ``ganzoo merge``) -------------------------
+    # A family with recipes implements these; the shared loop (:mod:`ganzoo.train.loop`) and
+    # the recipes' orchestration (:mod:`ganzoo.train.recipes`) call nothing else of it.
+
+    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+        """:class:`~ganzoo.train.loop.TrainingOptions` values this family trains with by default
+        (learning rates, regularization, EMA); what the user sets wins."""
+        return {}
+
+    def objective(self, G: Any, D: Any, augment_pipe: Any, options: Any, penalty: Any) -> Any:
+        """The loss object the loop drives (see :class:`ganzoo.train.loss.Objective`)."""
+        raise GanzooError(f"{self.name}: has no training objective")
+
+    def batch_multiple(self, D: Any) -> int:
+        """Chunk sizes (images per forward of D) must be multiples of this."""
+        return 1
+
+    def widest(self, kwargs: dict, resolution: int) -> int:
+        """Channels of the network's widest full-resolution layer (the memory estimate)."""
+        raise NotImplementedError
+
+    def d_blocks(self, D: Any) -> list[tuple[int, int]]:
+        """``(resolution, number of layers)`` of D's blocks from the image inwards (FreezeD
+        counts layers along this list; ``--general-d`` counts blocks)."""
+        raise NotImplementedError
+
+    def freeze_d(self, D: Any, layers: int) -> Any:
+        """A copy of ``D`` whose first ``layers`` layers from the image are frozen (0: none)."""
+        raise NotImplementedError
+
+    def g_blocks(self, G: Any) -> list[int]:
+        """The resolutions of G's synthesis blocks, lowest first (``--general-g`` counts from the
+        highest)."""
+        raise NotImplementedError
+
+    def with_adafm(self, G: Any, resolutions: Sequence[int]) -> Any:
+        """A copy of ``G`` whose convolutions in the blocks at ``resolutions`` learn AdaFM's scale
+        and shift over frozen kernels (identity at the start); its architecture is another
+        registered family (``<name>-adafm``)."""
+        raise NotImplementedError
+
+    def fresh_networks(self, G: Any, D: Any | None, seed: int) -> tuple[Any, Any]:
+        """``(G, D)`` of the same shapes as ``G`` and ``D`` (D matching G when None), randomly
+        initialized from ``seed`` (the ``scratch`` recipe, ``--allow-random-d``)."""
+        raise NotImplementedError
+
+    def fresh_discriminator(self, G: Any, seed: int) -> Any:
+        """A randomly initialized D (from ``seed``) that matches ``G`` (``--allow-random-d``)."""
+        raise NotImplementedError
+
+    def conditional(self, net: Any, role: str, num_classes: int, seed: int) -> Any:
+        """``net`` (an unconditional G or D) made class-conditional with ``num_classes`` classes
+        while giving, for every class, what it gave before (merge)."""
+        raise GanzooError(f"merge: {self.name} networks cannot be made class-conditional")
+
+    def rescaled_inputs(self, old: Any, new: Any) -> dict[str, tuple[int, float]]:
+        """Parameters of :meth:`conditional`'s G whose first ``n`` input columns are ``old``'s
+        scaled by ``s``: ``{name: (n, s)}`` (EWC carries their Fisher over)."""
+        return {}
 
 
 _REGISTRY: dict[str, Architecture] = {}
@@ -198,3 +279,8 @@ def architecture_of(G_ema: Any, G: Any = None, D: Any = None) -> str:
             return name
     roles = ", ".join(f"{role}={type(net).__name__}" for role, net in zip(ROLES, (G_ema, G, D)) if net is not None)
     raise GanzooError(f"networks {roles} form no known architecture ({', '.join(architecture_names())})")
+
+
+def metadata_of(G: Any) -> Metadata:
+    """The neutral metadata of a generator in hand (its architecture read from its class)."""
+    return get_architecture(architecture_of(G)).metadata(G.init_kwargs)

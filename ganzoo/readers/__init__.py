@@ -137,15 +137,16 @@ def export(checkpoint_dir: str | os.PathLike, out_file: str | os.PathLike, verif
 
     The official StyleGAN2-ADA networks load each entry with ``load_state_dict(strict=True)``;
     the constructor kwargs go under ``'init_kwargs'`` (a plain dict) so the file is self-describing.
-    Networks that the checkpoint lacks are left out. AdaFM modulation is folded into the weights.
+    Networks that the checkpoint lacks are left out. AdaFM modulation is folded into the weights
+    (:meth:`~ganzoo.architectures.Architecture.for_upload`).
     An existing ``out_file`` is replaced only with ``overwrite``.
     """
     from ganzoo.checkpoint import GAN
-    from ganzoo.architectures.stylegan2.adafm import fold_adafm
 
     check_output(out_file, suffixes=(".pt", ".pth"), overwrite=overwrite)  # before the checkpoint is read
-    # AdaFM checkpoints (recipe adafm) export as plain StyleGAN2: gamma/beta folded into weights.
-    gan = fold_adafm(GAN.load(checkpoint_dir, verify=verify))
+    # As published: what any loader of the family reads (AdaFM's gamma/beta folded into weights).
+    gan = GAN.load(checkpoint_dir, verify=verify)
+    gan, _ = gan.architecture.for_upload(gan)
     payload: dict = {role: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                      for role, net in gan.networks().items()}  # fmt: skip
     payload["init_kwargs"] = {role: copy.deepcopy(net.init_kwargs) for role, net in gan.networks().items()}

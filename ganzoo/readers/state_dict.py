@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ganzoo.checkpoint import check_state_dict, format_names, network_skeleton
+from ganzoo._build import check_state_dict, format_names, network_skeleton
 from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
 from ganzoo.errors import ConversionError
 

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
-from ganzoo.checkpoint import check_state_dict, format_names
+from ganzoo._build import check_state_dict, format_names
 from ganzoo.readers.state_dict import expected_state_shapes, fit_channel_base_max
 from ganzoo.errors import ConversionError
 

@@ -82,8 +82,8 @@ from ganzoo.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganzoo.synth._render import render
+    from ganzoo.synth._stream import training_stream
     from ganzoo.synth._write import write
-    from ganzoo.train.dataset import ProceduralImages
 
 __all__ = ["COLORS", "GENERATOR_VERSION", "KINDS", "SHAPES", "check_options", "parse_spec", "render",
            "training_stream", "write"]  # fmt: skip
@@ -99,7 +99,7 @@ OPTION_KINDS = {"color": ("pinknoise", "primitives-ps"), "shapes": ("primitives"
 GENERATOR_VERSION = "ganzoo.synth/1"
 SPEC_PREFIX = "synth:"
 # numpy and PIL load on first use (PEP 562), so `ganzoo synth --help` and the CLI start fast.
-_LAZY = {"render": "ganzoo.synth._render", "write": "ganzoo.synth._write"}
+_LAZY = {"render": "ganzoo.synth._render", "training_stream": "ganzoo.synth._stream", "write": "ganzoo.synth._write"}
 
 
 def __getattr__(name: str) -> Any:
@@ -185,40 +185,3 @@ def parse_spec(spec: str) -> tuple[str, int, dict[str, Any]]:
         return kind, seed, check_options(kind, **given)
     except DatasetError as exc:
         raise DatasetError(f"{spec!r}: {exc}") from None
-
-
-def training_stream(spec: str, resolution: int, channels: int) -> "ProceduralImages":
-    """An endless training stream of synthetic images: draw ``n`` is image ``n`` of the kind.
-
-    Args:
-        spec: ``"synth:KIND[:SEED][?OPTIONS]"``, e.g. ``"synth:primitives-ps:1"`` or
-            ``"synth:pinknoise?color=correlated"`` (see :func:`parse_spec`).
-        resolution: the model resolution.
-        channels: 3 (RGB) or 1 (grayscale: PIL's ITU-R 601 luma, as :mod:`ganzoo.data` reads
-            images written by :func:`write`).
-
-    Returns:
-        A :class:`ganzoo.train.dataset.ProceduralImages` whose hash covers the kind, the seed,
-        the non-default options, the channels and :data:`GENERATOR_VERSION`.
-
-    Raises:
-        DatasetError: a bad spec, kind or option, a too small resolution, or channels other than 1 or 3.
-    """
-    import numpy as np
-    import torch
-
-    from ganzoo.synth._render import check_resolution, render
-    from ganzoo.train.dataset import ProceduralImages, rgb_batch
-
-    kind, seed, options = parse_spec(spec)
-    check_resolution(resolution)
-    if channels not in (1, 3):
-        raise DatasetError(f"{spec}: synthetic images have 1 or 3 channels, not {channels}")
-
-    def render_stream(indices: np.ndarray) -> tuple[torch.Tensor, None]:
-        return rgb_batch(render(kind, indices, resolution, seed, **options), channels), None
-
-    definition = {"kind": kind, "seed": seed, "channels": channels, "generator": GENERATOR_VERSION}
-    if options:  # only non-default options: the paper's streams keep the hashes they always had
-        definition["options"] = options
-    return ProceduralImages(render_stream, resolution, channels, spec, definition)

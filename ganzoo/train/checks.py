@@ -42,7 +42,6 @@ __all__ = [
     "check_options",
     "check_settings",
     "device_memory",
-    "generator_channels",
     "memory_floor",
     "metric_extractors",
     "world_size",
@@ -53,7 +52,7 @@ __all__ = [
 FLAGS = {
     "total_kimg": "--kimg", "batch": "--batch", "batch_gpu": "--batch-gpu", "seed": "--seed", "lr_G": "--lr",
     "lr_D": "--lr", "r1_gamma": "--gamma", "aug": "--aug", "aug_preset": "--augpipe", "aug_p": "--p",
-    "ada_target": "--target",
+    "ada_target": "--ada-target",
 }  # fmt: skip
 
 #: Fewest real images each metric needs (``k_pr`` and ``k_dc`` at their defaults, 3 and 5).
@@ -386,13 +385,6 @@ def check_memory(resolution: int, img_channels: int, g_channels: int, d_channels
     raise GanzooError(f"{label}: training {batch_gpu} image(s) of {resolution}x{resolution} at a time needs more than "
                       f"{need / gib:,.0f} GiB, and {device} has {have / gib:,.0f} GiB; use a smaller resolution"
                       + (" or --batch-gpu" if batch_gpu > 1 else ""))  # fmt: skip
-
-
-def generator_channels(kwargs: dict, resolution: int) -> int:
-    """Channels of the highest-resolution block of a generator or discriminator from its
-    ``init_kwargs`` (StyleGAN2 defaults: base 32768, max 512)."""
-    synth = kwargs.get("synthesis_kwargs") or kwargs
-    return channels_at(resolution, synth.get("channel_base", 32768), synth.get("channel_max", 512))
 
 
 def world_size() -> int:

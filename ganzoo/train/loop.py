@@ -23,11 +23,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from ganzoo.architectures import architecture_of, get_architecture
 from ganzoo.errors import DatasetError, GanzooError
-from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
 from ganzoo.train.dataset import ProceduralImages, TrainingImages
-from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, StyleGAN2Loss, update_w_avg
+from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, Objective, update_w_avg
 
 
 @dataclass
@@ -42,9 +42,11 @@ class TrainingOptions:
         lr_G, lr_D: Adam learning rates (before the lazy-regularization correction).
         betas: Adam betas (before the correction).
         r1_gamma: R1 weight; None = the heuristic ``0.0002 · res² / batch``.
-        G_reg_interval, D_reg_interval: lazy regularization intervals.
+        G_reg_interval, D_reg_interval: lazy regularization intervals; ``G_reg_interval``
+            None: G has no regularization phase (``pl_weight`` must be 0), as in StyleGAN3.
         pl_weight, pl_batch_shrink, pl_decay: path-length regularization.
         style_mixing_prob: probability of style mixing.
+        blur_sigma, blur_fade_kimg: the blur of D's inputs that fades out (StyleGAN3-R); 0 = none.
         ema_kimg: half-life of the G EMA in thousands of images; None = ``batch · 10 / 32``.
         ema_rampup: the half-life is at most ``ema_rampup`` × images so far (None = no ramp-up).
         aug: ``'ada'``, ``'fixed'`` or ``'none'``.
@@ -67,12 +69,14 @@ class TrainingOptions:
     lr_D: float = 0.0025
     betas: tuple[float, float] = (0.0, 0.99)
     r1_gamma: float | None = None
-    G_reg_interval: int = 4
+    G_reg_interval: int | None = 4
     D_reg_interval: int = 16
     pl_weight: float = 2.0
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
     style_mixing_prob: float = 0.9
+    blur_sigma: float = 0.0
+    blur_fade_kimg: float = 0.0
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     aug: str = "ada"
@@ -166,7 +170,8 @@ def _anchor_penalty(options: TrainingOptions, device: torch.device) -> AnchorPen
 
 
 class Trainer:
-    """Trains ``G``/``D`` (and ``G_ema``) on ``data`` with the StyleGAN2-ADA objective.
+    """Trains ``G``/``D`` (and ``G_ema``) on ``data`` with their architecture's objective
+    (:meth:`~ganzoo.architectures.Architecture.objective`) in StyleGAN2-ADA's loop.
 
     Args:
         G: generator to train (its trainable parameters are the ones Adam updates).
@@ -186,9 +191,9 @@ class Trainer:
 
     def __init__(
         self,
-        G: Generator,
-        G_ema: Generator,
-        D: Discriminator,
+        G: torch.nn.Module,
+        G_ema: torch.nn.Module,
+        D: torch.nn.Module,
         data: TrainingImages | ProceduralImages,
         options: TrainingOptions,
         device: str | torch.device = "cpu",
@@ -205,14 +210,16 @@ class Trainer:
         self.D = D.to(self.device).train()
         for net in (self.G, self.G_ema, self.D):
             net.requires_grad_(False)
-        res = G.img_resolution
-        if data.resolution != res or data.channels != G.img_channels:
+        self.architecture = get_architecture(architecture_of(G_ema, G, D))
+        self.meta = meta = self.architecture.metadata(G.init_kwargs)
+        res = meta.resolution
+        if data.resolution != res or data.channels != meta.channels:
             raise GanzooError(
                 f"data is {data.channels}x{data.resolution}x{data.resolution}, the model "
-                f"{G.img_channels}x{res}x{res}"
+                f"{meta.channels}x{res}x{res}"
             )
-        if G.c_dim > 0 and not data.has_labels:
-            raise DatasetError(f"{data.path}: the model is conditional ({G.c_dim} classes) but the data has no labels; "
+        if meta.num_classes > 0 and not data.has_labels:
+            raise DatasetError(f"{data.path}: the model is conditional ({meta.num_classes} classes) but the data has no labels; "
                                'add a StyleGAN2-ADA dataset.json beside the images: {"labels": [["a.png", 0], ...]}')  # fmt: skip
         self.batch_gpu = options.batch_gpu or options.batch // self.dist.world
         per_round = self.batch_gpu * self.dist.world
@@ -221,9 +228,11 @@ class Trainer:
                 f"batch {options.batch} must be a multiple of batch_gpu {self.batch_gpu} x {self.dist.world} process(es)"
             )
         self.num_chunks = options.batch // self.batch_gpu  # over all processes
-        group = (D.init_kwargs.get("epilogue_kwargs") or {}).get("mbstd_group_size", 4)
-        if group and self.batch_gpu % min(group, self.batch_gpu) != 0:
+        group = self.architecture.batch_multiple(D)
+        if group > 1 and self.batch_gpu % min(group, self.batch_gpu) != 0:
             raise GanzooError(f"batch_gpu {self.batch_gpu} must be a multiple of D's minibatch-std group size {group}")
+        if options.G_reg_interval is None and options.pl_weight != 0:
+            raise GanzooError("pl_weight needs a G_reg_interval (lazy path-length regularization)")
         # Contiguous chunks per process: chunk k of the minibatch always holds the same images.
         per_proc = self.num_chunks // self.dist.world
         self.my_chunks = list(range(self.dist.rank * per_proc, (self.dist.rank + 1) * per_proc))
@@ -241,11 +250,9 @@ class Trainer:
             if options.aug == "ada":
                 self.ada = AdaptiveP(options.ada_target, options.ada_interval, options.ada_kimg, p=options.aug_p)
 
-        self.loss = StyleGAN2Loss(
-            self.G, self.D, self.augment_pipe, r1_gamma=self.r1_gamma, style_mixing_prob=options.style_mixing_prob,
-            pl_weight=options.pl_weight, pl_batch_shrink=options.pl_batch_shrink, pl_decay=options.pl_decay,
-            penalty=_anchor_penalty(options, self.device),
-        )  # fmt: skip
+        resolved = TrainingOptions.from_dict({**options.to_dict(), "r1_gamma": self.r1_gamma})
+        self.loss: Objective = self.architecture.objective(self.G, self.D, self.augment_pipe, resolved,
+                                                           _anchor_penalty(options, self.device))  # fmt: skip
         self.optimizers = {
             "G": self._adam(self.G, options.lr_G, options.G_reg_interval),
             "D": self._adam(self.D, options.lr_D, options.D_reg_interval),
@@ -257,8 +264,8 @@ class Trainer:
         # overfitting heuristic r_t, reported whatever the augmentation mode.
         self._recent_signs: list[tuple[float, float]] = []
 
-    def _adam(self, net: torch.nn.Module, lr: float, reg_interval: int) -> torch.optim.Adam:
-        ratio = reg_interval / (reg_interval + 1)
+    def _adam(self, net: torch.nn.Module, lr: float, reg_interval: int | None) -> torch.optim.Adam:
+        ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
         betas = tuple(b**ratio for b in self.options.betas)
         params = [p for p in net.parameters()]
         if not params:
@@ -271,15 +278,15 @@ class Trainer:
     def _phase_due(self, phase: str) -> bool:
         opts = self.options
         if phase == "Greg":
-            return opts.pl_weight != 0 and self.batch_idx % opts.G_reg_interval == 0
+            return opts.pl_weight != 0 and bool(opts.G_reg_interval) and self.batch_idx % opts.G_reg_interval == 0
         if phase == "Dreg":
             return self.r1_gamma != 0 and self.batch_idx % opts.D_reg_interval == 0
         return True
 
     def _chunk_inputs(self, chunk: int, gen: torch.Generator, real: torch.Tensor | None, labels: torch.Tensor | None):
         n = self.batch_gpu
-        z = torch.randn([n, self.G.z_dim], generator=gen).to(self.device)
-        if self.G.c_dim > 0:
+        z = torch.randn([n, self.meta.latent_dim], generator=gen).to(self.device)
+        if self.meta.num_classes > 0:
             pick = torch.randint(0, len(self.data), [n], generator=gen)
             gen_c = self.data.labels_at(pick)
             gen_c = gen_c.to(self.device, torch.float32)
@@ -304,6 +311,7 @@ class Trainer:
         offset = self.my_chunks[0]
 
         stats: dict[str, float] = {}
+        self.loss.cur_nimg = self.cur_nimg
         for phase_idx, phase in enumerate(PHASES):
             if not self._phase_due(phase):
                 continue
@@ -326,6 +334,7 @@ class Trainer:
             net.requires_grad_(False)
             self._reduce_and_step(net, opt)
             stats.update(self._apply_phase_stats(phase, chunk_stats))
+            self.loss.after_phase(phase, self.dist)
 
         self._update_ema()
         self.cur_nimg += opts.batch

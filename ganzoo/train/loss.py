@@ -1,26 +1,21 @@
-"""The StyleGAN2 objective: non-saturating logistic loss, lazy R1 and path-length regularization,
-style mixing, with ADA applied to every image D sees.
+"""What the shared training loop needs of an objective, whatever the architecture.
 
-One :meth:`StyleGAN2Loss.accumulate` call runs one phase on one chunk of the minibatch and calls
-``backward`` with the loss scaled by ``gain``; the loop sums chunks (and processes) into the
-full-batch gradient. Statistics that update running state (``pl_mean``, the mapping network's
-``w_avg``) are returned and applied once per phase by the loop (with :func:`update_w_avg` and
-:meth:`StyleGAN2Loss.update_pl_mean`), so the result does not depend on how the minibatch is split
-into chunks or processes. With one chunk this is the published
-algorithm exactly: Karras et al. 2020, with the formulas of StyleGAN2 (Karras et al. 2020b).
+An objective (``Architecture.objective``; StyleGAN2's is
+:class:`ganzoo.architectures.stylegan2.objective.StyleGAN2Loss`) runs one phase
+(:data:`PHASES`) on one chunk of the minibatch in :meth:`Objective.accumulate`, calls
+``backward`` with the loss scaled by ``gain`` and returns the chunk's :class:`ChunkStats`; the
+loop sums chunks (and processes) into the full-batch gradient. Statistics that update running
+state (``pl_mean``, the mapping network's ``w_avg``) are returned and applied once per phase by
+the loop (with :func:`update_w_avg` and :meth:`Objective.update_pl_mean`), so the result does
+not depend on how the minibatch is split into chunks or processes.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
-
-from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
-from ganzoo.train.augment import AugmentPipe
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg")
 
@@ -50,170 +45,31 @@ class ChunkStats:
     real_logits: torch.Tensor | None = None  # D's logits on augmented reals (for ADA)
 
 
-class StyleGAN2Loss:
-    """Losses and regularizers of StyleGAN2-ADA.
+class Objective(Protocol):
+    """The loss object of one training run.
 
-    Args:
-        G: the generator being trained (train mode).
-        D: the discriminator being trained (train mode).
-        augment_pipe: applied to every image D sees, or None.
-        r1_gamma: R1 weight γ (penalty ``γ/2 · ||∇D(x)||²`` on reals).
-        style_mixing_prob: probability of mixing two latents in a minibatch.
-        pl_weight: path-length regularization weight (0 = off).
-        pl_batch_shrink: the path-length pass uses ``chunk // pl_batch_shrink`` samples.
-        pl_decay: decay of the running mean path length.
-        penalty: ``penalty(name, network) -> scalar`` added to the main loss of ``G`` (name
-            ``'G'``) and ``D`` (``'D'``), e.g. :class:`AnchorPenalty`; None = none.
-        noise_mode: the synthesis network's per-layer noise in every phase: ``'random'`` (as in
-            training), or ``'const'``/``'none'`` to make the objective deterministic (tests
-            pinning it to reference gradients).
-        pl_noise: ``pl_noise(img) -> tensor`` of ``img``'s shape, the standard-normal draw of
-            the path-length regularizer's random image-space direction (it is divided by
-            ``sqrt(H·W)`` here); None = ``torch.randn_like`` (training). A seam for tests that
-            replay a reference's draw.
+    Attributes:
+        pl_mean: a scalar tensor of running state saved with the training state (exact resume);
+            objectives without one keep a zero.
+        cur_nimg: images shown so far, set by the loop before each minibatch (schedules).
     """
 
-    def __init__(
-        self,
-        G: Generator,
-        D: Discriminator,
-        augment_pipe: AugmentPipe | None = None,
-        r1_gamma: float = 10.0,
-        style_mixing_prob: float = 0.9,
-        pl_weight: float = 2.0,
-        pl_batch_shrink: int = 2,
-        pl_decay: float = 0.01,
-        penalty: Callable[[str, torch.nn.Module], torch.Tensor] | None = None,
-        noise_mode: str = "random",
-        pl_noise: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ):
-        if noise_mode not in ("random", "const", "none"):
-            raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
-        self.G = G
-        self.D = D
-        self.augment_pipe = augment_pipe
-        self.r1_gamma = float(r1_gamma)
-        self.style_mixing_prob = float(style_mixing_prob)
-        self.pl_weight = float(pl_weight)
-        self.pl_batch_shrink = int(pl_batch_shrink)
-        self.pl_decay = float(pl_decay)
-        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
-        self.penalty = penalty
-        self.noise_mode = noise_mode
-        self.pl_noise = pl_noise if pl_noise is not None else torch.randn_like
+    pl_mean: torch.Tensor
+    cur_nimg: int
 
-    @torch.no_grad()
-    def update_pl_mean(self, mean_length: torch.Tensor | float) -> None:
-        """Moves the running mean path length towards one phase's mean path length (the mean
-        over chunks and processes of :attr:`ChunkStats.pl_length_mean`):
-        ``pl_mean ← lerp(pl_mean, mean_length, pl_decay)``."""
-        target = torch.as_tensor(mean_length, dtype=self.pl_mean.dtype, device=self.pl_mean.device)
-        self.pl_mean.copy_(self.pl_mean.lerp(target.reshape([]), self.pl_decay))
+    def accumulate(self, phase: str, real_img: Any, real_c: Any, gen_z: Any, gen_c: Any, gain: float,
+                   gen: torch.Generator) -> ChunkStats: ...  # fmt: skip
 
-    def _with_penalty(self, loss: torch.Tensor, name: str) -> torch.Tensor:
-        if self.penalty is None:
-            return loss
-        return loss + self.penalty(name, self.G if name == "G" else self.D)
+    def update_pl_mean(self, mean_length: Any) -> None: ...
 
-    # ------------------------------------------------------------------------------------------
-
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Generates images and returns ``(img, ws)``; mixes styles with ``style_mixing_prob``."""
-        ws = self.G.mapping(z, c)  # w_avg is updated by the loop, once per phase
-        # Always draw the same random numbers, so the stream does not depend on the outcome.
-        cutoff = int(torch.randint(1, max(ws.shape[1], 2), [], generator=gen))
-        mix = float(torch.rand([], generator=gen)) < self.style_mixing_prob
-        z2 = torch.randn(z.shape, generator=gen).to(z.device)
-        if mix and self.style_mixing_prob > 0 and ws.shape[1] > 1:
-            ws2 = self.G.mapping(z2, c)
-            ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
-        img = self.G.synthesis(ws, noise_mode=self.noise_mode)
-        return img, ws
-
-    def run_D(self, img: torch.Tensor, c: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Discriminator logits of (augmented) images."""
-        if self.augment_pipe is not None:
-            img = self.augment_pipe(img, generator=gen)
-        return self.D(img, c)
-
-    # ------------------------------------------------------------------------------------------
-
-    def accumulate(
-        self,
-        phase: str,
-        real_img: torch.Tensor,
-        real_c: torch.Tensor,
-        gen_z: torch.Tensor,
-        gen_c: torch.Tensor,
-        gain: float,
-        gen: torch.Generator,
-    ) -> ChunkStats:
-        """Runs one phase on one chunk and backpropagates ``gain`` × its loss.
-
-        Args:
-            phase: ``'Gmain'``, ``'Greg'``, ``'Dmain'`` or ``'Dreg'``.
-            real_img: float reals in [-1, 1] (D phases).
-            real_c: their labels ``[n, c_dim]``.
-            gen_z: latents ``[n, z_dim]`` (G and Dmain phases).
-            gen_c: labels for the generated images.
-            gain: the loss scale: the phase's interval (lazy regularization) divided by the
-                number of chunks in the whole minibatch.
-            gen: CPU generator for every random choice of this chunk (style mixing, ADA).
-
-        Returns:
-            The chunk's statistics for the loop to reduce.
-        """
-        stats = ChunkStats()
-        if phase == "Gmain":
-            img, ws = self.run_G(gen_z, gen_c, gen)
-            logits = self.run_D(img, gen_c, gen)
-            loss = F.softplus(-logits)
-            self._with_penalty(loss.mean(), "G").mul(gain).backward()
-            stats.loss_sum, stats.loss_count = float(loss.detach().sum()), loss.numel()
-            stats.w_sum, stats.w_count = ws[:, 0].detach().sum(dim=0), ws.shape[0]
-        elif phase == "Greg":
-            batch = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
-            img, ws = self.run_G(gen_z[:batch], gen_c[:batch], gen)
-            pl_noise = self.pl_noise(img) / math.sqrt(img.shape[2] * img.shape[3])
-            (pl_grads,) = torch.autograd.grad(outputs=[(img * pl_noise).sum()], inputs=[ws], create_graph=True)
-            pl_lengths = pl_grads.square().sum(dim=2).mean(dim=1).sqrt()
-            # The penalty is measured against the mean updated with this chunk, as published.
-            pl_mean = self.pl_mean.lerp(pl_lengths.mean(), self.pl_decay)
-            penalty = (pl_lengths - pl_mean).square()
-            loss = penalty * self.pl_weight
-            loss.mean().mul(gain).backward()
-            stats.loss_sum, stats.loss_count = float(penalty.detach().sum()), penalty.numel()
-            stats.pl_length_mean = pl_lengths.detach().mean()
-            stats.w_sum, stats.w_count = ws[:, 0].detach().sum(dim=0), ws.shape[0]
-        elif phase == "Dmain":
-            with torch.no_grad():
-                img, ws = self.run_G(gen_z, gen_c, gen)
-            logits_fake = self.run_D(img, gen_c, gen)
-            loss_fake = F.softplus(logits_fake)
-            self._with_penalty(loss_fake.mean(), "D").mul(gain).backward()
-            logits_real = self.run_D(real_img, real_c, gen)
-            loss_real = F.softplus(-logits_real)
-            loss_real.mean().mul(gain).backward()
-            stats.loss_sum = float(loss_fake.detach().sum() + loss_real.detach().sum())
-            stats.loss_count = loss_real.numel()
-            stats.w_sum, stats.w_count = ws[:, 0].sum(dim=0), ws.shape[0]
-            stats.real_logits = logits_real.detach()
-        elif phase == "Dreg":
-            real = real_img.detach().requires_grad_(True)
-            logits = self.run_D(real, real_c, gen)
-            (r1_grads,) = torch.autograd.grad(outputs=[logits.sum()], inputs=[real], create_graph=True)
-            penalty = r1_grads.square().sum(dim=[1, 2, 3])
-            loss = penalty * (self.r1_gamma / 2)
-            loss.mean().mul(gain).backward()
-            stats.loss_sum, stats.loss_count = float(penalty.detach().sum()), penalty.numel()
-        else:
-            raise ValueError(f"unknown phase {phase!r}")
-        return stats
+    def after_phase(self, phase: str, dist: Any) -> None:
+        """Called once per phase after the optimizer step (e.g. to agree on running statistics
+        across processes)."""
 
 
 class AnchorPenalty:
     """The quadratic weight-anchoring penalty ``weight · Σ_k F_k (θ_k − θ*_k)²`` (EWC, Li et al.
-    2020, with F the diagonal Fisher; L2-SP with F = 1), for :class:`StyleGAN2Loss`'s ``penalty``.
+    2020, with F the diagonal Fisher; L2-SP with F = 1), for an objective's ``penalty``.
 
     Args:
         tensors: ``anchor.<G|D>.<parameter name>`` (θ*) and ``fisher.<G|D>.<parameter name>``

@@ -220,7 +220,7 @@ def _write_samples(gan: GAN, path: Path) -> None:
 
 def _grid_samples(gan: GAN) -> np.ndarray:
     """Seeds ``0..SAMPLE_SEEDS-1``, seed i of a conditional model in class ``i % c_dim``."""
-    c_dim = gan.G_ema.c_dim
+    c_dim = gan.metadata.num_classes
     if not c_dim:
         return gan.sample(seeds=range(SAMPLE_SEEDS), noise_mode="const", batch_size=8)
     images: list = [None] * SAMPLE_SEEDS
@@ -386,25 +386,23 @@ def finetune(
     for name in checks.metric_extractors(metrics, metrics_options) if metrics else ():
         checks.check_extractor(name, bool((metrics_options or {}).get("allow_random_weights")), progress=progress)
     gan = _load_source(source, device)
-    G0 = gan.G_ema
-    res = G0.img_resolution
+    meta = gan.metadata
+    res = meta.resolution
     if resolution is not None and int(resolution) != res:
         raise GanzooError(f"--resolution {resolution}: the source is {res}x{res}; the target resolution must match the source")
     batch = int(batch) if batch is not None else default_batch(res)
-    d_kwargs = gan.D.init_kwargs if gan.D is not None else G0.init_kwargs
-    checks.check_memory(res, G0.img_channels, checks.generator_channels(G0.init_kwargs, res),
-                        checks.generator_channels(d_kwargs, res), int(batch_gpu or batch // checks.world_size()),
-                        device, what=f"the source is {res}x{res}")  # fmt: skip
-    images = load_training_images(data, res, G0.img_channels, resample=resolution is not None, mirror=mirror,
-                                  c_dim=G0.c_dim)  # fmt: skip
+    _check_memory(gan, int(batch_gpu or batch // checks.world_size()), device, f"the source is {res}x{res}")
+    images = load_training_images(data, res, meta.channels, resample=resolution is not None, mirror=mirror,
+                                  c_dim=meta.num_classes)  # fmt: skip
     if metrics:
         checks.check_metric_data(metrics, int(images.describe().get("num_images", len(images))), metrics_options)
-    lr_default = 0.002 if res >= 1024 else 0.0025
+    # The architecture's own training settings (learning rates, regularization), then the user's.
+    settings = {**gan.architecture.training_defaults(gan.G_ema.init_kwargs, batch), **options}
+    if lr is not None:
+        settings.update(lr_G=lr, lr_D=lr)
     opts = TrainingOptions(
-        batch=batch, batch_gpu=batch_gpu, seed=int(seed), total_kimg=float(kimg),
-        lr_G=lr if lr is not None else lr_default, lr_D=lr if lr is not None else lr_default,
-        r1_gamma=gamma, ema_kimg=ema_kimg, aug=aug, aug_preset=aug_preset,
-        aug_p=float(p) if p is not None else 0.0, ada_target=target, **options,
+        batch=batch, batch_gpu=batch_gpu, seed=int(seed), total_kimg=float(kimg), r1_gamma=gamma, ema_kimg=ema_kimg,
+        aug=aug, aug_preset=aug_preset, aug_p=float(p) if p is not None else 0.0, ada_target=target, **settings,
     )  # fmt: skip
     prepared = prepare(gan, recipe, seed=int(seed), freeze_d=freeze_d, general_g=general_g, general_d=general_d,
                        allow_random_d=allow_random_d)  # fmt: skip
@@ -433,6 +431,14 @@ def finetune(
     dist.barrier()
     _loop(run, int(round(kimg * 1000)), tick_kimg, progress, callback, resume_hint)
     return out
+
+
+def _check_memory(gan: GAN, batch_gpu: int, device: str, what: str) -> None:
+    """Refuses sizes that cannot fit in ``device``'s memory (:func:`checks.check_memory`)."""
+    meta, arch = gan.metadata, gan.architecture
+    D = gan.D if gan.D is not None else gan.G_ema
+    checks.check_memory(meta.resolution, meta.channels, arch.widest(gan.G_ema.init_kwargs, meta.resolution),
+                        arch.widest(D.init_kwargs, meta.resolution), batch_gpu, device, what=what)  # fmt: skip
 
 
 def _lineage(gan: GAN, source: Any, recipe: str, prepared, images: TrainingImages, opts: TrainingOptions,
@@ -619,7 +625,7 @@ def _kept_settings(info: dict, opts: TrainingOptions) -> dict[str, tuple[str, An
         "seed": ("--seed", opts.seed), "lr": ("--lr", opts.lr_G),
         "gamma": ("--gamma", opts.r1_gamma if opts.r1_gamma is not None else step.get("r1_gamma")),
         "ema_kimg": ("ema_kimg", opts.ema_kimg if opts.ema_kimg is not None else opts.batch * 10 / 32),
-        "target": ("--target", opts.ada_target), "mirror": ("--mirror", bool(data.get("mirror"))),
+        "target": ("--ada-target", opts.ada_target), "mirror": ("--xflip", bool(data.get("mirror"))),
         "resolution": ("--resolution", data.get("resolution")), "freeze_d": ("--freeze-d", settings.get("freeze_d")),
         "general_g": ("--general-g", settings.get("general_g")), "general_d": ("--general-d", settings.get("general_d")),
     }  # fmt: skip
@@ -709,18 +715,15 @@ def _resume(run_dir: Path, kimg: float | None, device: str, progress: bool, call
             checks.check_extractor(name, bool(run_metrics_options.get("allow_random_weights")), progress=progress)
     gan = GAN.load(snapshot)
     tensors = load_file(str(snapshot / STATE_FILE))
-    G = gan.G if gan.G is not None else gan.G_ema
-    res = G.img_resolution
-    d_kwargs = gan.D.init_kwargs if gan.D is not None else G.init_kwargs
-    checks.check_memory(res, G.img_channels, checks.generator_channels(G.init_kwargs, res),
-                        checks.generator_channels(d_kwargs, res), int(opts.batch_gpu or opts.batch // checks.world_size()),
-                        device, what=f"the run is {res}x{res}")  # fmt: skip
+    neutral = gan.metadata
+    res = neutral.resolution
+    _check_memory(gan, int(opts.batch_gpu or opts.batch // checks.world_size()), device, f"the run is {res}x{res}")
     rebuildable = not data_info.get("procedural") or str(data_info["path"]).startswith(SYNTH_PREFIX)
     if data is None and (data_info["path"] == "<in-memory>" or not rebuildable):
         raise GanzooError(f"{run_dir}: the run trained on in-memory images; pass the same data to resume it")
-    images = load_training_images(data if data is not None else data_info["path"], G.img_resolution, G.img_channels,
+    images = load_training_images(data if data is not None else data_info["path"], res, neutral.channels,
                                   resample=bool(data_info.get("resampled")), mirror=bool(data_info.get("mirror")),
-                                  c_dim=G.c_dim)  # fmt: skip
+                                  c_dim=neutral.num_classes)  # fmt: skip
     if images.sha256 != data_info["sha256"]:
         raise GanzooError(f"{run_dir}: the data changed since the run started (sha256 {images.sha256[:12]}… != {data_info['sha256'][:12]}…)")
     if run_metrics:

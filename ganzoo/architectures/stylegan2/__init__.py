@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from ganzoo.architectures import Architecture, Metadata, register_architecture
+from ganzoo.architectures.stylegan2 import transfer
 from ganzoo.architectures.stylegan2.adafm import ARCHITECTURE as ADAFM_NAME, AdaFMGenerator
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
@@ -50,11 +51,86 @@ class StyleGAN2(Architecture):
         return torch.cat(images)
 
 
+    def styles(self, G: Any, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return G.mapping(z, c)
+
+    def render_styles(self, G: Any, styles: torch.Tensor) -> torch.Tensor:
+        return G.synthesis(styles, noise_mode="const")
+
+    # -- training: StyleGAN2-ADA's objective and settings ------------------------------------
+
+    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+        # StyleGAN2-ADA's: lr 0.0025 (0.002 at 1024², as its paper configurations), lazy R1
+        # every 16 and path length every 4 minibatches, style mixing 0.9.
+        lr = 0.002 if self.metadata(generator_kwargs).resolution >= 1024 else 0.0025
+        return {"lr_G": lr, "lr_D": lr}
+
+    def objective(self, G: Any, D: Any, augment_pipe: Any, options: Any, penalty: Any) -> Any:
+        from ganzoo.architectures.stylegan2.objective import StyleGAN2Loss
+
+        return StyleGAN2Loss(G, D, augment_pipe, r1_gamma=options.r1_gamma, style_mixing_prob=options.style_mixing_prob,
+                             pl_weight=options.pl_weight, pl_batch_shrink=options.pl_batch_shrink,
+                             pl_decay=options.pl_decay, penalty=penalty, blur_sigma=options.blur_sigma,
+                             blur_fade_kimg=options.blur_fade_kimg)  # fmt: skip
+
+    def batch_multiple(self, D: Any) -> int:
+        return int((D.init_kwargs.get("epilogue_kwargs") or {}).get("mbstd_group_size", 4) or 1)
+
+    def widest(self, kwargs: dict, resolution: int) -> int:
+        synth = kwargs.get("synthesis_kwargs") or kwargs  # G nests them, D has them at the top
+        return min(int(synth.get("channel_base", 32768)) // int(resolution), int(synth.get("channel_max", 512)))
+
+    # -- what the recipes and merge need (ganzoo.architectures.stylegan2.transfer) -----------
+
+    def d_blocks(self, D: Any) -> list[tuple[int, int]]:
+        return transfer.d_blocks(D)
+
+    def freeze_d(self, D: Any, layers: int) -> Any:
+        return transfer.freeze_d(D, layers)
+
+    def g_blocks(self, G: Any) -> list[int]:
+        return list(G.synthesis.block_resolutions)
+
+    def with_adafm(self, G: Any, resolutions: Sequence[int]) -> Any:
+        return AdaFMGenerator.from_generator(G, resolutions)
+
+    def fresh_networks(self, G: Any, D: Any | None, seed: int) -> tuple[Any, Any]:
+        return transfer.fresh_networks(G, D, seed, self.generator_class, self.discriminator_class)
+
+    def fresh_discriminator(self, G: Any, seed: int) -> Any:
+        return transfer.fresh_discriminator(G, seed, self.discriminator_class)
+
+    def conditional(self, net: Any, role: str, num_classes: int, seed: int) -> Any:
+        if role == "D":
+            return transfer.conditional_discriminator(net, num_classes, seed)
+        return transfer.conditional_generator(net, num_classes, seed)
+
+    def rescaled_inputs(self, old: Any, new: Any) -> dict[str, tuple[int, float]]:
+        return transfer.rescaled_inputs(old, new)
+
+
 class StyleGAN2AdaFM(StyleGAN2):
     """A StyleGAN2 finetuned with AdaFM: the same sampling, a generator with γ/β per convolution."""
 
     name = ADAFM_NAME
     generator_class = AdaFMGenerator
+    def for_upload(self, gan: Any) -> tuple[Any, list[str]]:
+        return fold_for_upload(gan)
+
+
+def fold_for_upload(gan: Any) -> tuple[Any, list[str]]:
+    """``for_upload`` of the AdaFM variants: a plain GAN of the family with γ and β folded into
+    the kernels (:func:`~ganzoo.architectures.stylegan2.adafm.fold_adafm`) and a ``fold-adafm``
+    lineage step; its config has no ``files`` (nothing is written yet)."""
+    from ganzoo.architectures.stylegan2.adafm import fold_adafm
+
+    folded = fold_adafm(gan)
+    if folded is gan:  # no AdaFM layer after all
+        return gan, []
+    notes = [f"AdaFM folded at push: each modulated kernel W became gamma * W + beta, so this is a plain "
+             f"{folded.config['architecture']} checkpoint that loads anywhere (same images as the AdaFM model)"]  # fmt: skip
+    folded.config["lineage"] = list(folded.config.get("lineage") or []) + [{"operation": "fold-adafm", "notes": notes}]
+    return folded, list(notes)
 
 
 register_architecture(StyleGAN2())

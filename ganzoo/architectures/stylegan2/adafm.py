@@ -1,5 +1,5 @@
 """AdaFM (Zhao et al., "On Leveraging Pretrained GANs for Generation with Limited Data", ICML 2020)
-on the StyleGAN2 generator.
+on the StyleGAN2 generator, and the mixins the StyleGAN3 plug-in reuses for its own.
 
 In the "general part" of the generator, the synthesis convolutions keep their transferred
 weights ``W`` frozen and learn adaptive filter modulation: a per-(output, input)-channel scale
@@ -27,22 +27,25 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from ganzoo._build import build_strict
 from ganzoo.architectures.stylegan2.networks import Generator, SynthesisLayer
 
 ARCHITECTURE = "stylegan2-adafm"
 
 
-class AdaFMSynthesisLayer(SynthesisLayer):
-    """A :class:`SynthesisLayer` whose kernel is ``adafm_gamma * W + adafm_beta`` with ``W`` frozen.
+class AdaFMKernel:
+    """Mixin for a convolution layer class whose kernel is the parameter ``weight``
+    ``[out, in, kh, kw]``: as a subclass (``class X(AdaFMKernel, Layer)``) the layer reads
+    ``adafm_gamma * W + adafm_beta`` with ``W`` frozen.
 
-    Built by converting an existing layer (:meth:`convert`), so the plain layer's forward code
-    and numerics are used unchanged; only the kernel it reads is modulated.
+    Layers are converted in place (:meth:`convert`), so the plain layer's forward code and
+    numerics are used unchanged; only the kernel it reads is modulated.
     """
 
     @property
     def weight(self) -> torch.Tensor:  # type: ignore[override]
         plain = self._parameters.get("weight")
-        if plain is not None:  # during SynthesisLayer.__init__, before conversion
+        if plain is not None:  # during the layer's __init__, before conversion
             return plain
         frozen = self._buffers.get("weight")
         if frozen is None:
@@ -50,9 +53,9 @@ class AdaFMSynthesisLayer(SynthesisLayer):
         return frozen * self.adafm_gamma + self.adafm_beta
 
     @classmethod
-    def convert(cls, layer: SynthesisLayer) -> "AdaFMSynthesisLayer":
+    def convert(cls, layer: nn.Module) -> nn.Module:
         """Turns ``layer`` (in place) into an AdaFM layer with identity modulation."""
-        if isinstance(layer, AdaFMSynthesisLayer):
+        if isinstance(layer, cls):
             return layer
         weight = layer._parameters.pop("weight")
         layer.__class__ = cls
@@ -68,8 +71,64 @@ class AdaFMSynthesisLayer(SynthesisLayer):
         return self.weight.detach()
 
 
+class AdaFMSynthesisLayer(AdaFMKernel, SynthesisLayer):
+    """A StyleGAN2 :class:`SynthesisLayer` with AdaFM."""
+
+
+class AdaFMGeneratorMixin:
+    """Mixin for a generator class with AdaFM in the blocks at ``adafm_resolutions``
+    (``class X(AdaFMGeneratorMixin, Generator)``).
+
+    A family sets :attr:`plain_class` (its generator without AdaFM), :attr:`plain_architecture`,
+    :attr:`kernel_class` (its layer class with :class:`AdaFMKernel`) and implements
+    :meth:`adafm_layers`. Constructor kwargs are the plain generator's plus
+    ``adafm_resolutions``.
+    """
+
+    plain_class: type
+    plain_architecture: str
+    kernel_class: type
+
+    def __init__(self, *args: Any, adafm_resolutions: Iterable[int] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.adafm_resolutions = sorted(int(r) for r in adafm_resolutions)
+        self.init_kwargs["adafm_resolutions"] = list(self.adafm_resolutions)
+        for _, layer in self.adafm_layers(self, self.adafm_resolutions):
+            self.kernel_class.convert(layer)
+
+    @staticmethod
+    def adafm_layers(G: nn.Module, resolutions: Iterable[int]) -> list[tuple[str, nn.Module]]:
+        """The modulated layers of ``G`` in the blocks at ``resolutions``, as (name, layer)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_generator(cls, G: nn.Module, resolutions: Iterable[int]) -> nn.Module:
+        """A copy of ``G`` with AdaFM (identity modulation) at ``resolutions``; ``G`` is untouched."""
+        kwargs = {k: copy.deepcopy(v) for k, v in G.init_kwargs.items() if k != "adafm_resolutions"}
+        kwargs["adafm_resolutions"] = sorted(int(r) for r in resolutions)
+        state = {k: v.detach().to("cpu").clone() for k, v in G.state_dict().items()}
+        for name, _ in cls.adafm_layers(G, kwargs["adafm_resolutions"]):
+            weight = state[f"{name}.weight"]
+            state.setdefault(f"{name}.adafm_gamma", torch.ones_like(weight[:, :, :1, :1]))
+            state.setdefault(f"{name}.adafm_beta", torch.zeros_like(weight[:, :, :1, :1]))
+        new = build_strict(cls, kwargs, state, "AdaFM generator")
+        device = next(G.parameters()).device
+        return new.to(device).train(G.training)
+
+    def folded(self) -> nn.Module:
+        """A plain generator (:attr:`plain_class`) whose weights are these with AdaFM folded in."""
+        kwargs = {k: copy.deepcopy(v) for k, v in self.init_kwargs.items() if k != "adafm_resolutions"}
+        state = {name: tensor.detach().to("cpu").clone() for name, tensor in self.state_dict().items()
+                 if not name.endswith((".adafm_gamma", ".adafm_beta"))}  # fmt: skip
+        for name, layer in self.adafm_layers(self, self.adafm_resolutions):
+            state[f"{name}.weight"] = layer.folded_weight().to("cpu").clone()
+        device = next(self.parameters()).device
+        plain = build_strict(self.plain_class, kwargs, state, "folded AdaFM generator")
+        return plain.to(device).train(self.training)
+
+
 def adafm_layers(G: Generator, resolutions: Iterable[int]) -> list[tuple[str, SynthesisLayer]]:
-    """The modulated layers of the synthesis blocks at ``resolutions``, as (name, layer)."""
+    """The modulated layers (``conv0``/``conv1``) of StyleGAN2's synthesis blocks at ``resolutions``."""
     layers = []
     for res in resolutions:
         block = getattr(G.synthesis, f"b{res}", None)
@@ -81,7 +140,7 @@ def adafm_layers(G: Generator, resolutions: Iterable[int]) -> list[tuple[str, Sy
     return layers
 
 
-class AdaFMGenerator(Generator):
+class AdaFMGenerator(AdaFMGeneratorMixin, Generator):
     """A StyleGAN2 generator with AdaFM in the synthesis blocks at ``adafm_resolutions``.
 
     Args:
@@ -90,63 +149,34 @@ class AdaFMGenerator(Generator):
             (the "general part", usually the highest resolutions).
     """
 
-    def __init__(self, *args: Any, adafm_resolutions: Iterable[int] = (), **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.adafm_resolutions = sorted(int(r) for r in adafm_resolutions)
-        self.init_kwargs["adafm_resolutions"] = list(self.adafm_resolutions)
-        for _, layer in adafm_layers(self, self.adafm_resolutions):
-            AdaFMSynthesisLayer.convert(layer)
-
-    @classmethod
-    def from_generator(cls, G: Generator, resolutions: Iterable[int]) -> "AdaFMGenerator":
-        """A copy of ``G`` with AdaFM (identity modulation) at ``resolutions``; ``G`` is untouched."""
-        from ganzoo.checkpoint import build_strict
-
-        kwargs = {k: copy.deepcopy(v) for k, v in G.init_kwargs.items() if k != "adafm_resolutions"}
-        kwargs["adafm_resolutions"] = sorted(int(r) for r in resolutions)
-        state = {k: v.detach().to("cpu").clone() for k, v in G.state_dict().items()}
-        for name, _ in adafm_layers(G, kwargs["adafm_resolutions"]):
-            weight = state[f"{name}.weight"]
-            state.setdefault(f"{name}.adafm_gamma", torch.ones_like(weight[:, :, :1, :1]))
-            state.setdefault(f"{name}.adafm_beta", torch.zeros_like(weight[:, :, :1, :1]))
-        new = build_strict(cls, kwargs, state, "AdaFM generator")
-        device = next(G.parameters()).device
-        return new.to(device).train(G.training)
+    plain_class = Generator
+    plain_architecture = "stylegan2"
+    kernel_class = AdaFMSynthesisLayer
+    adafm_layers = staticmethod(adafm_layers)
 
 
-def fold_generator(G: Generator) -> Generator:
-    """A plain :class:`Generator` whose weights are ``G``'s with AdaFM folded in (``G`` is
-    returned unchanged when it has no AdaFM layers)."""
-    if not isinstance(G, AdaFMGenerator):
-        return G
-    kwargs = {k: copy.deepcopy(v) for k, v in G.init_kwargs.items() if k != "adafm_resolutions"}
-    state = {}
-    for name, tensor in G.state_dict().items():
-        if name.endswith((".adafm_gamma", ".adafm_beta")):
-            continue
-        state[name] = tensor.detach().clone()
-    for name, layer in adafm_layers(G, G.adafm_resolutions):
-        state[f"{name}.weight"] = layer.folded_weight().clone()
-    from ganzoo.checkpoint import build_strict
-
-    device = next(G.parameters()).device
-    plain = build_strict(Generator, kwargs, {k: v.to("cpu") for k, v in state.items()}, "folded AdaFM generator")
-    return plain.to(device).train(G.training)
+def fold_generator(G: nn.Module) -> nn.Module:
+    """A plain generator whose weights are ``G``'s with AdaFM folded in (``G`` is returned
+    unchanged when it has no AdaFM layers)."""
+    return G.folded() if isinstance(G, AdaFMGeneratorMixin) else G
 
 
 def fold_adafm(gan: Any) -> Any:
-    """Returns a :class:`ganzoo.checkpoint.GAN` with AdaFM folded into plain StyleGAN2 weights:
-    ``architecture`` becomes ``"stylegan2"`` and the generators plain ones, so the result
-    loads anywhere. GANs without AdaFM are returned as they are."""
-    from ganzoo.checkpoint import GAN
+    """Returns a :class:`ganzoo.checkpoint.GAN` with AdaFM folded into plain weights:
+    ``architecture`` becomes the plain family's (``"stylegan2"``, ``"stylegan3"``) and the
+    generators plain ones, so the result loads anywhere. GANs without AdaFM are returned as
+    they are.
 
-    if not isinstance(gan.G_ema, AdaFMGenerator) and not isinstance(gan.G, AdaFMGenerator):
+    The result is built by ``gan``'s own class, so this module needs nothing of
+    :mod:`ganzoo.checkpoint` (which reaches AdaFM only through :mod:`ganzoo.architectures`)."""
+    adafm = [G for G in (gan.G_ema, gan.G) if isinstance(G, AdaFMGeneratorMixin)]
+    if not adafm:
         return gan
     config = copy.deepcopy(gan.config)
-    config["architecture"] = "stylegan2"
+    config["architecture"] = adafm[0].plain_architecture
     config.pop("files", None)
     training = config.get("training")
     if isinstance(training, dict):
         training["adafm_folded"] = True
     G = fold_generator(gan.G) if gan.G is not None else None
-    return GAN(fold_generator(gan.G_ema), G, gan.D, config=config)
+    return type(gan)(fold_generator(gan.G_ema), G, gan.D, config=config)

@@ -17,18 +17,18 @@ deleted: a ``GANZOO_CACHE`` pointed at a folder holding other files loses none o
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from ganzoo.cli._common import console, err_console, json_option, json_output
 from ganzoo.errors import GanzooError
 
 cache_app = typer.Typer(
@@ -36,8 +36,10 @@ cache_app = typer.Typer(
     help="List and clear ganzoo's caches (features, converted checkpoints, extractor weights).",
     no_args_is_help=True,
 )
-console = Console()
-err_console = Console(stderr=True, emoji=False)  # ":x" in a device name is text, not an emoji
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cache_app, name="cache")
 
 # name -> (path under the cache, what it is); in the order listed. "records" is cleared by --all only.
 SECTIONS = {
@@ -107,20 +109,15 @@ def _human(size: int) -> str:
 
 
 @cache_app.command("list")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def list_command(json_out: Optional[str] = json_option("the sections and their sizes")) -> None:
     """Show what ganzoo's cache holds, section by section, with sizes."""
     from ganzoo._io import cache_home
     from ganzoo.hub import hub_cache_dir
 
+    as_json = json_output(json_out)
     root = cache_home().expanduser()
     sections = scan()
     total = sum(s.bytes for s in sections)
-    if as_json:
-        print(json.dumps({"path": str(root), "total_bytes": total, "hub_cache": str(hub_cache_dir()),
-                          "sections": [{"name": s.name, "path": str(s.path), "items": len(s.items), "files": s.files,
-                                        "bytes": s.bytes, "names": s.items} for s in sections]},
-                         indent=2, sort_keys=True))  # fmt: skip
-        return
     if not sections:
         console.print(f"ganzoo's cache ({root}) is empty", soft_wrap=True, highlight=False)
     else:
@@ -139,6 +136,9 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Machine-rea
                       soft_wrap=True, highlight=False)  # fmt: skip
     console.print(f"Checkpoints and weights pulled from the Hub are in the Hugging Face cache ({hub_cache_dir()}): "
                   "see `hf cache ls` and `hf cache rm`", soft_wrap=True, highlight=False, markup=False)  # fmt: skip
+    as_json.write({"path": str(root), "total_bytes": total, "hub_cache": str(hub_cache_dir()),
+                   "sections": [{"name": s.name, "path": str(s.path), "items": len(s.items), "files": s.files,
+                                 "bytes": s.bytes, "names": s.items} for s in sections]})  # fmt: skip
 
 
 def _confirm(question: str) -> bool:

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
-console = Console()
+from ganzoo.cli._common import json_option, json_output, say
+
+
+def register(app: typer.Typer) -> None:
+    app.command("merge")(merge_command)
 
 
 def merge_command(
@@ -32,29 +35,27 @@ def merge_command(
     feature_extractor: str = typer.Option("inception-fid", "--feature-extractor", help="--eval: extractor (pixels needs no weights)."),
     snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default: the engine's)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    json_out: Optional[str] = json_option("the summary (merge_summary.json's content)"),
 ) -> None:
     """Merge pretrained GANs into one class-conditional GAN (GAN Cocktail: rooting, averaging, union fine-tuning)."""
     from ganzoo.cocktail import SUMMARY_FILE, merge
 
+    as_json = json_output(json_out)
     names = [n.strip() for n in class_names.split(",")] if class_names is not None else None
     engine = {"device": device} if device != "cpu" else {}
     if snap is not None:
         engine["snap"] = snap
     path = merge(sources, out, root=root, root_kimg=root_kimg, merge_kimg=merge_kimg, batch=batch, seed=seed, aug=aug,
-                 resume=resume, method=method, eval=evaluate, num_gen=num_gen, progress=not as_json,
+                 resume=resume, method=method, eval=evaluate, num_gen=num_gen, progress=not as_json.stdout,
                  class_names=names, eval_options={"feature_extractor": feature_extractor}, **engine)  # fmt: skip
     summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
-    if as_json:
-        print(json.dumps(summary, indent=2, sort_keys=True))
-        return
     for name, row in summary["distances"].items():
         before = "n/a" if row.get("d(r,i)") is None else f"{row['d(r,i)']:.3f}"
-        console.print(f"d({summary['root']}, {name}) = {before}   d({summary['root']}, {summary['root']}->{name}) = {row['d(r,r->i)']:.3f}")
+        say(f"d({summary['root']}, {name}) = {before}   d({summary['root']}, {summary['root']}->{name}) = {row['d(r,r->i)']:.3f}")
     if "eval" in summary:
         ev = summary["eval"]
         for name, row in ev["fid"].items():
-            console.print(f"class {name}: FID {row[name]:.3f}  KID {ev['kid'][name][name]:.5f} (vs samples of {name})")
-        console.print(f"union: FID {ev['fid_union']:.3f}  KID {ev['kid_union']:.5f} (references are generated samples)")
-    console.print(f"merged -> {path} (classes: {', '.join(summary['classes'])}; ganzoo generate {path} --class {summary['classes'][0]} --out grid.png)",
-                  soft_wrap=True)  # fmt: skip
+            say(f"class {name}: FID {row[name]:.3f}  KID {ev['kid'][name][name]:.5f} (vs samples of {name})")
+        say(f"union: FID {ev['fid_union']:.3f}  KID {ev['kid_union']:.5f} (references are generated samples)")
+    say(f"merged -> {path} (classes: {', '.join(summary['classes'])}; ganzoo generate {path} --class {summary['classes'][0]} --out grid.png)")
+    as_json.write(summary)

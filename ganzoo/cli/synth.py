@@ -4,15 +4,17 @@ other commands start without them."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-console = Console()
+from ganzoo.cli._common import json_option, json_output, say
+
+
+def register(app: typer.Typer) -> None:
+    app.command("synth")(synth)
 
 
 def synth(
@@ -25,22 +27,20 @@ def synth(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
     color: Optional[str] = typer.Option(None, "--color", help="pinknoise, primitives-ps: per-channel (default, the paper's) | correlated (one field, a random two-colour ramp)."),
     shapes: Optional[str] = typer.Option(None, "--shapes", help="primitives kinds: comma-separated from line,circle,ellipse,rect,triangle,polygon (default line,circle,ellipse,rect)."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    json_out: Optional[str] = json_option("what was written (path, settings, speed)"),
 ) -> None:
     """Write synthetic pretraining images (Baek & Shim, CVPR 2022) as PNGs 00000000.png, …"""
     from ganzoo.synth import check_options, write
 
     options = check_options(kind, color=color, shapes=shapes)  # canonical, non-default only
+    as_json = json_output(json_out)
     started = time.perf_counter()
-    path = write(kind, n, resolution, out, seed=seed, workers=workers, progress=not as_json, overwrite=overwrite,
+    path = write(kind, n, resolution, out, seed=seed, workers=workers, progress=not as_json.stdout, overwrite=overwrite,
                  **options)  # fmt: skip
     seconds = time.perf_counter() - started
-    if as_json:
-        print(json.dumps({"out": str(path), "kind": kind, "n": n, "resolution": resolution, "seed": seed,
-                          "options": options, "seconds": round(seconds, 2), "images_per_s": round(n / seconds, 1)},
-                         sort_keys=True))  # fmt: skip
-        return
     described = "".join(f", {name} {value if isinstance(value, str) else ','.join(value)}"
                         for name, value in options.items())  # fmt: skip
-    console.print(f"{n} {kind} images ({resolution}x{resolution}, seed {seed}{described}) -> {path} "
-                  f"in {seconds:.1f} s ({n / seconds:.0f} img/s)", soft_wrap=True, highlight=False)  # fmt: skip
+    say(f"{n} {kind} images ({resolution}x{resolution}, seed {seed}{described}) -> {path} "
+        f"in {seconds:.1f} s ({n / seconds:.0f} img/s)")  # fmt: skip
+    as_json.write({"out": str(path), "kind": kind, "n": n, "resolution": resolution, "seed": seed, "options": options,
+                   "seconds": round(seconds, 2), "images_per_s": round(n / seconds, 1)})  # fmt: skip

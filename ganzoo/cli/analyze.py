@@ -3,28 +3,26 @@ layer over :mod:`ganzoo.analysis`; torch is imported only when a command runs)."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from ganzoo.cli._common import console, json_option, json_output, wrote
 
 analyze_app = typer.Typer(
     name="analyze",
     help="Weight-space analysis: filter diversity (Baek & Shim, CVPR 2022) and distances (GAN Cocktail).",
     no_args_is_help=True,
 )
-console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(analyze_app, name="analyze")
+
 
 _NETWORKS = (("G", "G_ema"), ("D", "D"))
-
-
-def _write_json(path: Path, data: dict) -> None:
-    from ganzoo._io import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _labels(sources: list[str]) -> dict[str, str]:
@@ -40,15 +38,14 @@ def _cell(value: Optional[float]) -> str:
 @analyze_app.command()
 def filters(
     sources: List[str] = typer.Argument(..., help="Models: registry names, Hub ids, checkpoint dirs or foreign files."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the per-layer tables as JSON here."),
+    json_out: Optional[str] = json_option("the per-layer tables"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw similarity per layer (PNG), G and D panels."),
 ) -> None:
     """Mean pairwise filter cosine similarity per convolution, models side by side (lower = more diverse)."""
     from ganzoo._io import check_output
     from ganzoo.analysis import filter_report, plot_filter_similarity
 
-    if json_out is not None:  # before the work: results that cannot be written are not computed
-        check_output(json_out, suffixes=(".json",), overwrite=True)
+    as_json = json_output(json_out)  # before the work: results that cannot be written are not computed
     if plot is not None:
         check_output(plot, suffixes=(".png",), overwrite=True)
     reports = {source: filter_report(source) for source in dict.fromkeys(sources)}
@@ -68,27 +65,23 @@ def filters(
     for network, role in _NETWORKS:
         table.add_row(role, "mean over layers", *(_cell(r[f"{network}_mean"]) for r in reports.values()))
     console.print(table)
-    if json_out is not None:
-        _write_json(json_out, {"models": [{"source": source, **report} for source, report in reports.items()]})
-        console.print(f"wrote {json_out}", soft_wrap=True)
+    as_json.write({"models": [{"source": source, **report} for source, report in reports.items()]})
     if plot is not None:
         labels = _labels(list(reports))
         plot_filter_similarity({labels[source]: report for source, report in reports.items()}, plot)
-        console.print(f"wrote {plot}", soft_wrap=True)
+        wrote(plot)
 
 
 @analyze_app.command()
 def distance(
     a: str = typer.Argument(..., help="Model A: registry name, Hub id, checkpoint dir or foreign file."),
     b: str = typer.Argument(..., help="Model B, of the same architecture."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here."),
+    json_out: Optional[str] = json_option("the result"),
 ) -> None:
     """GAN Cocktail's d(A, B): mean over layers of the L2 norm of the weight difference."""
-    from ganzoo._io import check_output
     from ganzoo.analysis import distance as distance_fn
 
-    if json_out is not None:  # before the work
-        check_output(json_out, suffixes=(".json",), overwrite=True)
+    as_json = json_output(json_out)  # before the work
     result = distance_fn(a, b)
     labels = _labels([a, b])
     table = Table(title=f"d({labels[a]}, {labels[b]}): mean over layers of ||θ_A − θ_B||₂")
@@ -99,6 +92,4 @@ def distance(
     table.add_section()
     table.add_row("together", str(result["layers"]), _cell(result["mean"]))
     console.print(table)
-    if json_out is not None:
-        _write_json(json_out, {"a": a, "b": b, **result})
-        console.print(f"wrote {json_out}", soft_wrap=True)
+    as_json.write({"a": a, "b": b, **result})
