@@ -258,25 +258,45 @@ def test_snapshot_converts_to_a_stylegan3_checkpoint_that_reproduces_the_referen
     assert np.array_equal(images[1:2], by_hand.numpy())
 
 
-def test_training_and_merging_a_stylegan3_is_one_clear_refusal(shared_fixtures, tmp_path):
-    """Until its objective and recipe hooks land, a StyleGAN3 loads, samples and converts, and
-    the work it cannot do yet is refused in one line before anything is written."""
+def test_a_family_without_recipes_or_merge_is_refused_in_one_line(shared_fixtures, tmp_path, monkeypatch):
+    """What a family does not support (no recipes, not mergeable: a plug-in registered without
+    its training hooks) is refused in one line before anything is written."""
     import ganzoo
-    from ganzoo.cli import main
+    import ganzoo.architectures as architectures
+    from ganzoo.architectures.stylegan3 import StyleGAN3
     from ganzoo.errors import GanzooError
-
-    assert main(["convert", str(shared_fixtures / "stylegan3" / "sg3t32" / "sg3t32-snapshot.pkl"), str(tmp_path / "sg3")]) == 0
     from helpers import random_images
 
+    class Untrainable(StyleGAN3):
+        name = "stylegan3"  # the same networks, registered without recipes or merge
+        recipes = ()
+        mergeable = False
+
+    gan = _converted(shared_fixtures, tmp_path / "sg3")
+    monkeypatch.setattr(architectures, "_REGISTRY", dict(architectures._REGISTRY))
+    architectures.register_architecture(Untrainable(), replace=True)
     random_images(tmp_path / "data", 4, size=32)
     with pytest.raises(GanzooError, match="^finetune: stylegan3 networks cannot be trained by this version"):
         ganzoo.finetune(tmp_path / "sg3", tmp_path / "data", tmp_path / "run", kimg=0.01)
     with pytest.raises(GanzooError, match="^merge: stylegan3 networks cannot be merged by this version"):
         ganzoo.merge([tmp_path / "sg3", "discs"], tmp_path / "duo")
     assert not (tmp_path / "run").exists() and not (tmp_path / "duo").exists()
+    from ganzoo.ranking import _recipe_hint
+
+    assert _recipe_hint("x", 12, "data", "stylegan3").startswith("stylegan3 networks cannot be finetuned")
+    assert gan.architecture.recipes  # the real plug-in trains
 
 
-def test_rank_scores_a_stylegan3_and_hints_only_what_it_supports(shared_fixtures, tmp_path):
+def _converted(shared_fixtures, out):
+    from ganzoo.cli import main
+
+    assert main(["convert", str(shared_fixtures / "stylegan3" / "sg3t32" / "sg3t32-snapshot.pkl"), str(out)]) == 0
+    import ganzoo
+
+    return ganzoo.load(out)
+
+
+def test_rank_scores_a_stylegan3_and_hints_its_recipes(shared_fixtures, tmp_path):
     from ganzoo.cli import main
     from ganzoo.ranking import _recipe_hint, rank
     from helpers import random_images
@@ -287,5 +307,5 @@ def test_rank_scores_a_stylegan3_and_hints_only_what_it_supports(shared_fixtures
                   progress=False)  # fmt: skip
     row = result.candidates[0]
     assert row.fid is not None and row.num_samples == 16 and result.recommended == str(tmp_path / "sg3")
-    assert result.recipe_hint.startswith("stylegan3 networks cannot be finetuned by this version")
+    assert "ganzoo finetune" in result.recipe_hint and "--recipe" in result.recipe_hint
     assert "--recipe adafm" in _recipe_hint("discs", 12, "data", "stylegan2")
