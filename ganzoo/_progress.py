@@ -20,6 +20,8 @@ from typing import Any
 
 from rich.console import Console
 
+from ganzoo import _console
+
 
 def is_terminal(console: Console) -> bool:
     """Whether ``console`` writes to a terminal (rich's answer: honours ``TTY_COMPATIBLE`` and
@@ -71,7 +73,7 @@ class LineProgress:
     def __init__(self, console: Console | None = None, *, unit: str = "", rate_unit: str | None = None,
                  every: float | None = 0.1, seconds: float | None = 30.0, disable: bool = False,
                  **_ignored: Any) -> None:  # fmt: skip
-        self.console = console or Console()
+        self.console = console or _console.stdout
         self.unit = unit
         self.rate_unit = rate_unit
         self.every = every
@@ -175,7 +177,7 @@ def progress(*columns: Any, console: Console | None = None, unit: str = "", rate
     """A rich :class:`~rich.progress.Progress` with ``columns`` on a terminal, else a
     :class:`LineProgress` printing to the same console (``unit``, ``rate_unit``, ``every`` and
     ``seconds`` set its lines; ``kwargs`` such as ``disable`` go to either)."""
-    console = console or Console()
+    console = console or _console.stdout
     if is_terminal(console):
         from rich.progress import Progress
 

@@ -532,9 +532,9 @@ def _distances(root: GAN, sources: Sequence[Source], rooted: dict[int, GAN], roo
 
 def _say(progress: bool, text: str) -> None:
     if progress:
-        from rich.console import Console
+        from ganzoo._console import note
 
-        Console(stderr=True).print(text, markup=False, highlight=False)
+        note(text)
 
 
 def merge(

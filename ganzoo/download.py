@@ -126,13 +126,13 @@ def _progress_bar(label: str, total: int | None, done: int, show: bool) -> Itera
     if not show:
         yield lambda n: None
         return
-    from rich.console import Console
+    from ganzoo import _console
     from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from ganzoo._progress import progress
 
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
     # Not a terminal (a log): a plain line every 10 % (and 30 s) instead of a bar.
-    with progress(*columns, console=Console(stderr=True), transient=False, unit="bytes", rate_unit="B/s") as bar:
+    with progress(*columns, console=_console.stderr, transient=False, unit="bytes", rate_unit="B/s") as bar:
         task = bar.add_task(label, total=total, completed=done)
         yield lambda n: bar.advance(task, n)

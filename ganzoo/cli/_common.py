@@ -28,16 +28,14 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
-from rich.console import Console
 
+from ganzoo import _console
 from ganzoo.errors import GanzooError
 
-console = Console()  # human output: stdout
-err_console = Console(stderr=True, emoji=False)  # ":x" in a device name is text, not an emoji
-
-
-def _line(target: Console, text: str) -> None:
-    target.print(text, markup=False, highlight=False, soft_wrap=True)
+# The library's consoles (ganzoo._console): one stdout, one stderr for everything ganzoo prints.
+console = _console.stdout  # human output: stdout
+err_console = _console.stderr
+_line = _console.line
 
 
 def say(text: str) -> None:

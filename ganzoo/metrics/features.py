@@ -284,14 +284,14 @@ def progress_bar(description: str, total: int | None, show: bool) -> Iterator[Ca
     if not show or progress_disabled():
         yield lambda n: None
         return
-    from rich.console import Console
+    from ganzoo import _console
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from ganzoo._progress import LineProgress, progress
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]  # fmt: skip
-    with progress(*columns, console=Console(stderr=True), transient=False, unit="images", rate_unit="img/s") as bar:
+    with progress(*columns, console=_console.stderr, transient=False, unit="images", rate_unit="img/s") as bar:
         task = bar.add_task(description, total=total, rate="")
         if isinstance(bar, LineProgress):
             yield lambda n: bar.advance(task, n)

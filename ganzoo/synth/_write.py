@@ -164,9 +164,9 @@ class _ImagesPerSecondColumn(ProgressColumn):
 
 def _progress_bar(enabled: bool) -> Progress:
     """A rich bar on a terminal; elsewhere (logs, ``| tee``) a plain line every 10 % (and 30 s)."""
-    from rich.console import Console
+    from ganzoo import _console
 
     from ganzoo._progress import progress
 
     return progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _ImagesPerSecondColumn(),
-                    TimeRemainingColumn(), console=Console(), disable=not enabled, unit="images", rate_unit="img/s")  # fmt: skip
+                    TimeRemainingColumn(), console=_console.stdout, disable=not enabled, unit="images", rate_unit="img/s")  # fmt: skip

@@ -486,9 +486,9 @@ def _interrupt_note(run: _Run, hint: str | None) -> str:
 
 
 def _say(text: str) -> None:
-    from rich.console import Console
+    from ganzoo._console import note
 
-    Console(stderr=True).print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    note(text)
 
 
 def _loop(run: _Run, until_nimg: int, tick_kimg: float, progress: bool, callback, resume_hint: str | None = None) -> None:
@@ -557,7 +557,7 @@ def _progress(enabled: bool):
     """A rich bar on a terminal; elsewhere (logs, ``| tee``) one plain line per tick."""
     if not enabled:
         return None
-    from rich.console import Console
+    from ganzoo import _console
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ganzoo._progress import progress
@@ -566,7 +566,7 @@ def _progress(enabled: bool):
         TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.completed:.2f}/{task.total:.1f} kimg"), TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-        console=Console(), unit="kimg", every=None, seconds=None,
+        console=_console.stdout, unit="kimg", every=None, seconds=None,
     )  # fmt: skip
 
 
