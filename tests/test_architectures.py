@@ -1,5 +1,5 @@
 """Every registered architecture through the generic paths, from its upstream fixture: convert
-(restricted unpickler) -> checkpoint directory -> load -> sample -> rank (pixels) -> export ->
+(restricted unpickler) -> checkpoint directory -> load -> sample -> rank (pixels) -> analyze -> export ->
 the exported state dicts load strictly into freshly built networks of that architecture ->
 model card; then finetune with every recipe the architecture lists, each run's push prepared as
 ``ganzoo push`` prepares it (a dry run: the files are written locally and loaded back), and
@@ -52,6 +52,11 @@ def test_architecture_through_the_generic_paths(name, shared_fixtures, tmp_path,
                  "--feature-extractor", "pixels", "--num-gen", "16", "--json", str(tmp_path / "rank.json")]) == 0  # fmt: skip
     ranked = json.loads((tmp_path / "rank.json").read_text())
     assert ranked["candidates"][0]["fid"] is not None and ranked["recommended"] == str(tmp_path / "ckpt")
+
+    capsys.readouterr()
+    assert main(["analyze", "filters", str(tmp_path / "ckpt"), "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)["models"][0]
+    assert report["G"] and report["D"] and all(np.isfinite(row["mean_similarity"]) for row in report["G"] + report["D"])
 
     assert main(["export", str(tmp_path / "ckpt"), str(tmp_path / "out.pt")]) == 0
     payload = torch.load(tmp_path / "out.pt", weights_only=True)
