@@ -164,3 +164,45 @@ def test_merge_runs_on_the_architecture(name, shared_fixtures, tmp_path):
     merged = ganzoo.load(out)
     assert merged.config["architecture"] == name and merged.metadata.num_classes == 2
     assert merged.sample(seeds=[0], class_idx="b").shape[0] == 1
+
+
+def test_each_architecture_names_formats_its_readers_know_and_the_registry_agrees():
+    from ganzoo.readers import FORMATS
+    from ganzoo.registry import ARTIFACT_FORMATS, get_entry, list_models
+
+    assert set(ARTIFACT_FORMATS) == set(FORMATS)  # the registry's list (no torch there) is the readers'
+    for name in architecture_names():
+        assert set(get_architecture(name).formats) <= set(FORMATS), name
+    for model in list_models():
+        entry = get_entry(model)
+        for artifact in entry.artifacts:
+            assert artifact.format in get_architecture(entry.architecture).formats, (model, artifact.format)
+
+
+def test_a_plug_in_registers_a_reader_for_its_own_format(tmp_path, monkeypatch):
+    """A reader registered by a plug-in is asked first: its files convert through the same
+    command as the built-in formats, and unknown files still get one line."""
+    import ganzoo.readers as readers
+    from ganzoo.readers import Reader, register_reader
+    from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
+    from helpers import tiny_gan
+
+    source = tiny_gan(seed=4)
+    magic = b"TOYGAN01"
+
+    def read(path, config):
+        payload = torch.load(path.with_suffix(".pt"), weights_only=True)
+        spec = NetworkSpec(class_name="Generator", init_kwargs=payload["kwargs"], state_dict=payload["state"])
+        return ForeignCheckpoint(format="toygan", G_ema=spec, G=None, D=None, architecture="stylegan2")
+
+    monkeypatch.setattr(readers, "_READERS", list(readers._READERS))
+    register_reader(Reader("toygan", lambda path, head: head.startswith(magic), read))
+    (tmp_path / "g.toy").write_bytes(magic)
+    torch.save({"kwargs": source.G_ema.init_kwargs, "state": source.G_ema.state_dict()}, tmp_path / "g.pt")
+    assert readers.detect_format(tmp_path / "g.toy") == "toygan"
+    assert main(["convert", str(tmp_path / "g.toy"), str(tmp_path / "ckpt")]) == 0
+    loaded = ganzoo.load(tmp_path / "ckpt")
+    assert loaded.config["source"]["format"] == "toygan"
+    assert np.array_equal(loaded.sample(seeds=[1]), source.sample(seeds=[1]))
+    (tmp_path / "junk.bin").write_bytes(b"no format at all")
+    assert main(["convert", str(tmp_path / "junk.bin"), str(tmp_path / "junk")]) == 1

@@ -93,6 +93,10 @@ class Architecture:
     #: none means it can be loaded, sampled, ranked, converted and exported, not trained.
     recipes: tuple[str, ...] = ()
     mergeable: bool = False
+    #: The upstream file formats (:mod:`ganzoo.readers`) this family's networks are read from;
+    #: a plug-in with a format of its own registers its reader with
+    #: :func:`ganzoo.readers.register_reader`.
+    formats: tuple[str, ...] = ()
 
     def require(self, what: str, recipe: str | None = None) -> None:
         """Refuses, in one line, work this family does not support (``what``: ``"finetune"``,

@@ -6,7 +6,9 @@ Readers (each never executes code from the file):
 - ``stylegan2-tf-pkl``: original StyleGAN2 TensorFlow pickles (``stylegan2_tf.py``),
 - ``state-dict-pt``: plain torch state-dict files (``state_dict.py``).
 
-The format is detected from the file's content, not its name.
+The format is detected from the file's content, not its name, by asking the readers in order
+(:func:`register_reader` adds an architecture's own, asked first); each architecture lists the
+formats its networks come in (:attr:`ganzoo.architectures.Architecture.formats`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import copy
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -22,12 +26,79 @@ from ganzoo._io import atomic_path, check_output, sha256_file
 from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
 from ganzoo.errors import ConversionError
 
-FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
 # Bytes that a torch.save file of the legacy (non-zip) format starts with: a pickled magic number.
 _LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 _SNIFF_BYTES = 1 << 16
 
-__all__ = ["FORMATS", "ForeignCheckpoint", "NetworkSpec", "convert", "detect_format", "export", "read_foreign"]
+__all__ = ["FORMATS", "ForeignCheckpoint", "NetworkSpec", "Reader", "convert", "detect_format", "export",
+           "read_foreign", "register_reader"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One upstream file format: how to recognize it and how to read it.
+
+    Attributes:
+        format: its name (``config.json``'s ``source.format``, the registry's artifact ``format``).
+        sniff: ``sniff(path, head) -> bool`` from the file's first 64 KiB (``head``; the path is
+            for formats that are zip files); readers are asked in order, the first that
+            recognizes the file reads it.
+        read: ``read(path, config) -> ForeignCheckpoint``; ``config`` (``--config``: constructor
+            kwargs per role) is None unless :attr:`takes_config`.
+        takes_config: whether the format lacks the constructor settings (state dicts).
+    """
+
+    format: str
+    sniff: Callable[[Path, bytes], bool]
+    read: Callable[[Path, dict | None], ForeignCheckpoint]
+    takes_config: bool = False
+
+
+def _is_torch_file(path: Path, head: bytes) -> bool:
+    return zipfile.is_zipfile(path) or _LEGACY_TORCH_MAGIC in head[:32]
+
+
+def _read_state_dict(path: Path, config: dict | None) -> ForeignCheckpoint:
+    from ganzoo.readers.state_dict import read_state_dict_file
+
+    return read_state_dict_file(path, config=config)
+
+
+def _read_tf(path: Path, config: dict | None) -> ForeignCheckpoint:
+    from ganzoo.readers.stylegan2_tf import read_stylegan2_tf_pickle
+
+    return read_stylegan2_tf_pickle(path)
+
+
+def _read_ada(path: Path, config: dict | None) -> ForeignCheckpoint:
+    from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
+
+    return read_stylegan2_ada_pickle(path)
+
+
+# In the order they are asked. The StyleGAN persistence pickle (StyleGAN2-ADA and StyleGAN3
+# alike) is the fallback for any other pickle: its reader names what it does not know.
+_READERS: list[Reader] = [
+    Reader("state-dict-pt", _is_torch_file, _read_state_dict, takes_config=True),
+    Reader("stylegan2-tf-pkl", lambda path, head: head.startswith(b"\x80") and b"dnnlib.tflib.network" in head, _read_tf),
+    Reader("stylegan2-ada-pkl", lambda path, head: head.startswith(b"\x80"), _read_ada),
+]
+FORMATS = tuple(r.format for r in _READERS)
+
+
+def register_reader(reader: Reader) -> Reader:
+    """Adds a reader of an architecture's upstream format, asked before the built-in ones (whose
+    sniffing is broad: any torch file, any pickle). Returns it.
+
+    Raises:
+        ConversionError: a reader of that format is registered already.
+    """
+    global FORMATS
+    if any(r.format == reader.format for r in _READERS):
+        raise ConversionError(f"a reader of {reader.format!r} is registered already")
+    _READERS.insert(0, reader)
+    FORMATS = tuple(r.format for r in _READERS)
+    return reader
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -36,49 +107,38 @@ def detect_format(path: str | os.PathLike) -> str:
     Raises:
         ConversionError: the file is missing, empty, or of no known format.
     """
-    path = Path(path)
+    return _reader_for(Path(path)).format
+
+
+def _reader_for(path: Path) -> Reader:
     if not path.is_file():
         raise ConversionError(f"{path}: no such file")
-    if zipfile.is_zipfile(path):
-        return "state-dict-pt"
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
     if not head:
         raise ConversionError(f"{path}: empty file")
-    if _LEGACY_TORCH_MAGIC in head[:32]:
-        return "state-dict-pt"
-    if not head.startswith(b"\x80"):
-        raise ConversionError(f"{path}: not a pickle or torch file (unknown format)")
-    if b"dnnlib.tflib.network" in head:
-        return "stylegan2-tf-pkl"
-    return "stylegan2-ada-pkl"
+    for reader in _READERS:
+        if reader.sniff(path, head):
+            return reader
+    raise ConversionError(f"{path}: not a pickle or torch file (unknown format)")
 
 
 def read_foreign(path: str | os.PathLike, config: dict | None = None) -> ForeignCheckpoint:
-    """Reads a foreign checkpoint file safely.
+    """Reads a foreign checkpoint file safely, with the reader that recognizes it.
 
     Args:
-        path: a ``.pkl`` (StyleGAN2-ADA or StyleGAN2 TF) or ``.pt``/``.pth`` file.
-        config: constructor kwargs to use instead of inferring them, for state-dict files:
-            ``{"generator": {...}, "discriminator": {...}}``.
+        path: a ``.pkl`` (StyleGAN2-ADA, StyleGAN3 or StyleGAN2 TF) or ``.pt``/``.pth`` file.
+        config: constructor kwargs to use instead of inferring them, for formats that lack them
+            (state dicts): ``{"generator": {...}, "discriminator": {...}}``.
 
     Returns:
-        The networks found, in the StyleGAN2-ADA layout.
+        The networks found, with the architecture they belong to.
     """
-    fmt = detect_format(path)
-    if fmt == "state-dict-pt":
-        from ganzoo.readers.state_dict import read_state_dict_file
-
-        return read_state_dict_file(path, config=config)
-    if config:
-        raise ConversionError(f"{path}: --config applies to state-dict files only ({fmt} stores its settings)")
-    if fmt == "stylegan2-tf-pkl":
-        from ganzoo.readers.stylegan2_tf import read_stylegan2_tf_pickle
-
-        return read_stylegan2_tf_pickle(path)
-    from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
-
-    return read_stylegan2_ada_pickle(path)
+    path = Path(path)
+    reader = _reader_for(path)
+    if config and not reader.takes_config:
+        raise ConversionError(f"{path}: --config applies to state-dict files only ({reader.format} stores its settings)")
+    return reader.read(path, config if reader.takes_config else None)
 
 
 def foreign_to_gan(path: str | os.PathLike, config: dict | None = None, license: str | None = None):

@@ -35,7 +35,7 @@ class ForeignCheckpoint:
     """What a reader found in a foreign file.
 
     Attributes:
-        format: ``"stylegan2-ada-pkl"``, ``"stylegan2-tf-pkl"`` or ``"state-dict-pt"``.
+        format: the reader's format (:data:`ganzoo.readers.FORMATS`), e.g. ``"stylegan2-ada-pkl"``.
         G_ema: the EMA generator (the one users sample from); readers that find only one
             generator put it here.
         G: the non-EMA (raw) generator, when the file has it.

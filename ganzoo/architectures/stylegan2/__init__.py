@@ -25,6 +25,7 @@ class StyleGAN2(Architecture):
     discriminator_class = Discriminator
     recipes = ("full", "freezed", "adafm", "scratch")
     mergeable = True
+    formats = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
         return Metadata(
@@ -114,6 +115,7 @@ class StyleGAN2AdaFM(StyleGAN2):
 
     name = ADAFM_NAME
     generator_class = AdaFMGenerator
+    formats = ()  # made by the adafm recipe, never read from upstream files
     def for_upload(self, gan: Any) -> tuple[Any, list[str]]:
         return fold_for_upload(gan)
 

@@ -42,6 +42,7 @@ class StyleGAN3(StyleGAN2):
     generator_class = Generator
     recipes = ("full", "freezed", "adafm", "scratch")
     mergeable = True
+    formats = ("stylegan2-ada-pkl",)  # NVIDIA's persistence pickles, recognized by SynthesisInput
 
     def generate(self, G: Any, z: torch.Tensor, c: torch.Tensor, *, seeds: Sequence[int], truncation_psi: float,
                  truncation_cutoff: int | None, noise_mode: str) -> torch.Tensor:  # fmt: skip
@@ -89,6 +90,7 @@ class StyleGAN3AdaFM(StyleGAN3):
 
     name = "stylegan3-adafm"
     generator_class = AdaFMGenerator
+    formats = ()  # made by the adafm recipe, never read from upstream files
 
     def for_upload(self, gan: Any) -> tuple[Any, list[str]]:
         return fold_for_upload(gan)
