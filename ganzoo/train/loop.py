@@ -27,7 +27,7 @@ from ganzoo.architectures import architecture_of, get_architecture
 from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
 from ganzoo.train.dataset import ProceduralImages, TrainingImages
-from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, Objective, update_w_avg
+from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, Objective
 
 
 @dataclass
@@ -368,12 +368,10 @@ class Trainer:
             name = {"Gmain": "loss_G", "Greg": "pl_penalty", "Dmain": "loss_D", "Dreg": "r1_penalty"}[phase]
             out[name] = totals[0] / totals[1]
         w_parts = [s.w_sum for s in chunk_stats if s.w_sum is not None]
-        mapping = self.G.mapping
-        if w_parts and getattr(mapping, "w_avg_beta", None) is not None and hasattr(mapping, "w_avg"):
+        if w_parts:
             w_sum = self.dist.sum_(torch.stack(w_parts).sum(dim=0).to(torch.float32))
             w_count = self.dist.sum_floats([float(sum(s.w_count for s in chunk_stats))])[0]
-            # The mapping's running mean of w, as G.mapping(update_emas=True) does on a batch.
-            update_w_avg(mapping, w_sum, w_count)
+            self.loss.update_w_avg(w_sum, w_count)  # the whole phase's mean latent code
         pl_parts = [s.pl_length_mean for s in chunk_stats if s.pl_length_mean is not None]
         if pl_parts:
             pl_sum = self.dist.sum_(torch.stack(pl_parts).sum().reshape(1).to(torch.float32))

@@ -62,6 +62,10 @@ class Objective(Protocol):
 
     def update_pl_mean(self, mean_length: Any) -> None: ...
 
+    def update_w_avg(self, w_sum: torch.Tensor, w_count: float) -> None:
+        """Applies one phase's sum of :attr:`ChunkStats.w_sum` (over chunks and processes) to the
+        generator's running mean latent code, if it keeps one (:func:`update_w_avg`)."""
+
     def after_phase(self, phase: str, dist: Any) -> None:
         """Called once per phase after the optimizer step (e.g. to agree on running statistics
         across processes)."""

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ganzoo import ops
 from ganzoo.train.augment import AugmentPipe
-from ganzoo.train.loss import ChunkStats
+from ganzoo.train.loss import ChunkStats, update_w_avg
 
 class StyleGAN2Loss:
     """Losses and regularizers of StyleGAN2-ADA.
@@ -86,6 +86,12 @@ class StyleGAN2Loss:
         ``pl_mean ← lerp(pl_mean, mean_length, pl_decay)``."""
         target = torch.as_tensor(mean_length, dtype=self.pl_mean.dtype, device=self.pl_mean.device)
         self.pl_mean.copy_(self.pl_mean.lerp(target.reshape([]), self.pl_decay))
+
+    @torch.no_grad()
+    def update_w_avg(self, w_sum: torch.Tensor, w_count: float) -> None:
+        """The mapping network's running mean of w, as ``G.mapping(update_emas=True)`` moves it on
+        a batch, from the whole phase's sum."""
+        update_w_avg(self.G.mapping, w_sum, w_count)
 
     def _with_penalty(self, loss: torch.Tensor, name: str) -> torch.Tensor:
         if self.penalty is None:
