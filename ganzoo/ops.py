@@ -72,15 +72,24 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
     ``x`` are kept.
     """
     nonlin = _nonlinearity(act)
-    if b is not None:
-        x = x + b.reshape([-1 if axis == dim % x.ndim else 1 for axis in range(x.ndim)])
-    y = nonlin.apply(x)
     scale = nonlin.gain if gain is None else float(gain)
+    limit = None if clamp is None or clamp < 0 else clamp
+    along_dim = [1] * x.ndim
+    along_dim[dim] = -1
+    shifted = x if b is None else x + b.reshape(along_dim)
+    if shifted is not x and not (torch.is_grad_enabled() and shifted.requires_grad):
+        # Inference on a tensor of our own: the same operations, in place (no new buffers).
+        if act == "lrelu":
+            F.leaky_relu_(shifted, _LEAK)
+        elif act != "linear":
+            shifted = nonlin.apply(shifted)
+        if scale != 1:
+            shifted.mul_(scale)
+        return shifted if limit is None else shifted.clamp_(-limit, limit)
+    y = nonlin.apply(shifted)
     if scale != 1:
         y = y * scale
-    if clamp is None or clamp < 0:
-        return y
-    return y.clamp(-clamp, clamp)
+    return y if limit is None else y.clamp(-limit, limit)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,9 +111,7 @@ def setup_filter(taps: Sequence[float] | torch.Tensor) -> torch.Tensor:
 
 def _edges(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
     """Padding as (left, right, top, bottom) from an int, ``[x, y]`` or four values."""
-    if isinstance(padding, int):
-        return padding, padding, padding, padding
-    values = [int(v) for v in padding]
+    values = [padding] * 4 if isinstance(padding, int) else [int(v) for v in padding]
     if len(values) == 2:
         return values[0], values[0], values[1], values[1]
     left, right, top, bottom = values

@@ -18,6 +18,7 @@ Precision: a block marked for float16 computes in float16 only on CUDA and unles
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +72,35 @@ def _check_architecture(architecture: str, what: str) -> None:
 
 def _scaled_clamp(clamp: float | None, gain: float) -> float | None:
     return None if clamp is None else clamp * gain
+
+
+def _fan_in_gain(fan_in: int, lr_multiplier: float = 1.0) -> float:
+    """Run-time weight scale of equalized learning rate: ``lr_multiplier / sqrt(fan_in)``."""
+    return lr_multiplier / math.sqrt(fan_in)
+
+
+def _at_scale(tensor: torch.Tensor, gain: float, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor`` in ``dtype``, times ``gain`` (no multiplication for a gain of 1)."""
+    converted = tensor.to(dtype)
+    return converted if gain == 1 else converted * gain
+
+
+def _attach(module: nn.Module, name: str, value: torch.Tensor | None, learnable: bool) -> None:
+    """Registers ``value`` as a parameter, or as a buffer when it is not to be trained."""
+    if learnable:
+        module.register_parameter(name, None if value is None else nn.Parameter(value))
+    else:
+        module.register_buffer(name, value)
+
+
+def _keep_lowpass(module: nn.Module, taps: Sequence[float]) -> None:
+    """The module's 2-D resampling kernel, as the buffer ``resample_filter``."""
+    module.register_buffer("resample_filter", ops.setup_filter(taps))
+
+
+def _style_affine(w_dim: int, channels: int) -> FullyConnectedLayer:
+    """``w`` -> per-channel styles; they start at 1 (bias_init) so a fresh layer is a plain conv."""
+    return FullyConnectedLayer(w_dim, channels, bias_init=1)
 
 
 def _gaussian(shape: Sequence[int], channels_last: bool = False) -> torch.Tensor:
@@ -149,20 +179,22 @@ class FullyConnectedLayer(_Module):
                  lr_multiplier: float = 1.0, bias_init: float = 0.0):  # fmt: skip
         super().__init__()
         self.in_features, self.out_features, self.activation = in_features, out_features, activation
-        self.weight = nn.Parameter(_gaussian([out_features, in_features]) / lr_multiplier)
-        self.bias = _filled([out_features], bias_init) if bias else None
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
+        self.weight = nn.Parameter(self._initial_weight(lr_multiplier))
+        self.bias = nn.Parameter(self._initial_bias(bias_init, lr_multiplier)) if bias else None
+        self.weight_gain, self.bias_gain = _fan_in_gain(in_features, lr_multiplier), lr_multiplier
+
+    def _initial_weight(self, lr_multiplier: float) -> torch.Tensor:
+        return _gaussian([self.out_features, self.in_features]) / lr_multiplier
+
+    def _initial_bias(self, start: Any, lr_multiplier: float) -> torch.Tensor:
+        return torch.full([self.out_features], float(start))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scaled_w = self.weight.to(x.dtype) * self.weight_gain
-        scaled_b = None
-        if self.bias is not None:
-            scaled_b = self.bias.to(x.dtype)
-            scaled_b = scaled_b if self.bias_gain == 1 else scaled_b * self.bias_gain
+        matrix = _at_scale(self.weight, self.weight_gain, x.dtype)
+        offset = None if self.bias is None else _at_scale(self.bias, self.bias_gain, x.dtype)
         if self.activation == "linear":
-            return nn.functional.linear(x, scaled_w, scaled_b)  # one fused matmul + bias
-        return ops.bias_act(nn.functional.linear(x, scaled_w), scaled_b, act=self.activation)
+            return nn.functional.linear(x, matrix, offset)  # one fused matmul + bias
+        return ops.bias_act(nn.functional.linear(x, matrix), offset, act=self.activation)
 
 
 class Conv2dLayer(_Module):
@@ -182,19 +214,12 @@ class Conv2dLayer(_Module):
         super().__init__()
         self.in_channels, self.out_channels, self.activation = in_channels, out_channels, activation
         self.up, self.down, self.conv_clamp = up, down, conv_clamp
-        self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
-        self.padding = kernel_size // 2
-        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
-        self.act_gain = ops.activation_gain(activation)
-
+        _keep_lowpass(self, resample_filter)
+        self.padding, self.act_gain = kernel_size // 2, ops.activation_gain(activation)
+        self.weight_gain = _fan_in_gain(in_channels * kernel_size**2)
         kernel = _gaussian([out_channels, in_channels, kernel_size, kernel_size], channels_last)
-        offset = torch.zeros([out_channels]) if bias else None
-        if trainable:
-            self.weight = nn.Parameter(kernel)
-            self.bias = None if offset is None else nn.Parameter(offset)
-        else:
-            self.register_buffer("weight", kernel)
-            self.register_buffer("bias", offset)
+        _attach(self, "weight", kernel, trainable)
+        _attach(self, "bias", torch.zeros(out_channels) if bias else None, trainable)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         kernel = (self.weight * self.weight_gain).to(x.dtype)
@@ -228,6 +253,7 @@ class MappingNetwork(_Module):
     """
 
     _shown = ("z_dim", "c_dim", "w_dim", "num_ws")
+    _layer_class = FullyConnectedLayer  # subclasses may build their layers from another class
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
                  embed_features: int | None = None, layer_features: int | None = None,
@@ -239,15 +265,15 @@ class MappingNetwork(_Module):
 
         label_width = 0 if c_dim == 0 else (w_dim if embed_features is None else embed_features)
         hidden = w_dim if layer_features is None else layer_features
-        if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, label_width)
-        for k in range(num_layers):
-            fan_in = z_dim + label_width if k == 0 else hidden
-            fan_out = w_dim if k == num_layers - 1 else hidden
-            self.add_module(f"fc{k}", FullyConnectedLayer(fan_in, fan_out, activation=activation,
-                                                          lr_multiplier=lr_multiplier))  # fmt: skip
+        dense = self._layer_class
+        if c_dim:
+            self.embed = dense(c_dim, label_width)
+        # Widths along the MLP: inputs, num_layers - 1 hidden sizes, then w_dim.
+        widths = [z_dim + label_width] + [hidden] * (num_layers - 1) + [w_dim]
+        for k, (fan_in, fan_out) in enumerate(itertools.pairwise(widths[: num_layers + 1])):
+            self.add_module(f"fc{k}", dense(fan_in, fan_out, activation=activation, lr_multiplier=lr_multiplier))
         if self._tracks_average:
-            self.register_buffer("w_avg", torch.zeros([w_dim]))
+            self.register_buffer("w_avg", torch.zeros(w_dim))  # running mean of w, for truncation
 
     @property
     def _tracks_average(self) -> bool:
@@ -257,12 +283,18 @@ class MappingNetwork(_Module):
         return [self.get_submodule(f"fc{k}") for k in range(self.num_layers)]
 
     def _embed_inputs(self, z: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
-        parts = []
-        if self.z_dim > 0:
-            parts.append(ops.normalize_2nd_moment(z.to(torch.float32)))
-        if self.c_dim > 0:
+        """The MLP input: normalized latent, normalized label embedding, or both side by side."""
+        parts = [ops.normalize_2nd_moment(z.to(torch.float32))] if self.z_dim else []
+        if self.c_dim:
             parts.append(ops.normalize_2nd_moment(self.embed(c.to(torch.float32))))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def _truncated(self, w: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
+        """``w_avg + psi * (w - w_avg)`` for the first ``cutoff`` rows of ``w`` (all when None)."""
+        if not self._tracks_average:
+            raise ValueError("truncation needs a mapping network that tracks w_avg")
+        pulled = torch.lerp(self.w_avg, w, psi)
+        return pulled if cutoff is None else torch.cat([pulled[:, :cutoff], w[:, cutoff:]], dim=1)
 
     def forward(self, z: torch.Tensor | None, c: torch.Tensor | None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:  # fmt: skip
@@ -278,21 +310,13 @@ class MappingNetwork(_Module):
             update_emas: fold this batch's mean ``w`` into ``w_avg``.
         """
         w = self._embed_inputs(z, c)
-        for dense in self._dense_layers():
-            w = dense(w)
+        for layer in self._dense_layers():
+            w = layer(w)
         if update_emas and self._tracks_average:
             batch_mean = w.detach().mean(dim=0)
             self.w_avg.copy_(torch.lerp(batch_mean, self.w_avg, self.w_avg_beta))
-        if self.num_ws is not None:
-            w = w.unsqueeze(1).expand(-1, self.num_ws, -1).contiguous()
-        if truncation_psi == 1:
-            return w
-        if not self._tracks_average:
-            raise ValueError("truncation needs a mapping network that tracks w_avg")
-        pulled = torch.lerp(self.w_avg, w, truncation_psi)
-        if truncation_cutoff is None:
-            return pulled
-        return torch.cat([pulled[:, :truncation_cutoff], w[:, truncation_cutoff:]], dim=1)
+        rows = w if self.num_ws is None else w.unsqueeze(1).expand(-1, self.num_ws, -1).contiguous()
+        return rows if truncation_psi == 1 else self._truncated(rows, truncation_psi, truncation_cutoff)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -316,13 +340,11 @@ class SynthesisLayer(_Module):
         super().__init__()
         self.in_channels, self.out_channels, self.resolution = in_channels, out_channels, resolution
         self.up, self.use_noise, self.activation, self.conv_clamp = up, use_noise, activation, conv_clamp
-        # Styles start at 1 (bias_init) so that a fresh layer is a plain convolution.
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
-        self.padding = kernel_size // 2
-        self.act_gain = ops.activation_gain(activation)
+        self.affine = _style_affine(w_dim, in_channels)
+        _keep_lowpass(self, resample_filter)
+        self.padding, self.act_gain = kernel_size // 2, ops.activation_gain(activation)
         self.weight = nn.Parameter(_gaussian([out_channels, in_channels, kernel_size, kernel_size], channels_last))
-        if use_noise:
+        if self.use_noise:  # one fixed noise image for noise_mode='const', and a learned strength
             self.register_buffer("noise_const", _gaussian([resolution, resolution]))
             self.noise_strength = _filled([])
         self.bias = _filled([out_channels])
@@ -339,9 +361,8 @@ class SynthesisLayer(_Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = True,
                 gain: float = 1.0) -> torch.Tensor:  # fmt: skip
-        styles = self.affine(w)
         noise = self._noise(noise_mode, x.shape[0], x.device)
-        y = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+        y = ops.modulated_conv2d(x, self.weight, self.affine(w), noise=noise, up=self.up, padding=self.padding,
                                  resample_filter=self.resample_filter, fused_modconv=fused_modconv)  # fmt: skip
         return ops.bias_act(y, self.bias.to(y.dtype), act=self.activation, gain=self.act_gain * gain,
                             clamp=_scaled_clamp(self.conv_clamp, gain))  # fmt: skip
@@ -354,16 +375,15 @@ class ToRGBLayer(_Module):
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
                  conv_clamp: float | None = None, channels_last: bool = False):  # fmt: skip
         super().__init__()
-        self.conv_clamp = conv_clamp
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.conv_clamp, self.weight_gain = conv_clamp, _fan_in_gain(in_channels * kernel_size**2)
+        self.affine = _style_affine(w_dim, in_channels)
         self.weight = nn.Parameter(_gaussian([out_channels, in_channels, kernel_size, kernel_size], channels_last))
         self.bias = _filled([out_channels])
-        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
-        styles = self.affine(w) * self.weight_gain
-        rgb = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
-        return ops.bias_act(rgb, self.bias.to(rgb.dtype), clamp=self.conv_clamp)
+        scaled_style = self.affine(w) * self.weight_gain
+        colour = ops.modulated_conv2d(x, self.weight, scaled_style, demodulate=False, fused_modconv=fused_modconv)
+        return ops.bias_act(colour, self.bias.to(colour.dtype), clamp=self.conv_clamp)
 
 
 class SynthesisBlock(_Module):
@@ -388,67 +408,66 @@ class SynthesisBlock(_Module):
         super().__init__()
         self.in_channels, self.w_dim, self.resolution = in_channels, w_dim, resolution
         self.img_channels, self.is_last, self.architecture = img_channels, is_last, architecture
-        self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and fp16_channels_last
-        self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
+        self.use_fp16, self.channels_last = use_fp16, use_fp16 and fp16_channels_last
+        _keep_lowpass(self, resample_filter)
 
-        shared = {"w_dim": w_dim, "resolution": resolution, "conv_clamp": conv_clamp,
-                  "channels_last": self.channels_last}  # fmt: skip
-        if in_channels == 0:
+        nhwc = {"channels_last": self.channels_last}
+        shared = {"w_dim": w_dim, "resolution": resolution, "conv_clamp": conv_clamp, **nhwc, **layer_kwargs}
+        if self.in_channels:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, resample_filter=resample_filter, **shared)
+        else:  # the first block starts from a learned 4x4 input
             self.const = nn.Parameter(_gaussian([out_channels, resolution, resolution]))
-        else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, resample_filter=resample_filter,
-                                        **shared, **layer_kwargs)  # fmt: skip
-        self.conv1 = SynthesisLayer(out_channels, out_channels, **shared, **layer_kwargs)
-        self.num_conv = 1 if in_channels == 0 else 2
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **shared)
+        self.num_conv = 2 if self.in_channels else 1
         self.num_torgb = int(self._emits_image)
         if self._emits_image:
-            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
-                                    channels_last=self.channels_last)  # fmt: skip
-        if in_channels != 0 and architecture == "resnet":
-            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
-                                    resample_filter=resample_filter, channels_last=self.channels_last)  # fmt: skip
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp, **nhwc)
+        if self._residual and self.in_channels:
+            self.skip = Conv2dLayer(in_channels, out_channels, 1, bias=False, up=2, resample_filter=resample_filter,
+                                    **nhwc)  # fmt: skip
 
     @property
     def _emits_image(self) -> bool:
-        return self.is_last or self.architecture == "skip"
+        return self.architecture == "skip" or self.is_last
+
+    @property
+    def _residual(self) -> bool:
+        return self.architecture == "resnet"
+
+    def _prefers_fused(self, dtype: torch.dtype, layout: torch.memory_format, batch: int) -> bool:
+        """Per-sample kernels in one grouped convolution win for float32 NCHW inference. For
+        training, half-precision batches and NHWC, scaling activations around a shared kernel is
+        faster and (under autograd) numerically safer."""
+        inference_nchw = not self.training and layout == torch.contiguous_format
+        return inference_nchw and (dtype == torch.float32 or batch == 1)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, force_fp32: bool = False,
                 fused_modconv: bool | None = None,
                 noise_mode: str = "random") -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         batch = ws.shape[0]
         dtype, layout = _block_layout(self.resolution, self.use_fp16, self.channels_last, force_fp32, ws.device)
-        if fused_modconv is None:
-            # Per-sample kernels in one grouped convolution win for float32 NCHW inference. For
-            # training, half-precision batches and NHWC, scaling activations around a shared
-            # kernel is faster and (under autograd) numerically safer.
-            fused_modconv = (
-                not self.training
-                and (dtype == torch.float32 or batch == 1)
-                and layout == torch.contiguous_format
-            )  # fmt: skip
-        run = {"fused_modconv": fused_modconv, "noise_mode": noise_mode}
+        fused = self._prefers_fused(dtype, layout, batch) if fused_modconv is None else fused_modconv
+        run = {"fused_modconv": fused, "noise_mode": noise_mode}
         conv_ws = ws[:, : self.num_conv].unbind(dim=1)
 
-        if self.in_channels == 0:
-            h = self.const.to(dtype).expand(batch, -1, -1, -1).contiguous(memory_format=layout)
-            h = self.conv1(h, conv_ws[0], **run)
+        if not self.in_channels:
+            start = self.const.to(dtype).expand(batch, -1, -1, -1).contiguous(memory_format=layout)
+            features = self.conv1(start, conv_ws[0], **run)
+        elif self._residual:
+            features = x.to(dtype=dtype, memory_format=layout)
+            shortcut = self.skip(features, gain=_HALF_POWER)
+            features = self.conv0(features, conv_ws[0], **run)
+            features = shortcut.add_(self.conv1(features, conv_ws[1], gain=_HALF_POWER, **run))
         else:
-            h = x.to(dtype=dtype, memory_format=layout)
-            if self.architecture == "resnet":
-                shortcut = self.skip(h, gain=_HALF_POWER)
-                h = self.conv0(h, conv_ws[0], **run)
-                h = shortcut.add_(self.conv1(h, conv_ws[1], gain=_HALF_POWER, **run))
-            else:
-                h = self.conv1(self.conv0(h, conv_ws[0], **run), conv_ws[1], **run)
+            features = x.to(dtype=dtype, memory_format=layout)
+            features = self.conv1(self.conv0(features, conv_ws[0], **run), conv_ws[1], **run)
 
-        if img is not None:
-            img = ops.upsample2d(img, self.resample_filter)
+        image = None if img is None else ops.upsample2d(img, self.resample_filter)
         if self._emits_image:
-            rgb = self.torgb(h, ws[:, self.num_conv], fused_modconv=fused_modconv)
-            rgb = rgb.to(dtype=torch.float32, memory_format=torch.contiguous_format)
-            img = rgb if img is None else img.add_(rgb)
-        return h, img
+            colour = self.torgb(features, ws[:, self.num_conv], fused_modconv=fused)
+            colour = colour.to(torch.float32, memory_format=torch.contiguous_format)
+            image = colour if image is None else image.add_(colour)
+        return features, image
 
 
 class SynthesisNetwork(_Module):
@@ -466,15 +485,14 @@ class SynthesisNetwork(_Module):
         pyramid = _Pyramid(img_resolution, channel_base, channel_max, num_fp16_res)
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
-        self.img_resolution_log2 = pyramid.log2
-        self.num_fp16_res = num_fp16_res
+        self.img_resolution_log2, self.num_fp16_res = pyramid.log2, num_fp16_res
         self.block_resolutions = pyramid.ascending()
-        for res in self.block_resolutions:
-            self.add_module(f"b{res}", SynthesisBlock(
-                pyramid.width(res // 2) if res > 4 else 0, pyramid.width(res), w_dim=w_dim, resolution=res,
-                img_channels=img_channels, is_last=res == img_resolution, use_fp16=pyramid.half(res),
-                **block_kwargs,
-            ))  # fmt: skip
+        widths = [pyramid.width(res) for res in self.block_resolutions]
+        for res, width_in, width_out in zip(self.block_resolutions, [0] + widths, widths):  # 4x4: no feature input
+            half = pyramid.half(res)
+            block = SynthesisBlock(width_in, width_out, w_dim=w_dim, resolution=res, img_channels=img_channels,
+                                   is_last=res == img_resolution, use_fp16=half, **block_kwargs)  # fmt: skip
+            self.add_module(f"b{res}", block)
         blocks = _blocks(self)
         # Each block's ToRGB row is shared with the next block's first conv; only the last is extra.
         self.num_ws = sum(block.num_conv for block in blocks) + blocks[-1].num_torgb
@@ -483,15 +501,15 @@ class SynthesisNetwork(_Module):
                 fused_modconv: bool | None = None) -> torch.Tensor:  # fmt: skip
         if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        ws = ws.to(torch.float32)
-        features = image = None
-        start = 0
+        latents = ws.to(torch.float32)
+        run = {"force_fp32": force_fp32, "fused_modconv": fused_modconv, "noise_mode": noise_mode}
+        features = picture = None
+        first = 0
         for block in _blocks(self):
-            rows = ws[:, start : start + block.num_conv + block.num_torgb]
-            features, image = block(features, image, rows, force_fp32=force_fp32, fused_modconv=fused_modconv,
-                                    noise_mode=noise_mode)  # fmt: skip
-            start += block.num_conv
-        return image
+            own_rows = latents[:, first : first + block.num_conv + block.num_torgb]
+            features, picture = block(features, picture, own_rows, **run)
+            first += block.num_conv
+        return picture
 
 
 class Generator(_Module):
@@ -514,9 +532,9 @@ class Generator(_Module):
         )  # fmt: skip
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_args)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, num_ws=self.num_ws, **mapping_args)
+        synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_args)
+        self.synthesis, self.num_ws = synthesis, synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, num_ws=synthesis.num_ws, **mapping_args)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, noise_mode: str = "random", force_fp32: bool = False,
@@ -529,9 +547,9 @@ class Generator(_Module):
         (None: chosen per block) to the synthesis network.
         """
         labels = torch.zeros([z.shape[0], 0], device=z.device) if c is None else c
-        ws = self.mapping(z, labels, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)  # fmt: skip
-        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, fused_modconv=fused_modconv)
+        truncation = {"truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff}
+        latents = self.mapping(z, labels, update_emas=update_emas, **truncation)
+        return self.synthesis(latents, noise_mode=noise_mode, force_fp32=force_fp32, fused_modconv=fused_modconv)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -559,48 +577,50 @@ class DiscriminatorBlock(_Module):
         _check_architecture(architecture, "discriminator")
         super().__init__()
         self.in_channels, self.resolution, self.img_channels = in_channels, resolution, img_channels
-        self.first_layer_idx, self.architecture, self.use_fp16 = first_layer_idx, architecture, use_fp16
-        self.channels_last = use_fp16 and fp16_channels_last
-        self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
+        self.first_layer_idx, self.architecture = first_layer_idx, architecture
+        self.use_fp16, self.channels_last = use_fp16, use_fp16 and fp16_channels_last
+        _keep_lowpass(self, resample_filter)
 
-        names = ["conv0", "conv1"]
+        # (name, input width, output width, kernel size, decimation), in the order data flows.
+        plan = [("conv0", tmp_channels, tmp_channels, 3, 1), ("conv1", tmp_channels, out_channels, 3, 2)]
         if self._reads_image:
-            names.insert(0, "fromrgb")
-        if architecture == "resnet":
-            names.append("skip")
-        self.num_layers = len(names)
-        learns = {name: first_layer_idx + k >= freeze_layers for k, name in enumerate(names)}
-        common = {"channels_last": self.channels_last}
-        if self._reads_image:
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, activation=activation,
-                                       trainable=learns["fromrgb"], conv_clamp=conv_clamp, **common)  # fmt: skip
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, activation=activation,
-                                 trainable=learns["conv0"], conv_clamp=conv_clamp, **common)  # fmt: skip
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, activation=activation, down=2,
-                                 trainable=learns["conv1"], resample_filter=resample_filter, conv_clamp=conv_clamp,
-                                 **common)  # fmt: skip
-        if architecture == "resnet":
-            self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
-                                    trainable=learns["skip"], resample_filter=resample_filter, **common)  # fmt: skip
+            plan.insert(0, ("fromrgb", img_channels, tmp_channels, 1, 1))
+        if self._residual:
+            plan.append(("skip", tmp_channels, out_channels, 1, 2))
+        self.num_layers = len(plan)
+        for index, (name, width_in, width_out, size, down) in enumerate(plan, start=first_layer_idx):
+            options: dict[str, Any] = {"channels_last": self.channels_last, "trainable": index >= freeze_layers}
+            if down > 1:
+                options.update(down=down, resample_filter=resample_filter)
+            if name == "skip":  # a linear, bias-free shortcut
+                options.update(bias=False)
+            else:
+                options.update(activation=activation, conv_clamp=conv_clamp)
+            self.add_module(name, Conv2dLayer(width_in, width_out, size, **options))
 
     @property
     def _reads_image(self) -> bool:
-        return self.in_channels == 0 or self.architecture == "skip"
+        return self.architecture == "skip" or not self.in_channels
+
+    @property
+    def _residual(self) -> bool:
+        return self.architecture == "resnet"
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None,
                 force_fp32: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
         device = img.device if x is None else x.device
         dtype, layout = _block_layout(self.resolution, self.use_fp16, self.channels_last, force_fp32, device)
-        h = None if x is None else x.to(dtype=dtype, memory_format=layout)
+        features = None if x is None else x.to(dtype=dtype, memory_format=layout)
         if self._reads_image:
-            img = img.to(dtype=dtype, memory_format=layout)
-            from_image = self.fromrgb(img)
-            h = from_image if h is None else h + from_image
-            img = ops.downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
-        if self.architecture != "resnet":
-            return self.conv1(self.conv0(h)), img
-        shortcut = self.skip(h, gain=_HALF_POWER)
-        return shortcut.add_(self.conv1(self.conv0(h), gain=_HALF_POWER)), img
+            picture = img.to(dtype=dtype, memory_format=layout)
+            from_picture = self.fromrgb(picture)
+            features = from_picture if features is None else features + from_picture
+            # 'skip' hands a smaller copy of the image to the next block; the others need no more.
+            img = None if self.architecture != "skip" else ops.downsample2d(picture, self.resample_filter)
+        main = self.conv1(self.conv0(features), gain=_HALF_POWER if self._residual else 1.0)
+        if not self._residual:
+            return main, img
+        return self.skip(features, gain=_HALF_POWER).add_(main), img
 
 
 class MinibatchStdLayer(_Module):
@@ -633,28 +653,33 @@ class DiscriminatorEpilogue(_Module):
         super().__init__()
         self.in_channels, self.cmap_dim, self.resolution = in_channels, cmap_dim, resolution
         self.img_channels, self.architecture = img_channels, architecture
-        if architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, in_channels, 1, activation=activation)
-        self.mbstd = None  # minibatch statistics, unless disabled with mbstd_num_channels=0
-        if mbstd_num_channels > 0:
-            self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels)
+        if self._reads_image:
+            self.fromrgb = Conv2dLayer(img_channels, in_channels, activation=activation, kernel_size=1)
+        # Minibatch statistics, unless disabled with mbstd_num_channels=0.
+        with_stats = mbstd_num_channels > 0
+        self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if with_stats else None
         self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
                                 conv_clamp=conv_clamp)  # fmt: skip
-        self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation=activation)
+        flat_features = in_channels * resolution * resolution
+        self.fc = FullyConnectedLayer(flat_features, in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, cmap_dim or 1)
+
+    @property
+    def _reads_image(self) -> bool:
+        return self.architecture == "skip"
 
     def forward(self, x: torch.Tensor, img: torch.Tensor | None, cmap: torch.Tensor | None,
                 force_fp32: bool = False) -> torch.Tensor:  # fmt: skip
         as_fp32 = {"dtype": torch.float32, "memory_format": torch.contiguous_format}
-        h = x.to(**as_fp32)
-        if self.architecture == "skip":
-            h = h + self.fromrgb(img.to(**as_fp32))
-        if self.mbstd is not None:
-            h = self.mbstd(h)
-        logits = self.out(self.fc(self.conv(h).flatten(1)))
-        if self.cmap_dim == 0:
-            return logits
-        return (logits * cmap).sum(dim=1, keepdim=True) * (1 / math.sqrt(self.cmap_dim))
+        features = x.to(**as_fp32)
+        if self._reads_image:
+            features = features + self.fromrgb(img.to(**as_fp32))
+        features = features if self.mbstd is None else self.mbstd(features)
+        head = self.out(self.fc(self.conv(features).flatten(1)))
+        if not self.cmap_dim:
+            return head
+        # Projection: the label embedding's inner product with the head, normalized by its size.
+        return (head * cmap).sum(dim=1, keepdim=True) * (1 / math.sqrt(self.cmap_dim))
 
 
 class Discriminator(_Module):
@@ -689,15 +714,14 @@ class Discriminator(_Module):
 
         shared = {"img_channels": img_channels, "architecture": architecture, "conv_clamp": conv_clamp}
         depth = 0  # layers before this block, counted from the image (for freeze_layers)
-        for res in self.block_resolutions:
-            width = pyramid.width(res)
-            block = DiscriminatorBlock(
-                0 if res == img_resolution else width, width, pyramid.width(res // 2), resolution=res,
-                first_layer_idx=depth, use_fp16=pyramid.half(res), **block_args, **shared,
-            )  # fmt: skip
+        feature_inputs = [0] + [pyramid.width(res) for res in self.block_resolutions[1:]]  # the first: image only
+        for res, width_in in zip(self.block_resolutions, feature_inputs):
+            block = DiscriminatorBlock(width_in, pyramid.width(res), pyramid.width(res // 2), resolution=res,
+                                       first_layer_idx=depth, use_fp16=pyramid.half(res), **block_args,
+                                       **shared)  # fmt: skip
             self.add_module(f"b{res}", block)
             depth += block.num_layers
-        if c_dim > 0:
+        if c_dim:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=self.cmap_dim, num_ws=None, w_avg_beta=None,
                                           **mapping_args)  # fmt: skip
         self.b4 = DiscriminatorEpilogue(pyramid.width(4), cmap_dim=self.cmap_dim, resolution=4, **epilogue_args,
@@ -708,11 +732,11 @@ class Discriminator(_Module):
         expected = (self.img_channels, self.img_resolution, self.img_resolution)
         if img.ndim != 4 or tuple(img.shape[1:]) != expected:
             raise ValueError(f"img must be [N, {', '.join(map(str, expected))}], got {list(img.shape)}")
-        features = None
+        features, picture = None, img
         for block in _blocks(self):
-            features, img = block(features, img, force_fp32=force_fp32)
-        label_map = self.mapping(None, c) if self.c_dim > 0 else None
-        return self.b4(features, img, label_map, force_fp32=force_fp32)
+            features, picture = block(features, picture, force_fp32=force_fp32)
+        label_map = self.mapping(None, c) if self.c_dim else None
+        return self.b4(features, picture, label_map, force_fp32=force_fp32)
 
 
 NETWORK_CLASSES = {"Generator": Generator, "Discriminator": Discriminator}

@@ -13,13 +13,13 @@ any dtype, and is differentiable (twice, too).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["design_lowpass_filter", "upfirdn2d", "bias_lrelu", "filtered_lrelu"]
+__all__ = ["bias_lrelu", "design_lowpass_filter", "filtered_lrelu", "upfirdn2d"]
 
 
 def _kaiser_beta_for(numtaps: int, transition_width: float) -> float:
@@ -51,25 +51,29 @@ def design_lowpass_filter(
     Returns:
         A float32 tensor, or ``None`` when ``numtaps == 1``.
     """
-    assert numtaps >= 1
-    if numtaps == 1:
-        return None
+    if numtaps < 1:
+        raise ValueError(f"a filter needs at least one tap, not {numtaps}")
+    if numtaps < 2:
+        return None  # a single unit tap filters nothing
     nyquist = fs / 2
     window = np.kaiser(numtaps, _kaiser_beta_for(numtaps, width / nyquist))
     offsets = np.arange(numtaps, dtype=np.float64) - (numtaps - 1) / 2
-    if not radial:
+    if radial:
+        taps = _jinc(offsets / fs, cutoff) * np.outer(window, window)
+    else:
         rel_cutoff = cutoff / nyquist
         taps = rel_cutoff * np.sinc(rel_cutoff * offsets) * window
-        return torch.as_tensor(taps / taps.sum(), dtype=torch.float32)
-    coords = offsets / fs
-    radius = torch.from_numpy(np.hypot(coords[None, :], coords[:, None]))
-    # The impulse response of a disc of radius `cutoff` in the frequency plane:
-    # J1(2 pi cutoff r) / (pi r), which tends to `cutoff` at r = 0.
-    safe_radius = torch.where(radius > 0, radius, torch.ones_like(radius))
-    jinc = torch.special.bessel_j1(2 * math.pi * cutoff * safe_radius) / (math.pi * safe_radius)
-    jinc = torch.where(radius > 0, jinc, torch.full_like(radius, float(cutoff)))
-    taps = jinc.numpy() * np.outer(window, window)
     return torch.as_tensor(taps / taps.sum(), dtype=torch.float32)
+
+
+def _jinc(coords: np.ndarray, cutoff: float) -> np.ndarray:
+    """The impulse response of a disc of radius ``cutoff`` in the frequency plane, on the grid
+    ``coords x coords``: J1(2 pi cutoff r) / (pi r), which tends to ``cutoff`` at r = 0."""
+    radius = torch.from_numpy(np.hypot(coords[None, :], coords[:, None]))
+    centre = radius == 0
+    safe_radius = radius.masked_fill(centre, 1.0)
+    response = torch.special.bessel_j1(2 * math.pi * cutoff * safe_radius) / (math.pi * safe_radius)
+    return response.masked_fill(centre, float(cutoff)).numpy()
 
 
 def _pad_or_crop(x: torch.Tensor, padding: Sequence[int]) -> torch.Tensor:
@@ -101,29 +105,30 @@ def upfirdn2d(
     overall gain of the filter is scaled by ``gain`` (each 1-D pass by its square root). The
     filter is flipped (true convolution) unless ``flip_filter`` (correlation).
     """
-    if isinstance(padding, int):
-        padding = [padding] * 4
-    batch, channels, height, width = x.shape
     if up > 1:
-        spread = x.reshape(batch, channels, height, 1, width, 1)
-        spread = F.pad(spread, [0, up - 1, 0, 0, 0, up - 1])
-        x = spread.reshape(batch, channels, height * up, width * up)
-    x = _pad_or_crop(x, padding)
-    if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+        x = _zero_stuff(x, up)
+    x = _pad_or_crop(x, [padding] * 4 if isinstance(padding, int) else padding)
+    if f is None:  # a single tap of value `gain`
+        x = x * gain if gain != 1 else x
+        return x[:, :, ::down, ::down] if down > 1 else x
     kernel = f.to(device=x.device, dtype=torch.float32) * (gain ** (f.ndim / 2))
-    if not flip_filter:
-        kernel = kernel.flip(list(range(kernel.ndim)))
+    kernel = (kernel if flip_filter else kernel.flip(list(range(kernel.ndim)))).to(x.dtype)
     # Depthwise convolution: the same kernel for every channel (much faster than folding the
     # channels into the batch, at least on CPU).
-    kernel = kernel.to(x.dtype)
-    if kernel.ndim == 1:
-        taps = kernel.numel()
-        x = F.conv2d(x, kernel.reshape(1, 1, 1, taps).expand(channels, 1, 1, taps), stride=(1, down), groups=channels)
-        x = F.conv2d(x, kernel.reshape(1, 1, taps, 1).expand(channels, 1, taps, 1), stride=(down, 1), groups=channels)
-    else:
-        x = F.conv2d(x, kernel[None, None].expand(channels, 1, *kernel.shape), stride=down, groups=channels)
-    return x
+    channels = x.shape[1]
+    if kernel.ndim == 2:
+        return F.conv2d(x, kernel.expand(channels, 1, *kernel.shape), stride=down, groups=channels)
+    along_x = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    along_y = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    x = F.conv2d(x, along_x, stride=(1, down), groups=channels)
+    return F.conv2d(x, along_y, stride=(down, 1), groups=channels)
+
+
+def _zero_stuff(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """``factor - 1`` zeros after every sample along both spatial axes."""
+    batch, channels, height, width = x.shape
+    grid = F.pad(x.reshape(batch, channels, height, 1, width, 1), [0, factor - 1, 0, 0, 0, factor - 1])
+    return grid.reshape(batch, channels, height * factor, width * factor)
 
 
 def bias_lrelu(
@@ -134,15 +139,10 @@ def bias_lrelu(
     clamp: float | None = None,
 ) -> torch.Tensor:
     """``clamp(lrelu(x + b) * gain)`` with the bias broadcast along dim 1; ``slope=1`` is linear."""
-    if b is not None:
-        x = x + b.to(x.dtype).reshape([1, -1] + [1] * (x.ndim - 2))
-    if slope != 1:
-        x = F.leaky_relu(x, slope)
-    if gain != 1:
-        x = x * gain
-    if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
-    return x
+    y = x if b is None else x + b.to(x.dtype).reshape([1, -1] + [1] * (x.ndim - 2))
+    y = y if slope == 1 else F.leaky_relu(y, slope)
+    y = y if gain == 1 else y * gain
+    return y if clamp is None or clamp < 0 else torch.clamp(y, -clamp, clamp)
 
 
 def filtered_lrelu(
@@ -162,8 +162,7 @@ def filtered_lrelu(
     interpolation filter ``fu`` (scaled by ``up**2`` to keep the signal's magnitude; ``padding``
     as in :func:`upfirdn2d`), apply leaky ReLU, ``gain`` and ``clamp`` at the high rate, then
     lowpass with ``fd`` and downsample by ``down``."""
-    if b is not None:
-        x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
-    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2, flip_filter=flip_filter)
-    x = bias_lrelu(x, None, slope=slope, gain=gain, clamp=clamp)
-    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)
+    high_rate = upfirdn2d(bias_lrelu(x, b, slope=1, gain=1), fu, up=up, padding=padding, gain=up**2,
+                          flip_filter=flip_filter)  # fmt: skip
+    return upfirdn2d(bias_lrelu(high_rate, None, slope=slope, gain=gain, clamp=clamp), fd, down=down,
+                     flip_filter=flip_filter)  # fmt: skip
