@@ -27,6 +27,13 @@ FIXTURES = {
 }
 
 
+def test_the_stylegan_families_train_and_merge():
+    # A family may land before its training hooks (recipes = (): refused in one line); these do.
+    for name in ("stylegan2", "stylegan3"):
+        assert set(get_architecture(name).recipes) == {"full", "freezed", "adafm", "scratch"}
+        assert get_architecture(name).mergeable
+
+
 def test_every_builtin_architecture_with_its_own_networks_has_a_fixture_here():
     # The -adafm variants are made by the adafm recipe (tested below), not read from upstream files.
     assert {n for n in architecture_names() if not n.endswith("-adafm")} == set(FIXTURES)
@@ -79,7 +86,7 @@ def _converted(name: str, shared_fixtures, out) -> "ganzoo.GAN":
     return ganzoo.load(out)
 
 
-@pytest.mark.parametrize("name", sorted(FIXTURES))
+@pytest.mark.parametrize("name", sorted(n for n in FIXTURES if get_architecture(n).recipes))
 def test_every_recipe_of_an_architecture_trains_from_its_fixture(name, shared_fixtures, tmp_path):
     """finetune with every recipe the architecture lists, a few minibatches each: the run
     trains (G_ema moves), saves a checkpoint of the architecture the recipe makes, and that
@@ -91,7 +98,6 @@ def test_every_recipe_of_an_architecture_trains_from_its_fixture(name, shared_fi
     meta = source.metadata
     random_images(tmp_path / "data", 8, size=meta.resolution)
     data = tmp_path / "data"
-    assert architecture.recipes, f"{name} lists no recipes"
     before = source.sample(seeds=[0], noise_mode="const")
     for recipe in architecture.recipes:
         out = finetune(tmp_path / "src", data, tmp_path / recipe, recipe=recipe, kimg=0.008, batch=4, snap=0.008,
