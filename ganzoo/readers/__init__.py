@@ -111,6 +111,9 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def _reader_for(path: Path) -> Reader:
+    from ganzoo.architectures import known_architectures
+
+    known_architectures()  # the built-in plug-ins register their readers on import
     if not path.is_file():
         raise ConversionError(f"{path}: no such file")
     with open(path, "rb") as f:
