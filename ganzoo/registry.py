@@ -41,7 +41,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 #: Foreign formats an upstream artifact may have (the readers of ``ganzoo.readers``).
-ARTIFACT_FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
+ARTIFACT_FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt", "gan-stability-pt", "biggan-pytorch")
 #: Network roles a checkpoint may include.
 ROLES = ("G_ema", "G", "D")
 REGISTRY_PATH_ENV = "GANZOO_REGISTRY_PATH"

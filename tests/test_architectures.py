@@ -24,6 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 FIXTURES = {
     "stylegan2": "stylegan2-ada/tiny32/tiny32-snapshot.pkl",
     "stylegan3": "stylegan3/sg3t32/sg3t32-snapshot.pkl",
+    "biggan": "biggan/biggan64",
+    "gpgan": "gpgan/resnet2-32/gpgan-resnet2-32-model.pt",
 }
 
 
@@ -49,9 +51,11 @@ def test_architecture_through_the_generic_paths(name, shared_fixtures, tmp_path,
     assert gan.architecture is architecture and gan.metadata.to_dict() == config["metadata"]
     meta = gan.metadata
 
-    images = gan.sample(seeds=[0, 1, 2, 3])
+    pick = {"class_idx": meta.num_classes - 1} if meta.num_classes else {}  # conditional: one class
+    images = gan.sample(seeds=[0, 1, 2, 3], **pick)
     assert images.shape == (4, meta.resolution, meta.resolution, meta.channels) and images.std() > 1
-    assert main(["generate", str(tmp_path / "ckpt"), "--seeds", "0-3", "--out", str(tmp_path / "g.png")]) == 0
+    option = ["--class", str(meta.num_classes - 1)] if meta.num_classes else []
+    assert main(["generate", str(tmp_path / "ckpt"), "--seeds", "0-3", *option, "--out", str(tmp_path / "g.png")]) == 0
 
     random_images(tmp_path / "data", 12, size=meta.resolution)
     capsys.readouterr()
@@ -86,6 +90,23 @@ def _converted(name: str, shared_fixtures, out) -> "ganzoo.GAN":
     return ganzoo.load(out)
 
 
+def _unconditional_root(name: str, shared_fixtures, out) -> "ganzoo.GAN":
+    """Merge's root must be unconditional: the fixture when it is, else the fixture's networks
+    rebuilt with one label (GAN_stability's unconditional releases have ``nlabels`` 1), seeded."""
+    gan = _converted(name, shared_fixtures, out)
+    if not gan.metadata.num_classes:
+        return gan
+    assert name == "gpgan", f"{name}: give the merge tests an unconditional root"
+    kwargs = {role: {**net.init_kwargs, "nlabels": 1} for role, net in gan.networks().items()}
+    torch.manual_seed(0)
+    nets = {role: get_architecture(name).network_class(role)(**kw) for role, kw in kwargs.items()}
+    import shutil
+
+    shutil.rmtree(out)
+    ganzoo.GAN(nets["G_ema"], nets["G"], nets["D"], config={"architecture": name}).save(out)
+    return ganzoo.load(out)
+
+
 @pytest.mark.parametrize("name", sorted(n for n in FIXTURES if get_architecture(n).recipes))
 def test_every_recipe_of_an_architecture_trains_from_its_fixture(name, shared_fixtures, tmp_path):
     """finetune with every recipe the architecture lists, a few minibatches each: the run
@@ -98,7 +119,11 @@ def test_every_recipe_of_an_architecture_trains_from_its_fixture(name, shared_fi
     meta = source.metadata
     random_images(tmp_path / "data", 8, size=meta.resolution)
     data = tmp_path / "data"
-    before = source.sample(seeds=[0], noise_mode="const")
+    if meta.num_classes:  # a conditional source trains on labeled data (StyleGAN2-ADA's dataset.json)
+        labels = [[f"{i}.png", i % meta.num_classes] for i in range(8)]
+        (data / "dataset.json").write_text(json.dumps({"labels": labels}))
+    pick = {"class_idx": meta.num_classes - 1} if meta.num_classes else {}
+    before = source.sample(seeds=[0], noise_mode="const", **pick)
     for recipe in architecture.recipes:
         out = finetune(tmp_path / "src", data, tmp_path / recipe, recipe=recipe, kimg=0.008, batch=4, snap=0.008,
                        progress=False)  # fmt: skip
@@ -106,11 +131,11 @@ def test_every_recipe_of_an_architecture_trains_from_its_fixture(name, shared_fi
         expected = f"{name}-adafm" if recipe == "adafm" else name
         assert trained.config["architecture"] == expected, recipe
         assert trained.metadata.resolution == meta.resolution
-        after = trained.sample(seeds=[0], noise_mode="const")
+        after = trained.sample(seeds=[0], noise_mode="const", **pick)
         assert after.shape == before.shape
         if recipe != "scratch":  # a few steps from the source: close to it, not equal to it
             assert not np.array_equal(after, before), recipe
-        _push_dry_run(out, tmp_path / f"{recipe}-pushed", name, after)
+        _push_dry_run(out, tmp_path / f"{recipe}-pushed", name, after, pick)
         settings = trained.config["lineage"][-1]["settings"]
         if recipe == "freezed":
             assert settings["freeze_d"] > 0
@@ -118,7 +143,7 @@ def test_every_recipe_of_an_architecture_trains_from_its_fixture(name, shared_fi
             assert frozen, "FreezeD left no D layer frozen"
 
 
-def _push_dry_run(checkpoint, where, name: str, images: np.ndarray) -> None:
+def _push_dry_run(checkpoint, where, name: str, images: np.ndarray, pick: dict) -> None:
     """Everything ``ganzoo push`` does before the network: the commit's files (verified, in their
     published form: AdaFM folded into the plain family), written out, load as ``name`` and give
     the checkpoint's images."""
@@ -131,7 +156,7 @@ def _push_dry_run(checkpoint, where, name: str, images: np.ndarray) -> None:
         (where / file).write_bytes(data.read_bytes() if hasattr(data, "read_bytes") else data)
     pushed = ganzoo.load(where)
     assert pushed.config["architecture"] == name
-    sampled = pushed.sample(seeds=[0], noise_mode="const")
+    sampled = pushed.sample(seeds=[0], noise_mode="const", **pick)
     assert np.abs(sampled.astype(int) - images.astype(int)).max() <= 1  # folding is exact up to rounding
     assert "library_name: ganzoo" in files["README.md"].decode()
 
@@ -142,7 +167,7 @@ def test_mergeable_architecture_is_made_conditional_keeping_its_output(name, sha
     class, the unconditional networks' images and logits."""
     from ganzoo.cocktail import make_conditional
 
-    gan = _converted(name, shared_fixtures, tmp_path / "src")
+    gan = _unconditional_root(name, shared_fixtures, tmp_path / "src")
     cond = make_conditional(gan, ["a", "b", "c"], seed=3)
     assert cond.metadata.num_classes == 3 and cond.architecture is gan.architecture
     z = torch.randn([2, gan.metadata.latent_dim], generator=torch.Generator().manual_seed(0))
@@ -163,8 +188,8 @@ def test_merge_runs_on_the_architecture(name, shared_fixtures, tmp_path):
     same architecture that loads and samples every class."""
     from ganzoo.cocktail import merge
 
-    _converted(name, shared_fixtures, tmp_path / "a")
-    _converted(name, shared_fixtures, tmp_path / "b")
+    _unconditional_root(name, shared_fixtures, tmp_path / "a")
+    _unconditional_root(name, shared_fixtures, tmp_path / "b")
     out = merge([tmp_path / "a", tmp_path / "b"], tmp_path / "merged", root_kimg=0.008, merge_kimg=0.008, batch=4,
                 class_names=["a", "b"], progress=False)  # fmt: skip
     merged = ganzoo.load(out)

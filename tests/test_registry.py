@@ -33,7 +33,8 @@ REQUIRED = {
                                                           ("metfaces", 1024), ("metfacesu", 1024), ("afhqv2", 512)]),
 }  # fmt: skip
 # Upstream hosts the entries may point at: the releases' own.
-KNOWN_HOSTS = {"nvlabs-fi-cdn.nvidia.com", "api.ngc.nvidia.com", "www.dropbox.com", "drive.google.com"}
+KNOWN_HOSTS = {"nvlabs-fi-cdn.nvidia.com", "api.ngc.nvidia.com", "www.dropbox.com", "drive.google.com",
+               "s3.eu-central-1.amazonaws.com"}
 
 
 def test_registry_holds_the_required_entries():
@@ -100,7 +101,7 @@ def test_aliases_for_the_mission_examples():
 
 
 def test_list_models_patterns():
-    assert list_models("imagenet") == ["imagenet-stylegan2-128", "imagenet-stylegan2-256", "imagenet-stylegan2-512"]
+    assert list_models("imagenet-stylegan2") == ["imagenet-stylegan2-128", "imagenet-stylegan2-256", "imagenet-stylegan2-512"]
     assert list_models("ffhq*stylegan2*1024") == ["ffhq-stylegan2-1024", "ffhq-stylegan2-config-f-1024"]
     assert list_models("ffhq*stylegan3*") == ["ffhq-stylegan3-r-1024", "ffhq-stylegan3-t-1024", "ffhqu-stylegan3-r-1024",
                                               "ffhqu-stylegan3-r-256", "ffhqu-stylegan3-t-1024", "ffhqu-stylegan3-t-256"]
@@ -149,7 +150,7 @@ def test_user_registry_folders_extend_the_registry(tmp_path, monkeypatch):
         (("resolution = 64", "resolution = 65"), "power of two"),
         (('license = "mit"', 'license = "other"'), "needs a 'license_name'"),
         (('repo = "me/x"', 'repo = "x"'), "org/name"),
-        (('architecture = "stylegan2"', 'architecture = "biggan"'), "unknown architecture 'biggan'"),
+        (('architecture = "stylegan2"', 'architecture = "biggan-deep"'), "unknown architecture 'biggan-deep'"),
         (('aliases = ["mine"]', 'aliases = ["mine"]\n[[models.artifacts]]\nurl = "https://e.org/a.pkl"\n'
           'format = "stylegan2-ada-pkl"\nfilename = "a.pkl"\nsha256 = "abc"'), "64 lowercase hex"),
         (('aliases = ["mine"]', 'aliases = ["mine"]\n[[models.artifacts]]\nurl = "https://e.org/a.pkl"\n'

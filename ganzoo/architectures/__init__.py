@@ -49,6 +49,9 @@ _BUILTIN_MODULES = {
     "stylegan2-adafm": "ganzoo.architectures.stylegan2",
     "stylegan3": "ganzoo.architectures.stylegan3",
     "stylegan3-adafm": "ganzoo.architectures.stylegan3",
+    "biggan": "ganzoo.architectures.biggan",
+    "gpgan": "ganzoo.architectures.gpgan",
+    "gpgan-adafm": "ganzoo.architectures.gpgan",
 }
 
 
@@ -97,6 +100,9 @@ class Architecture:
     #: a plug-in with a format of its own registers its reader with
     #: :func:`ganzoo.readers.register_reader`.
     formats: tuple[str, ...] = ()
+    #: The ``adafm`` recipe's default split: G blocks with AdaFM (``--general-g``), D blocks next
+    #: to the image frozen (``--general-d``); each at most all blocks but one.
+    adafm_defaults: tuple[int, int] = (4, 2)
 
     def require(self, what: str, recipe: str | None = None) -> None:
         """Refuses, in one line, work this family does not support (``what``: ``"finetune"``,

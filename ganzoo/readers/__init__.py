@@ -14,6 +14,7 @@ formats its networks come in (:attr:`ganzoo.architectures.Architecture.formats`)
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import zipfile
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ class Reader:
         format: its name (``config.json``'s ``source.format``, the registry's artifact ``format``).
         sniff: ``sniff(path, head) -> bool`` from the file's first 64 KiB (``head``; the path is
             for formats that are zip files); readers are asked in order, the first that
-            recognizes the file reads it.
+            recognizes the file reads it. A directory source is offered with ``head == b""``:
+            a reader whose format is a folder of files claims it there (the others see no
+            bytes and decline).
         read: ``read(path, config) -> ForeignCheckpoint``; ``config`` (``--config``: constructor
             kwargs per role) is None unless :attr:`takes_config`.
         takes_config: whether the format lacks the constructor settings (state dicts).
@@ -83,7 +86,16 @@ _READERS: list[Reader] = [
     Reader("stylegan2-tf-pkl", lambda path, head: head.startswith(b"\x80") and b"dnnlib.tflib.network" in head, _read_tf),
     Reader("stylegan2-ada-pkl", lambda path, head: head.startswith(b"\x80"), _read_ada),
 ]
-FORMATS = tuple(r.format for r in _READERS)
+
+
+def __getattr__(name: str):
+    # FORMATS: every reader's format, the plug-ins' included (they register on import).
+    if name == "FORMATS":
+        from ganzoo.architectures import known_architectures
+
+        known_architectures()
+        return tuple(r.format for r in _READERS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register_reader(reader: Reader) -> Reader:
@@ -93,11 +105,9 @@ def register_reader(reader: Reader) -> Reader:
     Raises:
         ConversionError: a reader of that format is registered already.
     """
-    global FORMATS
     if any(r.format == reader.format for r in _READERS):
         raise ConversionError(f"a reader of {reader.format!r} is registered already")
     _READERS.insert(0, reader)
-    FORMATS = tuple(r.format for r in _READERS)
     return reader
 
 
@@ -114,15 +124,20 @@ def _reader_for(path: Path) -> Reader:
     from ganzoo.architectures import known_architectures
 
     known_architectures()  # the built-in plug-ins register their readers on import
-    if not path.is_file():
+    if path.is_dir():
+        head = b""  # a folder: only a reader of a folder layout claims it
+    elif not path.is_file():
         raise ConversionError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
-    if not head:
-        raise ConversionError(f"{path}: empty file")
+    else:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+        if not head:
+            raise ConversionError(f"{path}: empty file")
     for reader in _READERS:
         if reader.sniff(path, head):
             return reader
+    if path.is_dir():
+        raise ConversionError(f"{path}: a folder that no reader recognizes (not a known checkpoint folder layout)")
     raise ConversionError(f"{path}: not a pickle or torch file (unknown format)")
 
 
@@ -130,7 +145,8 @@ def read_foreign(path: str | os.PathLike, config: dict | None = None) -> Foreign
     """Reads a foreign checkpoint file safely, with the reader that recognizes it.
 
     Args:
-        path: a ``.pkl`` (StyleGAN2-ADA, StyleGAN3 or StyleGAN2 TF) or ``.pt``/``.pth`` file.
+        path: a ``.pkl`` (StyleGAN2-ADA, StyleGAN3 or StyleGAN2 TF) or ``.pt``/``.pth`` file, or a
+            folder in a layout a registered reader claims (BigGAN-PyTorch's weights folder).
         config: constructor kwargs to use instead of inferring them, for formats that lack them
             (state dicts): ``{"generator": {...}, "discriminator": {...}}``.
 
@@ -144,6 +160,19 @@ def read_foreign(path: str | os.PathLike, config: dict | None = None) -> Foreign
     return reader.read(path, config if reader.takes_config else None)
 
 
+def _source_digest(path: Path) -> dict:
+    """``sha256`` and ``size`` of a source file; of a folder, the sha256 of its listing
+    (``"<sha256>  <relative path>"`` lines of its files, sorted) and the files' total size, with
+    each file's own under ``files``."""
+    if not path.is_dir():
+        return {"sha256": sha256_file(path), "size": path.stat().st_size}
+    files = {p.relative_to(path).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
+             for p in sorted(path.rglob("*")) if p.is_file()}  # fmt: skip
+    listing = "".join(f"{entry['sha256']}  {name}\n" for name, entry in sorted(files.items()))
+    return {"sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+            "size": sum(entry["size"] for entry in files.values()), "files": files}  # fmt: skip
+
+
 def foreign_to_gan(path: str | os.PathLike, config: dict | None = None, license: str | None = None):
     """Reads a foreign file and builds a :class:`ganzoo.checkpoint.GAN` from it (strictly)."""
     from ganzoo.checkpoint import gan_from_networks
@@ -155,12 +184,7 @@ def foreign_to_gan(path: str | os.PathLike, config: dict | None = None, license:
         for role, spec in (("G_ema", foreign.G_ema), ("G", foreign.G), ("D", foreign.D))
         if spec is not None
     }
-    source = {
-        "file": path.name,
-        "format": foreign.format,
-        "sha256": sha256_file(path),
-        "size": path.stat().st_size,
-    }
+    source = {"file": path.name, "format": foreign.format, **_source_digest(path)}
     if foreign.notes:
         source["notes"] = list(foreign.notes)
     if foreign.extra:

@@ -149,7 +149,11 @@ def check_options(opts: Any) -> None:
     if opts.r1_gamma is not None:
         check_number(name("r1_gamma"), opts.r1_gamma, low=0)
     for field in ("G_reg_interval", "D_reg_interval", "pl_batch_shrink", "ada_interval"):
-        check_number(field, getattr(opts, field), low=1, integer=True)
+        if getattr(opts, field) is not None or field not in ("G_reg_interval", "D_reg_interval"):
+            check_number(field, getattr(opts, field), low=1, integer=True)
+    if opts.ema_beta is not None:
+        check_number("ema_beta", opts.ema_beta, low=0, high=1)
+    check_number("ema_start_kimg", opts.ema_start_kimg, low=0)
     check_number("pl_weight", opts.pl_weight, low=0)
     check_number("pl_decay", opts.pl_decay, low=0, high=1)
     check_number("style_mixing_prob", opts.style_mixing_prob, low=0, high=1)

@@ -43,12 +43,17 @@ class TrainingOptions:
         betas: Adam betas (before the correction).
         r1_gamma: R1 weight; None = the heuristic ``0.0002 · res² / batch``.
         G_reg_interval, D_reg_interval: lazy regularization intervals; ``G_reg_interval``
-            None: G has no regularization phase (``pl_weight`` must be 0), as in StyleGAN3.
+            None: G has no regularization phase (``pl_weight`` must be 0), as in StyleGAN3;
+            ``D_reg_interval`` None: no separate R1 phase, the objective adds R1 to D's main
+            loss every minibatch (GAN_stability's training).
         pl_weight, pl_batch_shrink, pl_decay: path-length regularization.
         style_mixing_prob: probability of style mixing.
         blur_sigma, blur_fade_kimg: the blur of D's inputs that fades out (StyleGAN3-R); 0 = none.
         ema_kimg: half-life of the G EMA in thousands of images; None = ``batch · 10 / 32``.
         ema_rampup: the half-life is at most ``ema_rampup`` × images so far (None = no ramp-up).
+        ema_beta: a fixed EMA decay per minibatch instead of the half-life (GAN_stability's 0.999,
+            BigGAN's 0.9999); None = from ``ema_kimg``.
+        ema_start_kimg: G_ema copies G until this many thousand images (BigGAN's EMA start).
         aug: ``'ada'``, ``'fixed'`` or ``'none'``.
         aug_preset: augmentation preset (``'bgc'``, ``'bgcfnc'``, ...).
         aug_p: initial (``ada``) or fixed (``fixed``) augmentation probability.
@@ -70,7 +75,7 @@ class TrainingOptions:
     betas: tuple[float, float] = (0.0, 0.99)
     r1_gamma: float | None = None
     G_reg_interval: int | None = 4
-    D_reg_interval: int = 16
+    D_reg_interval: int | None = 16
     pl_weight: float = 2.0
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
@@ -79,6 +84,8 @@ class TrainingOptions:
     blur_fade_kimg: float = 0.0
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
+    ema_beta: float | None = None
+    ema_start_kimg: float = 0.0
     aug: str = "ada"
     aug_preset: str = "bgc"
     aug_p: float = 0.0
@@ -280,7 +287,7 @@ class Trainer:
         if phase == "Greg":
             return opts.pl_weight != 0 and bool(opts.G_reg_interval) and self.batch_idx % opts.G_reg_interval == 0
         if phase == "Dreg":
-            return self.r1_gamma != 0 and self.batch_idx % opts.D_reg_interval == 0
+            return self.r1_gamma != 0 and bool(opts.D_reg_interval) and self.batch_idx % opts.D_reg_interval == 0
         return True
 
     def _chunk_inputs(self, chunk: int, gen: torch.Generator, real: torch.Tensor | None, labels: torch.Tensor | None):
@@ -393,10 +400,16 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        ema_nimg = self.ema_kimg * 1000
-        if self.options.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, self.cur_nimg * self.options.ema_rampup)
-        beta = 0.5 ** (self.options.batch / max(ema_nimg, 1e-8))
+        opts = self.options
+        if self.cur_nimg < opts.ema_start_kimg * 1000:
+            beta = 0.0  # not started: G_ema follows G
+        elif opts.ema_beta is not None:
+            beta = float(opts.ema_beta)
+        else:
+            ema_nimg = self.ema_kimg * 1000
+            if opts.ema_rampup is not None:
+                ema_nimg = min(ema_nimg, self.cur_nimg * opts.ema_rampup)
+            beta = 0.5 ** (opts.batch / max(ema_nimg, 1e-8))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.copy_(p.detach().lerp(p_ema, beta))
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):

@@ -23,8 +23,6 @@ from ganzoo.errors import GanzooError
 
 RECIPES = ("full", "freezed", "adafm", "scratch")
 DEFAULT_FROZEN_D_BLOCKS = 3
-DEFAULT_GENERAL_G = 4
-DEFAULT_GENERAL_D = 2
 
 
 @dataclass
@@ -72,8 +70,8 @@ def prepare(
         recipe: ``'full'``, ``'freezed'``, ``'adafm'`` or ``'scratch'``.
         seed: seed of every random init (``scratch``, ``--allow-random-d``).
         freeze_d: ``freezed``: D layers to freeze (None = :func:`default_freeze_d`).
-        general_g: ``adafm``: number of highest-resolution G blocks with AdaFM (None = 4,
-            at most all but one).
+        general_g: ``adafm``: number of highest-resolution G blocks with AdaFM (None = the
+            architecture's ``adafm_defaults``, 4 for StyleGAN, at most all but one).
         general_d: ``adafm``: number of D blocks next to the image to freeze (None = 2, at
             most all but one).
         allow_random_d: start D from scratch when the source has none (else refuse).
@@ -129,8 +127,9 @@ def prepare(
 
     # adafm
     g_blocks = arch.g_blocks(G_src)
-    n_g = min(DEFAULT_GENERAL_G, len(g_blocks) - 1) if general_g is None else int(general_g)
-    n_d = min(DEFAULT_GENERAL_D, len(blocks) - 1) if general_d is None else int(general_d)
+    default_g, default_d = arch.adafm_defaults
+    n_g = min(default_g, len(g_blocks) - 1) if general_g is None else int(general_g)
+    n_d = min(default_d, len(blocks) - 1) if general_d is None else int(general_d)
     if not 0 <= n_g <= len(g_blocks):
         raise GanzooError(f"--general-g {n_g}: the generator has {len(g_blocks)} blocks")
     if not 0 <= n_d <= len(blocks):

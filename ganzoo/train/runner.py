@@ -400,9 +400,13 @@ def finetune(
     settings = {**gan.architecture.training_defaults(gan.G_ema.init_kwargs, batch), **options}
     if lr is not None:
         settings.update(lr_G=lr, lr_D=lr)
+    if gamma is not None:
+        settings["r1_gamma"] = gamma
+    if ema_kimg is not None:
+        settings.update(ema_kimg=ema_kimg, ema_beta=None)  # a half-life asked for replaces a fixed decay
     opts = TrainingOptions(
-        batch=batch, batch_gpu=batch_gpu, seed=int(seed), total_kimg=float(kimg), r1_gamma=gamma, ema_kimg=ema_kimg,
-        aug=aug, aug_preset=aug_preset, aug_p=float(p) if p is not None else 0.0, ada_target=target, **settings,
+        batch=batch, batch_gpu=batch_gpu, seed=int(seed), total_kimg=float(kimg), aug=aug, aug_preset=aug_preset,
+        aug_p=float(p) if p is not None else 0.0, ada_target=target, **settings,
     )  # fmt: skip
     prepared = prepare(gan, recipe, seed=int(seed), freeze_d=freeze_d, general_g=general_g, general_d=general_d,
                        allow_random_d=allow_random_d)  # fmt: skip

@@ -1,0 +1,178 @@
+"""The GP-GAN plug-in (``"gpgan"``): the ResNet GANs of Mescheder, Geiger & Nowozin (ICML 2018,
+LMescheder/GAN_stability), trained there with the R1 gradient penalty; the AdaFM paper (Zhao et
+al., ICML 2020) transfers their ImageNet network.
+
+- Networks: :mod:`ganzoo.architectures.gpgan.networks`, one ``Generator``/``Discriminator``
+  class pair whose ``arch`` argument selects ``resnet``, ``resnet2``, ``resnet3`` or
+  ``resnet4``, so ``config.json`` records the variant beside the other constructor arguments.
+- Reader: :mod:`ganzoo.architectures.gpgan.reader`, format ``"gan-stability-pt"`` (registered
+  with :func:`ganzoo.readers.register_reader` when this package is imported).
+
+Classes: a model with ``nlabels > 1`` is class-conditional (``num_classes = nlabels``); the
+releases with one label (CelebA, CelebA-HQ, LSUN: ``nlabels = 1``) are unconditional for ganzoo
+(``num_classes = 0``) and are sampled with label 0, as GAN_stability samples them. Latents are
+standard normal, as GAN_stability's ``z`` (``zdist`` "gauss"); ganzoo draws them per seed with
+the default convention (``np.random.RandomState(seed).randn(z_dim)``). There is no truncation
+trick: ``truncation_psi`` is ignored (``metadata().truncation`` is False). Training: GAN_stability's
+objective (:mod:`ganzoo.architectures.gpgan.objective`) and settings in the shared loop; AdaFM:
+:mod:`ganzoo.architectures.gpgan.adafm` (``"gpgan-adafm"``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import torch
+
+from ganzoo._build import build_strict
+from ganzoo.architectures import Architecture, Metadata, register_architecture
+from ganzoo.architectures.gpgan.adafm import ARCHITECTURE as ARCHITECTURE_ADAFM, AdaFMGenerator
+from ganzoo.architectures.stylegan2 import fold_for_upload
+from ganzoo.errors import GanzooError
+from ganzoo.architectures.gpgan.networks import ARCHS, Discriminator, Generator, ResBlock, labels_from_onehot
+from ganzoo.architectures.gpgan.reader import FORMAT, read_gan_stability_file, sniff
+
+__all__ = ["ARCHS", "Discriminator", "GPGAN", "Generator", "ResBlock", "labels_from_onehot"]
+
+
+class GPGAN(Architecture):
+    """GP-GAN: ``G(z, y)`` with integer labels ``y``, images in [-1, 1]; no truncation. Trains with
+    GAN_stability's objective and settings; recipes full, freezed (D's convolutions from the
+    image), adafm (Zhao et al.'s blocks) and scratch; merges (class-conditioning copies the one
+    label's embedding and logit row to every class)."""
+
+    name = "gpgan"
+    generator_class = Generator
+    discriminator_class = Discriminator
+    recipes = ("full", "freezed", "adafm", "scratch")
+    mergeable = True
+    formats = (FORMAT,)
+    #: AdaFM's default split: the 3 highest-resolution G blocks (resnet_3..5 at 128², Zhao et
+    #: al.'s "general" part) and the 2 D resolutions next to the image.
+    adafm_defaults = (3, 2)
+
+    def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
+        nlabels = int(generator_kwargs["nlabels"])
+        return Metadata(
+            resolution=int(generator_kwargs["size"]),
+            channels=3,
+            num_classes=nlabels if nlabels > 1 else 0,  # one label: unconditional, sampled with y = 0
+            latent_dim=int(generator_kwargs["z_dim"]),
+            truncation=False,
+            class_names=list(class_names) if class_names else None,
+        )
+
+    def generate(self, G: Any, z: torch.Tensor, c: torch.Tensor, *, seeds: Sequence[int], truncation_psi: float,
+                 truncation_cutoff: int | None, noise_mode: str) -> torch.Tensor:  # fmt: skip
+        # No truncation and no noise inputs: psi, cutoff and noise mode change nothing.
+        return G(z, labels_from_onehot(c))
+
+    def styles(self, G: Any, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, z_dim + embed_size]``: the latent and the class embedding G reads (merge's
+        grid interpolates these)."""
+        return torch.cat([z, G.embedding(labels_from_onehot(c))], dim=1).unsqueeze(1)
+
+    def render_styles(self, G: Any, styles: torch.Tensor) -> torch.Tensor:
+        code = styles[:, 0]
+        return G(code[:, : G.z_dim], code[:, G.z_dim :])
+
+    # -- training: GAN_stability's objective and settings --------------------------------------
+
+    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+        # configs/default.yaml of GAN_stability: standard loss, R1 on reals with reg_param 10
+        # (r1_gamma 20 in ganzoo's gamma/2 convention) in every D step, lr 1e-4 for both, Adam
+        # betas (0, 0.99) (its 'adam' optimizer), parameter averaging with beta 0.999 per step.
+        return {"lr_G": 1e-4, "lr_D": 1e-4, "betas": (0.0, 0.99), "r1_gamma": 20.0, "G_reg_interval": None,
+                "D_reg_interval": None, "pl_weight": 0.0, "style_mixing_prob": 0.0, "ema_beta": 0.999,
+                "ema_rampup": None}  # fmt: skip
+
+    def objective(self, G: Any, D: Any, augment_pipe: Any, options: Any, penalty: Any) -> Any:
+        from ganzoo.architectures.gpgan.objective import GANStabilityLoss
+
+        return GANStabilityLoss(G, D, augment_pipe, r1_gamma=options.r1_gamma, penalty=penalty)
+
+    def widest(self, kwargs: dict, resolution: int) -> int:
+        return int(kwargs["nfilter"])  # the full-resolution layers are nfilter wide
+
+    # -- recipes -------------------------------------------------------------------------------
+
+    def d_blocks(self, D: Any) -> list[tuple[int, int]]:
+        return [(res, len(convs)) for res, convs in D.layers_from_image()]
+
+    def freeze_d(self, D: Any, layers: int) -> Any:
+        kwargs = {k: v for k, v in copy.deepcopy(D.init_kwargs).items() if k != "freeze_layers"}
+        if layers:
+            kwargs["freeze_layers"] = int(layers)
+        return build_strict(Discriminator, kwargs, _cpu_state(D), "discriminator")
+
+    def g_blocks(self, G: Any) -> list[int]:
+        return [res for res, _ in G.blocks_by_resolution()]
+
+    def with_adafm(self, G: Any, resolutions: Sequence[int]) -> Any:
+        return AdaFMGenerator.from_generator(G, resolutions)
+
+    def fresh_networks(self, G: Any, D: Any | None, seed: int) -> tuple[Any, Any]:
+        g_kwargs = {k: v for k, v in copy.deepcopy(G.init_kwargs).items() if k != "adafm_resolutions"}
+        d_kwargs = _d_kwargs(G) if D is None else {k: v for k, v in copy.deepcopy(D.init_kwargs).items()
+                                                   if k != "freeze_layers"}  # fmt: skip
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return Generator(**g_kwargs).requires_grad_(False), Discriminator(**d_kwargs).requires_grad_(False)
+
+    def fresh_discriminator(self, G: Any, seed: int) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return Discriminator(**_d_kwargs(G)).requires_grad_(False)
+
+    # -- merge ---------------------------------------------------------------------------------
+
+    def conditional(self, net: Any, role: str, num_classes: int, seed: int) -> Any:
+        """The one-label network with ``num_classes`` labels, each a copy of the one it had: G's
+        embedding row, D's ``fc`` row. Every class then gives the old images and logits."""
+        if net.nlabels != 1:
+            raise GanzooError(f"merge: the root must have one label (it has {net.nlabels})")
+        kwargs = copy.deepcopy(net.init_kwargs)
+        kwargs["nlabels"] = int(num_classes)
+        state = _cpu_state(net)
+        # G's fc reads [z, embedding]: its shape does not depend on the number of labels.
+        for key in ("fc.weight", "fc.bias") if role == "D" else ("embedding.weight",):
+            state[key] = state[key].expand(int(num_classes), *state[key].shape[1:]).clone()
+        built = build_strict(type(net), kwargs, state, "class-conditional network")
+        return built.requires_grad_(False).train(net.training)
+
+
+def _cpu_state(net: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
+
+
+def _d_kwargs(G: Any) -> dict:
+    """A discriminator for generator ``G``'s images and labels (same variant and widths)."""
+    keep = ("arch", "z_dim", "nlabels", "size", "embed_size", "nfilter")
+    return {k: G.init_kwargs[k] for k in keep if k in G.init_kwargs}
+
+
+class GPGANAdaFM(GPGAN):
+    """A GP-GAN finetuned with AdaFM: published and exported folded (plain ``gpgan``)."""
+
+    name = ARCHITECTURE_ADAFM
+    generator_class = AdaFMGenerator
+    formats = ()  # made by the adafm recipe, never read from upstream files
+
+    def for_upload(self, gan: Any) -> tuple[Any, list[str]]:
+        return fold_for_upload(gan)
+
+
+def _read(path: Any, config: dict | None) -> Any:
+    return read_gan_stability_file(path, config=config)
+
+
+def _register_reader() -> None:
+    from ganzoo.readers import Reader, register_reader
+
+    register_reader(Reader(FORMAT, sniff, _read, takes_config=True))
+
+
+register_architecture(GPGAN())
+register_architecture(GPGANAdaFM())
+_register_reader()

@@ -1,0 +1,114 @@
+"""GP-GAN in the shared training loop: GAN_stability's objective and settings, FreezeD on its
+D, AdaFM on its general blocks, the parameter average."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganzoo.architectures import get_architecture
+from ganzoo.architectures.gpgan import Discriminator, Generator
+from ganzoo.checkpoint import GAN
+from ganzoo.train.loop import Trainer, TrainingOptions
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+KW = dict(z_dim=8, nlabels=3, size=32, embed_size=8, nfilter=4, arch="resnet2")
+
+
+def pair(seed: int = 0):
+    torch.manual_seed(seed)
+    return Generator(**KW), Discriminator(**KW)
+
+
+def test_defaults_are_gan_stabilitys():
+    s = get_architecture("gpgan").training_defaults(Generator(**KW).init_kwargs, 64)
+    assert s["lr_G"] == s["lr_D"] == 1e-4 and tuple(s["betas"]) == (0.0, 0.99)
+    assert s["r1_gamma"] == 20.0  # reg_param 10 in GAN_stability's reg_param * ||grad||^2
+    assert s["ema_beta"] == 0.999 and s["ema_rampup"] is None
+    assert s["D_reg_interval"] is None and s["G_reg_interval"] is None and s["pl_weight"] == 0
+
+
+def test_d_phase_gives_gan_stabilitys_gradient():
+    """Dmain = BCE(D(x), 1) + 10 * ||grad_x D(x)||^2 (mean over images) + BCE(D(G(z)), 0), as
+    GAN_stability's discriminator step computes it, written out here by hand."""
+    G, D = pair(1)
+    arch = get_architecture("gpgan")
+    opts = TrainingOptions.from_dict({**arch.training_defaults(G.init_kwargs, 4)})
+    loss = arch.objective(G, D, None, opts, None)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn([4, 3, 32, 32], generator=gen)
+    y = torch.tensor([0, 1, 2, 1])
+    z = torch.randn([4, 8], generator=gen)
+    c = F.one_hot(y, 3).float()
+    D.requires_grad_(True)
+    loss.accumulate("Dmain", x, c, z, c, 1.0, torch.Generator())
+    ours = {k: p.grad.clone() for k, p in D.named_parameters()}
+
+    D.zero_grad(set_to_none=True)
+    x_real = x.clone().requires_grad_(True)
+    d_real = D(x_real, y)
+    bce = F.binary_cross_entropy_with_logits
+    (grad,) = torch.autograd.grad(d_real.sum(), x_real, create_graph=True)
+    reg = 10.0 * grad.pow(2).reshape(4, -1).sum(1).mean()
+    with torch.no_grad():
+        fake = G(z, y)
+    total = bce(d_real, torch.ones(4)) + reg + bce(D(fake, y), torch.zeros(4))
+    total.backward()
+    for k, p in D.named_parameters():
+        torch.testing.assert_close(ours[k], p.grad, atol=1e-6, rtol=1e-5, msg=k)
+
+
+def test_g_phase_is_the_non_saturating_bce():
+    G, D = pair(2)
+    arch = get_architecture("gpgan")
+    loss = arch.objective(G, D, None, TrainingOptions.from_dict(arch.training_defaults(G.init_kwargs, 4)), None)
+    z = torch.randn([4, 8], generator=torch.Generator().manual_seed(3))
+    y = torch.tensor([2, 0, 1, 1])
+    G.requires_grad_(True)
+    loss.accumulate("Gmain", None, None, z, F.one_hot(y, 3).float(), 1.0, torch.Generator())
+    ours = {k: p.grad.clone() for k, p in G.named_parameters()}
+    G.zero_grad(set_to_none=True)
+    F.binary_cross_entropy_with_logits(D(G(z, y), y), torch.ones(4)).backward()
+    for k, p in G.named_parameters():
+        torch.testing.assert_close(ours[k], p.grad, atol=1e-6, rtol=1e-5, msg=k)
+
+
+def _data():
+    images = (torch.rand([8, 3, 32, 32], generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    return images
+
+
+def test_a_minibatch_moves_g_ema_by_the_fixed_average(tmp_path):
+    from ganzoo.train.dataset import TrainingImages
+
+    G, D = pair(4)
+    G_ema = Generator(**KW)
+    G_ema.load_state_dict(G.state_dict())
+    arch = get_architecture("gpgan")
+    opts = TrainingOptions(batch=4, aug="none", **arch.training_defaults(G.init_kwargs, 4))
+    labels = F.one_hot(torch.arange(8) % 3, 3).float()
+    trainer = Trainer(G, G_ema, D, TrainingImages(_data(), "<in-memory>", "0" * 64, labels=labels), opts)
+    before = {k: v.clone() for k, v in G_ema.state_dict().items()}
+    trainer.step()
+    assert "r1_penalty" not in trainer.last_stats and "loss_D" in trainer.last_stats  # R1 inside Dmain
+    for k, p in G.state_dict().items():
+        torch.testing.assert_close(G_ema.state_dict()[k], before[k] * 0.999 + p * 0.001, atol=1e-7, rtol=1e-6)
+
+
+def test_freezed_and_adafm_keep_what_they_freeze(tmp_path):
+    from ganzoo.train.recipes import prepare
+
+    G, D = pair(5)
+    source = GAN(G, G, D, config={"architecture": "gpgan"})
+    frozen = prepare(source, "freezed", freeze_d=6)
+    buffers = dict(frozen.D.named_buffers())
+    assert {"conv_img.weight", "resnet_0_0.conv_0.weight", "resnet_0_1.conv_1.weight"} <= set(buffers)
+    assert "resnet_1_0.conv_0.weight" in dict(frozen.D.named_parameters())
+    adafm = prepare(source, "adafm")  # the 3 highest-resolution G blocks: 8, 16, 32 at 32x32
+    assert adafm.architecture == "gpgan-adafm" and adafm.settings["adafm_resolutions"] == [8, 16, 32]
+    params = dict(adafm.G.named_parameters())
+    assert "resnet_5_1.conv_0.adafm_gamma" in params and "resnet_5_1.conv_0.weight" not in params
+    assert "resnet_2_0.conv_0.weight" in params  # the specific part trains
+    z, y = torch.randn([2, 8]), torch.tensor([0, 2])
+    torch.testing.assert_close(adafm.G(z, y), G(z, y), atol=0, rtol=0)  # identity modulation at the start
