@@ -16,6 +16,7 @@ recorded for every weight file.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
 from pathlib import Path
@@ -300,6 +301,39 @@ class GAN:
                                           if net is not None}}  # fmt: skip
         gan = cls(nets["G_ema"], nets["G"], nets["D"], config=config)
         return gan.to(device)
+
+    # ------------------------------------------------------------------------------------------
+    # huggingface_hub's names (its ModelHubMixin's): thin aliases of ganzoo.load and ganzoo.push.
+    # ganzoo.api and ganzoo.publish sit above this module, so they are looked up by name.
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, revision: str | None = None,
+                        device: str | torch.device = "cpu", verify: bool = True) -> "GAN":  # fmt: skip
+        """:func:`ganzoo.load` under huggingface_hub's name: ``GAN.from_pretrained("org/name",
+        revision="v1")`` pulls the Hub repo (``"hf-hub:org/name"``, registry names, checkpoint
+        directories and foreign files work too, as with ``ganzoo.load``)."""
+        return importlib.import_module("ganzoo.api").load(name_or_path, device=device, verify=verify, revision=revision)
+
+    def push_to_hub(self, repo_id: str, private: bool = False, revision: str | None = None, token: str | None = None,
+                    commit_message: str | None = None, samples: bool = True) -> str:  # fmt: skip
+        """:func:`ganzoo.push` of this GAN under huggingface_hub's name: it is saved to a temporary
+        checkpoint directory, then pushed to ``repo_id`` in one commit (card, samples grid).
+
+        Returns:
+            The URL of the commit.
+        """
+        import tempfile
+
+        from ganzoo.registry import is_repo_id
+
+        if not is_repo_id(repo_id):
+            raise GanzooError(f"{repo_id!r}: a Hub repo id looks like 'org/name'")
+        with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
+            directory = self.save(Path(tmp) / repo_id.split("/")[1])
+            return importlib.import_module("ganzoo.publish").push(
+                directory, repo_id, private=private, revision=revision, token=token, commit_message=commit_message,
+                samples=samples,
+            )  # fmt: skip
 
 
 def read_config(directory: str | os.PathLike) -> dict:

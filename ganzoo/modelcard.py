@@ -1,16 +1,18 @@
 """Model cards of ganzoo checkpoints, rendered from ``cards/model_card.md``.
 
 The YAML front matter is a ``huggingface_hub.ModelCardData`` (never hand-built YAML):
-``library_name: ganzoo``, ``license``, ``tags``, ``datasets``, ``base_model`` (the Hub repos of
-the ancestors) and ``model-index`` with the recorded metrics. The body says what the checkpoint
-is, how to load it, shows the samples grid, its lineage, and the license and citation of every
-ancestor.
+``library_name: ganzoo``, ``pipeline_tag: unconditional-image-generation``, ``license``,
+``tags`` (gan, the architecture, ``class-conditional`` where it is, the recipes), ``datasets``,
+``base_model`` (the Hub repos of the ancestors) and ``model-index`` with the recorded metrics.
+The body says what the checkpoint is, how to load it, shows the samples grid, its lineage, and
+the license and citation of every ancestor.
 """
 
 from __future__ import annotations
 
 from ganzoo.registry import Entry, find_entry, is_repo_id, load_registry
 
+PIPELINE_TAG = "unconditional-image-generation"  # the Hub's pipeline tag for every ganzoo model
 ROLE_OF_FILE = {"generator.safetensors": "G_ema (EMA generator)", "generator_raw.safetensors": "G (raw generator)",
                 "discriminator.safetensors": "D (discriminator)",
                 "training_state.safetensors": "optimizer and training state"}  # fmt: skip
@@ -142,6 +144,22 @@ def _lineage_lines(config: dict, entry: Entry | None, repo_id: str | None) -> li
     return lines
 
 
+def _recipes(config: dict) -> list[str]:
+    """The recipes a checkpoint was trained or merged with (its training and lineage steps), as
+    tags: lowercase, dashes for anything else."""
+    found = []
+    training = config.get("training")
+    if isinstance(training, dict) and isinstance(training.get("recipe"), str):
+        found.append(training["recipe"])
+    for step in config.get("lineage") or []:
+        if isinstance(step, dict):
+            if isinstance(step.get("recipe"), str):
+                found.append(step["recipe"])
+            if step.get("operation") == "merge" and isinstance(step.get("method"), str):
+                found.append(step["method"])
+    return [slug(name) for name in dict.fromkeys(found) if name.strip()]
+
+
 def _metrics(config: dict, entry: Entry | None) -> list[dict]:
     """Metrics for the card: those recorded in config.json, else the registry's reported ones."""
     rows = []
@@ -170,8 +188,11 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
     """Renders the model card of a checkpoint from ``cards/model_card.md``.
 
     The YAML front matter is a ``huggingface_hub.ModelCardData``: ``library_name: ganzoo``,
-    ``license`` (+ ``license_name``/``license_link``), ``tags``, ``datasets``, ``base_model`` (the
-    Hub repos of the ancestors) and ``model-index`` with the recorded metrics.
+    ``pipeline_tag: unconditional-image-generation``, ``license`` (+ ``license_name``/
+    ``license_link``), ``tags`` (``ganzoo``, ``gan``, the architecture, ``class-conditional`` or
+    the pipeline tag, the recipes of its training and lineage, its ancestors' tags),
+    ``datasets``, ``base_model`` (the Hub repos of the ancestors) and ``model-index`` with the
+    recorded metrics.
 
     Args:
         config: the checkpoint's ``config.json`` content.
@@ -200,8 +221,11 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
     generator = config.get("generator") or {}
     metadata = config.get("metadata") or {}
     c_dim = metadata.get("num_classes", generator.get("c_dim", entry.c_dim if entry else None))
-    task = "image-generation" if c_dim else "unconditional-image-generation"
-    tags = ["ganzoo", "gan", config.get("architecture", "stylegan2"), task]
+    # The Hub's pipeline for GANs is unconditional-image-generation (it has none for class labels
+    # as input); class-conditional models say so in their tags.
+    task = PIPELINE_TAG
+    tags = ["ganzoo", "gan", config.get("architecture", "stylegan2"), "class-conditional" if c_dim else task]
+    tags += _recipes(config)
     for ancestor in ancestors:
         tags += list(ancestor.tags)
     dataset_ids = []

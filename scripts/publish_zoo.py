@@ -109,14 +109,17 @@ def push_features(checkpoint: Path, names: list[str], repo_id: str, revision: st
     from huggingface_hub import CommitOperationAdd, HfApi
 
     from ganzoo.errors import DownloadError
-    from ganzoo.hub import hub_endpoint
+    from ganzoo.hub import hub_endpoint, lfs_uploads_for
 
-    api = HfApi(endpoint=hub_endpoint(), library_name="ganzoo")
+    endpoint = hub_endpoint()
+    api = HfApi(endpoint=endpoint, library_name="ganzoo")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(checkpoint / name)) for name in names]
     try:
-        info = api.create_commit(repo_id, operations, commit_message=FEATURES_COMMIT, revision=revision, repo_type="model")
+        with lfs_uploads_for(endpoint):  # a self-hosted Hub takes Git LFS uploads, not Xet
+            info = api.create_commit(repo_id, operations, commit_message=FEATURES_COMMIT, revision=revision, repo_type="model")
     except Exception as exc:  # noqa: BLE001 - any Hub failure: one line, the checkpoint itself is already pushed
-        raise DownloadError(f"features to {repo_id}: {str(exc).splitlines()[0]}") from None
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise DownloadError(f"features to {repo_id}: {lines[0] if lines else type(exc).__name__}") from None
     return info.commit_url
 
 

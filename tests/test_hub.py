@@ -3,10 +3,10 @@
 What runs against real servers: pull uses the real ``huggingface_hub`` client against a real
 ``olah`` Hub mirror (PyPI) started on a free loopback port in offline mode, its ``mirrors-path``
 filled by ``ganzoo mirror``; upstream downloads go to a real HTTP server on loopback serving the
-StyleGAN2-ADA fixture pickle. Push cannot reach the real Hub from here: its tests replay
-recorded-shape HTTP exchanges (``tests/data/hub_push_exchanges.json``) through
-``huggingface_hub.set_client_factory`` and assert on what the client sent; they do not claim an
-upload happened.
+StyleGAN2-ADA fixture pickle. Push (the real Hub is unreachable from here) goes through the real
+client to the Hub-compatible write server on loopback (``tests/hub_write_server.py``), which
+stores real git repositories with Git LFS objects; the tests read back what git holds. The whole
+round trip, push -> write server -> olah -> ``ganzoo pull``, is in ``tests/test_push_roundtrip.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import socket
@@ -37,6 +38,7 @@ from ganzoo.errors import ChecksumMismatchError, DownloadError, UnknownModelErro
 from ganzoo.architectures.stylegan2.adafm import AdaFMGenerator
 from ganzoo.architectures.stylegan2.networks import Generator
 from helpers import tiny_gan
+from hub_write_server import HubWriteServer
 from olah_server import FileServer, OlahServer, free_port
 
 ORG = "testorg"
@@ -499,11 +501,16 @@ def test_state_dict_release_pulls_through_the_cli(sd_env, capsys):
 
 
 # ------------------------------------------------------------------------------------------------
-# Push: replayed exchanges (recorded-shape responses, not a real upload)
+# Push: the real client against the Hub write server on loopback (tests/hub_write_server.py);
+# the round trip through olah and ganzoo pull is in tests/test_push_roundtrip.py
 
 
 class _ReplayedHub:
-    """Answers the client's requests from tests/data/hub_push_exchanges.json and records them."""
+    """Answers the client's requests from tests/data/hub_push_exchanges.json and records them.
+
+    No test here uses it any more (push goes to a real write server); tests/test_zoo_features.py
+    still imports it for its features commit.
+    """
 
     def __init__(self, repo_id: str, revision: str = "main"):
         spec = json.loads((Path(__file__).parent / "data" / "hub_push_exchanges.json").read_text())
@@ -538,39 +545,48 @@ class _ReplayedHub:
         return files
 
 
+@pytest.fixture(scope="module")
+def write_server(tmp_path_factory):
+    server = HubWriteServer(tmp_path_factory.mktemp("hub-write") / "mirrors", tokens=["hf_write_server_token"]).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def replayed_hub(monkeypatch):
-    import httpx2
-    import huggingface_hub
-
-    replay = {}
-
-    def install(repo_id: str, revision: str = "main") -> _ReplayedHub:
-        replay["hub"] = _ReplayedHub(repo_id, revision)
-        huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(replay["hub"])))
-        return replay["hub"]
-
+def write_hub(write_server, monkeypatch):
+    """The client pointed at the write server, with a token; yields the server (its
+    ``committed_files(repo_id, revision)`` reads what git holds, LFS objects resolved)."""
     for name in list(os.environ):
         if name.startswith("HF_"):
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HF_TOKEN", "hf_replayed_exchanges_only")
-    yield install
-    huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
+    monkeypatch.setenv("HF_ENDPOINT", write_server.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_write_server_token")
+    monkeypatch.setitem(importlib.import_module("huggingface_hub.utils.tqdm").progress_bar_states, "_global", False)
+    return write_server
 
 
-def test_push_creates_the_repo_and_commits_exactly_the_checkpoint_in_one_commit(replayed_hub, tmp_path):
+def _commits(server: HubWriteServer, repo_id: str, revision: str = "main") -> list[str]:
+    log = subprocess.run(["git", "log", "--format=%s", revision], cwd=server.repo_path(repo_id), capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return log.stdout.splitlines()
+
+
+def test_push_creates_the_repo_and_commits_exactly_the_checkpoint_in_one_commit(write_hub, tmp_path):
     from huggingface_hub import ModelCard
 
     checkpoint = tmp_path / "my-gan"
     tiny_gan(seed=7).save(checkpoint)
-    replay = replayed_hub("me/my-gan")
     url = ganzoo.push(checkpoint, "me/my-gan")
-    assert url == "https://huggingface.co/me/my-gan/commit/1111111111111111111111111111111111111111"
-    paths = [p for m, p, b in replay.requests if m == "POST"]
-    assert paths.count("/api/models/me/my-gan/commit/main") == 1
-    assert "/api/repos/create" in paths
-    files = replay.committed_files()
-    assert sorted(files) == ["README.md", "config.json", "discriminator.safetensors", "generator.safetensors", "samples.png"]
+    head = subprocess.run(["git", "rev-parse", "main"], cwd=write_hub.repo_path("me/my-gan"), capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    assert url == f"{write_hub.url}/me/my-gan/commit/{head}"
+    assert _commits(write_hub, "me/my-gan") == ["Upload ganzoo checkpoint my-gan", "initial commit"]
+    assert ("POST", "/api/repos/create") in write_hub.requests
+    files = write_hub.committed_files("me/my-gan")
+    assert sorted(files) == [".gitattributes", "README.md", "config.json", "discriminator.safetensors",
+                             "generator.safetensors", "samples.png"]  # fmt: skip
     for name in ("config.json", "generator.safetensors", "discriminator.safetensors"):
         assert files[name] == (checkpoint / name).read_bytes()
     assert files["samples.png"].startswith(b"\x89PNG")
@@ -583,7 +599,7 @@ def test_push_creates_the_repo_and_commits_exactly_the_checkpoint_in_one_commit(
     assert f"| G (G_ema) | {report['G_mean']:.4f} |" in card.text and f"| D | {report['D_mean']:.4f} |" in card.text
 
 
-def test_push_folds_adafm_into_a_plain_stylegan2_that_loads_back_with_the_same_images(replayed_hub, tmp_path):
+def test_push_folds_adafm_into_a_plain_stylegan2_that_loads_back_with_the_same_images(write_hub, tmp_path):
     from huggingface_hub import ModelCard
     from safetensors.torch import load_file
 
@@ -600,10 +616,9 @@ def test_push_folds_adafm_into_a_plain_stylegan2_that_loads_back_with_the_same_i
     adafm = GAN(G_ema, None, base.D, config=config)
     checkpoint = adafm.save(tmp_path / "adafm")
     on_disk = {p.name: p.read_bytes() for p in checkpoint.iterdir()}
-    replay = replayed_hub("me/adafm")
     publish.push(checkpoint, "me/adafm", samples=False)
     assert {p.name: p.read_bytes() for p in checkpoint.iterdir()} == on_disk  # the checkpoint is untouched
-    files = replay.committed_files()
+    files = write_hub.committed_files("me/adafm")
     pulled = tmp_path / "pulled"
     pulled.mkdir()
     for name, data in files.items():
@@ -631,17 +646,17 @@ def test_card_of_an_unfolded_adafm_checkpoint_does_not_claim_official_loading():
     assert "## Filter diversity" not in card.text
 
 
-def test_push_to_a_branch_creates_it_and_lineage_becomes_base_model(replayed_hub, tmp_path):
+def test_push_to_a_branch_creates_it_and_lineage_becomes_base_model(write_hub, tmp_path):
     from huggingface_hub import ModelCard
 
     gan = tiny_gan(seed=8)
     gan.config["lineage"] = [{"registry": "afhqcat-stylegan2-512", "recipe": "freezed"}]
     gan.config["metrics"] = {"fid": 12.5}
     checkpoint = gan.save(tmp_path / "finetuned")
-    replay = replayed_hub("me/finetuned", revision="v1")
     publish.push(checkpoint, "me/finetuned", revision="v1", samples=False)
-    assert ("POST", "/api/models/me/finetuned/branch/v1") in [(m, p) for m, p, b in replay.requests]
-    files = replay.committed_files()
+    assert ("POST", "/api/models/me/finetuned/branch/v1") in write_hub.requests
+    assert _commits(write_hub, "me/finetuned", "main") == ["initial commit"]
+    files = write_hub.committed_files("me/finetuned", "v1")
     assert "samples.png" not in files
     card = ModelCard(files["README.md"].decode())
     assert card.data.base_model == "ganzoo/afhqcat-stylegan2-512"
@@ -649,37 +664,38 @@ def test_push_to_a_branch_creates_it_and_lineage_becomes_base_model(replayed_hub
     assert "recipe `freezed`" in card.text and "Karras2020ada" in card.text  # ancestor's citation
 
 
-def test_push_refuses_a_corrupt_checkpoint_before_any_request(replayed_hub, tmp_path):
+def test_push_refuses_a_corrupt_checkpoint_before_any_request(write_hub, tmp_path):
     checkpoint = tiny_gan().save(tmp_path / "bad")
     (checkpoint / "generator.safetensors").write_bytes(b"x")
-    replay = replayed_hub("me/bad")
+    before = len(write_hub.requests)
     with pytest.raises(ChecksumMismatchError):
         publish.push(checkpoint, "me/bad")
-    assert replay.requests == []
+    assert write_hub.requests[before:] == []
 
 
-def test_hub_push_commits_a_prepared_upload_and_nothing_else(replayed_hub, tmp_path):
+def test_hub_push_commits_a_prepared_upload_and_nothing_else(write_hub, tmp_path):
     from huggingface_hub import ModelCard
 
     checkpoint = tiny_gan(seed=7).save(tmp_path / "ckpt")
     upload = publish.prepare_upload(checkpoint, samples=False)
     upload = hub.Upload({**upload.files, "extra.txt": b"made by the caller"}, upload.config, "ckpt",
                         card={"filter_diversity": {"G": 0.125, "D": None}})  # fmt: skip
-    replay = replayed_hub("me/prepared")
     hub.push(upload, "me/prepared", commit_message="prepared")
-    files = replay.committed_files()
-    assert sorted(files) == ["README.md", "config.json", "discriminator.safetensors", "extra.txt", "generator.safetensors"]
+    assert _commits(write_hub, "me/prepared") == ["prepared", "initial commit"]
+    files = write_hub.committed_files("me/prepared")
+    assert sorted(files) == [".gitattributes", "README.md", "config.json", "discriminator.safetensors", "extra.txt",
+                             "generator.safetensors"]  # fmt: skip
     assert files["extra.txt"] == b"made by the caller"
     card = ModelCard(files["README.md"].decode())
     assert "| G (G_ema) | 0.1250 |" in card.text and "![Uncurated samples" not in card.text
 
 
-def test_hub_push_takes_an_upload_not_a_directory(replayed_hub, tmp_path):
+def test_hub_push_takes_an_upload_not_a_directory(write_hub, tmp_path):
     checkpoint = tiny_gan().save(tmp_path / "ckpt")
-    replay = replayed_hub("me/dir")
+    before = len(write_hub.requests)
     with pytest.raises(TypeError, match="ganzoo.push"):
         hub.push(checkpoint, "me/dir")
-    assert replay.requests == []
+    assert write_hub.requests[before:] == []
     assert ganzoo.push is publish.push
 
 
