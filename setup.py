@@ -13,7 +13,7 @@ setup(
     package_dir={"": ".", **DATA_PACKAGES},
     package_data={
         "ganzoo": ["py.typed", "bundled/*/*.json", "bundled/*/*.safetensors", "bundled/*/*.png"],
-        "ganzoo._registry": ["*.toml", "*.md"],
+        "ganzoo._registry": ["*.toml", "*.md", "classes/*.txt"],
         "ganzoo._cards": ["*.md", "*.jinja", "*.j2"],
     },
 )

@@ -630,6 +630,8 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
         _check_against_entry(src, gan.metadata, entry)
     gan.config["source"].update(registry=entry.name, url=(artifact_url or (artifact.url if artifact else None)))
     gan.config["license"] = entry.license_name if entry.license == "other" else entry.license
+    if entry.class_names and gan.metadata.num_classes == len(entry.class_names):
+        gan.config["class_names"] = list(entry.class_names)  # --class NAME works on the pulled model
     target = converted_dir(entry.name)
     gan.save(target, overwrite=overwrite)
     config_written = _read_json_config(target)

@@ -126,6 +126,7 @@ class Entry:
     hub: HubLocation
     aliases: tuple[str, ...] = ()
     c_dim: int | None = None  # number of classes, 0 = unconditional, None = not stated upstream
+    class_names: tuple[str, ...] | None = None  # by class index; written into the checkpoint's config
     includes: tuple[str, ...] = ("G_ema",)
     generator: Mapping[str, Any] | None = None
     discriminator: Mapping[str, Any] | None = None
@@ -284,6 +285,30 @@ def _parse_dataset(check: _Checker) -> Dataset:
     return dataset
 
 
+def _parse_class_names(check: "_Checker", c_dim: int | None) -> tuple[str, ...] | None:
+    """``class_names``: a list of names, or the name of a list shipped in ``registry/classes/``
+    (``"imagenet-1k"``: ``classes/imagenet-1k.txt``, one name per line, ``#`` lines ignored);
+    as many names as ``c_dim``."""
+    value = check.get("class_names", (list, str))
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value or not all(c.isalnum() or c in "-_." for c in value):
+            raise check.fail(f"'class_names' must be a list or the name of a list in registry/classes/, not {value!r}")
+        from ganzoo.resources import registry_files
+
+        listing = registry_files().joinpath("classes", f"{value}.txt")
+        if not listing.is_file():
+            raise check.fail(f"'class_names': no list registry/classes/{value}.txt")
+        lines = listing.read_text(encoding="utf-8").splitlines()
+        value = [line for line in lines if line.strip() and not line.startswith("#")]
+    if not all(isinstance(n, str) and n.strip() for n in value):
+        raise check.fail("'class_names' must hold non-empty strings")
+    if c_dim is None or len(value) != c_dim:
+        raise check.fail(f"'class_names' has {len(value)} names; 'c_dim' must say as many classes")
+    return tuple(value)
+
+
 def _parse_artifact(check: _Checker) -> Artifact:
     check.only(f.name for f in fields(Artifact))
     fmt = check.text("format", required=True)
@@ -349,6 +374,7 @@ def _parse_entry(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: str,
     c_dim = check.get("c_dim", int)
     if c_dim is not None and c_dim < 0:
         raise check.fail("'c_dim' must be >= 0")
+    class_names = _parse_class_names(check, c_dim)
     includes = check.strings("includes") or ("G_ema",)
     if "G_ema" not in includes or not set(includes) <= set(ROLES):
         raise check.fail(f"'includes' must hold 'G_ema' and only {', '.join(ROLES)}")
@@ -385,6 +411,7 @@ def _parse_entry(raw: Mapping[str, Any], defaults: Mapping[str, Any], path: str,
         hub=_parse_hub(check.table_of("hub", required=True)),
         aliases=check.strings("aliases"),
         c_dim=c_dim,
+        class_names=class_names,
         includes=tuple(r for r in ROLES if r in includes),
         generator=_freeze(generator) if generator is not None else None,
         discriminator=_freeze(discriminator) if discriminator is not None else None,

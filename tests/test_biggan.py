@@ -395,7 +395,7 @@ def test_plugin_declares_its_roles_formats_and_registry_entries():
     from ganzoo.registry import get_entry
 
     arch = get_architecture("biggan")
-    assert isinstance(arch, BigGAN) and arch.recipes == () and not arch.mergeable
+    assert isinstance(arch, BigGAN) and arch.recipes == ("full", "freezed", "scratch") and not arch.mergeable
     assert arch.formats == ("biggan-pytorch",) and "biggan-pytorch" in FORMATS
     entry = get_entry("imagenet-biggan-128")
     assert entry.architecture == "biggan" and entry.c_dim == 1000 and set(entry.includes) == {"G_ema", "G", "D"}

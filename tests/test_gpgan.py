@@ -401,6 +401,7 @@ architecture = "gpgan"
 license = "mit"
 resolution = 32
 c_dim = 3
+class_names = ["discs", "stripes", "shapes"]
 includes = ["G_ema", "G", "D"]
 dataset = {{ name = "test data" }}
 paper = {{ title = "A test", authors = "ganzoo", year = 2024, url = "https://example.org/paper" }}
@@ -426,5 +427,8 @@ filename = "{filename}"
         pulled = ganzoo.load("tiny-gpgan-32")
         direct = ganzoo.load(model_file)  # the same file, converted in memory
         assert np.array_equal(pulled.sample(seeds=[1, 2], class_idx=1), direct.sample(seeds=[1, 2], class_idx=1))
+        # The entry's class names travel into the checkpoint: --class NAME works on the pulled model.
+        assert config["class_names"] == ["discs", "stripes", "shapes"] == pulled.metadata.class_names
+        assert np.array_equal(pulled.sample(seeds=[1], class_idx="stripes"), direct.sample(seeds=[1], class_idx=1))
     finally:
         files.stop()

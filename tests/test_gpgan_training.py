@@ -112,3 +112,25 @@ def test_freezed_and_adafm_keep_what_they_freeze(tmp_path):
     assert "resnet_2_0.conv_0.weight" in params  # the specific part trains
     z, y = torch.randn([2, 8]), torch.tensor([0, 2])
     torch.testing.assert_close(adafm.G(z, y), G(z, y), atol=0, rtol=0)  # identity modulation at the start
+
+
+def test_a_resumed_gpgan_run_gives_the_bytes_of_an_uninterrupted_one(shared_fixtures, tmp_path):
+    from ganzoo.readers import convert
+    from ganzoo.train.runner import finetune
+
+    convert(shared_fixtures / "gpgan" / "resnet2-32" / "gpgan-resnet2-32-model.pt", tmp_path / "src")
+    images = (torch.rand([8, 3, 32, 32], generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    from PIL import Image
+    import json
+
+    for i, img in enumerate(images):
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    (folder / "dataset.json").write_text(json.dumps({"labels": [[f"{i}.png", i % 3] for i in range(8)]}))
+    settings = dict(recipe="adafm", batch=4, snap=0.008, progress=False)
+    whole = finetune(tmp_path / "src", folder, tmp_path / "whole", kimg=0.016, **settings)
+    half = finetune(tmp_path / "src", folder, tmp_path / "half", kimg=0.008, **settings)
+    finetune(resume=half, data=folder, kimg=0.016, progress=False)
+    for name in ("generator.safetensors", "generator_raw.safetensors", "discriminator.safetensors"):
+        assert (whole / name).read_bytes() == (half / name).read_bytes(), name

@@ -243,3 +243,27 @@ def test_bundled_source_is_validated(tmp_path):
     (folder / "mine.toml").write_text(base.replace('name = "discs-stylegan2-32"', 'name = "nowhere-stylegan2-32"'))
     with pytest.raises(RegistryError, match="ganzoo/bundled/nowhere-stylegan2-32"):
         build_registry([folder / "mine.toml"])
+
+
+def test_class_names_come_from_a_shipped_list_or_the_entry_and_must_match_c_dim(tmp_path, monkeypatch):
+    from ganzoo.errors import RegistryError
+    from ganzoo.registry import get_entry, load_registry
+
+    assert get_entry("imagenet-gpgan-128").class_names[207] == "golden retriever"
+    assert len(get_entry("imagenet-biggan-128").class_names) == 1000
+    (tmp_path / "bad.toml").write_text('''
+[[models]]
+name = "two-classes"
+title = "t"
+architecture = "stylegan2"
+license = "mit"
+resolution = 32
+c_dim = 3
+class_names = ["a", "b"]
+dataset = { name = "d" }
+paper = { title = "p", authors = "a", year = 2024, url = "https://example.org" }
+hub = { repo = "org/two", revision = "main" }
+''')
+    monkeypatch.setenv("GANZOO_REGISTRY_PATH", str(tmp_path))
+    with pytest.raises(RegistryError, match="'class_names' has 2 names"):
+        load_registry()

@@ -155,6 +155,22 @@ class Distributed:
             dist.barrier()
 
 
+def own_memory(net: torch.nn.Module) -> None:
+    """Gives each of ``net``'s tensors memory of its own, in place (same modules and Parameter
+    objects). A network read from a checkpoint holds views into one mapping of the file; networks
+    that compute directly on their stored tensors (BigGAN's power iteration, plain convolutions)
+    then gave a resumed run (networks read from its snapshot) other last bits than the
+    uninterrupted one (networks in fresh memory), most likely because CPU BLAS kernels depend
+    on the memory's alignment. The trainer owns its networks' memory, so both are the same."""
+    for module in net.modules():
+        for param in module._parameters.values():
+            if param is not None:
+                param.data = param.data.clone()
+        for name, buffer in list(module._buffers.items()):
+            if buffer is not None:
+                module._buffers[name] = buffer.clone()
+
+
 def chunk_seed(seed: int, batch_idx: int, phase_idx: int, chunk_idx: int) -> int:
     """The seed of one chunk of one phase of one minibatch."""
     return int(np.random.SeedSequence([seed, batch_idx, phase_idx, chunk_idx]).generate_state(1, np.uint64)[0] >> 1)
@@ -212,6 +228,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = options.allow_tf32
             torch.backends.cudnn.allow_tf32 = options.allow_tf32
+        for net in (G, G_ema, D):
+            own_memory(net)
         self.G = G.to(self.device).train()
         self.G_ema = G_ema.to(self.device).eval()
         self.D = D.to(self.device).train()

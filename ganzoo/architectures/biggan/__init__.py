@@ -4,7 +4,9 @@ discriminator, in the layout of ajbrock/BigGAN-PyTorch (Brock, Donahue & Simonya
 Networks: :mod:`ganzoo.architectures.biggan.networks` (the release's constructor arguments,
 tensor names and numerics in eval and train mode). Upstream files: the ``"biggan-pytorch"``
 reader (:mod:`ganzoo.architectures.biggan.reader`), registered with :mod:`ganzoo.readers` when
-this module is imported. Training hooks (objective, recipes) are not there yet: ``recipes = ()``.
+this module is imported. Training: the release's objective (hinge loss, optional orthogonal
+regularization: :mod:`ganzoo.architectures.biggan.objective`) and settings in the shared loop;
+recipes ``full``, ``freezed`` and ``scratch`` (see :class:`BigGAN`).
 
 Sampling (``GAN.sample``, ``ganzoo generate``):
 
@@ -30,14 +32,17 @@ Sampling (``GAN.sample``, ``ganzoo generate``):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from ganzoo._build import build_strict
 from ganzoo.architectures import Architecture, Metadata, register_architecture
 from ganzoo.architectures.biggan.networks import (
+    _G_WIDTHS,
     Attention,
     DBlock,
     Discriminator,
@@ -52,6 +57,7 @@ from ganzoo.architectures.biggan.networks import (
     output_resolution,
     standing_statistics,
 )
+from ganzoo.errors import GanzooError
 
 __all__ = [
     "Attention", "BigGAN", "DBlock", "Discriminator", "GBlock", "Generator", "SNConv2d", "SNEmbedding", "SNLinear",
@@ -78,14 +84,36 @@ def truncated_latents(seeds: Sequence[int], latent_dim: int, bound: float = TRUN
     return out
 
 
+#: The release's ImageNet settings (``scripts/launch_BigGAN_bs256x8.sh`` and the defaults of its
+#: ``utils.prepare_parser``) that ganzoo's loop takes.
+RELEASE_LR_G, RELEASE_LR_D = 1e-4, 4e-4  # --G_lr 1e-4 --D_lr 4e-4
+RELEASE_BETAS = (0.0, 0.999)  # --G_B1/--D_B1 0 (default), --G_B2/--D_B2 0.999
+RELEASE_ADAM_EPS = 1e-6  # --adam_eps 1e-6 (ganzoo's loop uses 1e-8: see training_defaults)
+RELEASE_D_STEPS = 1  # --num_D_steps 1 (the parser's default is 2; the ImageNet scripts set 1)
+RELEASE_EMA_DECAY = 0.9999  # --ema_decay (default)
+RELEASE_EMA_START = 20000  # --ema_start 20000 (iterations)
+
+
 class BigGAN(Architecture):
     """BigGAN (BigGAN-PyTorch's networks): ``G(z, G.shared(y))``, ``D(x, y)``; class-conditional,
-    truncation by scaling truncated-normal latents."""
+    truncation by scaling truncated-normal latents.
+
+    Recipes: ``full``, ``freezed`` (D's layers from the image: each block's ``conv1``,
+    ``conv2``, ``conv_sc``, then its attention as one layer; frozen layers keep their weights
+    and their spectral-norm vectors) and ``scratch``. ``adafm`` is not offered: AdaFM (Zhao et
+    al. 2020) modulates frozen kernels with a learned per-(output, input)-channel scale and
+    shift, but BigGAN's convolutions are spectrally normalized, so a modulated kernel would need
+    its own power iteration (the release's ``u0``/``sv0`` then no longer describe the weight
+    that is used) and a fold back into a plain ``weight`` changes the normalized kernel; the
+    class-conditional BN gains already give per-channel, per-class modulation, which ``full``
+    trains. Not mergeable: merge's root must be unconditional and every BigGAN is
+    class-conditional (its shared embedding and D's projection have one row per class).
+    """
 
     name = "biggan"
     generator_class = Generator
     discriminator_class = Discriminator
-    recipes = ()
+    recipes = ("full", "freezed", "scratch")
     mergeable = False
     formats = ("biggan-pytorch",)
 
@@ -114,6 +142,80 @@ class BigGAN(Architecture):
             return G(z * float(truncation_psi), G.shared(y))
         finally:
             G.train(was_training)
+
+    # -- training: BigGAN-PyTorch's objective and settings -------------------------------------
+
+    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+        """The release's ImageNet settings (``launch_BigGAN_bs256x8.sh``): Adam lr 1e-4 (G) and
+        4e-4 (D) with betas (0, 0.999), one D step per G step, hinge loss without R1 or path
+        length, G EMA with decay 0.9999 per iteration from iteration 20000.
+
+        The EMA start is counted in minibatches of ``batch`` images: ``ema_start_kimg =
+        ema_start · batch / 1000``, so G_ema copies G for the first 20000 minibatches of the run
+        and averages from the next one (the release's ``ema.update(itr)``, with ``itr``
+        counted from 1, averages from its 20000th iteration: one minibatch earlier). A finetune
+        counts from 0, whereas the release resuming its 138k checkpoint is past the start and
+        averages at once: pass ``ema_start_kimg=0`` for that. Not taken (the loop's own
+        conventions): the release's Adam ``eps`` 1e-6 (the loop's is 1e-8), its G/D order (D
+        steps first; the loop runs G's phase first in each minibatch) and its EMA of G's
+        buffers (the loop copies BN statistics and spectral-norm vectors from G into G_ema).
+        """
+        return {"lr_G": RELEASE_LR_G, "lr_D": RELEASE_LR_D, "betas": RELEASE_BETAS, "r1_gamma": 0.0,
+                "G_reg_interval": None, "D_reg_interval": None, "pl_weight": 0.0, "style_mixing_prob": 0.0,
+                "ema_beta": RELEASE_EMA_DECAY, "ema_rampup": None,
+                "ema_start_kimg": RELEASE_EMA_START * batch / 1000}  # fmt: skip
+
+    def objective(self, G: Any, D: Any, augment_pipe: Any, options: Any, penalty: Any) -> Any:
+        from ganzoo.architectures.biggan.objective import BigGANLoss
+
+        if options.r1_gamma:
+            raise GanzooError(f"biggan trains with the hinge loss and no R1 penalty: r1_gamma must be 0, not {options.r1_gamma}")
+        return BigGANLoss(G, D, augment_pipe, G_ortho=float(getattr(options, "G_ortho", 0.0) or 0.0), penalty=penalty)
+
+    def widest(self, kwargs: dict, resolution: int) -> int:
+        if "G_ch" in kwargs:  # G: its last block, at full resolution
+            return int(kwargs["G_ch"]) * _G_WIDTHS[int(kwargs.get("resolution", 128))][-1]
+        return int(kwargs.get("D_ch", 64))  # D: its first block reads the image with D_ch channels
+
+    # -- recipes -------------------------------------------------------------------------------
+
+    def d_blocks(self, D: Any) -> list[tuple[int, int]]:
+        return [(res, len(layers)) for res, layers in D.layers_from_image()]
+
+    def freeze_d(self, D: Any, layers: int) -> Any:
+        kwargs = {k: v for k, v in copy.deepcopy(D.init_kwargs).items() if k != "freeze_layers"}
+        if layers:
+            kwargs["freeze_layers"] = int(layers)
+        return build_strict(Discriminator, kwargs, _cpu_state(D), "discriminator")
+
+    def g_blocks(self, G: Any) -> list[int]:
+        return [G.bottom_width << (i + 1) for i in range(len(G.blocks))]
+
+    def fresh_networks(self, G: Any, D: Any | None, seed: int) -> tuple[Any, Any]:
+        g_kwargs = copy.deepcopy(G.init_kwargs)
+        d_kwargs = _d_kwargs(G) if D is None else {k: v for k, v in copy.deepcopy(D.init_kwargs).items()
+                                                   if k != "freeze_layers"}  # fmt: skip
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return Generator(**g_kwargs).requires_grad_(False), Discriminator(**d_kwargs).requires_grad_(False)
+
+    def fresh_discriminator(self, G: Any, seed: int) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return Discriminator(**_d_kwargs(G)).requires_grad_(False)
+
+
+def _cpu_state(net: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
+
+
+def _d_kwargs(G: Any) -> dict:
+    """A discriminator for generator ``G``'s images and classes, as the release pairs them (its
+    ``D_ch``, attention, spectral-norm and init settings mirror G's)."""
+    kw = G.init_kwargs
+    return {"D_ch": kw["G_ch"], "resolution": output_resolution(kw), "D_attn": kw["G_attn"],
+            "n_classes": kw["n_classes"], "num_D_SVs": kw["num_G_SVs"], "num_D_SV_itrs": kw["num_G_SV_itrs"],
+            "SN_eps": kw["SN_eps"], "D_init": kw["G_init"]}  # fmt: skip
 
 
 register_architecture(BigGAN())

@@ -37,7 +37,7 @@ from torch import nn
 
 __all__ = [
     "Attention", "DBlock", "Discriminator", "GBlock", "Generator", "RELEASE_CONFIG_KEYS", "SNConv2d",
-    "SNEmbedding", "SNLinear", "bn", "ccbn", "discriminator_layout", "generator_layout",
+    "SNEmbedding", "SNLinear", "bn", "ccbn", "discriminator_layout", "freeze", "generator_layout",
     "latent_size", "output_resolution", "parse_attention", "standing_statistics",
 ]  # fmt: skip
 
@@ -151,6 +151,15 @@ def _activation(name: str, what: str) -> nn.Module:
 # Spectral norm
 
 
+def _state(buffer: torch.Tensor) -> torch.Tensor:
+    """``buffer`` for an in-place update during a forward (spectral-norm vectors, BN statistics):
+    the same memory, with a version counter of its own. A network loaded from a checkpoint may
+    hold all its tensors as views of one storage, which share one autograd version counter;
+    writing a buffer through the view itself would then mark the parameters this forward saved
+    for backward (attention's ``gamma``, ...) as modified and the backward would refuse to run."""
+    return buffer.data
+
+
 def _remove_components(x: torch.Tensor, basis: list[torch.Tensor]) -> torch.Tensor:
     """``x`` minus its projections onto each row vector of ``basis`` (Gram-Schmidt)."""
     for b in basis:
@@ -171,7 +180,7 @@ def _power_step(matrix: torch.Tensor, vectors: list[torch.Tensor], store: bool, 
             left = F.normalize(_remove_components(torch.matmul(right, matrix.t()), lefts), eps=eps)
             lefts.append(left)
             if store:
-                stored[:] = left
+                _state(stored).copy_(left)
         sigmas.append(torch.squeeze(torch.matmul(torch.matmul(right, matrix.t()), left.t())))
     return sigmas
 
@@ -203,12 +212,13 @@ class _SpectralNorm:
         """The weight divided by its top singular value, estimated by this forward's power
         iteration (which stores its vectors and values in train mode only)."""
         matrix = self.weight.view(self.weight.size(0), -1)
+        store = self.training and not getattr(self, "sn_frozen", False)  # a frozen layer (FreezeD) stores nothing
         for _ in range(self.num_itrs):
-            sigmas = _power_step(matrix, self.u, self.training, self.eps)
-        if self.training:
+            sigmas = _power_step(matrix, self.u, store, self.eps)
+        if store:
             with torch.no_grad():
                 for stored, sigma in zip(self.sv, sigmas):
-                    stored[:] = sigma
+                    _state(stored).copy_(sigma)
         return self.weight / sigmas[0]
 
 
@@ -326,7 +336,8 @@ def _normalize(module: nn.Module, x: torch.Tensor, weight: torch.Tensor | None, 
     if standing is not None and module.training:
         standing.add(x)
         return F.batch_norm(x, None, None, weight, bias, True, 0.0, module.eps)
-    return F.batch_norm(x, module.stored_mean, module.stored_var, weight, bias, module.training, momentum, module.eps)
+    return F.batch_norm(x, _state(module.stored_mean), _state(module.stored_var), weight, bias, module.training, momentum,
+                        module.eps)  # fmt: skip
 
 
 class ccbn(nn.Module):  # the release's module name
@@ -361,7 +372,8 @@ class ccbn(nn.Module):  # the release's module name
             # The release's conditional BN always updates its statistics with momentum 0.1.
             normed = _normalize(self, x, None, None, 0.1)
         elif self.norm_style == "in":
-            normed = F.instance_norm(x, self.stored_mean, self.stored_var, None, None, self.training, 0.1, self.eps)
+            normed = F.instance_norm(x, _state(self.stored_mean), _state(self.stored_var), None, None, self.training, 0.1,
+                                     self.eps)  # fmt: skip
         else:
             normed = x
         return normed * scale + shift
@@ -547,12 +559,17 @@ class Discriminator(nn.Module):
 
     ``y``: class indices ``[N]``, or one-hot (soft) rows ``[N, n_classes]``; None leaves out the
     class projection (the release always takes a class).
+
+    ``freeze_layers`` is ganzoo's FreezeD (not a release setting; recorded only when non-zero):
+    the first ``freeze_layers`` layers of :meth:`layers_from_image` are frozen by
+    :func:`freeze` (parameters become buffers of the same names, spectral-norm vectors stop
+    updating), so the state dict keeps the release's names and no optimizer moves them.
     """
 
     def __init__(self, D_ch: int = 64, D_wide: bool = True, resolution: int = 128, D_attn: Any = "64",
                  n_classes: int = 1000, num_D_SVs: int = 1, num_D_SV_itrs: int = 1, D_activation: str = "relu",
                  SN_eps: float = 1e-12, output_dim: int = 1, D_init: str = "ortho", skip_init: bool = False,
-                 D_param: str = "SN", **release_config: Any) -> None:  # fmt: skip
+                 D_param: str = "SN", freeze_layers: int = 0, **release_config: Any) -> None:  # fmt: skip
         super().__init__()
         _ignored_keys("Discriminator", release_config)
         _refuse_unsupported("Discriminator", release_config)
@@ -565,6 +582,8 @@ class Discriminator(nn.Module):
             num_D_SVs=num_D_SVs, num_D_SV_itrs=num_D_SV_itrs, D_activation=D_activation, SN_eps=SN_eps,
             output_dim=output_dim, D_init=D_init, D_param=D_param,
         ))  # fmt: skip
+        if freeze_layers:
+            self.init_kwargs["freeze_layers"] = int(freeze_layers)
         layout = discriminator_layout(D_ch, resolution)
         attention = parse_attention(D_attn)
         self.ch, self.D_wide, self.resolution, self.n_classes = D_ch, D_wide, resolution, n_classes
@@ -582,6 +601,26 @@ class Discriminator(nn.Module):
         self.embed = SNEmbedding(n_classes, last, num_svs=num_D_SVs, num_itrs=num_D_SV_itrs, eps=SN_eps)
         if not skip_init:
             _initialize(self, D_init)
+        self.pooled = [pools for _, _, pools, _ in layout]
+        layers = [layer for _, group in self.layers_from_image() for layer in group]
+        if isinstance(freeze_layers, bool) or not 0 <= int(freeze_layers) <= len(layers):
+            raise ValueError(f"freeze_layers must be from 0 to {len(layers)}, not {freeze_layers!r}")
+        for layer in layers[: int(freeze_layers)]:
+            freeze(layer)
+
+    def layers_from_image(self) -> list[tuple[int, list[nn.Module]]]:
+        """D's layers from the image inwards, one group per block with the resolution the block
+        reads: ``conv1``, ``conv2``, ``conv_sc`` (where the block has one), then the block's
+        attention as one layer (``theta``/``phi``/``g``/``o`` and ``gamma``). The ``linear``
+        and ``embed`` head is not counted."""
+        groups = []
+        res = self.resolution
+        for stage, pools in zip(self.blocks, self.pooled):
+            block = stage[0]
+            layers: list[nn.Module] = [block.conv1, block.conv2] + ([block.conv_sc] if block.learnable_sc else [])
+            groups.append((res, layers + list(stage[1:])))
+            res = res // 2 if pools else res
+        return groups
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = x
@@ -593,6 +632,19 @@ class Discriminator(nn.Module):
         if y is None:
             return out
         return out + torch.sum(self.embed(y) * h, 1, keepdim=True)
+
+
+def freeze(module: nn.Module) -> None:
+    """Freezes ``module`` and everything in it: each parameter becomes a buffer of the same name
+    (saved, never trained) and each spectrally normalized layer stops storing its power
+    iteration (``u{k}``/``sv{k}`` stay as they are, in train mode too), so nothing of it moves."""
+    for sub in module.modules():
+        for name, tensor in list(sub._parameters.items()):
+            if tensor is not None:
+                del sub._parameters[name]
+                sub.register_buffer(name, tensor.detach())
+        if isinstance(sub, _SpectralNorm):
+            sub.sn_frozen = True
 
 
 # ----------------------------------------------------------------------------------------------
