@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ganzoo.metrics.features import FeatureExtractor
 
 __all__ = ["METRICS", "RankResult", "RankedCandidate", "rank", "real_features_name", "sample_features_name",
-           "write_real_features", "write_sample_features"]
+           "write_real_features", "write_report", "write_sample_features"]
 
 # metric -> True when higher is better
 METRICS = {"fid": False, "kid": False, "recall": True, "precision": True}
@@ -362,6 +362,7 @@ def rank(
     json_out: str | os.PathLike | None = None,
     plot_out: str | os.PathLike | None = None,
     batch_size: int = 16,
+    report_out: str | os.PathLike | None = None,
 ) -> RankResult:
     """Ranks candidate source checkpoints for finetuning on a target dataset.
 
@@ -387,6 +388,9 @@ def rank(
         json_out: also write the result as JSON here.
         plot_out: also write a bar plot (PNG) here.
         batch_size: generator batch size.
+        report_out: also write a self-contained HTML page here (target thumbnails, each
+            candidate's first samples beside its scores, the recommendation):
+            :func:`ganzoo.rank_report.write_report`.
 
     Returns:
         The :class:`RankResult`, candidates sorted best first.
@@ -416,11 +420,15 @@ def rank(
         raise GanzooError(f"rank: --num-gen must be at least {K_PR + 1} for precision/recall with k={K_PR}")
     from ganzoo._io import check_output
 
-    # Before the work: a ranking whose --json or --plot cannot be written is not computed.
+    # Before the work: a ranking whose --json, --plot or --report cannot be written is not computed.
     if json_out is not None:
         check_output(json_out, suffixes=(".json",), overwrite=True)
     if plot_out is not None:
         check_output(plot_out, suffixes=(".png",), overwrite=True)
+    if report_out is not None:
+        from ganzoo.rank_report import REPORT_SUFFIXES
+
+        check_output(report_out, suffixes=REPORT_SUFFIXES, overwrite=True)
     check_extractor_name(feature_extractor)  # a typo is its own error, before any reading
     dataset = ImageDataset(target, resolution=resolution, channels=3, strict=strict)
     selection_notes: list[str] = []
@@ -448,6 +456,7 @@ def rank(
         notes.append(f"target has {len(target_set)} images: density/coverage (k={K_DC}) need {K_DC + 1}, not computed")
     failures: list[GanzooError] = []
     architectures: dict[str, str] = {}  # candidate label -> its architecture (for the recipe hint)
+    resolved: dict[str, Candidate] = {}  # candidate label -> the candidate (the report samples it)
     for name in names:
         try:
             candidate = resolve_candidate(name, progress=progress)
@@ -458,6 +467,7 @@ def rank(
             continue
         row = RankedCandidate(name=candidate.label, resolution=candidate.resolution)
         architectures[candidate.label] = candidate.architecture
+        resolved[candidate.label] = candidate
         if candidate.resolution != dataset.resolution:
             row.notes.append(f"{candidate.resolution}px vs target {dataset.resolution}px: both resized to "
                              f"{extractor.input_size}px by {extractor.name}")  # fmt: skip
@@ -516,7 +526,19 @@ def rank(
         atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     if plot_out is not None:
         write_plot(result, plot_out)
+    if report_out is not None:
+        from ganzoo.rank_report import write_report
+
+        write_report(result, report_out, candidates=resolved, device=device)
     return result
+
+
+def write_report(result: RankResult, path: str | os.PathLike, **kwargs: Any) -> Path:
+    """The ranking as one self-contained HTML page (``rank --report``); see
+    :func:`ganzoo.rank_report.write_report` for the options."""
+    from ganzoo.rank_report import write_report as write
+
+    return write(result, path, **kwargs)
 
 
 def write_plot(result: RankResult, path: str | os.PathLike) -> Path:

@@ -11,7 +11,6 @@ round trip, push -> write server -> olah -> ``ganzoo pull``, is in ``tests/test_
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import importlib
@@ -503,46 +502,6 @@ def test_state_dict_release_pulls_through_the_cli(sd_env, capsys):
 # ------------------------------------------------------------------------------------------------
 # Push: the real client against the Hub write server on loopback (tests/hub_write_server.py);
 # the round trip through olah and ganzoo pull is in tests/test_push_roundtrip.py
-
-
-class _ReplayedHub:
-    """Answers the client's requests from tests/data/hub_push_exchanges.json and records them.
-
-    No test here uses it any more (push goes to a real write server); tests/test_zoo_features.py
-    still imports it for its features commit.
-    """
-
-    def __init__(self, repo_id: str, revision: str = "main"):
-        spec = json.loads((Path(__file__).parent / "data" / "hub_push_exchanges.json").read_text())
-        self.repo_id, self.revision = repo_id, revision
-        self.exchanges = spec["exchanges"]
-        self.requests: list[tuple[str, str, bytes]] = []
-
-    def _fill(self, text: str) -> str:
-        return text.replace("{repo_id}", self.repo_id).replace("{revision}", self.revision)
-
-    def __call__(self, request):
-        import httpx2
-
-        body = request.read()
-        self.requests.append((request.method, request.url.path, body))
-        for exchange in self.exchanges:
-            if exchange["method"] == request.method and self._fill(exchange["path"]) == request.url.path:
-                payload = json.loads(self._fill(json.dumps(exchange["json"])))
-                if request.url.path.endswith(f"/preupload/{self.revision}"):
-                    files = json.loads(body)["files"]
-                    payload["files"] = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
-                return httpx2.Response(exchange["status"], json=payload)
-        return httpx2.Response(404, json={"error": "not part of the recorded exchanges"})
-
-    def committed_files(self) -> dict[str, bytes]:
-        (body,) = [b for m, p, b in self.requests if p.endswith(f"/commit/{self.revision}")]
-        files = {}
-        for line in body.decode().splitlines():
-            item = json.loads(line)
-            if item["key"] == "file":
-                files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-        return files
 
 
 @pytest.fixture(scope="module")

@@ -180,32 +180,3 @@ def test_random_weights_are_refused_for_a_push_to_the_hub(capsys):
     with pytest.raises(SystemExit):
         _publish_zoo().main(["--only", ENTRY, "--features", EXTRACTOR, "--random-weights"])
     assert "--random-weights is for tests" in capsys.readouterr().err
-
-
-def test_push_sends_the_features_as_one_commit_of_their_own(zoo, monkeypatch):
-    """Against replayed Hub exchanges (no real upload): one commit with exactly the feature files."""
-    import base64
-    import json
-
-    import httpx2
-    import huggingface_hub
-
-    from test_hub import _ReplayedHub
-
-    for name in list(os.environ):
-        if name.startswith("HF_"):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HF_TOKEN", "hf_replayed_exchanges_only")
-    replay = _ReplayedHub("me/tiny", "main")
-    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(replay)))
-    try:
-        names = [sample_features_name(EXTRACTOR), real_features_name(EXTRACTOR)]
-        url = _publish_zoo().push_features(zoo["out"], names, "me/tiny", "main")
-    finally:
-        huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
-    assert url.startswith("https://huggingface.co/me/tiny/commit/")
-    (body,) = [b for m, p, b in replay.requests if p == "/api/models/me/tiny/commit/main"]
-    lines = [json.loads(line) for line in body.decode().splitlines()]
-    assert lines[0]["value"]["summary"].startswith("ganzoo: sample and source-dataset features")
-    files = {item["value"]["path"]: base64.b64decode(item["value"]["content"]) for item in lines if item["key"] == "file"}
-    assert files == {name: (zoo["out"] / name).read_bytes() for name in names}

@@ -64,23 +64,25 @@ def rank(
     random_weights: bool = typer.Option(False, "--random-weights", help="Random-weight extractor: testing only, values are meaningless."),
     json_out: Optional[str] = json_option("the ranking"),
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="Also write a bar plot (PNG) here."),
+    report_out: Optional[Path] = typer.Option(None, "--report", metavar="PATH", help="Also write a self-contained HTML page here: target thumbnails, each candidate's samples beside its scores, the recommendation."),
 ) -> None:
     """Rank candidate source checkpoints for finetuning on a target dataset (Grigoryev et al., 2022)."""
     from ganzoo.ranking import candidate_notes, render_table
     from ganzoo.ranking import rank as rank_fn
 
     as_json = json_output(json_out)
-    # rank() checks and writes the --json file and the plot itself (both before the work).
+    # rank() checks the --json file, the plot and the report before the work, and writes them.
     result = rank_fn(target, candidates=candidates, metric=metric, regime=regime, num_gen=num_gen,
                      feature_extractor=feature_extractor, seed=seed, resolution=resolution, device=device,
-                     allow_random_weights=random_weights, strict=strict, json_out=as_json.path, plot_out=plot_out)  # fmt: skip
+                     allow_random_weights=random_weights, strict=strict, json_out=as_json.path, plot_out=plot_out,
+                     report_out=report_out)  # fmt: skip
     console.print(render_table(result, width=console.width))  # narrow: columns left out (named), never cut
     for text in result.notes + candidate_notes(result):
         note(text)
     if result.recommended:
         console.print(f"recommended source: [bold]{result.recommended}[/]", soft_wrap=True)
     console.print(f"recipe hint: {result.recipe_hint}", soft_wrap=True, markup=False)
-    for path in (as_json.path, plot_out):
+    for path in (as_json.path, plot_out, report_out):
         if path is not None:
             wrote(path)
     if as_json.stdout:
