@@ -166,12 +166,15 @@ def _fmt(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+#: The sort metrics for which higher is better (ganzoo.ranking.METRICS; this module sits below
+#: ganzoo.ranking, which imports it, so it does not import it back).
+_HIGHER_IS_BETTER = frozenset({"recall", "precision"})
+
+
 def render_report(result: RankResult, candidates: Mapping[str, Candidate] | None = None,
                   num_samples: int = NUM_SAMPLES, num_thumbnails: int = NUM_THUMBNAILS,
                   device: str = "cpu") -> str:  # fmt: skip
     """The report page as a string (see :func:`write_report`)."""
-    from ganzoo.ranking import METRICS
-
     candidates = candidates or {}
     extractor = result.feature_extractor
     sort = result.metric
@@ -186,7 +189,7 @@ def render_report(result: RankResult, candidates: Mapping[str, Candidate] | None
         f"feature extractor <b>{_e(extractor)}</b>; regime {_e(result.regime)}; "
         f"N={_e(result.num_gen)} samples per candidate from seed {_e(result.seed)}; "
         f"sorted by <b>{_e(sort.upper() if sort in ('fid', 'kid') else sort)}</b> "
-        f"({'higher' if METRICS[sort] else 'lower'} is better).</p>\n")  # fmt: skip
+        f"({'higher' if sort in _HIGHER_IS_BETTER else 'lower'} is better).</p>\n")  # fmt: skip
 
     # The recommendation first: it is what the page is for.
     add("<div class=\"recommend\" id=\"recommendation\">")

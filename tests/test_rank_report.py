@@ -174,3 +174,10 @@ def test_report_renders_in_headless_chromium(zoo, tmp_path):
     # The embedded images were decoded and drawn: the page's sample grids are colourful, text is not.
     saturation = pixels.max(axis=-1).astype(int) - pixels.min(axis=-1)
     assert (saturation > 60).sum() > 5000
+
+
+def test_the_report_knows_which_sort_metrics_grow_better():
+    from ganzoo import rank_report
+    from ganzoo.ranking import METRICS
+
+    assert rank_report._HIGHER_IS_BETTER == {name for name, higher in METRICS.items() if higher}
