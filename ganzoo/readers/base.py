@@ -9,7 +9,7 @@ networks (``ganzoo.architectures.stylegan2.networks``). Readers never import or 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -54,3 +54,16 @@ class ForeignCheckpoint:
     notes: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     architecture: str = "stylegan2"
+
+
+def tensor_shape(state_dict: Mapping[str, torch.Tensor], name: str, ndim: int, where: str) -> tuple[int, ...]:
+    """Shape of a required tensor, with a clear error when it is absent or has the wrong rank
+    (readers inferring constructor settings from a state dict)."""
+    from ganzoo.errors import ConversionError
+
+    if name not in state_dict:
+        raise ConversionError(f"{where}: missing tensor {name}")
+    shape = tuple(state_dict[name].shape)
+    if len(shape) != ndim:
+        raise ConversionError(f"{where}: tensor {name} has shape {list(shape)}, expected {ndim} dimensions")
+    return shape

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ganzoo._build import check_state_dict, format_names, network_skeleton
-from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
+from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec, tensor_shape
 from ganzoo.errors import ConversionError
 
 FORMAT = "state-dict-pt"
@@ -148,15 +148,6 @@ def _count_layers(state_dict: Mapping[str, torch.Tensor], prefix: str, where: st
     return len(indices)
 
 
-def _shape(state_dict: Mapping[str, torch.Tensor], name: str, ndim: int, where: str) -> tuple[int, ...]:
-    """Shape of a required tensor, with a clear error when it is absent or has the wrong rank."""
-    if name not in state_dict:
-        raise ConversionError(f"{where}: missing tensor {name}")
-    shape = tuple(state_dict[name].shape)
-    if len(shape) != ndim:
-        raise ConversionError(f"{where}: tensor {name} has shape {list(shape)}, expected {ndim} dimensions")
-    return shape
-
 
 def _fit_channels(channels: dict[int, int], where: str) -> tuple[int, int]:
     fitted = fit_channel_base_max(channels)
@@ -220,11 +211,11 @@ def infer_generator_kwargs(
     num_layers = _count_layers(state_dict, "mapping.", where)
     if num_layers == 0:
         raise ConversionError(f"{where}: no mapping layers (mapping.fc0.weight) found")
-    w_dim = _shape(state_dict, f"mapping.fc{num_layers - 1}.weight", 2, where)[0]
-    fc0_out, fc0_in = _shape(state_dict, "mapping.fc0.weight", 2, where)
+    w_dim = tensor_shape(state_dict, f"mapping.fc{num_layers - 1}.weight", 2, where)[0]
+    fc0_out, fc0_in = tensor_shape(state_dict, "mapping.fc0.weight", 2, where)
     c_dim = embed_features = 0
     if "mapping.embed.weight" in state_dict:
-        embed_features, c_dim = _shape(state_dict, "mapping.embed.weight", 2, where)
+        embed_features, c_dim = tensor_shape(state_dict, "mapping.embed.weight", 2, where)
     z_dim = fc0_in - embed_features
     if z_dim < 0:
         raise ConversionError(f"{where}: mapping.fc0.weight has fewer inputs than the label embedding")
@@ -232,7 +223,7 @@ def infer_generator_kwargs(
     torgb = [res for res in resolutions if f"synthesis.b{res}.torgb.weight" in state_dict]
     if img_resolution not in torgb:
         raise ConversionError(f"{where}: missing tensor synthesis.b{img_resolution}.torgb.weight")
-    img_channels = _shape(state_dict, f"synthesis.b{img_resolution}.torgb.weight", 4, where)[0]
+    img_channels = tensor_shape(state_dict, f"synthesis.b{img_resolution}.torgb.weight", 4, where)[0]
     if any(f"synthesis.b{res}.skip.weight" in state_dict for res in resolutions):
         architecture = "resnet"
     elif torgb == resolutions:
@@ -242,7 +233,7 @@ def infer_generator_kwargs(
     else:
         raise ConversionError(f"{where}: ToRGB layers at {torgb} match no StyleGAN2 architecture")
 
-    channels = {res: _shape(state_dict, f"synthesis.b{res}.conv1.weight", 4, where)[0] for res in resolutions}
+    channels = {res: tensor_shape(state_dict, f"synthesis.b{res}.conv1.weight", 4, where)[0] for res in resolutions}
     channel_base, channel_max = _fit_channels(channels, where)
     use_noise = any(name.endswith("noise_strength") for name in names)
     tracks_w_avg = "mapping.w_avg" in state_dict
@@ -335,7 +326,7 @@ def infer_discriminator_kwargs(
     if img_resolution == 4:
         raise ConversionError(f"{where}: a discriminator needs blocks above 4x4")
 
-    img_channels = _shape(state_dict, f"b{img_resolution}.fromrgb.weight", 4, where)[1]
+    img_channels = tensor_shape(state_dict, f"b{img_resolution}.fromrgb.weight", 4, where)[1]
     fromrgb = [res for res in resolutions if f"b{res}.fromrgb.weight" in state_dict]
     if any(f"b{res}.skip.weight" in state_dict for res in resolutions):
         architecture = "resnet"
@@ -346,8 +337,8 @@ def infer_discriminator_kwargs(
     else:
         raise ConversionError(f"{where}: FromRGB layers at {fromrgb} match no StyleGAN2 architecture")
 
-    conv_out, conv_in = _shape(state_dict, "b4.conv.weight", 4, where)[:2]
-    channels = {res: _shape(state_dict, f"b{res}.conv0.weight", 4, where)[0] for res in resolutions if res > 4}
+    conv_out, conv_in = tensor_shape(state_dict, "b4.conv.weight", 4, where)[:2]
+    channels = {res: tensor_shape(state_dict, f"b{res}.conv0.weight", 4, where)[0] for res in resolutions if res > 4}
     channels[4] = conv_out
     channel_base, channel_max = _fit_channels(channels, where)
     mbstd_num_channels = conv_in - conv_out
@@ -358,14 +349,14 @@ def infer_discriminator_kwargs(
     cmap_dim = None
     mapping_kwargs: dict[str, Any] = {}
     if "mapping.embed.weight" in state_dict:
-        embed_features, c_dim = _shape(state_dict, "mapping.embed.weight", 2, where)
-        cmap_dim = _shape(state_dict, "b4.out.weight", 2, where)[0]
+        embed_features, c_dim = tensor_shape(state_dict, "mapping.embed.weight", 2, where)
+        cmap_dim = tensor_shape(state_dict, "b4.out.weight", 2, where)[0]
         num_layers = _count_layers(state_dict, "mapping.", where)
         mapping_kwargs["num_layers"] = num_layers
         if embed_features != cmap_dim:
             mapping_kwargs["embed_features"] = embed_features
         if num_layers > 1:
-            layer_features = _shape(state_dict, "mapping.fc0.weight", 2, where)[0]
+            layer_features = tensor_shape(state_dict, "mapping.fc0.weight", 2, where)[0]
             if layer_features != cmap_dim:
                 mapping_kwargs["layer_features"] = layer_features
         mapping_kwargs["lr_multiplier"] = PAPER_DEFAULTS["mapping_lr_multiplier"]

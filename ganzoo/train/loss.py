@@ -71,6 +71,42 @@ class Objective(Protocol):
         across processes)."""
 
 
+class PlainObjective:
+    """What an objective without StyleGAN's running statistics shares (GP-GAN's, BigGAN's): no
+    path length (``pl_mean`` stays 0), no mean latent code, nothing to agree on between
+    processes; the EWC penalty added to a main loss; ADA on what D sees.
+
+    Args:
+        G, D: the networks being trained.
+        augment_pipe: applied to every image D sees, or None.
+        penalty: ``penalty(name, network)`` added to G's and D's main losses (EWC), or None.
+    """
+
+    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, augment_pipe: Any = None,
+                 penalty: Any = None):  # fmt: skip
+        self.G, self.D, self.augment_pipe = G, D, augment_pipe
+        self.penalty = penalty
+        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
+        self.cur_nimg = 0
+
+    def update_pl_mean(self, mean_length: Any) -> None:
+        """Nothing to track."""
+
+    def update_w_avg(self, w_sum: torch.Tensor, w_count: float) -> None:
+        """Nothing to track: no mapping network."""
+
+    def after_phase(self, phase: str, dist: Any) -> None:
+        """Nothing to agree on."""
+
+    def plus_penalty(self, loss: torch.Tensor, name: str) -> torch.Tensor:
+        """``loss`` plus the penalty of network ``name`` (``'G'`` or ``'D'``), if any."""
+        return loss if self.penalty is None else loss + self.penalty(name, self.G if name == "G" else self.D)
+
+    def augment(self, img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``img`` as D sees it: augmented when ADA (or fixed augmentation) is on."""
+        return img if self.augment_pipe is None else self.augment_pipe(img, generator=gen)
+
+
 class AnchorPenalty:
     """The quadratic weight-anchoring penalty ``weight · Σ_k F_k (θ_k − θ*_k)²`` (EWC, Li et al.
     2020, with F the diagonal Fisher; L2-SP with F = 1), for an objective's ``penalty``.

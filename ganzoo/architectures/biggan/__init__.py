@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganzoo._build import build_strict
 from ganzoo.architectures import Architecture, Metadata, register_architecture
+from ganzoo.architectures._layers import FreezableD
 from ganzoo.architectures.biggan.networks import (
     _G_WIDTHS,
     Attention,
@@ -94,7 +94,7 @@ RELEASE_EMA_DECAY = 0.9999  # --ema_decay (default)
 RELEASE_EMA_START = 20000  # --ema_start 20000 (iterations)
 
 
-class BigGAN(Architecture):
+class BigGAN(FreezableD, Architecture):
     """BigGAN (BigGAN-PyTorch's networks): ``G(z, G.shared(y))``, ``D(x, y)``; class-conditional,
     truncation by scaling truncated-normal latents.
 
@@ -179,15 +179,6 @@ class BigGAN(Architecture):
 
     # -- recipes -------------------------------------------------------------------------------
 
-    def d_blocks(self, D: Any) -> list[tuple[int, int]]:
-        return [(res, len(layers)) for res, layers in D.layers_from_image()]
-
-    def freeze_d(self, D: Any, layers: int) -> Any:
-        kwargs = {k: v for k, v in copy.deepcopy(D.init_kwargs).items() if k != "freeze_layers"}
-        if layers:
-            kwargs["freeze_layers"] = int(layers)
-        return build_strict(Discriminator, kwargs, _cpu_state(D), "discriminator")
-
     def g_blocks(self, G: Any) -> list[int]:
         return [G.bottom_width << (i + 1) for i in range(len(G.blocks))]
 
@@ -204,9 +195,6 @@ class BigGAN(Architecture):
             torch.manual_seed(seed)
             return Discriminator(**_d_kwargs(G)).requires_grad_(False)
 
-
-def _cpu_state(net: Any) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
 
 
 def _d_kwargs(G: Any) -> dict:

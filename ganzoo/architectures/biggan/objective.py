@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ganzoo.train.loss import ChunkStats
+from ganzoo.train.loss import ChunkStats, PlainObjective
 
 
 def labels_of(c: torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
@@ -49,7 +49,7 @@ def ortho_penalty(G: torch.nn.Module, strength: float) -> torch.Tensor:
     return total * (strength / 2)
 
 
-class BigGANLoss:
+class BigGANLoss(PlainObjective):
     """The loss object the shared loop drives (:class:`ganzoo.train.loss.Objective`).
 
     Args:
@@ -62,27 +62,12 @@ class BigGANLoss:
 
     def __init__(self, G: torch.nn.Module, D: torch.nn.Module, augment_pipe: Any = None, G_ortho: float = 0.0,
                  penalty: Callable[[str, torch.nn.Module], torch.Tensor] | None = None):  # fmt: skip
-        self.G, self.D, self.augment_pipe = G, D, augment_pipe
+        super().__init__(G, D, augment_pipe, penalty)
         self.G_ortho = float(G_ortho)
-        self.penalty = penalty
-        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)  # no path length: stays 0
-        self.cur_nimg = 0
-
-    def update_pl_mean(self, mean_length: Any) -> None:
-        """Nothing to track."""
-
-    def update_w_avg(self, w_sum: torch.Tensor, w_count: float) -> None:
-        """Nothing to track: BigGAN has no mapping network."""
 
     def after_phase(self, phase: str, dist: Any) -> None:
         """Nothing to agree on (each process's batch norm statistics are its own, as in the
         release's non-synchronized BN)."""
-
-    def _plus_penalty(self, loss: torch.Tensor, name: str) -> torch.Tensor:
-        return loss if self.penalty is None else loss + self.penalty(name, self.G if name == "G" else self.D)
-
-    def _augment(self, img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return img if self.augment_pipe is None else self.augment_pipe(img, generator=gen)
 
     def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.G(z, self.G.shared(y))
@@ -95,9 +80,9 @@ class BigGANLoss:
         n = gen_z.shape[0]
         y_fake = labels_of(gen_c, n, gen_z.device)
         if phase == "Gmain":
-            logits = self.D(self._augment(self.generate(gen_z, y_fake), gen), y_fake).reshape(n)
+            logits = self.D(self.augment(self.generate(gen_z, y_fake), gen), y_fake).reshape(n)
             loss = -logits
-            total = self._plus_penalty(loss.mean(), "G")
+            total = self.plus_penalty(loss.mean(), "G")
             if self.G_ortho != 0:
                 total = total + ortho_penalty(self.G, self.G_ortho)
             total.mul(gain).backward()
@@ -107,11 +92,11 @@ class BigGANLoss:
                 fake = self.generate(gen_z, y_fake)
             m = real_img.shape[0]
             y_real = labels_of(real_c, m, real_img.device)
-            images = self._augment(torch.cat([fake, real_img.detach()]), gen)
+            images = self.augment(torch.cat([fake, real_img.detach()]), gen)
             logits = self.D(images, torch.cat([y_fake, y_real])).reshape(n + m)
             logits_fake, logits_real = logits[:n], logits[n:]
             loss_fake, loss_real = F.relu(1 + logits_fake), F.relu(1 - logits_real)
-            total = self._plus_penalty(loss_real.mean() + loss_fake.mean(), "D")
+            total = self.plus_penalty(loss_real.mean() + loss_fake.mean(), "D")
             total.mul(gain).backward()
             stats.loss_sum = float(loss_fake.detach().sum() + loss_real.detach().sum())
             stats.loss_count = m

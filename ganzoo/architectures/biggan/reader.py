@@ -46,7 +46,7 @@ from ganzoo.architectures.biggan.networks import (
     Generator,
 )
 from ganzoo.errors import ConversionError, UnsafeCheckpointError
-from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
+from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec, tensor_shape
 
 FORMAT = "biggan-pytorch"
 ARCHITECTURE = "biggan"
@@ -148,14 +148,6 @@ def _numbered(state_dict: Mapping[str, torch.Tensor], pattern: str) -> list[int]
     return sorted({int(m.group(1)) for name in state_dict if (m := regex.fullmatch(name))})
 
 
-def _shape(state_dict: Mapping[str, torch.Tensor], name: str, ndim: int, where: str) -> tuple[int, ...]:
-    if name not in state_dict:
-        raise ConversionError(f"{where}: missing tensor {name}")
-    shape = tuple(state_dict[name].shape)
-    if len(shape) != ndim:
-        raise ConversionError(f"{where}: tensor {name} has shape {list(shape)}, expected {ndim} dimensions")
-    return shape
-
 
 def _block_count(state_dict: Mapping[str, torch.Tensor], table: Mapping[int, int], what: str, where: str) -> int:
     blocks = _numbered(state_dict, r"blocks\.(\d+)\.0\.conv1\.weight")
@@ -189,18 +181,18 @@ def infer_generator_kwargs(state_dict: Mapping[str, torch.Tensor], where: str = 
     count = _block_count(state_dict, _G_RESOLUTION, "generator", where)
     resolution = _G_RESOLUTION[count]
     widths = _G_WIDTHS[resolution]
-    in0 = _shape(state_dict, "blocks.0.0.conv1.weight", 4, where)[1]
+    in0 = tensor_shape(state_dict, "blocks.0.0.conv1.weight", 4, where)[1]
     if in0 % widths[0]:
         raise ConversionError(f"{where}: blocks.0.0.conv1 has {in0} input channels, not a multiple of {widths[0]}")
     G_ch = in0 // widths[0]
-    linear_out, linear_in = _shape(state_dict, "linear.weight", 2, where)
+    linear_out, linear_in = tensor_shape(state_dict, "linear.weight", 2, where)
     bottom_width = math.isqrt(linear_out // in0) if linear_out % in0 == 0 else 0
     if bottom_width < 1 or bottom_width**2 * in0 != linear_out:
         raise ConversionError(f"{where}: linear.weight has {linear_out} outputs, not {in0} channels times a square")
-    gain_shape = _shape(state_dict, "blocks.0.0.bn1.gain.weight", 2, where)
+    gain_shape = tensor_shape(state_dict, "blocks.0.0.bn1.gain.weight", 2, where)
     G_shared = "shared.weight" in state_dict
     if G_shared:
-        n_classes, shared_dim = _shape(state_dict, "shared.weight", 2, where)
+        n_classes, shared_dim = tensor_shape(state_dict, "shared.weight", 2, where)
         chunk = gain_shape[1] - shared_dim
         hier = chunk > 0
         if hier and chunk != linear_in:
@@ -232,12 +224,12 @@ def infer_discriminator_kwargs(state_dict: Mapping[str, torch.Tensor], where: st
     ``num_D_SVs``; defaulted: ``SN_eps``, ``num_D_SV_itrs``, the activation."""
     count = _block_count(state_dict, _D_RESOLUTION, "discriminator", where)
     resolution = _D_RESOLUTION[count]
-    out0 = _shape(state_dict, "blocks.0.0.conv2.weight", 4, where)[0]
+    out0 = tensor_shape(state_dict, "blocks.0.0.conv2.weight", 4, where)[0]
     if out0 % _D_WIDTHS[resolution][0]:
         raise ConversionError(f"{where}: blocks.0.0.conv2 has {out0} channels, not a multiple of {_D_WIDTHS[resolution][0]}")
-    hidden0 = _shape(state_dict, "blocks.0.0.conv1.weight", 4, where)[0]
-    n_classes = _shape(state_dict, "embed.weight", 2, where)[0]
-    output_dim = _shape(state_dict, "linear.weight", 2, where)[0]
+    hidden0 = tensor_shape(state_dict, "blocks.0.0.conv1.weight", 4, where)[0]
+    n_classes = tensor_shape(state_dict, "embed.weight", 2, where)[0]
+    output_dim = tensor_shape(state_dict, "linear.weight", 2, where)[0]
     labels = _D_LABELS[resolution]
     with_attention = {i for i in range(count) if f"blocks.{i}.1.gamma" in state_dict}
     named = sorted({labels[i] for i in with_attention}, reverse=True)

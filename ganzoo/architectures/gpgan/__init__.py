@@ -27,6 +27,7 @@ import torch
 
 from ganzoo._build import build_strict
 from ganzoo.architectures import Architecture, Metadata, register_architecture
+from ganzoo.architectures._layers import FreezableD, cpu_state
 from ganzoo.architectures.gpgan.adafm import ARCHITECTURE as ARCHITECTURE_ADAFM, AdaFMGenerator
 from ganzoo.architectures.stylegan2 import fold_for_upload
 from ganzoo.errors import GanzooError
@@ -36,7 +37,7 @@ from ganzoo.architectures.gpgan.reader import FORMAT, read_gan_stability_file, s
 __all__ = ["ARCHS", "Discriminator", "GPGAN", "Generator", "ResBlock", "labels_from_onehot"]
 
 
-class GPGAN(Architecture):
+class GPGAN(FreezableD, Architecture):
     """GP-GAN: ``G(z, y)`` with integer labels ``y``, images in [-1, 1]; no truncation. Trains with
     GAN_stability's objective and settings; recipes full, freezed (D's convolutions from the
     image), adafm (Zhao et al.'s blocks) and scratch; merges (class-conditioning copies the one
@@ -97,15 +98,6 @@ class GPGAN(Architecture):
 
     # -- recipes -------------------------------------------------------------------------------
 
-    def d_blocks(self, D: Any) -> list[tuple[int, int]]:
-        return [(res, len(convs)) for res, convs in D.layers_from_image()]
-
-    def freeze_d(self, D: Any, layers: int) -> Any:
-        kwargs = {k: v for k, v in copy.deepcopy(D.init_kwargs).items() if k != "freeze_layers"}
-        if layers:
-            kwargs["freeze_layers"] = int(layers)
-        return build_strict(Discriminator, kwargs, _cpu_state(D), "discriminator")
-
     def g_blocks(self, G: Any) -> list[int]:
         return [res for res, _ in G.blocks_by_resolution()]
 
@@ -134,16 +126,13 @@ class GPGAN(Architecture):
             raise GanzooError(f"merge: the root must have one label (it has {net.nlabels})")
         kwargs = copy.deepcopy(net.init_kwargs)
         kwargs["nlabels"] = int(num_classes)
-        state = _cpu_state(net)
+        state = cpu_state(net)
         # G's fc reads [z, embedding]: its shape does not depend on the number of labels.
         for key in ("fc.weight", "fc.bias") if role == "D" else ("embedding.weight",):
             state[key] = state[key].expand(int(num_classes), *state[key].shape[1:]).clone()
         built = build_strict(type(net), kwargs, state, "class-conditional network")
         return built.requires_grad_(False).train(net.training)
 
-
-def _cpu_state(net: Any) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
 
 
 def _d_kwargs(G: Any) -> dict:

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from ganzoo.architectures.gpgan.networks import labels_from_onehot
-from ganzoo.train.loss import ChunkStats
+from ganzoo.train.loss import ChunkStats, PlainObjective
 
 
-class GANStabilityLoss:
+class GANStabilityLoss(PlainObjective):
     """The loss object the shared loop drives (:class:`ganzoo.train.loss.Objective`).
 
     Args:
@@ -33,28 +33,11 @@ class GANStabilityLoss:
 
     def __init__(self, G: torch.nn.Module, D: torch.nn.Module, augment_pipe: Any = None, r1_gamma: float = 20.0,
                  penalty: Callable[[str, torch.nn.Module], torch.Tensor] | None = None):  # fmt: skip
-        self.G, self.D, self.augment_pipe = G, D, augment_pipe
+        super().__init__(G, D, augment_pipe, penalty)
         self.r1_gamma = float(r1_gamma)
-        self.penalty = penalty
-        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)  # no path length: stays 0
-        self.cur_nimg = 0
-
-    def update_pl_mean(self, mean_length: Any) -> None:
-        """Nothing to track."""
-
-    def update_w_avg(self, w_sum: torch.Tensor, w_count: float) -> None:
-        """Nothing to track: GP-GAN has no mapping network."""
-
-    def after_phase(self, phase: str, dist: Any) -> None:
-        """No running statistics to agree on."""
-
-    def _plus_penalty(self, loss: torch.Tensor, name: str) -> torch.Tensor:
-        return loss if self.penalty is None else loss + self.penalty(name, self.G if name == "G" else self.D)
 
     def d_logits(self, img: torch.Tensor, c: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        if self.augment_pipe is not None:
-            img = self.augment_pipe(img, generator=gen)
-        return self.D(img, c)
+        return self.D(self.augment(img, gen), c)
 
     def accumulate(self, phase: str, real_img: Any, real_c: Any, gen_z: Any, gen_c: Any, gain: float,
                    gen: torch.Generator) -> ChunkStats:  # fmt: skip
@@ -64,13 +47,13 @@ class GANStabilityLoss:
         if phase == "Gmain":
             logits = self.d_logits(self.G(gen_z, labels_from_onehot(gen_c)), gen_c, gen)
             loss = F.softplus(-logits)
-            self._plus_penalty(loss.mean(), "G").mul(gain).backward()
+            self.plus_penalty(loss.mean(), "G").mul(gain).backward()
             stats.loss_sum, stats.loss_count = float(loss.detach().sum()), loss.numel()
         elif phase == "Dmain":
             with torch.no_grad():
                 fake = self.G(gen_z, labels_from_onehot(gen_c))
             loss_fake = F.softplus(self.d_logits(fake, gen_c, gen))
-            self._plus_penalty(loss_fake.mean(), "D").mul(gain).backward()
+            self.plus_penalty(loss_fake.mean(), "D").mul(gain).backward()
             real = real_img.detach().requires_grad_(self.r1_gamma != 0)
             logits_real = self.d_logits(real, real_c, gen)
             loss_real = F.softplus(-logits_real)

@@ -31,7 +31,7 @@ import torch
 from ganzoo._build import check_state_dict, format_names, network_skeleton
 from ganzoo.architectures.gpgan.networks import RESNET_CAP_DEFAULT, Discriminator, Generator, stage_layout
 from ganzoo.errors import ConversionError
-from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
+from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec, tensor_shape
 
 __all__ = ["FORMAT", "infer_discriminator_kwargs", "infer_generator_kwargs", "read_gan_stability_file", "sniff"]
 
@@ -70,14 +70,6 @@ def _variant(names: list[str], where: str, kind: str) -> str:
         return "resnet3"
     raise ConversionError(f"{where}: not a GAN_stability {kind} (no residual blocks resnet_0_0.* or resnet.0.*)")
 
-
-def _shape(state_dict: Mapping[str, torch.Tensor], name: str, ndim: int, where: str) -> tuple[int, ...]:
-    if name not in state_dict:
-        raise ConversionError(f"{where}: missing tensor {name}")
-    shape = tuple(state_dict[name].shape)
-    if len(shape) != ndim:
-        raise ConversionError(f"{where}: tensor {name} has shape {list(shape)}, expected {ndim} dimensions")
-    return shape
 
 
 def _sequential_depth(names: list[str], where: str) -> int:
@@ -139,12 +131,12 @@ def infer_generator_kwargs(state_dict: Mapping[str, torch.Tensor], where: str = 
     """
     names = list(state_dict)
     arch = _variant(names, where, "generator")
-    nlabels, embed_size = _shape(state_dict, "embedding.weight", 2, where)
-    fc_out, fc_in = _shape(state_dict, "fc.weight", 2, where)
+    nlabels, embed_size = tensor_shape(state_dict, "embedding.weight", 2, where)
+    fc_out, fc_in = tensor_shape(state_dict, "fc.weight", 2, where)
     z_dim = fc_in - embed_size
     if z_dim < 1:
         raise ConversionError(f"{where}: fc.weight has {fc_in} inputs, no more than the class embedding's {embed_size}")
-    out_channels, nfilter = _shape(state_dict, "conv_img.weight", 4, where)[:2]
+    out_channels, nfilter = tensor_shape(state_dict, "conv_img.weight", 4, where)[:2]
     if out_channels != 3:
         raise ConversionError(f"{where}: conv_img.weight makes {out_channels} channels; GP-GANs make RGB images")
     inferred: dict[str, Any] = {"arch": arch, "z_dim": z_dim, "nlabels": nlabels, "embed_size": embed_size,
@@ -186,10 +178,10 @@ def infer_discriminator_kwargs(
     """
     names = list(state_dict)
     arch = _variant(names, where, "discriminator")
-    nfilter, in_channels = _shape(state_dict, "conv_img.weight", 4, where)[:2]
+    nfilter, in_channels = tensor_shape(state_dict, "conv_img.weight", 4, where)[:2]
     if in_channels != 3:
         raise ConversionError(f"{where}: conv_img.weight reads {in_channels} channels; GP-GANs read RGB images")
-    nlabels, fc_in = _shape(state_dict, "fc.weight", 2, where)
+    nlabels, fc_in = tensor_shape(state_dict, "fc.weight", 2, where)
     inferred: dict[str, Any] = {"arch": arch, "nlabels": nlabels, "nfilter": nfilter}
     later: list[str] = []
     if arch == "resnet":
