@@ -19,7 +19,28 @@ def cpu_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 class FreezableD:
     """Mixin for an :class:`~ganzoo.architectures.Architecture`: FreezeD and ``--general-d``
-    through the discriminator's own layer list."""
+    through the discriminator's own layer list, and seeded fresh networks of a source's shapes
+    (the family says which D fits a G: :meth:`discriminator_kwargs`)."""
+
+    def discriminator_kwargs(self, G: Any) -> dict:
+        """Constructor kwargs of a discriminator for generator ``G``'s images and classes."""
+        raise NotImplementedError
+
+    def fresh_networks(self, G: Any, D: Any | None, seed: int) -> tuple[Any, Any]:
+        g_kwargs = {k: v for k, v in copy.deepcopy(G.init_kwargs).items() if k != "adafm_resolutions"}
+        if D is None:
+            d_kwargs = self.discriminator_kwargs(G)
+        else:
+            d_kwargs = {k: v for k, v in copy.deepcopy(D.init_kwargs).items() if k != "freeze_layers"}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            G_new = self.generator_class(**g_kwargs).requires_grad_(False)
+            return G_new, self.discriminator_class(**d_kwargs).requires_grad_(False)
+
+    def fresh_discriminator(self, G: Any, seed: int) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.discriminator_class(**self.discriminator_kwargs(G)).requires_grad_(False)
 
     def d_blocks(self, D: Any) -> list[tuple[int, int]]:
         return [(res, len(layers)) for res, layers in D.layers_from_image()]

@@ -32,7 +32,6 @@ Sampling (``GAN.sample``, ``ganzoo generate``):
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -182,18 +181,8 @@ class BigGAN(FreezableD, Architecture):
     def g_blocks(self, G: Any) -> list[int]:
         return [G.bottom_width << (i + 1) for i in range(len(G.blocks))]
 
-    def fresh_networks(self, G: Any, D: Any | None, seed: int) -> tuple[Any, Any]:
-        g_kwargs = copy.deepcopy(G.init_kwargs)
-        d_kwargs = _d_kwargs(G) if D is None else {k: v for k, v in copy.deepcopy(D.init_kwargs).items()
-                                                   if k != "freeze_layers"}  # fmt: skip
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return Generator(**g_kwargs).requires_grad_(False), Discriminator(**d_kwargs).requires_grad_(False)
-
-    def fresh_discriminator(self, G: Any, seed: int) -> Any:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return Discriminator(**_d_kwargs(G)).requires_grad_(False)
+    def discriminator_kwargs(self, G: Any) -> dict:
+        return _d_kwargs(G)
 
 
 

@@ -104,18 +104,8 @@ class GPGAN(FreezableD, Architecture):
     def with_adafm(self, G: Any, resolutions: Sequence[int]) -> Any:
         return AdaFMGenerator.from_generator(G, resolutions)
 
-    def fresh_networks(self, G: Any, D: Any | None, seed: int) -> tuple[Any, Any]:
-        g_kwargs = {k: v for k, v in copy.deepcopy(G.init_kwargs).items() if k != "adafm_resolutions"}
-        d_kwargs = _d_kwargs(G) if D is None else {k: v for k, v in copy.deepcopy(D.init_kwargs).items()
-                                                   if k != "freeze_layers"}  # fmt: skip
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return Generator(**g_kwargs).requires_grad_(False), Discriminator(**d_kwargs).requires_grad_(False)
-
-    def fresh_discriminator(self, G: Any, seed: int) -> Any:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return Discriminator(**_d_kwargs(G)).requires_grad_(False)
+    def discriminator_kwargs(self, G: Any) -> dict:
+        return _d_kwargs(G)
 
     # -- merge ---------------------------------------------------------------------------------
 
