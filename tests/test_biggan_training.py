@@ -52,6 +52,7 @@ def test_defaults_are_the_releases():
     # launch_BigGAN_bs256x8.sh: --G_lr 1e-4 --D_lr 4e-4 --G_B2/--D_B2 0.999 (B1 default 0), --ema_start 20000
     assert s["lr_G"] == 1e-4 and s["lr_D"] == 4e-4 and tuple(s["betas"]) == (0.0, 0.999)
     assert s["ema_beta"] == 0.9999 and s["ema_rampup"] is None and s["ema_start_kimg"] == 20000 * 256 / 1000
+    assert s["adam_eps"] == 1e-6  # --adam_eps 1e-6
     assert s["r1_gamma"] == 0 and s["pl_weight"] == 0 and s["style_mixing_prob"] == 0
     assert s["G_reg_interval"] is None and s["D_reg_interval"] is None
 

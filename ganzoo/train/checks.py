@@ -151,6 +151,7 @@ def check_options(opts: Any) -> None:
     for field in ("G_reg_interval", "D_reg_interval", "pl_batch_shrink", "ada_interval"):
         if getattr(opts, field) is not None or field not in ("G_reg_interval", "D_reg_interval"):
             check_number(field, getattr(opts, field), low=1, integer=True)
+    check_number("adam_eps", opts.adam_eps, low=0)
     if opts.ema_beta is not None:
         check_number("ema_beta", opts.ema_beta, low=0, high=1)
     check_number("ema_start_kimg", opts.ema_start_kimg, low=0)

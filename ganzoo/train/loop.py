@@ -41,6 +41,7 @@ class TrainingOptions:
         total_kimg: train until this many thousand images have been shown to D.
         lr_G, lr_D: Adam learning rates (before the lazy-regularization correction).
         betas: Adam betas (before the correction).
+        adam_eps: Adam's epsilon (1e-8; BigGAN's release trains with 1e-6).
         r1_gamma: R1 weight; None = the heuristic ``0.0002 · res² / batch``.
         G_reg_interval, D_reg_interval: lazy regularization intervals; ``G_reg_interval``
             None: G has no regularization phase (``pl_weight`` must be 0), as in StyleGAN3;
@@ -73,6 +74,7 @@ class TrainingOptions:
     lr_G: float = 0.0025
     lr_D: float = 0.0025
     betas: tuple[float, float] = (0.0, 0.99)
+    adam_eps: float = 1e-8
     r1_gamma: float | None = None
     G_reg_interval: int | None = 4
     D_reg_interval: int | None = 16
@@ -295,7 +297,7 @@ class Trainer:
         params = [p for p in net.parameters()]
         if not params:
             raise GanzooError(f"{type(net).__name__}: nothing left to train (every layer is frozen)")
-        return torch.optim.Adam(params, lr=lr * ratio, betas=betas, eps=1e-8)
+        return torch.optim.Adam(params, lr=lr * ratio, betas=betas, eps=self.options.adam_eps)
 
     # ------------------------------------------------------------------------------------------
     # One minibatch

@@ -154,12 +154,12 @@ class BigGAN(FreezableD, Architecture):
         and averages from the next one (the release's ``ema.update(itr)``, with ``itr``
         counted from 1, averages from its 20000th iteration: one minibatch earlier). A finetune
         counts from 0, whereas the release resuming its 138k checkpoint is past the start and
-        averages at once: pass ``ema_start_kimg=0`` for that. Not taken (the loop's own
-        conventions): the release's Adam ``eps`` 1e-6 (the loop's is 1e-8), its G/D order (D
-        steps first; the loop runs G's phase first in each minibatch) and its EMA of G's
-        buffers (the loop copies BN statistics and spectral-norm vectors from G into G_ema).
+        averages at once: pass ``ema_start_kimg=0`` for that. Adam's ``eps`` is the release's
+        1e-6. Not taken (the loop's own conventions): its G/D order (D steps first; the loop runs
+        G's phase first in each minibatch) and its EMA of G's buffers (the loop copies BN
+        statistics and spectral-norm vectors from G into G_ema).
         """
-        return {"lr_G": RELEASE_LR_G, "lr_D": RELEASE_LR_D, "betas": RELEASE_BETAS, "r1_gamma": 0.0,
+        return {"lr_G": RELEASE_LR_G, "lr_D": RELEASE_LR_D, "betas": RELEASE_BETAS, "adam_eps": 1e-6, "r1_gamma": 0.0,
                 "G_reg_interval": None, "D_reg_interval": None, "pl_weight": 0.0, "style_mixing_prob": 0.0,
                 "ema_beta": RELEASE_EMA_DECAY, "ema_rampup": None,
                 "ema_start_kimg": RELEASE_EMA_START * batch / 1000}  # fmt: skip
