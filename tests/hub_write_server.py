@@ -370,16 +370,21 @@ class Store:
                 os.unlink(tmp_name)
 
 
+def _exactly(stream, length: int, chunk_size: int):
+    """``length`` bytes of ``stream``, in chunks of at most ``chunk_size``."""
+    left = length
+    while left > 0:
+        chunk = stream.read(min(chunk_size, left))
+        if not chunk:
+            raise HubError(400, "request body ended early")
+        left -= len(chunk)
+        yield chunk
+
+
 def _body_chunks(stream, length: int | None, chunk_size: int = 1 << 20):
     """The request body: ``length`` bytes, or HTTP/1.1 chunked transfer coding when None."""
     if length is not None:
-        left = length
-        while left > 0:
-            chunk = stream.read(min(chunk_size, left))
-            if not chunk:
-                raise HubError(400, "request body ended early")
-            left -= len(chunk)
-            yield chunk
+        yield from _exactly(stream, length, chunk_size)
         return
     while True:
         line = stream.readline(1024)
@@ -391,13 +396,7 @@ def _body_chunks(stream, length: int | None, chunk_size: int = 1 << 20):
             while stream.readline(1024) not in (b"\r\n", b"\n", b""):  # trailers
                 pass
             return
-        left = size
-        while left > 0:
-            chunk = stream.read(min(chunk_size, left))
-            if not chunk:
-                raise HubError(400, "request body ended early")
-            left -= len(chunk)
-            yield chunk
+        yield from _exactly(stream, size, chunk_size)
         stream.readline(1024)  # the CRLF after each chunk
 
 

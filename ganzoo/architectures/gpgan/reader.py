@@ -114,6 +114,18 @@ def _describe(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in values.items())
 
 
+def _size_and_cap(arch: str, names: list[str], fc_width: int, nfilter: int, role: str, inferred: dict,
+                  later: list[str], where: str) -> tuple[int, int | None]:  # fmt: skip
+    """``size`` and the ``resnet`` width cap (None for the other variants) of a network whose
+    ``fc`` has ``fc_width`` features on its image side (G's outputs, D's inputs)."""
+    if arch == "resnet":
+        depth = _sequential_depth(names, where)
+        cap = _resnet_cap(_resnet_widest(fc_width, "fc.weight", where), nfilter, depth, role, inferred, later)
+        return 4 * 2**depth, cap
+    divisor, g_in, d_out = stage_layout(arch)
+    return divisor * _base_side(fc_width, (g_in if role == "G" else d_out) * nfilter, "fc.weight", where), None
+
+
 def infer_generator_kwargs(state_dict: Mapping[str, torch.Tensor], where: str = "generator") -> tuple[dict, list[str]]:
     """Infers the :class:`~ganzoo.architectures.gpgan.networks.Generator` kwargs of a state dict
     (``module.`` removed).
@@ -142,14 +154,8 @@ def infer_generator_kwargs(state_dict: Mapping[str, torch.Tensor], where: str = 
     inferred: dict[str, Any] = {"arch": arch, "z_dim": z_dim, "nlabels": nlabels, "embed_size": embed_size,
                                 "nfilter": nfilter}  # fmt: skip
     later: list[str] = []
-    if arch == "resnet":
-        depth = _sequential_depth(names, where)
-        size = 4 * 2**depth
-        cap = _resnet_cap(_resnet_widest(fc_out, "fc.weight", where), nfilter, depth, "G", inferred, later)
-    else:
-        divisor, g_in, _ = stage_layout(arch)
-        size = divisor * _base_side(fc_out, g_in * nfilter, "fc.weight", where)
-        cap = None
+    size, cap = _size_and_cap(arch, names, fc_out, nfilter, "G", inferred, later, where)
+    if cap is None:
         later.append(f"nfilter_max: not used by {arch} (GAN_stability's configs may pass it; it changes nothing)")
     inferred["size"] = size
     kwargs: dict[str, Any] = {"arch": arch, "z_dim": z_dim, "nlabels": nlabels, "size": size,
@@ -184,14 +190,7 @@ def infer_discriminator_kwargs(
     nlabels, fc_in = tensor_shape(state_dict, "fc.weight", 2, where)
     inferred: dict[str, Any] = {"arch": arch, "nlabels": nlabels, "nfilter": nfilter}
     later: list[str] = []
-    if arch == "resnet":
-        depth = _sequential_depth(names, where)
-        size = 4 * 2**depth
-        cap = _resnet_cap(_resnet_widest(fc_in, "fc.weight", where), nfilter, depth, "D", inferred, later)
-    else:
-        divisor, _, d_out = stage_layout(arch)
-        size = divisor * _base_side(fc_in, d_out * nfilter, "fc.weight", where)
-        cap = None
+    size, cap = _size_and_cap(arch, names, fc_in, nfilter, "D", inferred, later, where)
     inferred["size"] = size
     kwargs: dict[str, Any] = {"arch": arch, "nlabels": nlabels, "size": size,
                               "embed_size": embed_size or _D_EMBED_DEFAULT, "nfilter": nfilter}  # fmt: skip
