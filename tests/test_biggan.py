@@ -19,6 +19,7 @@ import ganzoo
 from ganzoo.architectures import get_architecture
 from ganzoo.architectures.biggan import BigGAN, truncated_latents
 from ganzoo.architectures.biggan.networks import (
+    RELEASE_CONFIG_KEYS,
     Discriminator,
     Generator,
     standing_statistics,
@@ -415,3 +416,138 @@ def test_reading_never_unpickles_with_pickle(fixture_dir, monkeypatch):
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
     assert read_foreign(fixture_dir).G_ema is not None
+
+
+# ------------------------------------------------------------------------------------------------
+# Export: BigGAN-PyTorch's weights folder
+
+
+@pytest.fixture(scope="module")
+def converted(fixture_dir, tmp_path_factory):
+    """The fixture converted into a ganzoo checkpoint directory."""
+    from ganzoo.readers import convert
+
+    out = tmp_path_factory.mktemp("biggan-export") / "ckpt"
+    convert(fixture_dir, out)
+    return out
+
+
+def _outputs(gan: GAN, ref: dict) -> dict[str, torch.Tensor]:
+    z, y, x = (torch.from_numpy(ref[k]) for k in ("z", "y", "x_input"))
+    with torch.no_grad():
+        out = {role: getattr(gan, role).eval()(z, getattr(gan, role).shared(y)) for role in ("G_ema", "G")}
+        out["D"] = gan.D.eval()(x, y)
+    return out
+
+
+def test_export_writes_the_release_folder_that_reads_back_exactly(converted, fixture_dir, reference, tmp_path, capsys):
+    from ganzoo.cli import main
+
+    out = tmp_path / "release"  # no suffix: the release's folder
+    assert main(["export", str(converted), str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    for name in ("G.pth", "G_ema.pth", "D.pth"):
+        ours, theirs = (torch.load(folder / name, weights_only=True) for folder in (out, fixture_dir))
+        assert list(ours) == list(theirs), name  # the release's names, in its order
+        assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}, name
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs), name  # converted, exported: the same tensors
+    state = torch.load(out / "state_dict.pth", weights_only=True)
+    release = torch.load(fixture_dir / "state_dict.pth", weights_only=True)
+    assert set(state) == set(release)  # the release's utils.load_weights reads each of these keys
+    assert {k: state[k] for k in state if k != "config"} == {"itr": 0, "epoch": 0, "save_num": 0, "save_best_num": 0,
+                                                              "best_IS": 0, "best_FID": 999999}  # fmt: skip
+    config = state["config"]
+    assert {k: config[k] for k in release["config"]} == release["config"]  # every setting the release stored
+    assert config["G_nl"] == config["D_nl"] == "relu"
+    assert set(config) <= RELEASE_CONFIG_KEYS  # every key a name of the release's config (its parser's options)
+    # Read back by ganzoo's own reader: the same networks, the same outputs to the last bit.
+    foreign = read_foreign(out)
+    assert any("settings read from state_dict.pth's config" in n for n in foreign.notes)
+    assert _same_outputs(foreign_to_gan(out), GAN.load(converted), reference)
+    # A .pt name: the single file every family exports (the reader reads it too).
+    assert main(["export", str(converted), str(tmp_path / "one.pt")]) == 0
+    payload = torch.load(tmp_path / "one.pt", weights_only=True)
+    assert set(payload) == {"G_ema", "G", "D", "init_kwargs"}
+    assert _same_outputs(foreign_to_gan(tmp_path / "one.pt"), GAN.load(converted), reference)
+
+
+def _own_storage(gan: GAN) -> GAN:
+    """``gan`` with every tensor in memory of its own: a loaded checkpoint's tensors are views of
+    one file-sized storage, and where a tensor lies can change the last bit of a CPU kernel."""
+    for net in gan.networks().values():
+        for module in net.modules():
+            for name, p in module._parameters.items():
+                if p is not None:
+                    module._parameters[name] = torch.nn.Parameter(p.detach().clone(), requires_grad=False)
+            for name, b in module._buffers.items():
+                if b is not None:
+                    module._buffers[name] = b.clone()
+    return gan
+
+
+def _same_outputs(a: GAN, b: GAN, ref: dict) -> bool:
+    for role, net in b.networks().items():
+        theirs = net.state_dict()
+        assert {k: v for k, v in getattr(a, role).state_dict().items()}.keys() == theirs.keys(), role
+        assert all(torch.equal(v, theirs[k]) for k, v in getattr(a, role).state_dict().items()), role
+    ours, theirs = _outputs(_own_storage(a), ref), _outputs(_own_storage(b), ref)
+    return all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def test_export_of_a_freezed_checkpoint_has_no_ganzoo_only_state(converted, fixture_dir, reference, tmp_path):
+    from ganzoo.readers import export
+
+    source = GAN.load(converted)
+    arch = get_architecture("biggan")
+    frozen = GAN(source.G_ema, source.G, arch.freeze_d(source.D, 5), config=source.config)  # the freezed recipe's D
+    assert frozen.D.init_kwargs["freeze_layers"] == 5 and "blocks.0.0.conv1.weight" in dict(frozen.D.named_buffers())
+    frozen.save(tmp_path / "freezed")
+    out = export(tmp_path / "freezed", tmp_path / "release")
+    D = torch.load(out / "D.pth", weights_only=True)
+    theirs = torch.load(fixture_dir / "D.pth", weights_only=True)
+    assert list(D) == list(theirs) and all(torch.equal(D[k], theirs[k]) for k in theirs)
+    config = torch.load(out / "state_dict.pth", weights_only=True)["config"]
+    assert "freeze_layers" not in config
+    back = foreign_to_gan(out)
+    assert "freeze_layers" not in back.D.init_kwargs and not any(k.endswith(".weight") for k, _ in back.D.named_buffers())
+    assert _same_outputs(back, frozen, reference)
+    # The single file too: its init_kwargs are the release's settings.
+    export(tmp_path / "freezed", tmp_path / "one.pt")
+    assert "freeze_layers" not in torch.load(tmp_path / "one.pt", weights_only=True)["init_kwargs"]["D"]
+
+
+def test_export_of_a_generator_alone_and_settings_g_and_d_disagree_on(fixture_dir, tmp_path):
+    from ganzoo.errors import GanzooError
+    from ganzoo.readers import export
+
+    foreign_to_gan(fixture_dir / "G_ema.pth").save(tmp_path / "g")
+    out = export(tmp_path / "g", tmp_path / "g-release")
+    assert sorted(p.name for p in out.iterdir()) == ["G_ema.pth", "state_dict.pth"]
+    assert "D_ch" not in torch.load(out / "state_dict.pth", weights_only=True)["config"]
+    gan = foreign_to_gan(fixture_dir)
+    D = Discriminator(**{**gan.D.init_kwargs, "SN_eps": 1e-8})
+    D.load_state_dict(gan.D.state_dict())
+    GAN(gan.G_ema, gan.G, D, config=gan.config).save(tmp_path / "mixed")
+    with pytest.raises(GanzooError, match="disagree on SN_eps"):
+        export(tmp_path / "mixed", tmp_path / "mixed-release")
+    assert not (tmp_path / "mixed-release").exists()
+
+
+def test_export_refuses_an_existing_out_in_one_line(converted, tmp_path, capsys):
+    from ganzoo.cli import main
+
+    out = tmp_path / "release"
+    assert main(["export", str(converted), str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    (tmp_path / "file").write_text("mine")
+    for target, message in ((out, "already exists and is not empty (use --overwrite"),
+                            (tmp_path / "file", "exists and is not a directory")):  # fmt: skip
+        assert main(["export", str(converted), str(target)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {target}: {message}"), err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before and (tmp_path / "file").read_text() == "mine"
+    (out / "note.txt").write_text("replaced as a whole")
+    assert main(["export", str(converted), str(out), "--overwrite"]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # replaced as a whole, the same bytes again

@@ -20,7 +20,7 @@ from ganzoo.checkpoint import GAN
 from ganzoo.errors import GanzooError
 from ganzoo.train.dataset import TrainingImages
 from ganzoo.train.loop import Trainer, TrainingOptions
-from helpers import random_images
+from helpers import random_images, tiny_gan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -220,3 +220,63 @@ def test_finetune_from_the_release_fixture_resumes_exactly(recipe, shared_fixtur
         assert "blocks.0.0.conv1.weight" in frozen
         for k in ("blocks.0.0.conv1.weight", "blocks.0.0.conv1.u0", "blocks.0.0.conv1.sv0"):
             assert torch.equal(trained.D.state_dict()[k], source.D.state_dict()[k]), k
+
+
+def test_g_ortho_reaches_the_objective_and_adds_the_penalty_to_g_phase(kwargs):
+    """TrainingOptions.G_ortho (``--g-ortho``) reaches the objective the loop builds, and G's
+    phase adds the orthogonal penalty's gradient to exactly the penalized parameters."""
+    G, D = pair(kwargs, 6)
+    assert Trainer(G, copy.deepcopy(G).eval(), D, _images(4), options(G_ortho=1e-2)).loss.G_ortho == 1e-2
+    assert Trainer(G, copy.deepcopy(G).eval(), D, _images(4), options()).loss.G_ortho == 0
+    z = torch.randn([4, G.dim_z], generator=torch.Generator().manual_seed(7))
+    c = F.one_hot(torch.tensor([2, 0, 1, 7]), 10).float()
+    grads = {}
+    for strength in (0.0, 1e-2):
+        G, D = pair(kwargs, 6)
+        G.requires_grad_(True)
+        loss = get_architecture("biggan").objective(G, D, None, options(G_ortho=strength), None)
+        loss.accumulate("Gmain", None, None, z, c, 1.0, torch.Generator())
+        grads[strength] = _grads(G)
+    G, _ = pair(kwargs, 6)
+    G.requires_grad_(True)
+    ortho_penalty(G, 1e-2).backward()
+    for k, p in G.named_parameters():
+        if p.grad is None:  # not penalized (one axis, or the shared embedding): the same gradient
+            assert torch.equal(grads[1e-2][k], grads[0.0][k]), k
+        else:
+            torch.testing.assert_close(grads[1e-2][k], grads[0.0][k] + p.grad, atol=1e-7, rtol=1e-5, msg=k)
+    moved = {k for k in grads[0.0] if not torch.equal(grads[1e-2][k], grads[0.0][k])}
+    assert {"linear.weight", "blocks.0.0.conv1.weight", "blocks.0.0.bn1.gain.weight"} <= moved  # (rows not orthogonal)
+
+
+def test_g_ortho_from_the_cli_is_recorded_and_refused_for_other_families(shared_fixtures, tmp_path, capsys):
+    from ganzoo.cli import main
+    from ganzoo.readers import convert
+
+    convert(shared_fixtures / FIXTURE, tmp_path / "src")
+    data = _labeled_data(tmp_path / "data", 4)
+    short = ["--kimg", "0.004", "--batch", "4", "--snap", "0.004", "--aug", "none"]
+    assert main(["finetune", str(tmp_path / "src"), "--data", str(data), "--out", str(tmp_path / "run"), *short,
+                 "--g-ortho", "1e-4"]) == 0, capsys.readouterr().err  # fmt: skip
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["options"]["G_ortho"] == 1e-4
+    capsys.readouterr()
+    # A resume keeps it: another value is refused in one line.
+    assert main(["finetune", "--resume", str(tmp_path / "run"), "--data", str(data), "--g-ortho", "1e-3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--g-ortho 0.001 (the run's: 0.0001)" in err[0], err
+    # Negative: refused before anything is loaded.
+    assert main(["finetune", str(tmp_path / "src"), "--data", str(data), "--out", str(tmp_path / "neg"), *short,
+                 "--g-ortho", "-1"]) == 1  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --g-ortho -1:"), err
+    # A family whose objective has no orthogonal regularization: one line, nothing written.
+    tiny_gan(seed=1).save(tmp_path / "sg2")
+    random_images(tmp_path / "imgs", 4, seed=2)
+    assert main(["finetune", str(tmp_path / "sg2"), "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "o2"),
+                 *short, "--g-ortho", "1e-4"]) == 1  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --g-ortho 0.0001: stylegan2 networks do not train with it (it applies to biggan)"], err
+    assert not (tmp_path / "o2").exists()
+    with pytest.raises(GanzooError, match="stylegan2 networks do not train with it"):
+        ganzoo.finetune(tmp_path / "sg2", tmp_path / "imgs", tmp_path / "o3", kimg=0.004, batch=4, progress=False,
+                        G_ortho=1e-4)  # fmt: skip

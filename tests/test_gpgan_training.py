@@ -134,3 +134,117 @@ def test_a_resumed_gpgan_run_gives_the_bytes_of_an_uninterrupted_one(shared_fixt
     finetune(resume=half, data=folder, kimg=0.016, progress=False)
     for name in ("generator.safetensors", "generator_raw.safetensors", "discriminator.safetensors"):
         assert (whole / name).read_bytes() == (half / name).read_bytes(), name
+
+
+def _paper_source(seed: int = 6):
+    G, D = pair(seed)
+    return G, D, GAN(G, G, D, config={"architecture": "gpgan"})
+
+
+def test_adafm_paper_variant_takes_rebuilds_and_freezes_what_zhaos_code_does():
+    """--adafm-variant paper (Zhao et al.'s Flower_[h]our.py with resnet2_AdaFM.py): from the
+    source only the general blocks, G's conv_img and D's convolutions; G's fc, embedding and
+    lower blocks and D's fc rebuilt from the seed with one label; in the general part only
+    gamma/beta train; D's first resolution (conv_img, resnet_0_*) frozen."""
+    from ganzoo.train.recipes import prepare
+
+    G, D, source = _paper_source()
+    p = prepare(source, "adafm", adafm_variant="paper", seed=3)
+    assert p.architecture == "gpgan-adafm"
+    assert p.settings == {"general_g": 3, "general_d": 1, "adafm_resolutions": [8, 16, 32], "freeze_d": 6,
+                          "adafm_variant": "paper"}  # fmt: skip
+    assert p.G.nlabels == p.D.nlabels == 1 and p.G.init_kwargs["adafm_only"] is True
+    src_g, src_d = G.state_dict(), D.state_dict()
+    new_g, new_d = p.G.state_dict(), p.D.state_dict()
+    general = ("resnet_3_", "resnet_4_", "resnet_5_", "conv_img.")
+    for k, v in new_g.items():
+        if k.endswith(".adafm_gamma"):
+            assert torch.equal(v, torch.ones_like(v)), k
+        elif k.endswith(".adafm_beta"):
+            assert torch.equal(v, torch.zeros_like(v)), k
+        elif k.startswith(general):
+            assert torch.equal(v, src_g[k]), k  # transferred
+        elif k != "embedding.weight":  # fc, resnet_0..2: fresh (the embedding changed shape)
+            assert not torch.equal(v, src_g[k]), k
+    for k, v in new_d.items():
+        assert torch.equal(v, src_d[k]) if not k.startswith("fc.") else v.shape[0] == 1, k
+    # Fresh parts are the seed's: the same seed gives the same tensors, another seed others.
+    again = prepare(source, "adafm", adafm_variant="paper", seed=3)
+    other = prepare(source, "adafm", adafm_variant="paper", seed=4)
+    for net, same, diff in ((p.G, again.G, other.G), (p.D, again.D, other.D)):
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, same.state_dict()[k]), k
+        assert not torch.equal(net.state_dict()["fc.weight"], diff.state_dict()["fc.weight"])
+    # G_ema starts as G (one source generator, as the authors' deepcopy).
+    for k, v in p.G_ema.state_dict().items():
+        assert torch.equal(v, new_g[k]), k
+    # Trained (parameters) vs frozen (buffers).
+    g_params, d_params = set(dict(p.G.named_parameters())), set(dict(p.D.named_parameters()))
+    assert all(k.endswith((".adafm_gamma", ".adafm_beta")) for k in g_params if k.startswith(general))
+    assert {"fc.weight", "fc.bias", "embedding.weight", "resnet_0_0.conv_0.weight", "resnet_2_0.conv_s.weight"} <= g_params
+    g_buffers = set(dict(p.G.named_buffers()))
+    assert {"conv_img.weight", "conv_img.bias", "resnet_3_0.conv_s.weight", "resnet_3_0.conv_0.bias",
+            "resnet_5_1.conv_1.weight", "resnet_5_1.conv_1.bias"} <= g_buffers  # fmt: skip
+    d_buffers = set(dict(p.D.named_buffers()))
+    assert {"conv_img.weight", "resnet_0_0.conv_0.weight", "resnet_0_1.conv_s.weight"} <= d_buffers
+    assert {"resnet_1_0.conv_0.weight", "fc.weight"} <= d_params
+
+
+def test_adafm_paper_variant_trains_only_what_it_should():
+    from ganzoo.train.dataset import TrainingImages
+    from ganzoo.train.recipes import prepare
+
+    _, _, source = _paper_source(7)
+    p = prepare(source, "adafm", adafm_variant="paper", seed=0)
+    arch = get_architecture(p.architecture)
+    opts = TrainingOptions(batch=4, aug="none", **arch.training_defaults(p.G.init_kwargs, 4))
+    trainer = Trainer(p.G, p.G_ema, p.D, TrainingImages(_data(), "<in-memory>", "0" * 64), opts)
+    before = {role: {k: v.clone() for k, v in net.state_dict().items()} for role, net in (("G", p.G), ("D", p.D))}
+    trainer.step()
+    for role, net in (("G", p.G), ("D", p.D)):
+        params = dict(net.named_parameters())
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, before[role][k]) != (k in params), f"{role}.{k}"
+
+
+def test_adafm_paper_variant_run_records_refuses_a_change_on_resume_and_exports_plain(shared_fixtures, tmp_path):
+    import json
+
+    from PIL import Image
+
+    from ganzoo.errors import GanzooError
+    from ganzoo.readers import convert
+    from ganzoo.train.runner import finetune
+
+    convert(shared_fixtures / "gpgan" / "resnet2-32" / "gpgan-resnet2-32-model.pt", tmp_path / "src")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i, img in enumerate(_data()):  # unlabelled: the paper variant is unconditional
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    out = finetune(tmp_path / "src", folder, tmp_path / "run", recipe="adafm", adafm_variant="paper", batch=4,
+                   kimg=0.008, snap=0.008, progress=False)  # fmt: skip
+    info = json.loads((out / "run.json").read_text())
+    assert info["lineage_step"]["settings"]["adafm_variant"] == "paper"
+    with pytest.raises(GanzooError, match="--adafm-variant keep \\(the run's: paper\\)"):
+        finetune(resume=out, adafm_variant="keep", kimg=0.016, progress=False)
+    gan = GAN.load(out)
+    assert gan.config["architecture"] == "gpgan-adafm" and gan.G_ema.init_kwargs["adafm_only"] is True
+    plain, _ = gan.architecture.for_upload(gan)
+    assert plain.config["architecture"] == "gpgan" and type(plain.G_ema) is Generator
+    assert "adafm_only" not in plain.G_ema.init_kwargs and plain.G_ema.nlabels == 1
+    z, y = torch.randn([2, 8]), torch.zeros(2, dtype=torch.long)
+    torch.testing.assert_close(plain.G_ema(z, y), gan.G_ema(z, y), atol=1e-6, rtol=1e-5)
+
+
+def test_adafm_variant_is_refused_where_it_does_not_apply():
+    from ganzoo.errors import GanzooError
+    from ganzoo.train.checks import check_settings
+    from ganzoo.train.recipes import prepare
+
+    _, _, source = _paper_source()
+    with pytest.raises(GanzooError, match="applies to --recipe adafm"):
+        prepare(source, "freezed", adafm_variant="paper")
+    with pytest.raises(GanzooError, match="--adafm-variant bogus: choose from keep, paper"):
+        check_settings(adafm_variant="bogus")
+    with pytest.raises(GanzooError, match="not defined for stylegan2"):
+        get_architecture("stylegan2").adafm_paper(None, None, [], 0)

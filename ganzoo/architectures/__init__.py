@@ -25,7 +25,9 @@ Generic code asks this module, never a family's module: :func:`get_architecture`
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from ganzoo.errors import GanzooError
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 ROLES = ("G_ema", "G", "D")
+#: The suffixes of :meth:`Architecture.export`'s single file.
+EXPORT_SUFFIXES = (".pt", ".pth")
 # The built-in architectures and the subpackage whose import registers each: names are known
 # without importing anything (the registry validates its entries without torch).
 _BUILTIN_MODULES = {
@@ -103,6 +107,12 @@ class Architecture:
     #: The ``adafm`` recipe's default split: G blocks with AdaFM (``--general-g``), D blocks next
     #: to the image frozen (``--general-d``); each at most all blocks but one.
     adafm_defaults: tuple[int, int] = (4, 2)
+    #: The same split for ``--adafm-variant paper`` (:meth:`adafm_paper`), where defined.
+    adafm_paper_defaults: tuple[int, int] = (4, 2)
+    #: The family's own :class:`~ganzoo.train.loop.TrainingOptions` fields
+    #: (:data:`~ganzoo.train.loop.FAMILY_OPTIONS`, e.g. BigGAN's ``G_ortho``) that its
+    #: :meth:`objective` reads; training refuses them set for a family that does not list them.
+    objective_options: tuple[str, ...] = ()
 
     def require(self, what: str, recipe: str | None = None) -> None:
         """Refuses, in one line, work this family does not support (``what``: ``"finetune"``,
@@ -140,6 +150,45 @@ class Architecture:
         Generic code (push, ``analyze distance``) calls this instead of naming a family.
         """
         return gan, []
+
+    # -- export (``ganzoo export``, :func:`ganzoo.readers.export`) ------------------------------
+
+    def check_export(self, out: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Checks, before any work, that :meth:`export` can write ``out``; returns it as a Path.
+
+        The default: one ``.pt``/``.pth`` file, replaced only with ``overwrite``.
+
+        Raises:
+            OutputError: one line naming ``out`` and the problem.
+        """
+        from ganzoo._io import check_output
+
+        return check_output(out, suffixes=EXPORT_SUFFIXES, overwrite=overwrite)
+
+    def export(self, gan: Any, out: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Writes ``gan`` (as :meth:`for_upload` gives it) in a form the family's official code
+        loads with ``load_state_dict(strict=True)``; returns what was written.
+
+        The default writes one file ``{'G': ..., 'D': ..., 'G_ema': ...}`` of plain state dicts
+        (the roles the GAN has) with the constructor kwargs under ``'init_kwargs'``, atomically. A
+        family whose release has a layout of its own (BigGAN-PyTorch's weights folder) overrides
+        this and :meth:`check_export`.
+        """
+        import copy
+
+        import torch
+
+        from ganzoo._io import atomic_path
+
+        networks = gan.networks()
+        payload: dict = {role: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                         for role, net in networks.items()}  # fmt: skip
+        payload["init_kwargs"] = {role: copy.deepcopy(net.init_kwargs) for role, net in networks.items()}
+        out = Path(out)
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            # A file object, not the path: torch names the zip records after the (random) temporary file.
+            torch.save(payload, f)
+        return out
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
         """The neutral metadata of a generator built from ``generator_kwargs``."""
@@ -207,6 +256,17 @@ class Architecture:
         and shift over frozen kernels (identity at the start); its architecture is another
         registered family (``<name>-adafm``)."""
         raise NotImplementedError
+
+    def adafm_paper(self, G: Any, D: Any, resolutions: Sequence[int], seed: int) -> tuple[Any, Any]:
+        """The ``adafm`` recipe's ``paper`` variant (``--adafm-variant paper``): ``(G, D)`` as the
+        AdaFM authors' own code builds them from a source ``G`` and ``D`` where that differs from
+        keeping every transferred block (the default variant), e.g. with the part of G below the
+        ``resolutions`` rebuilt from ``seed`` instead of transferred. G has AdaFM at
+        ``resolutions``; the recipe freezes D's layers next to the image afterwards.
+
+        The default refuses: the variant is defined only where a family implements it.
+        """
+        raise GanzooError(f"--adafm-variant paper is not defined for {self.name} networks; use the default variant")
 
     def fresh_networks(self, G: Any, D: Any | None, seed: int) -> tuple[Any, Any]:
         """``(G, D)`` of the same shapes as ``G`` and ``D`` (D matching G when None), randomly

@@ -24,6 +24,7 @@ def metrics(
     num_gen: int = typer.Option(50_000, "--num-gen", help="Generated samples (fid50k_full uses 50k)."),
     feature_extractor: Optional[str] = typer.Option(None, "--feature-extractor", help="One extractor for all metrics (default: inception-fid for FID/KID, vgg16-pr for PR/DC)."),
     seed: int = typer.Option(0, "--seed", help="First sample seed."),
+    class_idx: Optional[str] = typer.Option(None, "--class", help="Conditional models: sample only this class (index or name); default: image i of class i % classes."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Resize the data to this size first (default: the most common size among its images)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
     strict: bool = typer.Option(False, "--strict", help="Unreadable data files are an error, not a warning."),
@@ -35,7 +36,8 @@ def metrics(
 
     as_json = json_output(json_out)  # before the work: a result that cannot be written is not computed
     result = evaluate(src, data, metrics=metric_names, num_gen=num_gen, feature_extractor=feature_extractor, seed=seed,
-                      resolution=resolution, device=device, allow_random_weights=random_weights, strict=strict)  # fmt: skip
+                      resolution=resolution, device=device, allow_random_weights=random_weights, strict=strict,
+                      class_idx=class_idx)  # fmt: skip
     table = Table(title=f"{src} vs {data} ({result['num_real']} real, {result['num_gen']} generated)")
     table.add_column("metric")
     table.add_column("value", justify="right")

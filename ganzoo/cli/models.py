@@ -197,20 +197,32 @@ def convert(
 
 def export(
     checkpoint_dir: Path = typer.Argument(..., help="ganzoo checkpoint directory, registry name or Hub repo id."),
-    out: Path = typer.Argument(..., help="Output .pt file: {'G': ..., 'D': ..., 'G_ema': ...} state dicts."),
+    out: Path = typer.Argument(..., help="Output: a .pt file of {'G': ..., 'D': ..., 'G_ema': ...} state dicts, or the "
+                                          "folder of a family with a release layout of its own (see the README)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
-    """Export a checkpoint as a plain state-dict file the official code loads."""
-    from ganzoo._io import check_output
+    """Export a checkpoint in the form the official code loads (load_state_dict(strict=True))."""
+    from ganzoo.architectures import get_architecture
+    from ganzoo.checkpoint import is_checkpoint_dir, read_config
+    from ganzoo.readers import check_export_output
     from ganzoo.readers import export as export_fn
+    from ganzoo.registry import find_entry
 
-    check_output(out, suffixes=(".pt", ".pth"), overwrite=overwrite)  # before any download
+    # Before any download: the architecture (a checkpoint's config.json, a registry entry) says
+    # what OUT must be; a Hub repo's is known once it is there (until then: no existing OUT).
+    if is_checkpoint_dir(checkpoint_dir):
+        architecture = get_architecture(read_config(checkpoint_dir)["architecture"])
+    else:
+        entry = None if checkpoint_dir.exists() else find_entry(str(checkpoint_dir))
+        architecture = get_architecture(entry.architecture) if entry is not None else None
+    check_export_output(out, overwrite=overwrite, architecture=architecture)
     if not checkpoint_dir.exists() and not str(checkpoint_dir).startswith((".", "/", "~")):
         from ganzoo.hub import pull_checkpoint
 
         checkpoint_dir = pull_checkpoint(str(checkpoint_dir)).path  # a registry name or Hub repo
-    export_fn(checkpoint_dir, out, overwrite=overwrite)
-    say(f"wrote {out}")
+    written = export_fn(checkpoint_dir, out, overwrite=overwrite)
+    files = f" ({', '.join(sorted(p.name for p in written.iterdir()))})" if written.is_dir() else ""
+    say(f"wrote {written}{files}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,6 +292,7 @@ def generate(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per forward pass (does not change the result)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --outdir (once the new one is complete)."),
+    compile_: bool = typer.Option(False, "--compile", help="Run the generator through torch.compile (inductor): pays a one-time compilation (cached on disk), then faster; pixels agree up to rounding."),
 ) -> None:
     """Generate images from a GAN: a grid (--out) or one PNG per seed (--outdir)."""
     from ganzoo.api import load
@@ -303,7 +316,8 @@ def generate(
     if out is not None and _IMAGE_FORMATS[out.suffix.lower()] == "JPEG" and gan.metadata.channels == 4:
         raise GanzooError(f"{out}: JPEG has no alpha channel and {src} makes RGBA images; use a .png name")
     class_idx = gan.class_index(class_, option="--class")  # errors name the CLI's option, not the keyword
-    chunks = _sample_chunks(gan, seed_list, batch_size, truncation_psi=trunc, class_idx=class_idx, noise_mode=noise_mode)
+    chunks = _sample_chunks(gan, seed_list, batch_size, truncation_psi=trunc, class_idx=class_idx, noise_mode=noise_mode,
+                            compile=compile_)  # fmt: skip
     if out is not None:
         import numpy as np
 

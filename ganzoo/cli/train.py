@@ -44,12 +44,14 @@ def finetune(
     freeze_d: Optional[int] = typer.Option(None, "--freeze-d", help="freezed: D layers to freeze (default: 3 highest resolutions)."),
     general_g: Optional[int] = typer.Option(None, "--general-g", help="adafm: G blocks (highest resolutions) with AdaFM."),
     general_d: Optional[int] = typer.Option(None, "--general-d", help="adafm: D blocks next to the image to freeze."),
+    adafm_variant: Optional[str] = typer.Option(None, "--adafm-variant", help="adafm: keep (default: every transferred block) | paper (as the AdaFM authors' code: GP-GAN's specific part and D head rebuilt)."),
     allow_random_d: bool = typer.Option(False, "--allow-random-d", help="Start D from scratch when the source has none."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Resample the data to this (the source's) resolution."),
     xflip: bool = typer.Option(False, "--xflip", help="Add x-flips of the data."),
     gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default 0.0002*res^2/batch)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of G and D (default 0.0025)."),
     ada_target: Optional[float] = typer.Option(None, "--ada-target", help="ADA target for r_t (default 0.6)."),
+    g_ortho: Optional[float] = typer.Option(None, "--g-ortho", help="BigGAN: orthogonal regularization of G, BigGAN-PyTorch's --G_ortho (paper: 1e-4; default 0, off)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
     old_target: Optional[float] = old_spelling(None, "--target", "--ada-target"),
     old_mirror: bool = old_spelling(False, "--mirror", "--xflip"),
@@ -66,11 +68,13 @@ def finetune(
     if not names and any(metric_settings.values()):
         raise GanzooError("--num-gen, --feature-extractor and --random-weights apply to --metrics; give --metrics too")
     metrics_options = {key: value for key, value in metric_settings.items() if value}  # unset: evaluate's defaults
+    family_options = {"G_ortho": g_ortho} if g_ortho is not None else {}  # unset: the family's default
     path = finetune_fn(source, data, out, recipe=recipe, kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap,
                        metrics=names, resume=resume, freeze_d=freeze_d, general_g=general_g, general_d=general_d,
-                       allow_random_d=allow_random_d, resolution=resolution, mirror=xflip, p=p, aug_preset=aug_preset,
+                       adafm_variant=adafm_variant, allow_random_d=allow_random_d, resolution=resolution, mirror=xflip,
+                       p=p, aug_preset=aug_preset,
                        gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=ada_target, device=device,
-                       metrics_options=metrics_options or None)  # fmt: skip
+                       metrics_options=metrics_options or None, **family_options)  # fmt: skip
     if is_rank_zero():  # under torchrun, one line, not one per process
         say(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)")
 

@@ -243,19 +243,22 @@ def checkpoint_fingerprint(directory: str | os.PathLike) -> str:
     return digest
 
 
-def sample_plan(num: int, seed: int, c_dim: int) -> dict:
+def sample_plan(num: int, seed: int, c_dim: int, class_idx: int | None = None) -> dict:
     """How samples for metrics are drawn: seeds ``seed .. seed+num-1``, truncation 1, per-image
-    random noise seeded by the seed, and for conditional models class ``i % c_dim`` for image i."""
+    random noise seeded by the seed, and for conditional models class ``i % c_dim`` for image i
+    (or every image of class ``class_idx`` when given: the metrics of one class)."""
+    classes = None if not c_dim else "index-mod-c_dim" if class_idx is None else f"only-{int(class_idx)}"
     return {"num": int(num), "first_seed": int(seed), "truncation_psi": 1.0, "noise_mode": NOISE_MODE,
-            "classes": "index-mod-c_dim" if c_dim else None}  # fmt: skip
+            "classes": classes}  # fmt: skip
 
 
-def _sample_batches(gan: "GAN", num: int, seed: int, batch_size: int):
+def _sample_batches(gan: "GAN", num: int, seed: int, batch_size: int, class_idx: int | None = None):
     c_dim = gan.metadata.num_classes
     for start in range(0, num, batch_size):
         seeds = list(range(seed + start, seed + min(num, start + batch_size)))
-        if not c_dim:
-            yield gan.sample(seeds=seeds, truncation_psi=1.0, noise_mode=NOISE_MODE, batch_size=batch_size)
+        if not c_dim or class_idx is not None:
+            yield gan.sample(seeds=seeds, truncation_psi=1.0, noise_mode=NOISE_MODE, batch_size=batch_size,
+                             class_idx=class_idx if c_dim else None)  # fmt: skip
             continue
         # Conditional: image i gets class i % c_dim; sample per class, then restore seed order.
         images = [None] * len(seeds)
@@ -272,7 +275,7 @@ def _sample_batches(gan: "GAN", num: int, seed: int, batch_size: int):
 def sample_features(gan: "GAN | None", extractor: "FeatureExtractor", num: int, seed: int = 0,
                     fingerprint: str | None = None, c_dim: int | None = None, loader: Any = None,
                     description: str = "samples", progress: bool = True, batch_size: int = 16,
-                    use_cache: bool = True) -> FeatureSet:  # fmt: skip
+                    use_cache: bool = True, class_idx: int | None = None) -> FeatureSet:  # fmt: skip
     """Features of ``num`` seeded samples of a GAN, from the cache when the generator is unchanged.
 
     Args:
@@ -288,6 +291,7 @@ def sample_features(gan: "GAN | None", extractor: "FeatureExtractor", num: int, 
         progress: show a progress bar while sampling.
         batch_size: images per generator forward pass.
         use_cache: read and write the on-disk cache.
+        class_idx: a conditional GAN's class that every sample is of (None: class ``i % c_dim``).
 
     Returns:
         The :class:`FeatureSet`.
@@ -298,13 +302,14 @@ def sample_features(gan: "GAN | None", extractor: "FeatureExtractor", num: int, 
         raise GanzooError("sample_features: give a GAN, or fingerprint, c_dim and loader")
     fingerprint = fingerprint or gan_fingerprint(gan)
     c_dim = gan.metadata.num_classes if gan is not None else c_dim
-    key = {"kind": "samples", "generator_sha256": fingerprint, **sample_plan(num, seed, c_dim), **extractor.cache_key()}
+    key = {"kind": "samples", "generator_sha256": fingerprint, **sample_plan(num, seed, c_dim, class_idx),
+           **extractor.cache_key()}  # fmt: skip
     path, hit = _cached(key, "samples") if use_cache else (None, None)
     if hit is not None:
         return hit
     gan = gan if gan is not None else loader()
     gan = gan.to(extractor.device)
-    features = extractor.extract(_sample_batches(gan, num, seed, batch_size), total=num,
+    features = extractor.extract(_sample_batches(gan, num, seed, batch_size, class_idx), total=num,
                                  description=description, progress=progress)  # fmt: skip
     feature_set = FeatureSet(features, key, origin="computed", path=path)
     if path is not None:

@@ -158,6 +158,7 @@ def evaluate(
     k_dc: int = 5,
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
+    class_idx: int | str | None = None,
 ) -> dict:
     """Compares a GAN's samples with a dataset: FID, KID, precision/recall, density/coverage.
 
@@ -183,6 +184,9 @@ def evaluate(
         k_dc: k of density/coverage.
         kid_subsets: KID subsets.
         kid_subset_size: KID subset size.
+        class_idx: a conditional GAN's class (index or name) that every sample is of (the
+            metrics of one class; None: image i of class ``i % num_classes``). Ignored for
+            unconditional GANs.
 
     Returns:
         ``{'fid', 'kid', 'precision', 'recall', 'density', 'coverage'}`` (those asked for), plus
@@ -207,6 +211,8 @@ def evaluate(
         check_extractor_name(extractor_name)  # a typo is its own error, before any reading or download
     dataset = ImageDataset(data, resolution=resolution, channels=3, strict=strict)
     candidate = resolve_candidate(src, progress=progress)
+    if class_idx is not None and candidate.c_dim:
+        class_idx = candidate.load().class_index(class_idx)  # a name, or an index out of range: one line
     # What reading did to the data (mixed sizes or channels: one note each, with the counts).
     data_record = {"path": str(data), "resolution": dataset.resolution, **dataset.preparation()}
     out: dict[str, Any] = {"num_gen": num_gen, "extractors": extractors, "data": data_record, "notes": dataset.notes()}
@@ -218,7 +224,8 @@ def evaluate(
         extractor = get_extractor(extractor_name, device=device, allow_random_weights=allow_random_weights, progress=progress)
         real = dataset_features(dataset, extractor, progress=progress)
         gen = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint, c_dim=candidate.c_dim,
-                              loader=candidate.load, description=f"sampling {candidate.label}", progress=progress)  # fmt: skip
+                              loader=candidate.load, description=f"sampling {candidate.label}", progress=progress,
+                              class_idx=class_idx if candidate.c_dim else None)  # fmt: skip
         features[extractor_name] = (real, gen)
         out["num_real"] = len(real)
     for metric in names:

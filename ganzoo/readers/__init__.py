@@ -21,18 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-
-from ganzoo._io import atomic_path, check_output, sha256_file
+from ganzoo._io import check_output, sha256_file
 from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
-from ganzoo.errors import ConversionError
+from ganzoo.errors import ConversionError, OutputError
 
 # Bytes that a torch.save file of the legacy (non-zip) format starts with: a pickled magic number.
 _LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 _SNIFF_BYTES = 1 << 16
 
-__all__ = ["FORMATS", "ForeignCheckpoint", "NetworkSpec", "Reader", "convert", "detect_format", "export",
-           "read_foreign", "register_reader"]  # fmt: skip
+__all__ = ["FORMATS", "ForeignCheckpoint", "NetworkSpec", "Reader", "check_export_output", "convert", "detect_format",
+           "export", "read_foreign", "register_reader"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -218,27 +216,46 @@ def convert(
     return gan
 
 
+def check_export_output(out: str | os.PathLike, overwrite: bool = False, architecture=None) -> Path:
+    """Checks, before any work, that ``ganzoo export`` can write ``out``; returns it as a Path.
+
+    With ``architecture`` (an :class:`~ganzoo.architectures.Architecture`): its own rule
+    (:meth:`~ganzoo.architectures.Architecture.check_export`: one ``.pt`` file, or a folder).
+    Without (the checkpoint is still to be downloaded): only what every rule refuses, an
+    existing file or non-empty folder without ``overwrite``.
+
+    Raises:
+        OutputError: one line naming ``out`` and the problem.
+    """
+    if architecture is not None:
+        return architecture.check_export(out, overwrite=overwrite)
+    out = Path(out)
+    if not overwrite and os.path.lexists(out) and not (out.is_dir() and not any(out.iterdir())):
+        raise OutputError(f"{out}: already exists (use --overwrite to replace it)")
+    return out
+
+
 def export(checkpoint_dir: str | os.PathLike, out_file: str | os.PathLike, verify: bool = True,
            overwrite: bool = False) -> Path:
-    """Writes a checkpoint directory as a plain state-dict file ``{'G': ..., 'D': ..., 'G_ema': ...}``.
+    """Writes a checkpoint directory in the form its family's official code loads, with
+    ``load_state_dict(strict=True)``; returns ``out_file`` (a file, or a folder).
 
-    The official StyleGAN2-ADA networks load each entry with ``load_state_dict(strict=True)``;
-    the constructor kwargs go under ``'init_kwargs'`` (a plain dict) so the file is self-describing.
-    Networks that the checkpoint lacks are left out. AdaFM modulation is folded into the weights
-    (:meth:`~ganzoo.architectures.Architecture.for_upload`).
-    An existing ``out_file`` is replaced only with ``overwrite``.
+    What is written is the architecture's choice
+    (:meth:`~ganzoo.architectures.Architecture.export`): by default one plain state-dict file
+    ``{'G': ..., 'D': ..., 'G_ema': ...}`` (the official StyleGAN2-ADA networks load each entry),
+    the constructor kwargs under ``'init_kwargs'`` (a plain dict) so the file is self-describing;
+    a family whose release has a layout of its own writes that (a weights folder, say).
+    Networks that the checkpoint lacks are left out. AdaFM modulation is folded into
+    the weights (:meth:`~ganzoo.architectures.Architecture.for_upload`). ``out_file`` is checked
+    before the checkpoint is read, written atomically, and an existing one is replaced only with
+    ``overwrite``.
     """
-    from ganzoo.checkpoint import GAN
+    from ganzoo.architectures import get_architecture
+    from ganzoo.checkpoint import GAN, read_config
 
-    check_output(out_file, suffixes=(".pt", ".pth"), overwrite=overwrite)  # before the checkpoint is read
+    architecture = get_architecture(read_config(checkpoint_dir)["architecture"])
+    out = check_export_output(out_file, overwrite=overwrite, architecture=architecture)  # before the weights are read
     # As published: what any loader of the family reads (AdaFM's gamma/beta folded into weights).
     gan = GAN.load(checkpoint_dir, verify=verify)
     gan, _ = gan.architecture.for_upload(gan)
-    payload: dict = {role: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-                     for role, net in gan.networks().items()}  # fmt: skip
-    payload["init_kwargs"] = {role: copy.deepcopy(net.init_kwargs) for role, net in gan.networks().items()}
-    out_file = Path(out_file)
-    with atomic_path(out_file) as tmp, open(tmp, "wb") as f:
-        # A file object, not the path: torch names the zip records after the (random) temporary file.
-        torch.save(payload, f)
-    return out_file
+    return gan.architecture.export(gan, out, overwrite=overwrite)

@@ -35,6 +35,7 @@ __all__ = [
     "check_architecture",
     "check_device",
     "check_extractor",
+    "check_family_options",
     "check_memory",
     "check_metric_data",
     "check_metrics",
@@ -52,7 +53,7 @@ __all__ = [
 FLAGS = {
     "total_kimg": "--kimg", "batch": "--batch", "batch_gpu": "--batch-gpu", "seed": "--seed", "lr_G": "--lr",
     "lr_D": "--lr", "r1_gamma": "--gamma", "aug": "--aug", "aug_preset": "--augpipe", "aug_p": "--p",
-    "ada_target": "--ada-target",
+    "ada_target": "--ada-target", "G_ortho": "--g-ortho",
 }  # fmt: skip
 
 #: Fewest real images each metric needs (``k_pr`` and ``k_dc`` at their defaults, 3 and 5).
@@ -170,6 +171,26 @@ def check_options(opts: Any) -> None:
     check_number(name("ada_target"), opts.ada_target, low=0, high=1)
     check_number("ada_kimg", opts.ada_kimg, low=0, open_low=True)
     check_number("penalty_weight", opts.penalty_weight, low=0)
+    check_number(name("G_ortho"), opts.G_ortho, low=0)
+
+
+def check_family_options(architecture: Any, opts: Any) -> None:
+    """Refuses a family's own option (:data:`~ganzoo.train.loop.FAMILY_OPTIONS`, e.g.
+    ``--g-ortho``) set for an architecture whose objective does not read it
+    (:attr:`~ganzoo.architectures.Architecture.objective_options`).
+
+    Raises:
+        GanzooError: one line naming the flag, the architecture and those that take it.
+    """
+    from ganzoo.architectures import known_architectures
+    from ganzoo.train.loop import FAMILY_OPTIONS
+
+    for field in FAMILY_OPTIONS:
+        value = getattr(opts, field)
+        if value and field not in architecture.objective_options:
+            takers = sorted(n for n, a in known_architectures().items() if field in a.objective_options)
+            raise _refuse(FLAGS.get(field, field), value, f"{architecture.name} networks do not train with it "
+                          f"(it applies to {', '.join(takers) or 'no known architecture'})")  # fmt: skip
 
 
 def check_settings(*, kimg: float | None = None, snap: float | None = None, tick_kimg: float | None = None,
@@ -178,7 +199,8 @@ def check_settings(*, kimg: float | None = None, snap: float | None = None, tick
                    gamma: float | None = None, p: float | None = None, aug: str | None = None,
                    aug_preset: str | None = None, target: float | None = None, ema_kimg: float | None = None,
                    freeze_d: int | None = None, general_g: int | None = None, general_d: int | None = None,
-                   resolution: int | None = None, **options: Any) -> None:  # fmt: skip
+                   resolution: int | None = None, adafm_variant: str | None = None,
+                   **options: Any) -> None:  # fmt: skip
     """Checks the settings of :func:`ganzoo.finetune` the user gave (None: not given, the
     default is valid), before anything is loaded.
 
@@ -192,10 +214,12 @@ def check_settings(*, kimg: float | None = None, snap: float | None = None, tick
     from dataclasses import fields
 
     from ganzoo.train.loop import TrainingOptions
-    from ganzoo.train.recipes import RECIPES
+    from ganzoo.train.recipes import ADAFM_VARIANTS, RECIPES
 
     if recipe is not None and recipe not in RECIPES:
         raise GanzooError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    if adafm_variant is not None and adafm_variant not in ADAFM_VARIANTS:
+        raise GanzooError(f"--adafm-variant {adafm_variant}: choose from {', '.join(ADAFM_VARIANTS)}")
     for flag, value in (("--snap", snap), ("tick_kimg", tick_kimg)):
         if value is not None:
             check_number(flag, value, low=0, open_low=True)

@@ -17,6 +17,7 @@ what one process with two chunks gives (up to float summation order).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
 
@@ -28,6 +29,22 @@ from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
 from ganzoo.train.dataset import ProceduralImages, TrainingImages
 from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, Objective
+
+# `compile=None` compiles StyleGAN2 runs on CPU longer than this many thousand images. Compiling
+# G and D costs about 1-3 min of one CPU core with a cold inductor cache (seconds from a warm
+# one); at the starter scale (32x32) the compiled Gmain/Dmain phases save about 0.01 s per image
+# on one thread, so a cold compilation is repaid after roughly 15-20 kimg, at 256x256 after far
+# less. 100 keeps that cost a few percent of the run in the worst measured case, and leaves short
+# runs (smoke runs, tests, the default of 100 kimg itself) on the eager reference path.
+# scripts/bench_compile.py measures both sides.
+COMPILE_MIN_KIMG = 100.0
+# Architectures whose networks are compiled automatically (verified against eager: tests/test_compile.py).
+_AUTO_COMPILE_ARCHITECTURES = ("stylegan2",)
+
+
+#: :class:`TrainingOptions` fields that only some families' objectives read (off at their default,
+#: 0); :func:`ganzoo.train.checks.check_family_options` refuses them set for any other family.
+FAMILY_OPTIONS = ("G_ortho",)
 
 
 @dataclass
@@ -65,6 +82,18 @@ class TrainingOptions:
         allow_tf32: let CUDA use TF32 in convolutions and matrix products (faster, ~1e-3
             relative error). Off by default, as in StyleGAN2-ADA's training loop; the flags are
             torch-global and set when a Trainer is made on CUDA.
+        G_ortho: strength of BigGAN's orthogonal regularization of G (BigGAN-PyTorch's
+            ``--G_ortho``; the paper used 1e-4); 0 = off. A family's own option
+            (:data:`FAMILY_OPTIONS`): only families that list it in
+            :attr:`~ganzoo.architectures.Architecture.objective_options` train with it set.
+        compile: run G's mapping and synthesis networks and D through ``torch.compile``
+            (inductor, :mod:`ganzoo.compile`) in the phases that differentiate once (``Gmain``,
+            ``Dmain``; the R1 and path-length phases stay eager). None = automatic: on for
+            StyleGAN2 runs on CPU longer than :data:`COMPILE_MIN_KIMG` (100) thousand images
+            (where the one-time compilation is repaid), off otherwise. The Trainer replaces None by what
+            it decided (False also where compiling is unavailable), so snapshots and ``run.json``
+            record it and a resumed run computes the same way. Compiled and eager runs agree to
+            float rounding (about 1e-5 per step), not bit for bit.
     """
 
     batch: int = 32
@@ -97,6 +126,8 @@ class TrainingOptions:
     penalty_file: str | None = None
     penalty_weight: float = 0.0
     allow_tf32: bool = False
+    G_ortho: float = 0.0
+    compile: bool | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -106,6 +137,8 @@ class TrainingOptions:
     @classmethod
     def from_dict(cls, data: dict) -> "TrainingOptions":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        # A record from before the compiled path ran eagerly: resuming it stays eager.
+        known.setdefault("compile", False)
         if "betas" in known:
             known["betas"] = tuple(known["betas"])
         return cls(**known)
@@ -284,12 +317,35 @@ class Trainer:
             "G": self._adam(self.G, options.lr_G, options.G_reg_interval),
             "D": self._adam(self.D, options.lr_D, options.D_reg_interval),
         }
+        self.compiled = self._compile_networks()
         self.cur_nimg = 0
         self.batch_idx = 0
         self.last_stats: dict[str, float] = {}
         # (sum of signs, count) of D's real logits over the last ada_interval minibatches: the
         # overfitting heuristic r_t, reported whatever the augmentation mode.
         self._recent_signs: list[tuple[float, float]] = []
+
+    def _compile_networks(self) -> bool:
+        """Compiles G's mapping and synthesis networks (G itself if it has none) and D when
+        ``options.compile`` asks for it (None: :data:`COMPILE_MIN_KIMG`); records the outcome in
+        ``options.compile``."""
+        opts = self.options
+        wanted = opts.compile
+        if wanted is None:
+            wanted = (self.device.type == "cpu" and self.architecture.name in _AUTO_COMPILE_ARCHITECTURES
+                      and opts.total_kimg > COMPILE_MIN_KIMG)  # fmt: skip
+        done = False
+        if wanted:
+            from ganzoo.compile import compile_generator, compile_network
+
+            done = all([compile_generator(self.G), compile_network(self.D)])
+        opts.compile = done
+        return done
+
+    def _phase_runs_eagerly(self, phase: str) -> bool:
+        """Phases that differentiate twice (R1, path length; Dmain when R1 is part of D's main
+        loss) run eagerly: AOT autograd cannot differentiate compiled graphs twice."""
+        return phase in ("Greg", "Dreg") or (phase == "Dmain" and self.options.D_reg_interval is None)
 
     def _adam(self, net: torch.nn.Module, lr: float, reg_interval: int | None) -> torch.optim.Adam:
         ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
@@ -350,14 +406,15 @@ class Trainer:
             net.requires_grad_(True)
             opt.zero_grad(set_to_none=True)
             chunk_stats: list[ChunkStats] = []
-            for chunk in self.my_chunks:
-                seed = chunk_seed(opts.seed, self.batch_idx, phase_idx, chunk)
-                torch.manual_seed(seed)  # the device-side noise (synthesis noise, PL noise)
-                gen = torch.Generator().manual_seed(seed)
-                real_img, real_c, z, gen_c = self._chunk_inputs(
-                    chunk - offset, gen, real_mine if phase[0] == "D" else None, labels_mine
-                )
-                chunk_stats.append(self.loss.accumulate(phase, real_img, real_c, z, gen_c, gain, gen))
+            with self._phase_mode(phase):
+                for chunk in self.my_chunks:
+                    seed = chunk_seed(opts.seed, self.batch_idx, phase_idx, chunk)
+                    torch.manual_seed(seed)  # the device-side noise (synthesis noise, PL noise)
+                    gen = torch.Generator().manual_seed(seed)
+                    real_img, real_c, z, gen_c = self._chunk_inputs(
+                        chunk - offset, gen, real_mine if phase[0] == "D" else None, labels_mine
+                    )
+                    chunk_stats.append(self.loss.accumulate(phase, real_img, real_c, z, gen_c, gain, gen))
             net.requires_grad_(False)
             self._reduce_and_step(net, opt)
             stats.update(self._apply_phase_stats(phase, chunk_stats))
@@ -374,6 +431,13 @@ class Trainer:
         stats["ada_p"] = float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0
         self.last_stats = stats
         return stats
+
+    def _phase_mode(self, phase: str):
+        if self.compiled and self._phase_runs_eagerly(phase):
+            from ganzoo.compile import eager
+
+            return eager(self.G, self.D)
+        return contextlib.nullcontext()
 
     def _reduce_and_step(self, net: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         params = fill_unreached_grads(net.parameters())
@@ -494,4 +558,4 @@ def train(trainer: Trainer, until_nimg: int, callback: Callable[[Trainer, dict],
             break
 
 
-__all__ = ["TrainingOptions", "Trainer", "Distributed", "chunk_seed", "train"]
+__all__ = ["COMPILE_MIN_KIMG", "FAMILY_OPTIONS", "TrainingOptions", "Trainer", "Distributed", "chunk_seed", "train"]

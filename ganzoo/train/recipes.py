@@ -8,6 +8,9 @@
   highest-resolution G blocks keep their weights frozen and learn AdaFM's per-(output,
   input)-channel scale and shift; the ``general_d`` D blocks closest to the image are frozen
   (the paper's G4D2 split, in the blocks by resolution the architecture names); everything else trains.
+  ``adafm_variant='paper'`` (where the architecture defines :meth:`Architecture.adafm_paper`):
+  the split as the authors' code builds it, e.g. for GP-GAN the part of G below the general
+  blocks and D's head rebuilt from ``seed`` and only γ, β training in the general part.
 * ``scratch``: the source's architecture with a seeded random init, the baseline.
 """
 
@@ -22,6 +25,9 @@ from ganzoo.checkpoint import GAN
 from ganzoo.errors import GanzooError
 
 RECIPES = ("full", "freezed", "adafm", "scratch")
+#: The ``adafm`` recipe's variants: ``keep`` (the default: every transferred block, AdaFM on the
+#: general ones) and ``paper`` (:meth:`~ganzoo.architectures.Architecture.adafm_paper`).
+ADAFM_VARIANTS = ("keep", "paper")
 DEFAULT_FROZEN_D_BLOCKS = 3
 
 
@@ -61,6 +67,7 @@ def prepare(
     general_g: int | None = None,
     general_d: int | None = None,
     allow_random_d: bool = False,
+    adafm_variant: str | None = None,
 ) -> PreparedNetworks:
     """Builds the networks of ``recipe`` from ``source`` (which is not modified), through the
     source architecture's hooks (:class:`~ganzoo.architectures.Architecture`).
@@ -75,6 +82,9 @@ def prepare(
         general_d: ``adafm``: number of D blocks next to the image to freeze (None = 2, at
             most all but one).
         allow_random_d: start D from scratch when the source has none (else refuse).
+        adafm_variant: ``adafm``: ``'keep'`` (None: the default) or ``'paper'``
+            (:meth:`~ganzoo.architectures.Architecture.adafm_paper`; its own default split,
+            ``adafm_paper_defaults``).
 
     Raises:
         GanzooError: unknown recipe or one the architecture lacks, a source without D (and no
@@ -82,9 +92,14 @@ def prepare(
     """
     if recipe not in RECIPES:
         raise GanzooError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    if adafm_variant is not None and adafm_variant not in ADAFM_VARIANTS:
+        raise GanzooError(f"--adafm-variant {adafm_variant}: choose from {', '.join(ADAFM_VARIANTS)}")
+    if adafm_variant not in (None, "keep") and recipe != "adafm":
+        raise GanzooError(f"--adafm-variant {adafm_variant} applies to --recipe adafm, not {recipe}")
     source, _ = source.architecture.for_upload(source)  # any AdaFM folded into plain kernels
     arch = source.architecture
     arch.require("finetune", recipe)
+    paper = recipe == "adafm" and adafm_variant == "paper"
     notes: list[str] = []
     settings: dict = {}
     G_src = source.G_ema
@@ -127,7 +142,7 @@ def prepare(
 
     # adafm
     g_blocks = arch.g_blocks(G_src)
-    default_g, default_d = arch.adafm_defaults
+    default_g, default_d = arch.adafm_paper_defaults if paper else arch.adafm_defaults
     n_g = min(default_g, len(g_blocks) - 1) if general_g is None else int(general_g)
     n_d = min(default_d, len(blocks) - 1) if general_d is None else int(general_d)
     if not 0 <= n_g <= len(g_blocks):
@@ -136,6 +151,13 @@ def prepare(
         raise GanzooError(f"--general-d {n_d}: the discriminator has {len(blocks)} blocks before its head")
     resolutions = g_blocks[len(g_blocks) - n_g :]
     frozen_d_layers = sum(n for _, n in blocks[:n_d])
-    settings.update(general_g=n_g, general_d=n_d, adafm_resolutions=resolutions, freeze_d=frozen_d_layers)
+    settings.update(general_g=n_g, general_d=n_d, adafm_resolutions=resolutions, freeze_d=frozen_d_layers,
+                    adafm_variant="paper" if paper else "keep")  # fmt: skip
+    if paper:
+        # One source generator for G and G_ema (the authors' G_ema starts as a copy of their G).
+        G, D = arch.adafm_paper(G, D_src, resolutions, seed)
+        notes.append(f"--adafm-variant paper: the generator outside its general blocks {resolutions} and D's head "
+                     f"rebuilt from seed {seed}, as the AdaFM authors' code builds them")  # fmt: skip
+        return prepared(G, _clone(G), arch.freeze_d(D, frozen_d_layers))
     return prepared(arch.with_adafm(G, resolutions), arch.with_adafm(G_ema, resolutions), arch.freeze_d(D_src, frozen_d_layers))
 

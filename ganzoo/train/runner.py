@@ -40,11 +40,12 @@ from safetensors.torch import load_file
 from ganzoo import __version__
 from ganzoo._io import atomic_directory, atomic_path, atomic_write_text, check_output
 from ganzoo._safetensors_write import save_file
+from ganzoo.architectures import metadata_of
 from ganzoo.checkpoint import CONFIG_NAME, GAN, WEIGHT_FILES
 from ganzoo.errors import GanzooError
 from ganzoo.train import checks
 from ganzoo.train.dataset import SYNTH_PREFIX, TrainingImages, load_training_images
-from ganzoo.train.loop import Trainer, TrainingOptions
+from ganzoo.train.loop import FAMILY_OPTIONS, Trainer, TrainingOptions
 from ganzoo.train.recipes import prepare
 
 RUN_FILE = "run.json"
@@ -262,6 +263,7 @@ def finetune(
     general_g: int | None = None,
     general_d: int | None = None,
     allow_random_d: bool = False,
+    adafm_variant: str | None = None,
     resolution: int | None = None,
     mirror: bool = False,
     p: float | None = None,
@@ -302,7 +304,8 @@ def finetune(
         resume: a run directory to continue from its newest snapshot (every run has one from
             its start on). A resumed run keeps its settings: ``recipe``, ``aug``, ``p``,
             ``aug_preset``, ``batch``, ``seed``, ``lr``, ``gamma``, ``ema_kimg``, ``target``,
-            ``mirror``, ``resolution``, ``freeze_d``, ``general_g``, ``general_d``, ``source``,
+            ``mirror``, ``resolution``, ``freeze_d``, ``general_g``, ``general_d``,
+            ``adafm_variant``, ``source``,
             ``out`` and ``**options`` that differ from the run's are refused (in one line naming
             them); ``kimg`` (not below where the run is), ``snap``, ``batch_gpu``, ``metrics``
             and ``metrics_options`` may change, and are applied and recorded in ``run.json``;
@@ -310,6 +313,9 @@ def finetune(
         freeze_d: ``freezed``: number of D layers to freeze.
         general_g, general_d: ``adafm``: general-part blocks of G and D.
         allow_random_d: start D from scratch when the source has none.
+        adafm_variant: ``adafm``: ``'keep'`` (None: the default; every transferred block) or
+            ``'paper'`` (the split as the AdaFM authors' code builds it, where the architecture
+            defines it: GP-GAN's, see :mod:`ganzoo.train.recipes`).
         resolution: resample the data to this resolution (must be the source's).
         mirror: add x-flips of the data.
         p: augmentation probability (``fixed``; initial value for ``ada``).
@@ -331,7 +337,10 @@ def finetune(
         lineage_notes: sentences added to this run's lineage step (e.g. what the data was).
         resume_hint: what the line printed on an interrupt (with ``progress``) tells the user to
             run to continue (default: ``--resume OUT``); ``""``: no line.
-        **options: further :class:`~ganzoo.train.loop.TrainingOptions` fields.
+        **options: further :class:`~ganzoo.train.loop.TrainingOptions` fields, e.g.
+            ``G_ortho=1e-4`` (BigGAN's orthogonal regularization of G, ``--g-ortho``; a family's
+            own option is refused, in one line, for a source of a family that does not train
+            with it).
 
     Returns:
         ``out``: a checkpoint directory (plus the run's snapshots and log).
@@ -351,7 +360,8 @@ def finetune(
     checks.check_settings(kimg=kimg, snap=snap, tick_kimg=tick_kimg, keep_snapshots=keep_snapshots, recipe=recipe,
                           batch=batch, batch_gpu=batch_gpu, seed=seed, lr=lr, gamma=gamma, p=p, aug=aug,
                           aug_preset=aug_preset, target=target, ema_kimg=ema_kimg, freeze_d=freeze_d,
-                          general_g=general_g, general_d=general_d, resolution=resolution, **options)  # fmt: skip
+                          general_g=general_g, general_d=general_d, resolution=resolution,
+                          adafm_variant=adafm_variant, **options)  # fmt: skip
     unknown = sorted(set(options) - set(TrainingOptions.__dataclass_fields__))
     if unknown:
         raise TypeError(f"finetune() got unexpected keyword argument(s) {', '.join(unknown)}")
@@ -362,7 +372,8 @@ def finetune(
     if resume is not None:
         asked = dict(source=source, out=out, recipe=recipe, aug=aug, p=p, aug_preset=aug_preset, batch=batch, seed=seed,
                      lr=lr, gamma=gamma, ema_kimg=ema_kimg, target=target, mirror=mirror or None, resolution=resolution,
-                     freeze_d=freeze_d, general_g=general_g, general_d=general_d, **options)  # fmt: skip
+                     freeze_d=freeze_d, general_g=general_g, general_d=general_d, adafm_variant=adafm_variant,
+                     **options)  # fmt: skip
         return _resume(Path(resume), kimg=kimg, device=device, progress=progress, callback=callback,
                        data=data, snap=snap, keep_snapshots=keep_snapshots, tick_kimg=tick_kimg, batch_gpu=batch_gpu,
                        metrics=metrics, metrics_options=metrics_options, asked=asked, resume_hint=resume_hint)  # fmt: skip
@@ -386,14 +397,21 @@ def finetune(
     for name in checks.metric_extractors(metrics, metrics_options) if metrics else ():
         checks.check_extractor(name, bool((metrics_options or {}).get("allow_random_weights")), progress=progress)
     gan = _load_source(source, device)
+    # A family's own option (--g-ortho) for a family whose objective does not read it: refused.
+    checks.check_family_options(gan.architecture, TrainingOptions(**{k: options[k] for k in FAMILY_OPTIONS if k in options}))
     meta = gan.metadata
     res = meta.resolution
     if resolution is not None and int(resolution) != res:
         raise GanzooError(f"--resolution {resolution}: the source is {res}x{res}; the target resolution must match the source")
     batch = int(batch) if batch is not None else default_batch(res)
     _check_memory(gan, int(batch_gpu or batch // checks.world_size()), device, f"the source is {res}x{res}")
+    # The networks first: a recipe may change the number of classes (--adafm-variant paper
+    # rebuilds G's and D's class layers with one label), and the data is read for those.
+    prepared = prepare(gan, recipe, seed=int(seed), freeze_d=freeze_d, general_g=general_g, general_d=general_d,
+                       allow_random_d=allow_random_d, adafm_variant=adafm_variant)  # fmt: skip
+    c_dim = metadata_of(prepared.G_ema).num_classes
     images = load_training_images(data, res, meta.channels, resample=resolution is not None, mirror=mirror,
-                                  c_dim=meta.num_classes)  # fmt: skip
+                                  c_dim=c_dim)  # fmt: skip
     if metrics:
         checks.check_metric_data(metrics, int(images.describe().get("num_images", len(images))), metrics_options)
     # The architecture's own training settings (learning rates, regularization), then the user's.
@@ -408,8 +426,6 @@ def finetune(
         batch=batch, batch_gpu=batch_gpu, seed=int(seed), total_kimg=float(kimg), aug=aug, aug_preset=aug_preset,
         aug_p=float(p) if p is not None else 0.0, ada_target=target, **settings,
     )  # fmt: skip
-    prepared = prepare(gan, recipe, seed=int(seed), freeze_d=freeze_d, general_g=general_g, general_d=general_d,
-                       allow_random_d=allow_random_d)  # fmt: skip
     trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, opts, device=device)
     base_config, step = _lineage(gan, source, recipe, prepared, images, opts, trainer)
     if source_label is not None:
@@ -455,7 +471,7 @@ def _lineage(gan: GAN, source: Any, recipe: str, prepared, images: TrainingImage
         "lineage": copy.deepcopy(src_config.get("lineage") or []),
         "license": src_config.get("license", "unknown"),
     }
-    if src_config.get("class_names"):
+    if src_config.get("class_names") and len(src_config["class_names"]) == metadata_of(prepared.G_ema).num_classes:
         base["class_names"] = list(src_config["class_names"])
     label = _source_label(source)
     step: dict = {"parent": label, "recipe": recipe, "settings": dict(prepared.settings), "data": images.describe(),
@@ -632,6 +648,7 @@ def _kept_settings(info: dict, opts: TrainingOptions) -> dict[str, tuple[str, An
         "target": ("--ada-target", opts.ada_target), "mirror": ("--xflip", bool(data.get("mirror"))),
         "resolution": ("--resolution", data.get("resolution")), "freeze_d": ("--freeze-d", settings.get("freeze_d")),
         "general_g": ("--general-g", settings.get("general_g")), "general_d": ("--general-d", settings.get("general_d")),
+        "adafm_variant": ("--adafm-variant", settings.get("adafm_variant", "keep" if info.get("recipe") == "adafm" else None)),
     }  # fmt: skip
 
 

@@ -32,13 +32,16 @@ Sampling (``GAN.sample``, ``ganzoo generate``):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ganzoo.architectures import Architecture, Metadata, register_architecture
+from ganzoo._io import check_output
+from ganzoo.architectures import EXPORT_SUFFIXES, Architecture, Metadata, register_architecture
 from ganzoo.architectures._layers import FreezableD
 from ganzoo.architectures.biggan.networks import (
     _G_WIDTHS,
@@ -115,6 +118,7 @@ class BigGAN(FreezableD, Architecture):
     recipes = ("full", "freezed", "scratch")
     mergeable = False
     formats = ("biggan-pytorch",)
+    objective_options = ("G_ortho",)  # the release's --G_ortho (objective.py)
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
         return Metadata(
@@ -141,6 +145,30 @@ class BigGAN(FreezableD, Architecture):
             return G(z * float(truncation_psi), G.shared(y))
         finally:
             G.train(was_training)
+
+    # -- export: BigGAN-PyTorch's weights folder -----------------------------------------------
+
+    def check_export(self, out: str | os.PathLike, overwrite: bool = False) -> Path:
+        """A ``.pt``/``.pth`` name: the single file of every family; any other: the release's
+        weights folder (missing or empty, or replaced with ``overwrite``)."""
+        if Path(out).suffix.lower() in EXPORT_SUFFIXES:
+            return super().check_export(out, overwrite=overwrite)
+        return check_output(out, "dir", overwrite=overwrite)
+
+    def export(self, gan: Any, out: str | os.PathLike, overwrite: bool = False) -> Path:
+        """BigGAN-PyTorch's weights folder at ``out`` (``G_ema.pth``, ``G.pth``, ``D.pth`` for the
+        networks the checkpoint has, and ``state_dict.pth`` with the release's ``config`` and
+        counters: :mod:`ganzoo.architectures.biggan.writer`), which the release's networks, built
+        from that ``config``, load with ``load_state_dict(strict=True)``. A ``.pt``/``.pth`` name
+        gets the single file of every family instead. Either way without ganzoo-only settings
+        (FreezeD's ``freeze_layers``)."""
+        from ganzoo.architectures.biggan.writer import release_networks, write_release_folder
+        from ganzoo.checkpoint import GAN
+
+        if Path(out).suffix.lower() not in EXPORT_SUFFIXES:
+            return write_release_folder(gan.networks(), out, overwrite=overwrite)
+        nets = release_networks(gan.networks())
+        return super().export(GAN(nets["G_ema"], nets.get("G"), nets.get("D"), config=gan.config), out, overwrite=overwrite)
 
     # -- training: BigGAN-PyTorch's objective and settings -------------------------------------
 

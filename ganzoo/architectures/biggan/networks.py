@@ -21,6 +21,15 @@ signatures ``G(z, G.shared(y))`` and ``D(x, y)``, and the numerics, in eval and 
   statistics and updates ``stored_mean``/``stored_var`` (momentum 0.1, unbiased variance),
   eval mode uses the stored ones.
 
+The same values are computed in fewer operations than the release computes them (float32
+rounding aside: ~1e-6 on images and logits): a 3x3 convolution after 2x nearest upsampling runs at
+the input's resolution as four folded 2x2 kernels; a 3x3 convolution before 2x2 average pooling
+as one 4x4 convolution with stride 2; the 1x1 shortcuts run at the lower resolution (before
+upsampling, after pooling); layers whose output is smaller than their weight divide the output,
+not the weight, by the singular value; the power iteration's ``right Wᵀ`` serves both the new
+left vector and the singular value; eval-mode conditional BN is one multiply-add.
+(``scripts/bench_biggan.py`` times them against the release.)
+
 The optimizers the release builds inside its networks are not built here: training is ganzoo's
 loop's job. ``init_kwargs`` records what a network was built with (JSON-able).
 """
@@ -177,11 +186,15 @@ def _power_step(matrix: torch.Tensor, vectors: list[torch.Tensor], store: bool, 
         with torch.no_grad():
             right = F.normalize(_remove_components(torch.matmul(stored, matrix), rights), eps=eps)
             rights.append(right)
-            left = F.normalize(_remove_components(torch.matmul(right, matrix.t()), lefts), eps=eps)
+        # ``right Wᵀ`` once, with gradient: the new left vector (no gradient) and the singular
+        # value ``right Wᵀ leftᵀ`` (gradient ``leftᵀ right``) both come from it.
+        projected = torch.matmul(right, matrix.t())
+        with torch.no_grad():
+            left = F.normalize(_remove_components(projected.detach(), lefts), eps=eps)
             lefts.append(left)
             if store:
                 _state(stored).copy_(left)
-        sigmas.append(torch.squeeze(torch.matmul(torch.matmul(right, matrix.t()), left.t())))
+        sigmas.append(torch.squeeze(torch.matmul(projected, left.t())))
     return sigmas
 
 
@@ -208,9 +221,9 @@ class _SpectralNorm:
     def sv(self) -> list[torch.Tensor]:
         return [getattr(self, f"sv{k}") for k in range(self.num_svs)]
 
-    def normalized_weight(self) -> torch.Tensor:
-        """The weight divided by its top singular value, estimated by this forward's power
-        iteration (which stores its vectors and values in train mode only)."""
+    def singular_value(self) -> torch.Tensor:
+        """The weight's top singular value, estimated by this forward's power iteration (which
+        stores its vectors and values in train mode only); differentiable in the weight."""
         matrix = self.weight.view(self.weight.size(0), -1)
         store = self.training and not getattr(self, "sn_frozen", False)  # a frozen layer (FreezeD) stores nothing
         for _ in range(self.num_itrs):
@@ -219,7 +232,80 @@ class _SpectralNorm:
             with torch.no_grad():
                 for stored, sigma in zip(self.sv, sigmas):
                     _state(stored).copy_(sigma)
-        return self.weight / sigmas[0]
+        return sigmas[0]
+
+    def normalized_weight(self) -> torch.Tensor:
+        """The weight divided by its top singular value (:meth:`singular_value`)."""
+        return self.weight / self.singular_value()
+
+
+def _scaled_output(out: torch.Tensor, sigma: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``out / sigma + bias`` (bias along dim 1): a layer applied with its raw weight and divided
+    by the singular value afterwards, for layers whose output is smaller than their weight (the
+    low-resolution convolutions, the class embedding), where dividing the weight would cost a
+    pass over all of it in the forward and two in the backward. The same values up to float
+    rounding."""
+    out = out / sigma
+    if bias is None:
+        return out
+    return out + bias.view([1, -1] + [1] * (out.ndim - 2))
+
+
+def _applied_weight(conv: nn.Conv2d) -> torch.Tensor:
+    """The kernel ``conv`` applies in this forward: spectrally normalized (with the power
+    iteration's bookkeeping) for :class:`SNConv2d`, the plain weight otherwise."""
+    return conv.normalized_weight() if isinstance(conv, _SpectralNorm) else conv.weight
+
+
+# Sizes from which the fused forms below are used (CPU-tuned; smaller maps gain nothing there).
+UPSAMPLE_CONV_FUSED_FROM = 16  # input side of the 3x3 convolution after 2x nearest upsampling
+CONV_POOL_FUSED_FROM = 32  # input side of the 3x3 convolution before 2x2 average pooling
+
+
+def _plain_conv3x3(conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` is a 3x3 convolution with stride 1, padding 1, no dilation or groups."""
+    return (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
+            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")  # fmt: skip
+
+
+def _upsampled_conv3x3(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(F.interpolate(x, scale_factor=2))`` for a 3x3 convolution with padding 1, computed
+    at the input's resolution: each of the four output phases ``(a, b)`` (output pixel
+    ``(2i + a, 2j + b)``) sees only 2x2 input pixels, so the 3x3 kernel folds into four 2x2
+    kernels (rows/columns ``(w0, w1 + w2)`` for phase 0, ``(w0 + w1, w2)`` for phase 1), run as
+    one convolution with padding 1 and interleaved into the output: 16/36 of the multiply-adds
+    (times ``((H + 1) / H)²``) and no upsampled copy of ``x``. The same values up to float
+    rounding (the summed kernel taps)."""
+    if x.shape[-1] < UPSAMPLE_CONV_FUSED_FROM or x.shape[-2] < UPSAMPLE_CONV_FUSED_FROM or not _plain_conv3x3(conv):
+        return conv(F.interpolate(x, scale_factor=2))
+    w = _applied_weight(conv)
+    n, _, height, width = x.shape
+    out_ch = w.shape[0]
+    rows = (torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),  # phase a = 0: input rows i-1, i
+            torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2))  # phase a = 1: rows i, i+1  # fmt: skip
+    kernels = []
+    for k in rows:  # [O, C, 2, 3] -> columns, the same way
+        kernels.append(torch.stack([k[..., 0], k[..., 1] + k[..., 2]], -1))
+        kernels.append(torch.stack([k[..., 0] + k[..., 1], k[..., 2]], -1))
+    bias = None if conv.bias is None else conv.bias.repeat(4)
+    phases = F.conv2d(x, torch.cat(kernels), bias, padding=1).view(n, 2, 2, out_ch, height + 1, width + 1)
+    out = x.new_empty([n, out_ch, height, 2, width, 2])
+    for a in (0, 1):
+        for b in (0, 1):
+            out[:, :, :, a, :, b] = phases[:, a, b, :, a : a + height, b : b + width]
+    return out.view(n, out_ch, 2 * height, 2 * width)
+
+
+def _conv3x3_pooled(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``F.avg_pool2d(conv(x), 2)`` for a 3x3 convolution with padding 1, as one 4x4 convolution
+    with stride 2 (the kernel averaged over its four 2x2-pool positions): 16/36 of the
+    multiply-adds, no full-resolution output. The same values up to float rounding."""
+    small = x.shape[-1] < CONV_POOL_FUSED_FROM or x.shape[-2] < CONV_POOL_FUSED_FROM
+    if small or x.shape[-1] % 2 or x.shape[-2] % 2 or not _plain_conv3x3(conv):
+        return F.avg_pool2d(conv(x), 2)
+    w = _applied_weight(conv)
+    kernel = (F.pad(w, (0, 1, 0, 1)) + F.pad(w, (1, 0, 0, 1)) + F.pad(w, (0, 1, 1, 0)) + F.pad(w, (1, 0, 1, 0))) * 0.25
+    return F.conv2d(x, kernel, conv.bias, stride=2, padding=1)
 
 
 class SNConv2d(nn.Conv2d, _SpectralNorm):
@@ -232,6 +318,12 @@ class SNConv2d(nn.Conv2d, _SpectralNorm):
         self._setup_sn(num_svs, num_itrs, out_channels, eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding_mode == "zeros" and isinstance(self.padding, tuple) and x.ndim == 4:
+            sides = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, p, d, k, s in
+                     zip(x.shape[2:], self.padding, self.dilation, self.kernel_size, self.stride)]  # fmt: skip
+            if x.shape[0] * self.out_channels * sides[0] * sides[1] < self.weight.numel():
+                out = F.conv2d(x, self.weight, None, self.stride, self.padding, self.dilation, self.groups)
+                return _scaled_output(out, self.singular_value(), self.bias)
         return F.conv2d(x, self.normalized_weight(), self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -244,6 +336,9 @@ class SNLinear(nn.Linear, _SpectralNorm):
         self._setup_sn(num_svs, num_itrs, out_features, eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.numel() // max(x.shape[-1], 1) * self.out_features < self.weight.numel():
+            out = F.linear(x, self.weight) / self.singular_value()  # see _scaled_output
+            return out if self.bias is None else out + self.bias
         return F.linear(x, self.normalized_weight(), self.bias)
 
 
@@ -258,10 +353,13 @@ class SNEmbedding(nn.Embedding, _SpectralNorm):
         self._setup_sn(num_svs, num_itrs, num_embeddings, eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        table = self.normalized_weight()
-        if x.is_floating_point():
-            return x.to(table.dtype) @ table
-        return F.embedding(x, table)
+        rows = x.numel() // x.shape[-1] if x.is_floating_point() else x.numel()
+        if rows < self.num_embeddings:  # fewer rows looked up than the table has: see _scaled_output
+            table, sigma = self.weight, self.singular_value()
+        else:
+            table, sigma = self.normalized_weight(), None
+        out = x.to(table.dtype) @ table if x.is_floating_point() else F.embedding(x, table)
+        return out if sigma is None else out / sigma
 
 
 def _conv_factory(spectral: bool, num_svs: int, num_itrs: int, eps: float):
@@ -368,6 +466,11 @@ class ccbn(nn.Module):  # the release's module name
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         scale = (1 + self.gain(y)).view(y.size(0), -1, 1, 1)
         shift = self.bias(y).view(y.size(0), -1, 1, 1)
+        if self.norm_style == "bn" and not self.training:
+            # Eval: the stored statistics fold into the per-sample scale and shift, one pass.
+            inv_std = torch.rsqrt(self.stored_var + self.eps).view(1, -1, 1, 1)
+            scale = scale * inv_std
+            return torch.addcmul(shift - self.stored_mean.view(1, -1, 1, 1) * scale, x, scale)
         if self.norm_style == "bn":
             # The release's conditional BN always updates its statistics with momentum 0.1.
             normed = _normalize(self, x, None, None, 0.1)
@@ -376,7 +479,7 @@ class ccbn(nn.Module):  # the release's module name
                                      self.eps)  # fmt: skip
         else:
             normed = x
-        return normed * scale + shift
+        return torch.addcmul(shift, normed, scale)  # normed * scale + shift, in one pass
 
     def extra_repr(self) -> str:
         return f"out: {self.output_size}, in: {self.input_size}, norm_style={self.norm_style}"
@@ -414,9 +517,10 @@ class GBlock(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(self.activation(self.bn1(x, y)), scale_factor=2)
-        h = self.conv2(self.activation(self.bn2(self.conv1(h), y)))
-        return h + self.conv_sc(F.interpolate(x, scale_factor=2))
+        h = _upsampled_conv3x3(self.activation(self.bn1(x, y)), self.conv1)
+        h = self.conv2(self.activation(self.bn2(h, y)))
+        # A 1x1 convolution commutes with nearest upsampling: project, then upsample (1/4 the work).
+        return h + F.interpolate(self.conv_sc(x), scale_factor=2)
 
 
 class DBlock(nn.Module):
@@ -438,17 +542,15 @@ class DBlock(nn.Module):
         self.activation = activation
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        if self.preactivation:
-            x = self.conv_sc(x) if self.learnable_sc else x
-            return F.avg_pool2d(x, 2) if self.downsample else x
+        # The release pools after ``conv_sc`` in the preactivation blocks and before it in the
+        # first; both are linear, so they commute: pooling first always (1/4 the work).
         x = F.avg_pool2d(x, 2) if self.downsample else x
         return self.conv_sc(x) if self.learnable_sc else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(x) if self.preactivation else x
-        h = self.conv2(self.activation(self.conv1(h)))
-        if self.downsample:
-            h = F.avg_pool2d(h, 2)
+        h = self.activation(self.conv1(h))
+        h = _conv3x3_pooled(h, self.conv2) if self.downsample else self.conv2(h)
         return h + self._shortcut(x)
 
 

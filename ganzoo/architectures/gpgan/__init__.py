@@ -49,9 +49,11 @@ class GPGAN(FreezableD, Architecture):
     recipes = ("full", "freezed", "adafm", "scratch")
     mergeable = True
     formats = (FORMAT,)
-    #: AdaFM's default split: the 3 highest-resolution G blocks (resnet_3..5 at 128², Zhao et
-    #: al.'s "general" part) and the 2 D resolutions next to the image.
-    adafm_defaults = (3, 2)
+    #: AdaFM's default split, both variants: the 3 highest-resolution G blocks (resnet_3..5 at
+    #: 128², Zhao et al.'s "general" part) and D's first resolution (``conv_img`` and
+    #: ``resnet_0_*`` at 128²), what Zhao et al.'s code freezes (its ``D_Layer_FIX = 2``).
+    adafm_defaults = (3, 1)
+    adafm_paper_defaults = (3, 1)
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
         nlabels = int(generator_kwargs["nlabels"])
@@ -103,6 +105,31 @@ class GPGAN(FreezableD, Architecture):
 
     def with_adafm(self, G: Any, resolutions: Sequence[int]) -> Any:
         return AdaFMGenerator.from_generator(G, resolutions)
+
+    def adafm_paper(self, G: Any, D: Any, resolutions: Sequence[int], seed: int) -> tuple[Any, Any]:
+        """Zhao et al.'s split as their code builds it (``Flower_[h]our.py`` with
+        ``models/resnet2_AdaFM.py``): from the source only the general blocks (at
+        ``resolutions``), G's ``conv_img`` and D's convolutions are taken; G's ``fc``,
+        ``embedding`` and lower blocks (the "specific" part) and D's ``fc`` head are rebuilt
+        from ``seed`` with one label (the target data is unconditional there). In the general
+        part only AdaFM's γ and β train (``adafm_only``: kernels, biases, shortcuts and
+        ``conv_img`` frozen). The specific part keeps GP-GAN's layout (their code puts a
+        StyleGAN-like network there), so the result folds to a plain ``gpgan``."""
+        g_kwargs = {k: v for k, v in copy.deepcopy(G.init_kwargs).items() if k not in ("adafm_resolutions", "adafm_only")}
+        d_kwargs = {k: v for k, v in copy.deepcopy(D.init_kwargs).items() if k != "freeze_layers"}
+        g_kwargs["nlabels"] = d_kwargs["nlabels"] = 1
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            g_state = cpu_state(Generator(**g_kwargs))
+            d_state = cpu_state(Discriminator(**d_kwargs))
+        general = dict(G.blocks_by_resolution())
+        kept = ["conv_img."] + [f"{name}." for res in resolutions for name, _ in general[int(res)]]
+        source = cpu_state(G)
+        g_state.update({k: v for k, v in source.items() if k.startswith(tuple(kept))})
+        d_state.update({k: v for k, v in cpu_state(D).items() if not k.startswith("fc.")})
+        plain = build_strict(Generator, g_kwargs, g_state, "generator (--adafm-variant paper)")
+        G_new = AdaFMGenerator.from_generator(plain, resolutions, adafm_only=True)
+        return G_new, build_strict(Discriminator, d_kwargs, d_state, "discriminator (--adafm-variant paper)")
 
     def discriminator_kwargs(self, G: Any) -> dict:
         return _d_kwargs(G)

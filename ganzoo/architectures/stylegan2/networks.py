@@ -434,10 +434,16 @@ class SynthesisBlock(_Module):
     def _residual(self) -> bool:
         return self.architecture == "resnet"
 
-    def _prefers_fused(self, dtype: torch.dtype, layout: torch.memory_format, batch: int) -> bool:
+    def _prefers_fused(self, dtype: torch.dtype, layout: torch.memory_format, batch: int,
+                       device: torch.device | None = None) -> bool:  # fmt: skip
         """Per-sample kernels in one grouped convolution win for float32 NCHW inference. For
         training, half-precision batches and NHWC, scaling activations around a shared kernel is
-        faster and (under autograd) numerically safer."""
+        faster and (under autograd) numerically safer. Compiled for CPU (:mod:`ganzoo.compile`),
+        the shared kernel wins everywhere: the scales fuse into neighbouring kernels, and oneDNN
+        convolves a batch with one kernel faster than a grouped batch with per-sample kernels
+        (which it must also build and reorder on every call)."""
+        if device is not None and device.type == "cpu" and torch.compiler.is_compiling():
+            return False
         inference_nchw = not self.training and layout == torch.contiguous_format
         return inference_nchw and (dtype == torch.float32 or batch == 1)
 
@@ -446,7 +452,7 @@ class SynthesisBlock(_Module):
                 noise_mode: str = "random") -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         batch = ws.shape[0]
         dtype, layout = _block_layout(self.resolution, self.use_fp16, self.channels_last, force_fp32, ws.device)
-        fused = self._prefers_fused(dtype, layout, batch) if fused_modconv is None else fused_modconv
+        fused = self._prefers_fused(dtype, layout, batch, ws.device) if fused_modconv is None else fused_modconv
         run = {"fused_modconv": fused, "noise_mode": noise_mode}
         conv_ws = ws[:, : self.num_conv].unbind(dim=1)
 
