@@ -618,7 +618,13 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
         )
     config = None
     artifact = next((a for a in entry.artifacts if a.url == artifact_url), None) or (entry.artifacts[0] if entry.artifacts else None)
-    if artifact is not None and artifact.format == "state-dict-pt" and (entry.generator or entry.discriminator):
+    # The entry's constructor settings, for formats that do not store them (state dicts) and, for a
+    # real upstream file, for formats whose reader otherwise infers them from the tensors (a
+    # setting no tensor shows, such as BigGAN's SN_eps, is then the release's).
+    from ganzoo.readers import reader_takes_config
+
+    by_entry = artifact is not None and (artifact.format == "state-dict-pt" or (not stand_in and reader_takes_config(artifact.format)))
+    if by_entry and (entry.generator or entry.discriminator):
         config = {k: _plain_dict(v) for k, v in (("generator", entry.generator), ("discriminator", entry.discriminator)) if v}
     gan = foreign_to_gan(src, config=config, license=entry.license_name if entry.license == "other" else entry.license)
     resolution = gan.metadata.resolution

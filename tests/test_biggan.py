@@ -280,7 +280,7 @@ def test_other_settings_build_run_and_round_trip(name, tmp_path):
     config = {"G_ch": 4, "D_ch": 4, "dim_z": 20, "shared_dim": 8, "hier": True, "G_shared": True, "n_classes": 5,
               "SN_eps": 1e-6, "BN_eps": 1e-5, "G_lr": 1e-4, "batch_size": 8, **VARIANTS[name]}  # fmt: skip
     torch.manual_seed(0)
-    G, D = Generator(**config), Discriminator(**config)
+    G, D = Generator(**config), Discriminator(**{**config, "D_ch": G_ch, "D_attn": "0", "D_init": "N02"})
     with torch.no_grad():
         for net in (G, D):
             for p in net.parameters():
@@ -551,3 +551,144 @@ def test_export_refuses_an_existing_out_in_one_line(converted, tmp_path, capsys)
     (out / "note.txt").write_text("replaced as a whole")
     assert main(["export", str(converted), str(out), "--overwrite"]) == 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # replaced as a whole, the same bytes again
+
+
+# ------------------------------------------------------------------------------------------------
+# DiffAugment's BigGAN-CIFAR release (registry/diffaugment-biggan.toml): mit-han-lab/data-efficient-gans
+# publishes lone generator state dicts (eval.py: G.load_state_dict(torch.load(file))), written by
+# BigGAN-PyTorch's code at its CIFAR settings; its train.py writes BigGAN-PyTorch's weights folder.
+
+DIFFAUGMENT_ENTRIES = {10: "diffaugment-biggan-cifar10", 100: "diffaugment-biggan-cifar100-0.1"}
+
+
+def _diffaugment_networks(n_classes: int, G_ch: int = 4):
+    """G, G_ema and D at a release entry's settings (G_ch, D_ch small), with weights, spectral-norm
+    vectors and BN statistics moved off their init values."""
+    from ganzoo.registry import get_entry
+
+    config = {**dict(get_entry(DIFFAUGMENT_ENTRIES[n_classes]).generator), "G_ch": G_ch}  # the entry's G kwargs
+    assert config["n_classes"] == n_classes and not config["G_shared"] and not config["hier"]
+    torch.manual_seed(n_classes)
+    G, D = Generator(**config), Discriminator(**{**config, "D_ch": G_ch, "D_attn": "0", "D_init": "N02"})
+    with torch.no_grad():
+        for net in (G, D):
+            for p in net.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+        y = torch.arange(4) % n_classes
+        G.train()(torch.randn([4, G.dim_z]), G.shared(y))
+        D.train()(torch.randn([4, 3, 32, 32]), y)
+    G_ema = Generator(**config, skip_init=True)
+    G_ema.load_state_dict(G.state_dict())
+    with torch.no_grad():
+        G_ema.train()(torch.randn([4, G.dim_z]), G_ema.shared(y))  # G_ema's own statistics and u
+    return config, G, G_ema, D
+
+
+def _save(obj, path, serialization: str) -> None:
+    torch.save(obj, path, _use_new_zipfile_serialization=serialization == "zip")
+
+
+def _assert_same_generator(net, G) -> None:
+    """Strictly the same tensors, and bit-identical images in eval and in train mode (eval.py's
+    default: batch statistics)."""
+    import copy
+
+    ours, theirs = net.state_dict(), G.state_dict()
+    assert list(ours) == list(theirs)
+    for name, tensor in theirs.items():
+        assert ours[name].dtype == tensor.dtype and torch.equal(ours[name], tensor), name
+    z = torch.randn([6, G.dim_z], generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 2, 3, 4, 5]) % G.n_classes
+    for mode in ("eval", "train"):
+        a, b = copy.deepcopy(net), copy.deepcopy(G)
+        getattr(a, mode)(), getattr(b, mode)()
+        with torch.no_grad():
+            assert torch.equal(a(z, a.shared(y)), b(z, b.shared(y))), mode
+
+
+@pytest.mark.parametrize("n_classes", sorted(DIFFAUGMENT_ENTRIES))
+@pytest.mark.parametrize("serialization", ["legacy", "zip"])
+def test_diffaugment_cifar_generator_file_converts_exactly(n_classes, serialization, tmp_path, monkeypatch):
+    from ganzoo.hub import register_converted
+    from ganzoo.readers import convert
+    from ganzoo.registry import get_entry
+
+    config, G, G_ema, _ = _diffaugment_networks(n_classes)
+    name = DIFFAUGMENT_ENTRIES[n_classes]
+    entry = get_entry(name)
+    path = tmp_path / entry.artifacts[0].filename
+    _save(G_ema.state_dict(), path, serialization)
+    assert detect_format(path) == "biggan-pytorch"
+
+    # Settings inferred from the tensors: the entry's, but for what the tensors cannot tell.
+    gan = convert(path, tmp_path / "inferred")
+    inferred = gan.G_ema.init_kwargs
+    for key in ("G_ch", "dim_z", "bottom_width", "resolution", "G_attn", "n_classes", "G_shared", "shared_dim", "hier",
+                "G_param", "norm_style", "BN_eps", "G_activation"):  # fmt: skip
+        assert inferred[key] == config[key], key
+    assert inferred["SN_eps"] == 1e-6 and config["SN_eps"] == 1e-8  # defaulted: no output changes
+    assert gan.D is None and gan.config["source"]["extra"]["layout"] == "a single generator state dict"
+    _assert_same_generator(GAN.load(tmp_path / "inferred").G_ema, G_ema)
+
+    # With the release's settings given (--config): recorded as upstream built the network.
+    given = convert(path, tmp_path / "given", config={"generator": dict(config)})
+    assert given.G_ema.init_kwargs["SN_eps"] == 1e-8 and given.G_ema.init_kwargs["G_init"] == "N02"
+    _assert_same_generator(GAN.load(tmp_path / "given").G_ema, G_ema)
+
+    # As `ganzoo convert FILE --as NAME` (or a pull) installs the real file: checked against the
+    # entry, built with the entry's settings (so SN_eps is the release's 1e-8), with its class names.
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    _, _, full, _ = _diffaugment_networks(n_classes, G_ch=entry.generator["G_ch"])
+    real = tmp_path / "real" / entry.artifacts[0].filename
+    real.parent.mkdir()
+    _save(full.state_dict(), real, serialization)
+    installed = GAN.load(register_converted(real, name, artifact_url=entry.artifacts[0].url))
+    assert installed.metadata.num_classes == n_classes and installed.config["class_names"] == list(entry.class_names)
+    assert installed.config["license"] == "bsd-2-clause" and installed.G_ema.init_kwargs["SN_eps"] == 1e-8
+    _assert_same_generator(installed.G_ema, full)
+
+
+@pytest.mark.parametrize("serialization", ["legacy", "zip"])
+def test_diffaugment_cifar_training_folder_reads_with_its_discriminator(serialization, tmp_path):
+    """What DiffAugment-biggan-cifar's train.py writes (utils.save_weights: BigGAN-PyTorch's
+    folder; its config holds the activation modules, so the settings are inferred)."""
+    config, G, G_ema, D = _diffaugment_networks(10)
+    folder = tmp_path / "DiffAugment-biggan-cifar10"
+    folder.mkdir()
+    for name, net in (("G.pth", G), ("G_ema.pth", G_ema), ("D.pth", D)):
+        _save(net.state_dict(), folder / name, serialization)
+    release_config = {**config, "G_activation": torch.nn.ReLU(inplace=False), "D_activation": torch.nn.ReLU(inplace=False),
+                      "G_nl": "relu", "D_nl": "relu", "DiffAugment": "translation,cutout", "CR": 0.0}  # fmt: skip
+    _save({"itr": 4000, "epoch": 3, "save_num": 0, "save_best_num": 0, "best_IS": 9.0, "best_FID": 8.7,
+           "config": release_config}, folder / "state_dict.pth", serialization)  # fmt: skip
+    gan = foreign_to_gan(folder)
+    assert any("state_dict.pth not read" in n for n in gan.config["source"]["notes"])
+    _assert_same_generator(gan.G_ema, G_ema)
+    _assert_same_generator(gan.G, G)
+    assert gan.D.init_kwargs["D_ch"] == config["G_ch"] and gan.D.init_kwargs["resolution"] == 32
+    for name, tensor in D.state_dict().items():
+        assert torch.equal(gan.D.state_dict()[name], tensor), name
+    images = torch.rand([3, 3, 32, 32]) * 2 - 1
+    y = torch.tensor([0, 5, 9])
+    with torch.no_grad():
+        assert torch.equal(gan.D.eval()(images, y), D.eval()(images, y))
+
+
+def test_diffaugment_registry_entries_state_the_release_generators():
+    from ganzoo.registry import load_registry
+
+    registry = load_registry()
+    entries = [registry.get(n) for n in registry.names() if registry.get(n).family == "diffaugment-biggan"]
+    assert len(entries) == 22
+    for entry in entries:
+        assert entry.architecture == "biggan" and entry.resolution == 32 and entry.includes == ("G_ema",)
+        assert entry.c_dim in (10, 100) and len(entry.class_names) == entry.c_dim
+        (artifact,) = entry.artifacts
+        assert artifact.format == "biggan-pytorch" and not artifact.manual_download
+        assert artifact.url == "https://data-efficient-gans.mit.edu/models/" + artifact.filename
+        assert artifact.filename.lower() == entry.aliases[0] + ".pth"
+        with torch.device("meta"):
+            G = Generator(**dict(entry.generator))
+        # The release's CIFAR generator: G_ch 64 (4 * 64 channels per block), per-BN class embeddings.
+        assert G.dim_z == 128 and tuple(G.linear.weight.shape) == (16 * 256, 128)
+        assert tuple(G.blocks[0][0].bn1.gain.weight.shape) == (entry.c_dim, 256)

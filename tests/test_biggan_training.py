@@ -55,6 +55,14 @@ def test_defaults_are_the_releases():
     assert s["adam_eps"] == 1e-6  # --adam_eps 1e-6
     assert s["r1_gamma"] == 0 and s["pl_weight"] == 0 and s["style_mixing_prob"] == 0
     assert s["G_reg_interval"] is None and s["D_reg_interval"] is None
+    assert get_architecture("biggan").training_defaults({}, 256, "scratch")["ema_start_kimg"] == 20000 * 256 / 1000
+
+
+@pytest.mark.parametrize("recipe", ["full", "freezed"])
+def test_a_finetune_averages_from_its_first_minibatch(recipe):
+    """Finetuning continues the source's average at once, as the release resuming its
+    checkpoint does (its iteration counter is past --ema_start)."""
+    assert get_architecture("biggan").training_defaults({}, 256, recipe)["ema_start_kimg"] == 0.0
 
 
 def _grads(net):

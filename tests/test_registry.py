@@ -34,7 +34,7 @@ REQUIRED = {
 }  # fmt: skip
 # Upstream hosts the entries may point at: the releases' own.
 KNOWN_HOSTS = {"nvlabs-fi-cdn.nvidia.com", "api.ngc.nvidia.com", "www.dropbox.com", "drive.google.com",
-               "s3.eu-central-1.amazonaws.com"}
+               "s3.eu-central-1.amazonaws.com", "data-efficient-gans.mit.edu"}
 
 
 def test_registry_holds_the_required_entries():

@@ -220,9 +220,11 @@ class Architecture:
     # A family with recipes implements these; the shared loop (:mod:`ganzoo.train.loop`) and
     # the recipes' orchestration (:mod:`ganzoo.train.recipes`) call nothing else of it.
 
-    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+    def training_defaults(self, generator_kwargs: dict, batch: int, recipe: str | None = None) -> dict[str, Any]:
         """:class:`~ganzoo.train.loop.TrainingOptions` values this family trains with by default
-        (learning rates, regularization, EMA); what the user sets wins."""
+        (learning rates, regularization, EMA); what the user sets wins. ``recipe`` is the
+        transfer recipe of the run (None: not said), for settings that differ between training
+        from scratch and finetuning."""
         return {}
 
     def objective(self, G: Any, D: Any, augment_pipe: Any, options: Any, penalty: Any) -> Any:

@@ -96,6 +96,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def reader_takes_config(fmt: str) -> bool:
+    """Whether the reader of format ``fmt`` accepts constructor settings (False for unknown formats)."""
+    return any(r.format == fmt and r.takes_config for r in _READERS)
+
+
 def register_reader(reader: Reader) -> Reader:
     """Adds a reader of an architecture's upstream format, asked before the built-in ones (whose
     sniffing is broad: any torch file, any pickle). Returns it.

@@ -415,7 +415,7 @@ def finetune(
     if metrics:
         checks.check_metric_data(metrics, int(images.describe().get("num_images", len(images))), metrics_options)
     # The architecture's own training settings (learning rates, regularization), then the user's.
-    settings = {**gan.architecture.training_defaults(gan.G_ema.init_kwargs, batch), **options}
+    settings = {**gan.architecture.training_defaults(gan.G_ema.init_kwargs, batch, recipe), **options}
     if lr is not None:
         settings.update(lr_G=lr, lr_D=lr)
     if gamma is not None:

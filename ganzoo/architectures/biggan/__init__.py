@@ -172,17 +172,19 @@ class BigGAN(FreezableD, Architecture):
 
     # -- training: BigGAN-PyTorch's objective and settings -------------------------------------
 
-    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+    def training_defaults(self, generator_kwargs: dict, batch: int, recipe: str | None = None) -> dict[str, Any]:
         """The release's ImageNet settings (``launch_BigGAN_bs256x8.sh``): Adam lr 1e-4 (G) and
         4e-4 (D) with betas (0, 0.999), one D step per G step, hinge loss without R1 or path
         length, G EMA with decay 0.9999 per iteration from iteration 20000.
 
-        The EMA start is counted in minibatches of ``batch`` images: ``ema_start_kimg =
-        ema_start · batch / 1000``, so G_ema copies G for the first 20000 minibatches of the run
-        and averages from the next one (the release's ``ema.update(itr)``, with ``itr``
-        counted from 1, averages from its 20000th iteration: one minibatch earlier). A finetune
-        counts from 0, whereas the release resuming its 138k checkpoint is past the start and
-        averages at once: pass ``ema_start_kimg=0`` for that. Adam's ``eps`` is the release's
+        The EMA start: training from scratch (``recipe`` ``scratch`` or not said), it is counted
+        in minibatches of ``batch`` images: ``ema_start_kimg = ema_start · batch / 1000``, so
+        G_ema copies G for the first 20000 minibatches of the run and averages from the next one
+        (the release's ``ema.update(itr)``, with ``itr`` counted from 1, averages from its
+        20000th iteration: one minibatch earlier). Finetuning (``full``, ``freezed``), G_ema
+        averages from the first minibatch (``ema_start_kimg = 0``), as the release does when it
+        resumes a checkpoint: its iteration counter (138k, 100k) is restored, past the start,
+        and a delay would throw the source's average away by copying G into G_ema. Adam's ``eps`` is the release's
         1e-6. Not taken (the loop's own conventions): its G/D order (D steps first; the loop runs
         G's phase first in each minibatch) and its EMA of G's buffers (the loop copies BN
         statistics and spectral-norm vectors from G into G_ema).
@@ -190,7 +192,7 @@ class BigGAN(FreezableD, Architecture):
         return {"lr_G": RELEASE_LR_G, "lr_D": RELEASE_LR_D, "betas": RELEASE_BETAS, "adam_eps": 1e-6, "r1_gamma": 0.0,
                 "G_reg_interval": None, "D_reg_interval": None, "pl_weight": 0.0, "style_mixing_prob": 0.0,
                 "ema_beta": RELEASE_EMA_DECAY, "ema_rampup": None,
-                "ema_start_kimg": RELEASE_EMA_START * batch / 1000}  # fmt: skip
+                "ema_start_kimg": RELEASE_EMA_START * batch / 1000 if recipe in (None, "scratch") else 0.0}  # fmt: skip
 
     def objective(self, G: Any, D: Any, augment_pipe: Any, options: Any, penalty: Any) -> Any:
         from ganzoo.architectures.biggan.objective import BigGANLoss

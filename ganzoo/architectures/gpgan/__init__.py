@@ -82,7 +82,7 @@ class GPGAN(FreezableD, Architecture):
 
     # -- training: GAN_stability's objective and settings --------------------------------------
 
-    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+    def training_defaults(self, generator_kwargs: dict, batch: int, recipe: str | None = None) -> dict[str, Any]:
         # configs/default.yaml of GAN_stability: standard loss, R1 on reals with reg_param 10
         # (r1_gamma 20 in ganzoo's gamma/2 convention) in every D step, lr 1e-4 for both, Adam
         # betas (0, 0.99) (its 'adam' optimizer), parameter averaging with beta 0.999 per step.

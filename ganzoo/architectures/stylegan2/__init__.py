@@ -60,7 +60,7 @@ class StyleGAN2(Architecture):
 
     # -- training: StyleGAN2-ADA's objective and settings ------------------------------------
 
-    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+    def training_defaults(self, generator_kwargs: dict, batch: int, recipe: str | None = None) -> dict[str, Any]:
         # StyleGAN2-ADA's: lr 0.0025 (0.002 at 1024², as its paper configurations), lazy R1
         # every 16 and path length every 4 minibatches, style mixing 0.9.
         lr = 0.002 if self.metadata(generator_kwargs).resolution >= 1024 else 0.0025

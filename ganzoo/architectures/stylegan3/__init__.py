@@ -52,7 +52,7 @@ class StyleGAN3(StyleGAN2):
     def render_styles(self, G: Any, styles: torch.Tensor) -> torch.Tensor:
         return G.synthesis(styles)
 
-    def training_defaults(self, generator_kwargs: dict, batch: int) -> dict[str, Any]:
+    def training_defaults(self, generator_kwargs: dict, batch: int, recipe: str | None = None) -> dict[str, Any]:
         # The StyleGAN3 code's settings for its configs T and R: G lr 0.0025, D lr 0.002, no
         # path length (so no lazy G regularization phase), no style mixing; R also blurs D's
         # inputs with sigma 10, fading out over the first batch*200/32 kimg.
