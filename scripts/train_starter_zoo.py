@@ -2,9 +2,11 @@
 
     python scripts/train_starter_zoo.py --work /tmp/starter --kimg 40 --threads 1 [--models NAME ...] [--install]
 
-Each model is a ``ganzoo pretrain`` run (random init, no augmentation: the data are unlimited
-procedural images) of the default small architecture at 32x32 on the data named in
-:data:`ganzoo.starter.MODELS`. A run directory that exists is resumed to ``--kimg`` (so the zoo
+Each StyleGAN2 model is a ``ganzoo pretrain`` run (random init, no augmentation: the data are
+unlimited procedural images) of the default small architecture at 32x32 on the data named in
+:data:`ganzoo.starter.MODELS`; the GP-GAN and BigGAN models are the ``scratch`` recipe of the same
+engine on their own small networks (:func:`ganzoo.starter.build_model`), class-conditional over
+the starter domains, with their architecture's training settings. A run directory that exists is resumed to ``--kimg`` (so the zoo
 can be trained in pieces). ``--install`` copies each final checkpoint (G_ema, G, D, config with
 the exact command, kimg and wall time, sample grid) into ``ganzoo/bundled/NAME``.
 """
@@ -21,14 +23,37 @@ from pathlib import Path
 import torch
 
 from ganzoo.checkpoint import GAN
-from ganzoo.starter import MODELS, RESOLUTION, domain_stream
-from ganzoo.train.pretrain import pretrain
+from ganzoo.starter import MODELS, RESOLUTION, build_model, classes_stream, domain_stream
+from ganzoo.train.pretrain import CLASSES_PREFIX, describe_data, pretrain
+from ganzoo.train.runner import finetune
 
 BUNDLED = Path(__file__).resolve().parents[1] / "ganzoo" / "bundled"
 
 
 def _data(spec: str):
+    if spec.startswith(CLASSES_PREFIX):
+        return classes_stream(spec[len(CLASSES_PREFIX) :].split(","))
     return domain_stream(spec.split(":", 1)[1]) if spec.startswith("domain:") else spec
+
+
+def _train(model, run: Path, kimg: float, batch: int) -> None:
+    """One call's training of ``model`` in ``run`` (resumed when the run exists)."""
+    if (run / "run.json").is_file():
+        if model.architecture == "stylegan2":
+            pretrain(_data(model.data), resume=run, kimg=kimg, progress=True)
+        else:
+            finetune(resume=run, data=_data(model.data), kimg=kimg, progress=True)
+    elif model.architecture == "stylegan2":
+        pretrain(_data(model.data), run, resolution=RESOLUTION, kimg=kimg, batch=batch, snap=max(kimg / 4, 1), seed=0,
+                 progress=True)  # fmt: skip
+    else:
+        note = describe_data(model.data)
+        gan = build_model(model)
+        gan.config["source"] = {"made_by": "ganzoo (scripts/train_starter_zoo.py, scratch recipe)", "training_data": note}
+        options = {"batch": batch, **(model.options or {})}
+        finetune(gan, _data(model.data), run, recipe="scratch", kimg=kimg, aug="none", snap=max(kimg / 4, 1), seed=0,
+                 progress=True, progress_label="pretrain", source_label="random init (ganzoo.starter.build_model)",
+                 lineage_notes=[note], **options)  # fmt: skip
 
 
 def main() -> None:
@@ -47,11 +72,7 @@ def main() -> None:
             continue
         run = args.work / model.name
         start = time.time()
-        if (run / "run.json").is_file():
-            pretrain(_data(model.data), resume=run, kimg=args.kimg, progress=True)
-        else:
-            pretrain(_data(model.data), run, resolution=RESOLUTION, kimg=args.kimg, batch=args.batch, snap=max(args.kimg / 4, 1),
-                     seed=0, progress=True)  # fmt: skip
+        _train(model, run, args.kimg, args.batch)
         seconds = time.time() - start
         times = json.loads((run / "times.json").read_text()) if (run / "times.json").is_file() else []
         times.append({"command": command, "kimg": args.kimg, "seconds": round(seconds, 1), "threads": args.threads})
@@ -67,7 +88,8 @@ def install(model, run: Path, times: list[dict]) -> Path:
     config = gan.config
     config["source"] = {
         "bundled": True,
-        "made_by": "ganzoo pretrain (scripts/train_starter_zoo.py), on CPU",
+        "made_by": ("ganzoo pretrain" if model.architecture == "stylegan2" else "ganzoo scratch recipe")
+        + " (scripts/train_starter_zoo.py), on CPU",
         "training_data": model.description,
         "training_runs": times,
         "total_seconds": round(sum(t["seconds"] for t in times), 1),

@@ -26,6 +26,8 @@ DEFAULT_ARCH = {"z_dim": 128, "w_dim": 128, "mapping_layers": 2, "channel_base":
 OWN_LICENSE = "apache-2.0"
 #: Data spec prefix of the starter zoo's toy domains (:func:`ganzoo.starter.domain_stream`).
 DOMAIN_PREFIX = "domain:"
+#: Data spec prefix of a class-conditional stream over starter domains (:func:`ganzoo.starter.classes_stream`).
+CLASSES_PREFIX = "classes:"
 
 
 #: The flag of each architecture setting.
@@ -79,6 +81,9 @@ def describe_data(data: Any) -> str:
     if text is not None and text.startswith(DOMAIN_PREFIX):
         name = text[len(DOMAIN_PREFIX) :]
         return f"trained on the synthetic toy domain {name}, no real images (ganzoo.starter, made on the fly)"
+    if text is not None and text.startswith(CLASSES_PREFIX):
+        names = text[len(CLASSES_PREFIX) :].replace(",", ", ")
+        return f"trained class-conditionally on the synthetic domains {names}, no real images (ganzoo.starter, made on the fly)"
     return f"trained from random init on {text if text is not None else 'in-memory images'}"
 
 
