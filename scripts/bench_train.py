@@ -24,7 +24,11 @@ Usage::
 
     python scripts/bench_train.py --reference /path/to/stylegan2-ada-pytorch \
         [--res 64] [--batch 8] [--iters 16] [--repeats 1] [--channel-base 4096] [--channel-max 256] \
-        [--threads 2] [--aug none|ada] [--json OUT]
+        [--threads 2] [--aug none|ada] [--compile] [--json OUT]
+
+``--compile`` adds a third column, ganzoo with ``TrainingOptions(compile=True)`` (G and D through
+``torch.compile`` in Gmain/Dmain; R1 and path length eager), its first (compiling) minibatch
+timed apart.
 
 Timings are informational; nothing here asserts a speed.
 """
@@ -120,6 +124,8 @@ def main() -> None:
     parser.add_argument("--channel-max", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--aug", default="none", choices=["none", "ada"], help="ganzoo side only (the reference runs without)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time ganzoo with compile=True (torch.compile; its compile time is printed apart)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -149,8 +155,15 @@ def main() -> None:
     gamma = 0.0002 * args.res**2 / args.batch
 
     ref = ReferenceLoop(ref_networks, ref_loss, G_ref, D_ref, real, args.batch, gamma)
-    trainer = Trainer(G, copy.deepcopy(G), D, TrainingImages(images, "bench", "bench"),
-                      TrainingOptions(batch=args.batch, r1_gamma=gamma, aug=args.aug, aug_p=0.2 if args.aug == "ada" else 0.0))  # fmt: skip
+
+    def make_trainer(compiled: bool) -> Trainer:
+        options = TrainingOptions(batch=args.batch, r1_gamma=gamma, aug=args.aug, aug_p=0.2 if args.aug == "ada" else 0.0,
+                                  compile=compiled)  # fmt: skip
+        return Trainer(copy.deepcopy(G), copy.deepcopy(G), copy.deepcopy(D), TrainingImages(images, "bench", "bench"), options)
+
+    trainers = {"ganzoo": make_trainer(False)}
+    if args.compile:
+        trainers["ganzoo compiled"] = make_trainer(True)
 
     def run(step, label: str) -> float:
         start = time.perf_counter()
@@ -162,30 +175,43 @@ def main() -> None:
 
     # Warm-up: one full minibatch each (all four phases), then restart both schedules at 0.
     ref.step()
-    trainer.step()
+    first_minibatch_s = {}
+    for name, trainer in trainers.items():
+        start = time.perf_counter()
+        trainer.step()  # the compiled trainer compiles here
+        first_minibatch_s[name] = time.perf_counter() - start
+        print(f"  first minibatch, {name}: {first_minibatch_s[name]:.1f} s", flush=True)
     ref.batch_idx = ref.cur_nimg = 0
-    trainer.batch_idx = trainer.cur_nimg = 0
-    times: dict[str, list[float]] = {"reference": [], "ganzoo": []}
+    for trainer in trainers.values():
+        trainer.batch_idx = trainer.cur_nimg = 0
+    times: dict[str, list[float]] = {"reference": [], **{name: [] for name in trainers}}
     for r in range(args.repeats):
         print(f"repeat {r + 1}/{args.repeats}", flush=True)
         times["reference"].append(run(ref.step, "reference"))
-        times["ganzoo"].append(run(trainer.step, "ganzoo"))
+        for name, trainer in trainers.items():
+            times[name].append(run(trainer.step, name))
     ref_s, gz_s = statistics.median(times["reference"]), statistics.median(times["ganzoo"])
+    medians = {name: statistics.median(ts) for name, ts in times.items()}
     result = {
         "config": {**vars(args), "json": None, "reference": str(ref_dir)},
         "platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "seconds_per_minibatch": {"reference": ref_s, "ganzoo": gz_s},
-        "img_per_s": {"reference": args.batch / ref_s, "ganzoo": args.batch / gz_s},
+        "seconds_per_minibatch": medians,
+        "img_per_s": {name: args.batch / s for name, s in medians.items()},
         "throughput_ratio_ganzoo_over_reference": ref_s / gz_s,
+        "first_minibatch_s": first_minibatch_s,
         "runs": times,
     }  # fmt: skip
     print(f"\n{args.res}x{args.res}, batch {args.batch}, {args.iters} minibatches (R1 every 16, PL every 4), "
           f"{torch.get_num_threads()} threads")  # fmt: skip
-    print(f"{'':10s} {'s/minibatch':>12s} {'img/s':>8s}")
-    for name in ("reference", "ganzoo"):
-        s = result["seconds_per_minibatch"][name]
-        print(f"{name:10s} {s:12.3f} {args.batch / s:8.2f}")
+    print(f"{'':15s} {'s/minibatch':>12s} {'img/s':>8s} {'time / reference':>17s}")
+    for name, s in medians.items():
+        print(f"{name:15s} {s:12.3f} {args.batch / s:8.2f} {s / ref_s:17.2f}")
     print(f"throughput ganzoo / reference: {ref_s / gz_s:.2f}x")
+    if "ganzoo compiled" in medians:
+        compiled_s = medians["ganzoo compiled"]
+        result["throughput_ratio_compiled_over_reference"] = ref_s / compiled_s
+        print(f"throughput ganzoo compiled / reference: {ref_s / compiled_s:.2f}x, compiled / eager: {gz_s / compiled_s:.2f}x "
+              f"(first minibatch, compiling: {first_minibatch_s['ganzoo compiled']:.1f} s)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
 

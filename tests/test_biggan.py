@@ -280,7 +280,7 @@ def test_other_settings_build_run_and_round_trip(name, tmp_path):
     config = {"G_ch": 4, "D_ch": 4, "dim_z": 20, "shared_dim": 8, "hier": True, "G_shared": True, "n_classes": 5,
               "SN_eps": 1e-6, "BN_eps": 1e-5, "G_lr": 1e-4, "batch_size": 8, **VARIANTS[name]}  # fmt: skip
     torch.manual_seed(0)
-    G, D = Generator(**config), Discriminator(**{**config, "D_ch": G_ch, "D_attn": "0", "D_init": "N02"})
+    G, D = Generator(**config), Discriminator(**config)
     with torch.no_grad():
         for net in (G, D):
             for p in net.parameters():

@@ -30,14 +30,16 @@ from ganzoo.train.augment import AdaptiveP, AugmentPipe
 from ganzoo.train.dataset import ProceduralImages, TrainingImages
 from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, Objective
 
-# `compile=None` compiles StyleGAN2 runs on CPU longer than this many thousand images. Compiling
-# G and D costs about 1-3 min of one CPU core with a cold inductor cache (seconds from a warm
-# one); at the starter scale (32x32) the compiled Gmain/Dmain phases save about 0.01 s per image
-# on one thread, so a cold compilation is repaid after roughly 15-20 kimg, at 256x256 after far
-# less. 100 keeps that cost a few percent of the run in the worst measured case, and leaves short
-# runs (smoke runs, tests, the default of 100 kimg itself) on the eager reference path.
-# scripts/bench_compile.py measures both sides.
+# `compile=None` compiles StyleGAN2 runs on CPU at COMPILE_MIN_RESOLUTION or more that are longer
+# than COMPILE_MIN_KIMG thousand images. Compiling G and D costs 1-3 min of a CPU core with a
+# cold inductor cache and seconds with a warm one (the on-disk cache persists across runs).
+# Measured on a shared 2-core machine (scripts/bench_compile.py): at 32x32 (batch 16) a compiled
+# Gmain/Dmain minibatch is 0-2% faster, which would repay a cold compilation only after hundreds
+# of kimg, so small models stay eager; at 256x256 a compiled G forward takes 0.7x the eager time.
+# Above 100 kimg the compilation is a small fraction of such a run; shorter runs (smoke runs,
+# tests, the default of 100 kimg itself) stay on the eager reference path.
 COMPILE_MIN_KIMG = 100.0
+COMPILE_MIN_RESOLUTION = 256
 # Architectures whose networks are compiled automatically (verified against eager: tests/test_compile.py).
 _AUTO_COMPILE_ARCHITECTURES = ("stylegan2",)
 
@@ -89,8 +91,9 @@ class TrainingOptions:
         compile: run G's mapping and synthesis networks and D through ``torch.compile``
             (inductor, :mod:`ganzoo.compile`) in the phases that differentiate once (``Gmain``,
             ``Dmain``; the R1 and path-length phases stay eager). None = automatic: on for
-            StyleGAN2 runs on CPU longer than :data:`COMPILE_MIN_KIMG` (100) thousand images
-            (where the one-time compilation is repaid), off otherwise. The Trainer replaces None by what
+            StyleGAN2 runs on CPU at :data:`COMPILE_MIN_RESOLUTION` (256) or more and longer
+            than :data:`COMPILE_MIN_KIMG` (100) thousand images (where the one-time compilation
+            is repaid), off otherwise. The Trainer replaces None by what
             it decided (False also where compiling is unavailable), so snapshots and ``run.json``
             record it and a resumed run computes the same way. Compiled and eager runs agree to
             float rounding (about 1e-5 per step), not bit for bit.
@@ -333,7 +336,7 @@ class Trainer:
         wanted = opts.compile
         if wanted is None:
             wanted = (self.device.type == "cpu" and self.architecture.name in _AUTO_COMPILE_ARCHITECTURES
-                      and opts.total_kimg > COMPILE_MIN_KIMG)  # fmt: skip
+                      and self.meta.resolution >= COMPILE_MIN_RESOLUTION and opts.total_kimg > COMPILE_MIN_KIMG)  # fmt: skip
         done = False
         if wanted:
             from ganzoo.compile import compile_generator, compile_network
@@ -558,4 +561,4 @@ def train(trainer: Trainer, until_nimg: int, callback: Callable[[Trainer, dict],
             break
 
 
-__all__ = ["COMPILE_MIN_KIMG", "FAMILY_OPTIONS", "TrainingOptions", "Trainer", "Distributed", "chunk_seed", "train"]
+__all__ = ["COMPILE_MIN_KIMG", "COMPILE_MIN_RESOLUTION", "FAMILY_OPTIONS", "TrainingOptions", "Trainer", "Distributed", "chunk_seed", "train"]
