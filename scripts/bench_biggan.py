@@ -50,7 +50,6 @@ Timings are informational; nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -58,7 +57,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 from collections.abc import Callable
@@ -68,6 +66,10 @@ import torch
 import torch.nn.functional as F
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The timing and comparison helpers of the StyleGAN2 side-by-side benchmark.
+from bench_stylegan2 import count_params, max_abs, run_interleaved  # noqa: E402
+
 DEFAULT_REFERENCE = "/tmp/biggan-ref"
 DEFAULT_MIRROR = "/work/.mirror/ajbrock+BigGAN-PyTorch/repo"
 
@@ -156,12 +158,8 @@ def perturb_(G: torch.nn.Module, D: torch.nn.Module, seed: int) -> None:
                     t.add_(0.05 * torch.randn(t.shape, generator=gen))
 
 
-def count_params(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
-def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.detach().double() - b.detach().double()).abs().max())
 
 
 def max_rel_grads(ref: torch.nn.Module, gz: torch.nn.Module) -> tuple[float, float, str]:
@@ -199,31 +197,8 @@ def max_abs_buffers(ref: torch.nn.Module, gz: torch.nn.Module) -> float:
 # Timing
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    gc.collect()
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1000.0
 
 
-def run_interleaved(tasks: dict[str, dict[str, Callable[[], Any]]], warmup: int, reps: int) -> dict:
-    """Every (task, impl) ``warmup`` times, then ``reps`` rounds, the order alternating each round."""
-    for task, impls in tasks.items():
-        for impl, fn in impls.items():
-            for _ in range(warmup):
-                print(f"  warm-up {task} / {impl}", flush=True)
-                fn()
-    times: dict[str, dict[str, list[float]]] = {t: {i: [] for i in impls} for t, impls in tasks.items()}
-    for r in range(reps):
-        for task, impls in tasks.items():
-            order = list(impls)
-            if r % 2:
-                order.reverse()
-            for impl in order:
-                times[task][impl].append(timed(impls[impl]))
-        summary = ", ".join(f"{t}: " + "/".join(f"{v[-1]:.0f}" for v in d.values()) for t, d in times.items())
-        print(f"  round {r + 1}/{reps} ms reference/ganzoo ({summary})", flush=True)
-    return times
 
 
 # ----------------------------------------------------------------------------------------------
