@@ -86,10 +86,51 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
         if scale != 1:
             shifted.mul_(scale)
         return shifted if limit is None else shifted.clamp_(-limit, limit)
+    if act in _SLOPES and torch.compiler.is_compiling() and scale > 0:
+        return _PiecewiseLinearAct.apply(shifted, _SLOPES[act], scale, limit)
     y = nonlin.apply(shifted)
     if scale != 1:
         y = y * scale
     return y if limit is None else y.clamp(-limit, limit)
+
+
+_SLOPES = {"linear": 1.0, "lrelu": _LEAK}  # activations whose slope the output tells
+
+
+class _PiecewiseLinearAct(torch.autograd.Function):
+    """``clamp(leaky(x) * scale)`` whose backward reads nothing but the output ``y``.
+
+    For a piecewise-linear activation with a positive scale, the sign of ``y`` is the sign of
+    ``x`` and ``|y| < limit`` says the clamp did not act, so the output alone gives the
+    derivative. It runs only under ``torch.compile`` (see :mod:`ganzoo.compile`), for this
+    reason: AOT autograd's partitioner precomputes every gradient-independent part of a backward
+    formula in the forward graph and saves the smallest tensors it can, here boolean masks
+    (``x > 0``, the clamp's range), and inductor's CPU code stores booleans about ten times
+    slower than floats (torch 2.14: 88 ms vs 6 ms for 16.7M values on 2 cores). So the
+    comparisons below also read the incoming gradient (times zero), which keeps them in the
+    backward graph, where they fuse into the gradient's kernel and nothing but ``y`` is saved.
+    The gradient equals autograd's except where ``x`` is exactly 0 or ``y`` exactly ``±limit``
+    (ties that autograd settles by its own convention).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, slope: float, scale: float, limit: float | None) -> torch.Tensor:
+        y = x if slope == 1 else torch.where(x > 0, x, x * slope)
+        y = y * scale if scale != 1 else y
+        y = y if limit is None else y.clamp(-limit, limit)
+        ctx.save_for_backward(y)
+        ctx.slope, ctx.scale, ctx.limit = slope, scale, limit
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (y,) = ctx.saved_tensors
+        slope, scale, limit = ctx.slope, ctx.scale, ctx.limit
+        tied = y + grad * 0  # y, made to depend on the gradient (see the class docstring)
+        dx = grad * scale if slope == 1 else torch.where(tied > 0, grad * scale, grad * (scale * slope))
+        if limit is not None:
+            dx = torch.where(tied.abs() < limit, dx, 0.0)
+        return dx, None, None, None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -107,6 +107,10 @@ def side_by_side(args) -> dict:
         n["G"].train(), n["D"].train()
         return side.train_step(n["G"], n["D"], z, c, real)
 
+    def phases(n):
+        n["G"].train(), n["D"].train()
+        return side.train_phases(n["G"], n["D"], z, c, real)
+
     def compiled_copy() -> dict[str, torch.nn.Module]:
         G, D = copy.deepcopy(eager_G), copy.deepcopy(eager_D)
         if not (compile_generator(G) and compile_network(D)):
@@ -117,6 +121,7 @@ def side_by_side(args) -> dict:
     workloads = {
         "G forward (eval, no_grad)": forward,
         "train step (G fwd + D fwd x2 + bwd)": step,
+        "training phases (Gmain + Dmain)": phases,
     }
     saved_cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     with tempfile.TemporaryDirectory(prefix="bench_compile_inductor_") as cache:
@@ -295,13 +300,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="smoke preset: --res 32 --repeats 2, small channels, short runs",
     )
+    ap.add_argument(
+        "--malloc",
+        choices=["keep", "system"],
+        default="keep",
+        help="keep: glibc keeps freed memory for reuse, as ganzoo's training and generate do (default); "
+        "system: the C library's defaults. Applies to every implementation in the run alike.",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.quick:
         args.res, args.repeats, args.warmup = min(args.res, 32), 2, 1
         args.train_warmup, args.train_steps, args.train_batch = 2, 4, 8
         args.starter_threads = args.starter_threads[:1]
-    results: dict[str, Any] = {"torch": torch.__version__, "machine": platform.machine(), "args": {
+    malloc = side.set_malloc(args.malloc)
+    print(f"malloc: {malloc}", flush=True)
+    results: dict[str, Any] = {"torch": torch.__version__, "machine": platform.machine(), "malloc": malloc, "args": {
         k: str(v) for k, v in vars(args).items()}}  # fmt: skip
     if "side-by-side" not in args.skip:
         if not args.reference:

@@ -161,6 +161,47 @@ def train_step(
     return loss_G.detach(), loss_D.detach(), dict(zip(g_params, grads_G)), dict(zip(d_params, grads_D))
 
 
+def train_phases(
+    G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, real: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The main phases of one training minibatch as both training loops run them (no optimizer).
+
+    ``Gmain``: only G's parameters require grad; G forward, D on the fakes, backward of the
+    non-saturating G loss. ``Dmain``: only D's parameters require grad; the fakes again (no graph
+    through G), D on fakes and reals, backward of the D loss. This is StyleGAN2-ADA's
+    ``training_loop``/``loss.accumulate_gradients`` without the lazy R1 and path-length phases,
+    and ganzoo's ``Trainer.step`` likewise. Gradients accumulate in ``.grad`` (set to None first).
+    """
+    g_extra = {"update_emas": True} if "update_emas" in inspect.signature(G.forward).parameters else {}
+    for net in (G, D):
+        for p in net.parameters():
+            p.grad = None
+    G.requires_grad_(True), D.requires_grad_(False)
+    loss_G = torch.nn.functional.softplus(-D(G(z, c, noise_mode=NOISE_MODE, force_fp32=True), c, force_fp32=True))
+    loss_G.mean().backward()
+    G.requires_grad_(False), D.requires_grad_(True)
+    with torch.no_grad():
+        fake = G(z, c, noise_mode=NOISE_MODE, force_fp32=True, **g_extra)
+    loss_fake = torch.nn.functional.softplus(D(fake, c, force_fp32=True)).mean()
+    loss_fake.backward()
+    loss_real = torch.nn.functional.softplus(-D(real, c, force_fp32=True)).mean()
+    loss_real.backward()
+    G.requires_grad_(True)
+    return loss_G.detach().mean(), (loss_fake + loss_real).detach()
+
+
+def set_malloc(mode: str) -> str:
+    """``keep``: glibc keeps freed memory for reuse (what ganzoo's training and ``generate`` do,
+    :func:`ganzoo._malloc.keep_freed_memory`), for every implementation in this process alike;
+    ``system``: the C library's defaults. Returns what is in effect."""
+    if mode == "keep":
+        sys.path.insert(0, str(REPO_ROOT))
+        from ganzoo._malloc import keep_freed_memory
+
+        return "keep (M_MMAP_MAX=0, high M_TRIM_THRESHOLD)" if keep_freed_memory() else "system (keep not available)"
+    return "system"
+
+
 def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.detach().double() - b.detach().double()).abs().max())
 

@@ -197,6 +197,36 @@ def test_training_option_is_resolved_and_recorded(monkeypatch):
     assert _trainer(False, total_kimg=COMPILE_MIN_KIMG * 10).options.compile is False
 
 
+def test_cpu_training_keeps_freed_memory(monkeypatch):
+    calls = []
+    monkeypatch.setattr("ganzoo.train.loop.keep_freed_memory", lambda: calls.append(True) or True)
+    _trainer(False, total_kimg=0.1)
+    assert calls == [True]  # once per run, on CPU (tests/test_malloc.py: what it does)
+
+
+def test_compiled_activation_gradient_matches_eager():
+    """ops.bias_act's compiled backward (from the output alone) against autograd's, with values
+    on both sides of 0 and beyond the clamp."""
+    from ganzoo import ops
+
+    x0 = torch.randn([2, 6, 8, 8]).contiguous(memory_format=torch.channels_last) * 200
+    b0 = torch.randn([6])
+    for act, gain, clamp in (("lrelu", 2**0.5, 256.0), ("linear", 1.0, 100.0), ("lrelu", 1.0, None)):
+        def layer(x, b, act=act, gain=gain, clamp=clamp):
+            return ops.bias_act(x, b, act=act, gain=gain, clamp=clamp)
+
+        results = []
+        for fn in (layer, torch.compile(layer, dynamic=False)):
+            x, b = x0.clone().requires_grad_(), b0.clone().requires_grad_()
+            y = fn(x, b)
+            y.backward(torch.linspace(-1, 1, y.numel()).reshape(y.shape))
+            results.append((y, x.grad, b.grad))
+        if clamp is not None:
+            assert bool((results[0][0].abs() == clamp).any())  # the clamp acted somewhere
+        for eager_t, compiled_t in zip(*results):
+            assert _max_diff(eager_t, compiled_t) < 1e-5 * max(float(eager_t.abs().max()), 1.0)
+
+
 def test_compiled_training_is_close_to_eager_and_resumes_exactly():
     steps = 3  # minibatch 0 runs all four phases (R1 and path length eagerly)
     plain, compiled = _trainer(False), _trainer(True)

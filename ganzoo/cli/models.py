@@ -313,6 +313,10 @@ def generate(
         raise GanzooError(f"--out: a grid holds at most {GRID_LIMIT} images, not {len(seed_list)}; "
                           "write one PNG per seed with --outdir DIR")  # fmt: skip
     gan = load(src, device=device)
+    if gan.device.type == "cpu":
+        from ganzoo._malloc import keep_freed_memory
+
+        keep_freed_memory()  # this process only samples: large buffers are reused, not mapped anew
     if out is not None and _IMAGE_FORMATS[out.suffix.lower()] == "JPEG" and gan.metadata.channels == 4:
         raise GanzooError(f"{out}: JPEG has no alpha channel and {src} makes RGBA images; use a .png name")
     class_idx = gan.class_index(class_, option="--class")  # errors name the CLI's option, not the keyword

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from ganzoo._malloc import keep_freed_memory
 from ganzoo.architectures import architecture_of, get_architecture
 from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.train.augment import AdaptiveP, AugmentPipe
@@ -321,6 +322,8 @@ class Trainer:
             "D": self._adam(self.D, options.lr_D, options.D_reg_interval),
         }
         self.compiled = self._compile_networks()
+        if self.device.type == "cpu":  # activations are reused, not mapped anew each step
+            keep_freed_memory()
         self.cur_nimg = 0
         self.batch_idx = 0
         self.last_stats: dict[str, float] = {}
