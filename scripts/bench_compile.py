@@ -7,8 +7,14 @@ ganzoo eager vs ganzoo compiled, for
 
 * ``G forward``: eval, ``no_grad``, batch ``--batch`` (4);
 * ``train step``: G forward with grad, D on fakes and reals, first-order gradients of the
-  non-saturating losses (``bench_stylegan2.train_step``; no R1/path length, which ganzoo's loop
-  runs eagerly anyway).
+  non-saturating losses from one shared graph (``bench_stylegan2.train_step``; no R1/path
+  length, which ganzoo's loop runs eagerly anyway);
+* ``training phases``: Gmain + Dmain as both training loops run them, each network's parameters
+  requiring grad only in its own phase (``bench_stylegan2.train_phases``).
+
+``--malloc keep`` (the default) makes glibc keep freed memory for reuse, as ganzoo's training
+loop and ``generate`` do (:mod:`ganzoo._malloc`), ``--malloc system`` leaves the C library's
+defaults; either applies to every implementation in the run alike.
 
 Compile time is reported apart from the timings: ``cold`` is the first call in an empty inductor
 cache (a fresh temporary ``TORCHINDUCTOR_CACHE_DIR``), ``warm`` the first call of a fresh copy
@@ -26,7 +32,7 @@ process with the same architecture reuses the graphs already in memory).
 Usage (the reference is a local checkout of NVlabs/stylegan2-ada-pytorch, not part of ganzoo)::
 
     python scripts/bench_compile.py --reference /path/to/stylegan2-ada-pytorch [--threads 2]
-        [--res 256] [--batch 4] [--repeats 5] [--skip side-by-side|starter] [--json OUT]
+        [--res 256] [--batch 4] [--repeats 5] [--skip side-by-side|starter] [--malloc keep|system] [--json OUT]
 
     # a smoke run of the script itself (small nets, few repeats)
     python scripts/bench_compile.py --reference DIR --quick

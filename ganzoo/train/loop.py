@@ -36,7 +36,8 @@ from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, Objective
 # cold inductor cache and seconds with a warm one (the on-disk cache persists across runs).
 # Measured on a shared 2-core machine (scripts/bench_compile.py): at 32x32 (batch 16) a compiled
 # Gmain/Dmain minibatch is 0-2% faster, which would repay a cold compilation only after hundreds
-# of kimg, so small models stay eager; at 256x256 a compiled G forward takes 0.7x the eager time.
+# of kimg, so small models stay eager; at 256x256 a compiled G forward takes 0.75-0.85x and the
+# Gmain + Dmain phases 0.82-0.94x of the eager time (README, Benchmarks).
 # Above 100 kimg the compilation is a small fraction of such a run; shorter runs (smoke runs,
 # tests, the default of 100 kimg itself) stay on the eager reference path.
 COMPILE_MIN_KIMG = 100.0
