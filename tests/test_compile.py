@@ -183,9 +183,10 @@ def _trainer(compile_option, total_kimg: float = 1.0) -> Trainer:
 def test_training_option_is_resolved_and_recorded(monkeypatch):
     import ganzoo.train.loop as loop
 
-    assert loop.COMPILE_MIN_RESOLUTION > 32  # small models stay eager, however long the run
+    monkeypatch.setattr(loop, "COMPILE_MIN_RESOLUTION", 64)  # below it: eager, however long the run
     assert _trainer(None, total_kimg=COMPILE_MIN_KIMG * 2).options.compile is False
-    monkeypatch.setattr(loop, "COMPILE_MIN_RESOLUTION", 32)
+    monkeypatch.undo()
+    assert loop.COMPILE_MIN_RESOLUTION == 32  # the starter scale compiles (README: 1.24-1.39x)
     assert _trainer(None, total_kimg=1.0).options.compile is False  # short runs: eager
     assert _trainer(None, total_kimg=COMPILE_MIN_KIMG).options.compile is False
     long_run = _trainer(None, total_kimg=COMPILE_MIN_KIMG * 2)

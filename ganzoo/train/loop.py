@@ -32,16 +32,15 @@ from ganzoo.train.dataset import ProceduralImages, TrainingImages
 from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, Objective
 
 # `compile=None` compiles StyleGAN2 runs on CPU at COMPILE_MIN_RESOLUTION or more that are longer
-# than COMPILE_MIN_KIMG thousand images. Compiling G and D costs 1-3 min of a CPU core with a
+# than COMPILE_MIN_KIMG thousand images. Compiling G and D costs 0.5-2 min of a CPU core with a
 # cold inductor cache and seconds with a warm one (the on-disk cache persists across runs).
-# Measured on a shared 2-core machine (scripts/bench_compile.py): at 32x32 (batch 16) a compiled
-# Gmain/Dmain minibatch is 0-2% faster, which would repay a cold compilation only after hundreds
-# of kimg, so small models stay eager; at 256x256 a compiled G forward takes 0.75-0.85x and the
-# Gmain + Dmain phases 0.82-0.94x of the eager time (README, Benchmarks).
-# Above 100 kimg the compilation is a small fraction of such a run; shorter runs (smoke runs,
-# tests, the default of 100 kimg itself) stay on the eager reference path.
+# Measured on a 2-core machine (scripts/bench_compile.py): at 32x32 (batch 16) compiled training
+# runs at 1.24-1.39x the eager img/s (1 and 2 threads), so a cold compilation (35-40 s) is repaid
+# after about 10 kimg; at 256x256 a compiled G forward takes 0.75-0.85x and the Gmain + Dmain
+# phases 0.82-0.94x of the eager time (README, Benchmarks). Shorter runs (smoke runs, tests, the
+# default of 100 kimg itself) stay on the eager reference path.
 COMPILE_MIN_KIMG = 100.0
-COMPILE_MIN_RESOLUTION = 256
+COMPILE_MIN_RESOLUTION = 32
 # Architectures whose networks are compiled automatically (verified against eager: tests/test_compile.py).
 _AUTO_COMPILE_ARCHITECTURES = ("stylegan2",)
 
@@ -93,7 +92,7 @@ class TrainingOptions:
         compile: run G's mapping and synthesis networks and D through ``torch.compile``
             (inductor, :mod:`ganzoo.compile`) in the phases that differentiate once (``Gmain``,
             ``Dmain``; the R1 and path-length phases stay eager). None = automatic: on for
-            StyleGAN2 runs on CPU at :data:`COMPILE_MIN_RESOLUTION` (256) or more and longer
+            StyleGAN2 runs on CPU at :data:`COMPILE_MIN_RESOLUTION` (32) or more and longer
             than :data:`COMPILE_MIN_KIMG` (100) thousand images (where the one-time compilation
             is repaid), off otherwise. The Trainer replaces None by what
             it decided (False also where compiling is unavailable), so snapshots and ``run.json``
