@@ -3,9 +3,9 @@
 Why: glibc serves every allocation above its mmap threshold (at most 32 MiB on 64-bit) with a
 fresh ``mmap`` and gives it back with ``munmap`` when freed. Activations of a 256² StyleGAN2
 batch are such allocations (``[4, 64, 256, 256]`` float32 is 64 MiB), so every forward and
-backward pass maps them anew and the kernel faults in and zeroes every page again: on a 2-core
-machine that is about a tenth of a training step (``scripts/bench_compile.py`` prints the
-timings with and without). Setting ``M_MMAP_MAX`` to 0 (no mmap'ed chunks) and a high
+backward pass maps them anew and the kernel faults in and zeroes every page again: at 256² on
+a 2-core machine that is about a tenth of ganzoo's eager training step and nearly a third of the
+StyleGAN2-ADA reference's (``scripts/bench_compile.py --malloc keep|system`` times both). Setting ``M_MMAP_MAX`` to 0 (no mmap'ed chunks) and a high
 ``M_TRIM_THRESHOLD`` (the heap top is not returned to the system) makes freed blocks stay in the
 process, and the next step reuses them without page faults. The price is that the resident size
 stays at its peak instead of falling between steps, which a training or sampling process reaches
