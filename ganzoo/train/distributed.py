@@ -9,6 +9,7 @@ over processes, and rank 0 alone writes the run directory.
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -41,7 +42,18 @@ def maybe_init_distributed(device: str = "cpu") -> str:
         device = f"cuda:{local_rank}"
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        atexit.register(_leave_process_group)
     return device
+
+
+def _leave_process_group() -> None:
+    """Destroys the process group while the interpreter is still whole: left to the C++ static
+    destructors at exit, gloo's threads can be torn down while running, and the process aborts
+    ("terminate called without an active exception") after the run has finished."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def is_rank_zero() -> bool:
