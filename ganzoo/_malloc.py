@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -29,9 +30,8 @@ _M_MMAP_MAX = -4
 _NEVER_TRIM = 2**31 - 1  # the largest value mallopt takes (an int): 2 GiB of free heap top
 _OPT_OUT = "GANZOO_MALLOC"
 
-_state: dict[str, bool] = {}
 
-
+@functools.cache  # once per process: the settings are process-wide
 def keep_freed_memory() -> bool:
     """Asks glibc's malloc to keep freed memory for reuse (see the module docstring).
 
@@ -39,13 +39,6 @@ def keep_freed_memory() -> bool:
         True when the settings are in effect (now or from an earlier call), False where they do
         not apply: not Linux/glibc, ``GANZOO_MALLOC=system``, or ``mallopt`` refused.
     """
-    if "kept" in _state:
-        return _state["kept"]
-    _state["kept"] = _apply()
-    return _state["kept"]
-
-
-def _apply() -> bool:
     if os.environ.get(_OPT_OUT, "").strip().lower() == "system":
         return False
     if not sys.platform.startswith("linux"):

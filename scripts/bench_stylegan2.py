@@ -139,6 +139,12 @@ def g_forward(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor) -> torch.Ten
         return G(z, c, noise_mode=NOISE_MODE, force_fp32=True)
 
 
+def _ema_update(G: torch.nn.Module) -> dict[str, bool]:
+    """``update_emas=True`` where G's forward takes it (ganzoo, later StyleGAN code); nothing for
+    the reference, whose mapping network updates ``w_avg`` whenever G is in train mode."""
+    return {"update_emas": True} if "update_emas" in inspect.signature(G.forward).parameters else {}
+
+
 def train_step(
     G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, real: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -148,7 +154,7 @@ def train_step(
     StyleGAN code) only with ``update_emas=True``, so that is passed where G accepts it and both
     do the same work.
     """
-    g_extra = {"update_emas": True} if "update_emas" in inspect.signature(G.forward).parameters else {}
+    g_extra = _ema_update(G)
     fake = G(z, c, noise_mode=NOISE_MODE, force_fp32=True, **g_extra)
     logits_fake = D(fake, c, force_fp32=True)
     logits_real = D(real, c, force_fp32=True)
@@ -172,7 +178,7 @@ def train_phases(
     ``training_loop``/``loss.accumulate_gradients`` without the lazy R1 and path-length phases,
     and ganzoo's ``Trainer.step`` likewise. Gradients accumulate in ``.grad`` (set to None first).
     """
-    g_extra = {"update_emas": True} if "update_emas" in inspect.signature(G.forward).parameters else {}
+    g_extra = _ema_update(G)
     for net in (G, D):
         for p in net.parameters():
             p.grad = None
