@@ -346,9 +346,11 @@ def _winograd_pays(x: torch.Tensor, w: torch.Tensor, padding: int, groups: int) 
     Only inside ``torch.compile`` on CPU in float32 (inductor fuses the transforms; eager
     mode and cuDNN have their own algorithms), for 3x3 kernels with ``padding=1``, no groups,
     at least 256 channels in and out and sides of at least 32 that are multiples of 4. Below
-    that the memory-bound transforms cost more than the saved multiplications (measured with
-    ``scripts/bench_winograd.py``: F(4, 3) takes 0.55-0.62x of the direct convolution's time
-    at 512 channels x 32² and 256 x 64², but 1.2x at 512 x 16² and 128 x 128²).
+    that the memory-bound transforms cost more than the saved multiplications. Measured with
+    ``scripts/bench_winograd.py`` (2 cores, batch 4), forward / forward + backward time against
+    the compiled direct convolution: 0.61 / 0.55 at 512 channels x 32², 0.74 / 0.65 at 256 x 32²,
+    0.71 / 0.60 at 256 x 64², 0.69 / 0.56 at 256 x 128²; but 1.20 / 0.98 at 512 x 16², 1.10 / 0.82
+    at 128 x 128² and 1.89 / 1.50 at 64 x 256².
     """
     return (
         torch.compiler.is_compiling()

@@ -225,7 +225,7 @@ def test_compiled_activation_gradient_matches_eager():
         if clamp is not None:
             assert bool((results[0][0].abs() == clamp).any())  # the clamp acted somewhere
         for eager_t, compiled_t in zip(*results):
-            assert _max_diff(eager_t, compiled_t) < 1e-5 * max(float(eager_t.abs().max()), 1.0)
+            assert _max_diff(eager_t, compiled_t) < 1e-5 * max(float(eager_t.detach().abs().max()), 1.0)
 
 
 def test_compiled_training_is_close_to_eager_and_resumes_exactly():
@@ -310,7 +310,8 @@ def test_winograd_convolution_is_a_padded_3x3_convolution():
 
 def test_winograd_float32_error_stays_near_a_direct_convolution():
     """Rounding of the transforms, in float32 at the width it is used for (unit-variance data,
-    a kernel of unit output gain): measured 1.4e-5 against 1e-5 for direct convolution."""
+    a kernel of unit output gain): measured 1.5e-5; oneDNN's direct convolution 1.3e-6 eager, about
+    1e-5 compiled (bench_winograd.py)."""
     from ganzoo import ops
 
     torch.manual_seed(1)
