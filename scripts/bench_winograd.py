@@ -35,7 +35,6 @@ import json
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,31 +54,29 @@ from ganzoo.compile import compile_generator, compile_network
 DEFAULT_SHAPES = ["512x16", "512x32", "256x32", "256x64", "512x64", "128x128", "256x128", "64x256"]
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    fn()
-    fn()  # compiles on the first call, settles the allocator on the second
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
 def _direct(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, w, padding=1)
 
 
-def _measure(name: str, conv: Callable, x: torch.Tensor, w: torch.Tensor, exact: torch.Tensor,
-             repeats: int) -> dict[str, float]:  # fmt: skip
-    """Max abs error against ``exact``, forward ms without grad, forward + backward ms."""
-    upstream = torch.ones(exact.shape) / exact.numel() ** 0.5
+def _layer_tasks(variants: dict[str, Callable], x: torch.Tensor, w: torch.Tensor,
+                 upstream: torch.Tensor) -> dict[str, dict[str, Callable[[], Any]]]:  # fmt: skip
+    """``{"fwd" | "fwd+bwd": {variant: call}}`` for one input and kernel."""
     xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
-    with torch.no_grad():
-        out = {f"{name} error": float((conv(x, w).double() - exact).abs().max())}
-        out[f"{name} fwd ms"] = _median_ms(lambda: conv(x, w), repeats)
-    out[f"{name} fwd+bwd ms"] = _median_ms(lambda: conv(xg, wg).backward(upstream), repeats)
-    return out
+
+    def forward(conv: Callable) -> Callable[[], Any]:
+        def run() -> Any:
+            with torch.no_grad():
+                return conv(x, w)
+
+        return run
+
+    def forward_backward(conv: Callable) -> Callable[[], Any]:
+        return lambda: conv(xg, wg).backward(upstream)
+
+    return {
+        "fwd": {name: forward(conv) for name, conv in variants.items()},
+        "fwd+bwd": {name: forward_backward(conv) for name, conv in variants.items()},
+    }
 
 
 def layers(args) -> list[dict]:
@@ -97,10 +94,16 @@ def layers(args) -> list[dict]:
             x = x.contiguous(memory_format=torch.channels_last)
         w = torch.randn(channels, channels, 3, 3) / (3 * channels**0.5)
         exact = F.conv2d(x.double(), w.double(), padding=1)
+        tasks = _layer_tasks(variants, x, w, upstream=torch.ones(exact.shape) / exact.numel() ** 0.5)
+        # Two warm-up calls: the first compiles, the second settles the allocator.
+        times = side.run_interleaved(tasks, warmup=2, repeats=args.repeats)
         row: dict[str, Any] = {"shape": spec}
-        for name, conv in variants.items():
-            row.update(_measure(name, conv, x, w, exact, args.repeats))
-        for part in ("fwd", "fwd+bwd"):
+        with torch.no_grad():
+            for name, conv in variants.items():
+                row[f"{name} error"] = side.max_abs(conv(x, w), exact)
+        for part, per in times.items():
+            for name, ms in per.items():
+                row[f"{name} {part} ms"] = statistics.median(ms)
             row[f"{part} ratio"] = row[f"winograd {part} ms"] / row[f"direct {part} ms"]
         rows.append(row)
         print(
@@ -116,7 +119,7 @@ def layers(args) -> list[dict]:
 def _network_worker(conn, use_winograd: bool, threads: int, malloc: str, batch: int) -> None:
     """One variant of the 256² network in a process of its own: dynamo caches graphs per code
     object, so two copies of one network in one process would share the graphs of whichever
-    was traced first. Answers ``(task, ...)`` requests with milliseconds (or the G output)."""
+    was traced first. Runs the requested task and answers None (``"output"``: the G images)."""
     torch.set_num_threads(threads)
     side.set_malloc(malloc)
     if not use_winograd:
@@ -148,12 +151,14 @@ def _network_worker(conn, use_winograd: bool, threads: int, malloc: str, batch: 
         if request == "output":
             conn.send(forward())
         else:
-            conn.send(side.timed(tasks[request]))
+            tasks[request]()
+            conn.send(None)
 
 
 def network(args) -> dict:
     """The 256² paper config compiled with the shipped rule and with Winograd off, each in a
-    worker process, timed in interleaved rounds after a compiling and a warm-up call."""
+    worker process, timed from here (a request and its answer through a pipe) in interleaved
+    rounds after a compiling and a warm-up call."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -170,22 +175,18 @@ def network(args) -> dict:
         conn.send(request)
         return conn.recv()
 
-    tasks = ["G forward (eval, no_grad)", "training phases (Gmain + Dmain)"]
-    for task in tasks:
+    def asking(variant: str, task: str) -> Callable[[], Any]:
+        return lambda: ask(variant, task)
+
+    names = ["G forward (eval, no_grad)", "training phases (Gmain + Dmain)"]
+    for task in names:
         for variant in workers:
-            first = ask(variant, task)
+            first = side.timed(asking(variant, task))
             print(f"  {task} / {variant}: first call (compiles) {first / 1000:.1f} s", flush=True)
-            ask(variant, task)
     outputs = {variant: ask(variant, "output") for variant in workers}
     result: dict[str, Any] = {"G output max abs (winograd vs direct)": side.max_abs(*outputs.values())}
-    times: dict[str, dict[str, list[float]]] = {task: {v: [] for v in workers} for task in tasks}
-    for r in range(args.repeats):
-        for task in tasks:
-            for variant in list(workers)[:: -1 if r % 2 else 1]:
-                times[task][variant].append(ask(variant, task))
-        print(f"  round {r + 1}/{args.repeats} ms: "
-              + ", ".join(f"{t}: " + "/".join(f"{v[-1]:.0f}" for v in d.values()) for t, d in times.items()),
-              flush=True)  # fmt: skip
+    tasks = {task: {variant: asking(variant, task) for variant in workers} for task in names}
+    times = side.run_interleaved(tasks, warmup=1, repeats=args.repeats)
     for conn, process in workers.values():
         conn.send(None)
         process.join()
