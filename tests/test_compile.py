@@ -358,12 +358,17 @@ def test_compiled_cpu_path_picks_winograd_for_wide_3x3_convolutions():
     assert torch.equal(layer(x, w), torch.nn.functional.conv2d(x, w, padding=1))
 
 
-def test_compiled_generator_with_a_wide_layer_matches_eager():
+def test_compiled_generator_with_a_wide_layer_matches_eager(monkeypatch):
     """A 32x32 generator whose last block convolves 256 channels (Winograd under inductor):
     images in eval mode and first-order gradients in train mode within the fixture tolerance."""
+    from ganzoo import ops
+
     torch.manual_seed(2)
     G = Generator(8, 0, 8, 32, 3, mapping_kwargs={"num_layers": 1},
                   synthesis_kwargs={"channel_base": 8192, "channel_max": 256, "conv_clamp": 256})  # fmt: skip
+    with monkeypatch.context() as patch:  # b32.conv1 is a layer the compiled path hands to Winograd
+        patch.setattr(torch.compiler, "is_compiling", lambda: True)
+        assert ops._winograd_pays(torch.zeros([2, 256, 32, 32]), G.synthesis.b32.conv1.weight, 1, 1)
     with torch.no_grad():
         for p in G.parameters():
             p.add_(torch.randn_like(p) * 0.1)
