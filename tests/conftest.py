@@ -27,13 +27,40 @@ def device() -> str:
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread for a test module: tiny models gain nothing from threads, and the test
-    machine's cores are shared (``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    machine's cores are shared (``pytestmark = pytest.mark.usefixtures("one_thread")``).
+    ``$GANZOO_TEST_THREADS`` overrides the 1 (``helpers.test_threads``)."""
     import torch
+    from helpers import test_threads
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(test_threads())
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _thread_setting():
+    """torch's thread count for the whole run: 1 (tiny models gain nothing from threads; the
+    suite has always run so), or ``$GANZOO_TEST_THREADS`` when set."""
+    import torch
+    from helpers import test_threads
+
+    torch.set_num_threads(test_threads())
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``CI=true`` nothing skips: a skip (a missing browser, inductor, tensorboard, ...)
+    is reported as a failure that names what was missing, so a green CI means every test ran."""
+    import os
+
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("CI", "").lower() in ("1", "true", "yes") and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {reason}"
 
 
 @pytest.fixture(autouse=True)

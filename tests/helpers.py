@@ -13,6 +13,14 @@ from ganzoo.checkpoint import GAN
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
 
+def test_threads(default: int = 1) -> int:
+    """The torch thread count for tests that pin one: ``$GANZOO_TEST_THREADS`` when set (the
+    portability check, ``scripts/check_portable.sh``, runs the suite under 1 and 2), else
+    ``default``."""
+    value = os.environ.get("GANZOO_TEST_THREADS")
+    return int(value) if value else default
+
+
 def fixtures_dir() -> Path:
     """The reference fixtures folder: ``$GANZOO_FIXTURES``, else ``../shared/fixtures`` beside the
     project root. Every test that needs fixtures finds them here; a missing folder fails the test

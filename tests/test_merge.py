@@ -15,7 +15,7 @@ from ganzoo.cocktail import average_gans, make_conditional, merge
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from helpers import tiny_gan
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 RED, BLUE = (1.0, -1.0, -1.0), (-1.0, -1.0, 1.0)
 # A short merge: batch 8, snapshots every minibatch (for the resume test), no augmentation.
@@ -96,13 +96,16 @@ def test_average_is_the_mean_of_the_weights():
     assert avg.config == a.config
 
 
+# The merge whose outcome the tests below assert (scripts/study_margins.py merge measures it).
+MERGE_SETTINGS = dict(root_kimg=0.4, merge_kimg=2.4, eval=True, num_gen=32, eval_options=dict(feature_extractor="pixels@8"))
+
+
 @pytest.fixture(scope="module")
 def merged(tmp_path_factory):
     """One real cocktail merge of a red and a blue source."""
     out = tmp_path_factory.mktemp("merge") / "red+blue"
     red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
-    merge([red, blue], out, root_kimg=0.4, merge_kimg=2.4, class_names=["red", "blue"], eval=True, num_gen=32,
-          eval_options=dict(feature_extractor="pixels@8"), **FAST)  # fmt: skip
+    merge([red, blue], out, class_names=["red", "blue"], **MERGE_SETTINGS, **FAST)
     return out, red, blue
 
 

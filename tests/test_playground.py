@@ -38,6 +38,7 @@ from ganzoo.playground import (
 )
 from ganzoo.playground import study as study_module
 from ganzoo.playground.train import discriminator_loss, generator_loss
+from helpers import test_threads
 
 # Small enough for the default suite, large enough that Source-I has reached the ring (it does by
 # ~1500 G steps) so that what the paper's Figure 2 asserts must already hold.
@@ -52,7 +53,7 @@ TINY = StudyConfig(pretrain_steps=150, finetune_steps=20, checkpoint_every=50, e
 def _one_torch_thread():
     """As ``reproduce`` does: these networks are tiny and a second thread only contends."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(test_threads())
     yield
     torch.set_num_threads(previous)
 

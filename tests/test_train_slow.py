@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from ganzoo.train.runner import finetune
+from helpers import test_threads
 
 pytestmark = pytest.mark.slow
 
@@ -53,18 +54,23 @@ def small_gan(seed: int = 0):
     return GAN(G.eval(), None, D.eval(), config={"license": "cc-by-4.0", "source": {"made_by": "tests"}})
 
 
+def ada_study(out, seed: int = 0) -> dict[str, list[tuple[float, float, float]]]:
+    """Scratch training on 96 discs for 8 kimg, without augmentation and with ADA: the
+    ``(kimg, r_t, p)`` curve of each (``scripts/study_margins.py ada`` runs it over seeds)."""
+    torch.set_num_threads(test_threads())
+    data = discs(96, seed=seed)
+    source = small_gan(seed=4 + seed)
+    common = dict(recipe="scratch", kimg=8, batch=8, snap=8, tick_kimg=0.5, progress=False, seed=seed, ada_kimg=5)
+    return {aug: _rt_curve(finetune(source, data, out / aug, aug=aug, **common)) for aug in ("none", "ada")}
+
+
 def test_without_augmentation_d_overfits_and_ada_holds_rt_near_target(tmp_path):
-    torch.set_num_threads(1)
-    data = discs(96)
-    source = small_gan(seed=4)
-    common = dict(recipe="scratch", kimg=8, batch=8, snap=8, tick_kimg=0.5, progress=False, seed=0, ada_kimg=5)
-    none = finetune(source, data, tmp_path / "none", aug="none", **common)
-    ada = finetune(source, data, tmp_path / "ada", aug="ada", **common)
-    rt_none = [rt for _, rt, _ in _rt_curve(none)]
-    rt_ada = [rt for _, rt, _ in _rt_curve(ada)]
-    p_ada = [p for _, _, p in _rt_curve(ada)]
+    curves = ada_study(tmp_path, seed=0)
+    rt_none = [rt for _, rt, _ in curves["none"]]
+    rt_ada = [rt for _, rt, _ in curves["ada"]]
+    p_ada = [p for _, _, p in curves["ada"]]
     print("kimg, r_t (aug none), r_t (ADA), ADA p")
-    for (k, a, _), (_, b, p) in zip(_rt_curve(none), _rt_curve(ada)):
+    for (k, a, _), (_, b, p) in zip(curves["none"], curves["ada"]):
         print(f"{k:5.1f} {a:6.3f} {b:6.3f} {p:6.3f}")
     late_none = float(np.mean(rt_none[-4:]))
     late_ada = float(np.mean(rt_ada[-4:]))
@@ -108,7 +114,7 @@ def test_finetuning_a_related_source_beats_scratch_and_fid_falls(tmp_path):
     """
     from ganzoo.metrics.evaluate import evaluate
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(test_threads())
     source = small_gan(seed=5)
     pretrain_dir = tmp_path / "discs"
     _save_folder(discs(512, seed=1), pretrain_dir)

@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Margins of the test suite's training outcomes over seeds, thread counts and CPU code paths.
+
+    python scripts/study_margins.py merge --seeds 0-4                 # this process's setting
+    python scripts/study_margins.py merge --seeds 0-4 --all-settings  # every setting (subprocesses)
+
+An outcome test (a merged class's colour, r_t near the ADA target, ...) asserts a quantity with
+a threshold; this script computes that quantity exactly as the test does, for several seeds,
+so the margin written beside the assertion is a measured one, not a lucky seed's. With
+``--all-settings`` each ATen capability this CPU supports (``default``, ``avx2``, ``avx512``; with
+oneDNN's and MKL's instruction sets lowered alike, as ``scripts/check_portable.sh`` does) is run
+with 1 and 2 torch threads, each in its own process; one JSON line per (setting, seed) goes to
+stdout and a summary (the smallest margin of each quantity) at the end.
+
+Studies (the test each one backs):
+
+- ``merge``: ``tests/test_merge.py``'s merge of a red and a blue 16² source. ``class_margin``:
+  for each class, distance of its mean colour to the other source's minus to its own (grey
+  levels; the test asserts > 0); ``rooting_ratio``: d(r, r→i) / d(r, i) (asserted < 1).
+- ``ada``: ``tests/test_train_slow.py``'s ADA study (scratch training on 96 discs, with and
+  without ADA). ``overfit``: mean r_t of the last 4 ticks without augmentation; ``p_final``;
+  ``closer``: |r_t(none) - 0.6| - |r_t(ADA) - 0.6| over the last 4 ticks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_ENV = {
+    "default": dict(ATEN_CPU_CAPABILITY="default", ONEDNN_MAX_CPU_ISA="SSE41", MKL_ENABLE_INSTRUCTIONS="SSE4_2"),
+    "avx2": dict(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2"),
+    "avx512": dict(ATEN_CPU_CAPABILITY="avx512", ONEDNN_MAX_CPU_ISA="ALL", MKL_ENABLE_INSTRUCTIONS="AVX512"),
+}
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _tests_module(name: str):
+    sys.path.insert(0, str(ROOT / "tests"))
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def study_merge(seed: int, work: Path, overrides: dict | None = None) -> dict:
+    import numpy as np
+
+    from ganzoo.checkpoint import GAN
+
+    tm = _tests_module("test_merge")
+    settings = {**tm.FAST, **tm.MERGE_SETTINGS, **(overrides or {})}
+    out = work / f"merge{seed}"
+    red, blue = tm.coloured_gan(2 * seed + 1, tm.RED), tm.coloured_gan(2 * seed + 2, tm.BLUE)
+    tm.merge([red, blue], out, class_names=["red", "blue"], seed=seed, **settings)
+    gan = GAN.load(out)
+    sources = {"red": tm.mean_colour(red.sample(32)), "blue": tm.mean_colour(blue.sample(32))}
+    margins = {}
+    for name, other in (("red", "blue"), ("blue", "red")):
+        colour = tm.mean_colour(gan.sample(32, class_idx=name))
+        margins[name] = float(np.linalg.norm(colour - sources[other]) - np.linalg.norm(colour - sources[name]))
+    row = json.loads((out / "merge_summary.json").read_text())["distances"]["blue"]
+    return {"class_margin": min(margins.values()), "class_margins": margins,
+            "rooting_ratio": row["d(r,r->i)"] / row["d(r,i)"]}
+
+
+def study_ada(seed: int, work: Path, overrides: dict | None = None) -> dict:
+    import numpy as np
+
+    ts = _tests_module("test_train_slow")
+    curves = ts.ada_study(work / f"ada{seed}", seed=seed, **(overrides or {}))
+    late_none, late_ada = (float(np.mean([rt for _, rt, _ in curves[k][-4:]])) for k in ("none", "ada"))
+    return {"overfit": late_none, "rt_ada": late_ada, "p_final": curves["ada"][-1][2],
+            "closer": abs(late_none - 0.6) - abs(late_ada - 0.6)}
+
+
+STUDIES = {"merge": study_merge, "ada": study_ada}
+
+
+def run_here(study: str, seeds: list[int], extra: dict) -> list[dict]:
+    import torch
+
+    threads = int(os.environ.get("GANZOO_TEST_THREADS", "1"))
+    torch.set_num_threads(threads)
+    setting = os.environ.get("ATEN_CPU_CAPABILITY", "native")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            start = time.perf_counter()
+            result = STUDIES[study](seed, Path(tmp), **extra)
+            row = {"study": study, "capability": setting, "threads": threads, "seed": seed,
+                   "seconds": round(time.perf_counter() - start, 1), **result}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", choices=sorted(STUDIES))
+    parser.add_argument("--seeds", default="0-4")
+    parser.add_argument("--all-settings", action="store_true")
+    parser.add_argument("--threads", default="1,2", help="with --all-settings")
+    parser.add_argument("--capabilities", default=None, help="with --all-settings (default: all this CPU has)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="override one of the test's settings (e.g. merge_kimg=4.8), to explore")
+    args = parser.parse_args()
+    extra = {"overrides": {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}}
+    seeds = _seeds(args.seeds)
+    if not args.all_settings:
+        run_here(args.study, seeds, extra)
+        return
+    import torch
+
+    top = torch.backends.cpu.get_cpu_capability().lower()
+    available = ["default"] + (["avx2"] if top in ("avx2", "avx512") else []) + (["avx512"] if top == "avx512" else [])
+    capabilities = args.capabilities.split(",") if args.capabilities else available
+    rows = []
+    for capability in capabilities:
+        for threads in args.threads.split(","):
+            env = {**os.environ, **SETTINGS_ENV[capability], "GANZOO_TEST_THREADS": threads}
+            command = [sys.executable, __file__, args.study, "--seeds", args.seeds]
+            for item in args.set:
+                command += ["--set", item]
+            result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            for line in result.stdout.splitlines():
+                print(line, flush=True)
+                rows.append(json.loads(line))
+            if result.returncode:
+                print(result.stderr[-3000:], file=sys.stderr)
+                sys.exit(1)
+    numeric = sorted({k for r in rows for k, v in r.items() if isinstance(v, float) and k != "seconds"})
+    print(f"# {len(rows)} runs ({len(capabilities)} capabilities x {args.threads} threads x {len(seeds)} seeds)")
+    for key in numeric:
+        values = [r[key] for r in rows]
+        print(f"# {key}: min {min(values):.4g}  max {max(values):.4g}")
+
+
+if __name__ == "__main__":
+    main()
