@@ -5,9 +5,10 @@
 #   scripts/check_portable.sh                       # the default suite (about 6 x 20 min on 2 cores)
 #   scripts/check_portable.sh tests/test_merge.py   # any pytest arguments instead
 #
-# A setting lowers ATen's kernels (ATEN_CPU_CAPABILITY), oneDNN's (ONEDNN_MAX_CPU_ISA) and MKL's
-# (MKL_ENABLE_INSTRUCTIONS) together, so "avx2" on an AVX-512 machine runs roughly what an AVX2
-# machine runs; the thread count reaches every test through GANZOO_TEST_THREADS
+# A setting lowers ATen's kernels (ATEN_CPU_CAPABILITY), oneDNN's (ONEDNN_MAX_CPU_ISA), MKL's
+# (MKL_ENABLE_INSTRUCTIONS) and numpy's (NPY_DISABLE_CPU_FEATURES: its sin, exp, power, ... round
+# differently per instruction set) together, so "avx2" on an AVX-512 machine runs roughly what an
+# AVX2 machine runs; the thread count reaches every test through GANZOO_TEST_THREADS
 # (tests/helpers.py: test_threads). Exit status: 0 when every setting passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,14 +24,14 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 status=0
 for capability in $capabilities; do
   case "$capability" in
-    default) onednn=SSE41; mkl=SSE4_2 ;;
-    avx2) onednn=AVX2; mkl=AVX2 ;;
-    avx512) onednn=ALL; mkl=AVX512 ;;
+    default) onednn=SSE41; mkl=SSE4_2; numpy_off="X86_V3 X86_V4 AVX512_ICL AVX512_SPR" ;;
+    avx2) onednn=AVX2; mkl=AVX2; numpy_off="X86_V4 AVX512_ICL AVX512_SPR" ;;
+    avx512) onednn=ALL; mkl=AVX512; numpy_off="" ;;
   esac
   for threads in 1 2; do
     log=$(mktemp)
     start=$(date +%s)
-    ATEN_CPU_CAPABILITY=$capability ONEDNN_MAX_CPU_ISA=$onednn MKL_ENABLE_INSTRUCTIONS=$mkl \
+    ATEN_CPU_CAPABILITY=$capability ONEDNN_MAX_CPU_ISA=$onednn MKL_ENABLE_INSTRUCTIONS=$mkl NPY_DISABLE_CPU_FEATURES=$numpy_off \
       GANZOO_TEST_THREADS=$threads python -m pytest -q -p no:cacheprovider "$@" >"$log" 2>&1
     rc=$?
     summary=$(grep -E '(passed|failed|error|skipped|no tests ran)' "$log" | tail -n 1 | sed 's/=//g; s/^ *//; s/ *$//')

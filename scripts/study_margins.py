@@ -8,7 +8,7 @@ An outcome test (a merged class's colour, r_t near the ADA target, ...) asserts 
 a threshold; this script computes that quantity exactly as the test does, for several seeds,
 so the margin written beside the assertion is a measured one, not a lucky seed's. With
 ``--all-settings`` each ATen capability this CPU supports (``default``, ``avx2``, ``avx512``; with
-oneDNN's and MKL's instruction sets lowered alike, as ``scripts/check_portable.sh`` does) is run
+oneDNN's, MKL's and numpy's instruction sets lowered alike, as ``scripts/check_portable.sh`` does) is run
 with 1 and 2 torch threads, each in its own process; one JSON line per (setting, seed) goes to
 stdout and a summary (the smallest margin of each quantity) at the end.
 
@@ -17,6 +17,8 @@ Studies (the test each one backs):
 - ``merge``: ``tests/test_merge.py``'s merge of a red and a blue 16² source. ``class_margin``:
   for each class, distance of its mean colour to the other source's minus to its own (grey
   levels; the test asserts > 0); ``rooting_ratio``: d(r, r→i) / d(r, i) (asserted < 1).
+- ``playground``: ``tests/test_playground.py``'s small study: W1 of Source-I over random init
+  (final and best; asserted < 1) and Source-I's start recall minus Source-II's (asserted > 0).
 - ``ada``: ``tests/test_train_slow.py``'s ADA study (scratch training on 96 discs, with and
   without ADA). ``overfit``: mean r_t of the last 4 ticks without augmentation; ``p_final``;
   ``closer``: |r_t(none) - 0.6| - |r_t(ADA) - 0.6| over the last 4 ticks.
@@ -35,9 +37,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_ENV = {
-    "default": dict(ATEN_CPU_CAPABILITY="default", ONEDNN_MAX_CPU_ISA="SSE41", MKL_ENABLE_INSTRUCTIONS="SSE4_2"),
-    "avx2": dict(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2"),
-    "avx512": dict(ATEN_CPU_CAPABILITY="avx512", ONEDNN_MAX_CPU_ISA="ALL", MKL_ENABLE_INSTRUCTIONS="AVX512"),
+    "default": dict(ATEN_CPU_CAPABILITY="default", ONEDNN_MAX_CPU_ISA="SSE41", MKL_ENABLE_INSTRUCTIONS="SSE4_2",
+                    NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL AVX512_SPR"),
+    "avx2": dict(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2",
+                 NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR"),
+    "avx512": dict(ATEN_CPU_CAPABILITY="avx512", ONEDNN_MAX_CPU_ISA="ALL", MKL_ENABLE_INSTRUCTIONS="AVX512",
+                   NPY_DISABLE_CPU_FEATURES=""),
 }
 
 
@@ -83,11 +88,27 @@ def study_ada(seed: int, work: Path, overrides: dict | None = None) -> dict:
     ts = _tests_module("test_train_slow")
     curves = ts.ada_study(work / f"ada{seed}", seed=seed, **(overrides or {}))
     late_none, late_ada = (float(np.mean([rt for _, rt, _ in curves[k][-4:]])) for k in ("none", "ada"))
+    half = len(curves["none"]) // 2
+    half_none, half_ada = (float(np.mean([rt for _, rt, _ in curves[k][half:]])) for k in ("none", "ada"))
     return {"overfit": late_none, "rt_ada": late_ada, "p_final": curves["ada"][-1][2],
-            "closer": abs(late_none - 0.6) - abs(late_ada - 0.6)}
+            "closer": abs(late_none - 0.6) - abs(late_ada - 0.6),
+            "overfit_half": half_none, "rt_ada_half": half_ada, "closer_half": abs(half_none - 0.6) - abs(half_ada - 0.6),
+            "p_max": max(p for _, _, p in curves["ada"])}
 
 
-STUDIES = {"merge": study_merge, "ada": study_ada}
+def study_playground(seed: int, work: Path, overrides: dict | None = None) -> dict:
+    tp = _tests_module("test_playground")
+    from ganzoo.playground import reproduce
+
+    run = reproduce(work / f"playground{seed}", seeds=[seed], config=tp.SMALL,
+                    threads=int(os.environ.get("GANZOO_TEST_THREADS", "1")))  # fmt: skip
+    f2 = run.results[0].figure2
+    return {"w1_final_ratio": f2["source_one"]["w1_final"] / f2["random"]["w1_final"],
+            "w1_best_ratio": f2["source_one"]["w1_best"] / f2["random"]["w1_best"],
+            "start_recall_gap": f2["source_one"]["start_recall"] - f2["source_two"]["start_recall"]}
+
+
+STUDIES = {"merge": study_merge, "ada": study_ada, "playground": study_playground}
 
 
 def run_here(study: str, seeds: list[int], extra: dict) -> list[dict]:

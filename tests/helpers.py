@@ -21,6 +21,16 @@ def test_threads(default: int = 1) -> int:
     return int(value) if value else default
 
 
+def assert_same_images(a: np.ndarray, b: np.ndarray, what: object = "") -> None:
+    """``a`` and ``b`` are the same uint8 images up to float rounding: at most one level apart,
+    on under 1% of the values. For two computations of the same images whose float order may
+    differ (other batch shapes, thread counts or processes pick other kernels, on some CPUs), where
+    exact equality would test the CPU's rounding; another seed, class or latent is far outside."""
+    assert a.shape == b.shape, (what, a.shape, b.shape)
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01, (what, int(diff.max()), float((diff > 0).mean()))
+
+
 def fixtures_dir() -> Path:
     """The reference fixtures folder: ``$GANZOO_FIXTURES``, else ``../shared/fixtures`` beside the
     project root. Every test that needs fixtures finds them here; a missing folder fails the test

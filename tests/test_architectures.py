@@ -124,6 +124,7 @@ def test_every_recipe_of_an_architecture_trains_from_its_fixture(name, shared_fi
         (data / "dataset.json").write_text(json.dumps({"labels": labels}))
     pick = {"class_idx": meta.num_classes - 1} if meta.num_classes else {}
     before = source.sample(seeds=[0], noise_mode="const", **pick)
+    source_weights = {k: v.float() for k, v in source.G_ema.state_dict().items() if v.is_floating_point()}
     for recipe in architecture.recipes:
         out = finetune(tmp_path / "src", data, tmp_path / recipe, recipe=recipe, kimg=0.008, batch=4, snap=0.008,
                        progress=False)  # fmt: skip
@@ -133,8 +134,14 @@ def test_every_recipe_of_an_architecture_trains_from_its_fixture(name, shared_fi
         assert trained.metadata.resolution == meta.resolution
         after = trained.sample(seeds=[0], noise_mode="const", **pick)
         assert after.shape == before.shape
-        if recipe != "scratch":  # a few steps from the source: close to it, not equal to it
-            assert not np.array_equal(after, before), recipe
+        if recipe != "scratch":  # a few steps from the source: G_ema moved
+            # Measured over the fixtures: the largest move of a G_ema weight is 9.6e-5 (GP-GAN
+            # full/freezed, whose EMA keeps 99.9% per step: its images move by one level on 0.3%
+            # of the pixels, too little to test) to 0.5 (BigGAN); rounding is below 1e-7.
+            trained_weights = trained.G_ema.state_dict()
+            moved = max((trained_weights[k].float() - v).abs().max().item() for k, v in source_weights.items()
+                        if k in trained_weights and trained_weights[k].shape == v.shape)  # fmt: skip
+            assert moved > 1e-6, (recipe, moved)
         _push_dry_run(out, tmp_path / f"{recipe}-pushed", name, after, pick)
         settings = trained.config["lineage"][-1]["settings"]
         if recipe == "freezed":

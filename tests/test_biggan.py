@@ -33,6 +33,7 @@ from ganzoo.checkpoint import GAN
 from ganzoo.errors import ConversionError, UnsafeCheckpointError
 from ganzoo.readers import detect_format, foreign_to_gan, read_foreign
 from ganzoo.readers.safe_pickle import load_torch_file
+from helpers import assert_same_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -435,7 +436,8 @@ def test_sampling_is_class_conditional_with_truncation_and_g_in_eval_mode(fixtur
         expected = G(z, G.shared(torch.tensor([7, 7, 7])))
     expected = (expected.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
     assert np.abs(images.astype(int) - expected.astype(int)).max() <= 1
-    assert np.array_equal(images, gan.sample(seeds=[3, 4, 5], class_idx=7, truncation_psi=0.5, batch_size=3))
+    # Another batch size: the same images up to rounding (batches of 2 and 3 may take other kernels).
+    assert_same_images(images, gan.sample(seeds=[3, 4, 5], class_idx=7, truncation_psi=0.5, batch_size=3))
     assert not np.array_equal(images, gan.sample(seeds=[3, 4, 5], class_idx=2, truncation_psi=0.5))
     assert not np.array_equal(images, gan.sample(seeds=[3, 4, 5], class_idx=7, truncation_psi=1.0))
 

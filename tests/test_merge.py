@@ -97,7 +97,7 @@ def test_average_is_the_mean_of_the_weights():
 
 
 # The merge whose outcome the tests below assert (scripts/study_margins.py merge measures it).
-MERGE_SETTINGS = dict(root_kimg=0.4, merge_kimg=2.4, eval=True, num_gen=32, eval_options=dict(feature_extractor="pixels@8"))
+MERGE_SETTINGS = dict(root_kimg=0.4, merge_kimg=2.4, gamma=4.0, eval=True, num_gen=32, eval_options=dict(feature_extractor="pixels@8"))
 
 
 @pytest.fixture(scope="module")

