@@ -17,6 +17,8 @@ Studies (the test each one backs):
 - ``merge``: ``tests/test_merge.py``'s merge of a red and a blue 16² source. ``class_margin``:
   for each class, distance of its mean colour to the other source's minus to its own (grey
   levels; the test asserts > 0); ``rooting_ratio``: d(r, r→i) / d(r, i) (asserted < 1).
+- ``ewc``: ``tests/test_merge.py``'s EWC test: the Fisher-weighted drift from the anchor with a
+  strong penalty over the drift without one (asserted < 1).
 - ``playground``: ``tests/test_playground.py``'s small study: W1 of Source-I over random init
   (final and best; asserted < 1) and Source-I's start recall minus Source-II's (asserted > 0).
 - ``ada``: ``tests/test_train_slow.py``'s ADA study (scratch training on 96 discs, with and
@@ -108,7 +110,12 @@ def study_playground(seed: int, work: Path, overrides: dict | None = None) -> di
             "start_recall_gap": f2["source_one"]["start_recall"] - f2["source_two"]["start_recall"]}
 
 
-STUDIES = {"merge": study_merge, "ada": study_ada, "playground": study_playground}
+def study_ewc(seed: int, work: Path, overrides: dict | None = None) -> dict:
+    drift = _tests_module("test_merge").ewc_drifts(work / f"ewc{seed}", seed=seed)
+    return {"strong_over_weak": drift["strong"] / drift["weak"]}
+
+
+STUDIES = {"merge": study_merge, "ada": study_ada, "playground": study_playground, "ewc": study_ewc}
 
 
 def run_here(study: str, seeds: list[int], extra: dict) -> list[dict]:

@@ -198,9 +198,11 @@ def test_baselines_train_a_conditional_model_at_the_same_budget(tmp_path, method
         assert (out / "stages" / "ewc-fisher.safetensors").is_file()
 
 
-def test_ewc_penalty_pulls_towards_the_anchor(tmp_path):
-    red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
-    settings = dict(method="ewc", root_kimg=0.048, merge_kimg=0.048, **FAST)
+def ewc_drifts(tmp_path, seed: int = 0) -> dict[str, float]:
+    """The Fisher-weighted distance of G from the EWC anchor after a merge without (``weak``) and
+    with a strong penalty (``strong``); ``scripts/study_margins.py ewc`` runs it over seeds."""
+    red, blue = coloured_gan(2 * seed + 1, RED), coloured_gan(2 * seed + 2, BLUE)
+    settings = dict(method="ewc", root_kimg=0.048, merge_kimg=0.048, seed=seed, **FAST)
     merge([red, blue], tmp_path / "weak", ewc_lambda=0.0, **settings)
     merge([red, blue], tmp_path / "strong", ewc_lambda=1e6, **settings)
     anchor = load_file(str(tmp_path / "weak" / "stages" / "ewc-fisher.safetensors"))
@@ -209,6 +211,11 @@ def test_ewc_penalty_pulls_towards_the_anchor(tmp_path):
         G = GAN.load(tmp_path / run).G
         drift[run] = sum(float((anchor[f"fisher.G.{k}"] * (p - anchor[f"anchor.G.{k}"]).square()).sum())
                          for k, p in G.named_parameters())  # fmt: skip
+    return drift
+
+
+def test_ewc_penalty_pulls_towards_the_anchor(tmp_path):
+    drift = ewc_drifts(tmp_path)
     assert drift["strong"] < drift["weak"]
 
 

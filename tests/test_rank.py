@@ -87,6 +87,8 @@ def test_source_of_the_target_ranks_first_and_mode_dropping_ranks_below(zoo, mon
     assert names[0] == "full"
     assert names.index("missing") > names.index("full")
     rows = {c.name.rsplit("/", 1)[-1]: c for c in by_recall.candidates}
+    # Measured (ATEN_CPU_CAPABILITY default/avx2/avx512, the same to 3 digits): FID full 0.22,
+    # missing 0.44, other 4.2; recall 0.906 / 0.812 / 0.078; coverage 0.984 / 0.844 / 0.094.
     assert rows["full"].recall > rows["missing"].recall
     assert rows["full"].coverage > rows["missing"].coverage
     # The second ranking reads everything from the cache: no sampling, no feature extraction.

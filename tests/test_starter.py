@@ -99,6 +99,8 @@ def test_conditional_starters_draw_the_class_asked_for(name, tmp_path, capsys):
         target = write_domain(domain, 100, tmp_path / domain, seed=77)
         fid = {cls: evaluate(name, target, metrics=["fid"], num_gen=100, feature_extractor="pixels", progress=False,
                              class_idx=CLASSES.index(cls))["fid"] for cls in (domain, other)}  # fmt: skip
+        # Measured (pixels features; forward passes only, so CPUs differ by rounding, ~1e-4 of a
+        # FID): own class / other class 0.34-0.75 over both models and domains.
         assert fid[domain] < fid[other], (name, domain, fid)
 
 
@@ -158,6 +160,7 @@ def test_list_marks_bundled_models(capsys):
 def test_rank_offline_picks_the_model_of_the_target_domain(domain, tmp_path):
     target = write_domain(domain, 60, tmp_path / domain, seed=123)
     result = ganzoo.rank(target, candidates=NAMES, feature_extractor="pixels", num_gen=200, progress=False)
+    # Measured: the domain's model at FID 5.2 (discs) / 10.8 (stripes), the next candidate 12.8 / 15.4.
     assert result.recommended == f"{domain}-stylegan2-32"
     by_name = {c.name: c for c in result.candidates}
     other = "stripes" if domain == "discs" else "discs"
@@ -174,6 +177,7 @@ def test_rank_default_candidates_offline_scores_the_bundled_ones(tmp_path, capsy
     # 100 samples against 40 images the two are within the noise of FID).
     assert data["recommended"] in {"discs-stylegan2-32", *CONDITIONAL}
     fid = {c["name"]: c["fid"] for c in data["candidates"]}
+    # Measured: discs 15.8 against stripes 18.4 and primitives-ps 51.7 (gpgan-starter 15.2).
     assert fid["discs-stylegan2-32"] < min(fid["stripes-stylegan2-32"], fid["primitives-ps-stylegan2-32"])
     # Offline, the default candidates are the models on this machine; one note says so.
     assert {c["name"] for c in data["candidates"]} == set(NAMES)

@@ -2,9 +2,9 @@
 
 The target data are procedurally generated (soft colored discs on a plain background), so the
 studies need no download. What they check is what the issue's evidence asks for at toy scale:
-with ~100 target images and no augmentation D overfits (r_t, the ADA heuristic E[sign D(real)],
-stays well above the 0.6 target; at this scale and 8 kimg it reaches 0.7-0.9, not yet 1), while
-ADA holds r_t near its target by raising p.
+with 32 target images and no augmentation D overfits (r_t, the ADA heuristic E[sign D(real)],
+stays well above the 0.6 target; at this scale and 8 kimg about 0.8, not yet 1), while ADA
+holds r_t near its target by raising p.
 """
 
 from __future__ import annotations
@@ -66,19 +66,23 @@ def ada_study(out, seed: int = 0, images: int = 96, kimg: float = 8, ada_kimg: f
 
 
 def test_without_augmentation_d_overfits_and_ada_holds_rt_near_target(tmp_path):
-    curves = ada_study(tmp_path, seed=0)
-    rt_none = [rt for _, rt, _ in curves["none"]]
-    rt_ada = [rt for _, rt, _ in curves["ada"]]
-    p_ada = [p for _, _, p in curves["ada"]]
+    """ADA's mechanism (Karras et al. 2020): with few images and no augmentation D overfits
+    (r_t = E[sign D(real)] well above the 0.6 target); ADA raises p while r_t is above the target,
+    which holds r_t nearer the target. 32 discs, 8 kimg; each r_t averaged over the second half
+    of the run (8 ticks of 0.5 kimg: one tick's r_t is a mean of 500 signs and swings by ~0.1)."""
+    curves = ada_study(tmp_path, seed=0, images=32)
     print("kimg, r_t (aug none), r_t (ADA), ADA p")
     for (k, a, _), (_, b, p) in zip(curves["none"], curves["ada"]):
         print(f"{k:5.1f} {a:6.3f} {b:6.3f} {p:6.3f}")
-    late_none = float(np.mean(rt_none[-4:]))
-    late_ada = float(np.mean(rt_ada[-4:]))
-    # Measured (seed 0, 1 thread): r_t without augmentation 0.6-0.94 from 0.5 kimg on, last four
-    # ticks 0.70; with ADA p climbs to ~0.3 by 3 kimg and r_t stays around 0.25-0.69, last four 0.53.
-    assert late_none > 0.65  # D tells the 96 reals apart more than the target allows: overfitting
-    assert p_ada[-1] > 0.05  # ADA reacted by raising p
+    half = len(curves["none"]) // 2
+    late_none = float(np.mean([rt for _, rt, _ in curves["none"][half:]]))
+    late_ada = float(np.mean([rt for _, rt, _ in curves["ada"][half:]]))
+    p_final = curves["ada"][-1][2]
+    # Measured (scripts/study_margins.py ada --set images=32, seeds 0-4, 1 thread; see the
+    # study's output in the issue 25 note): without augmentation r_t 0.79-0.83; ADA's final p
+    # 0.24-0.35; |r_t - 0.6| smaller with ADA by 0.175-0.20.
+    assert late_none > 0.7  # D tells the 32 reals apart more than the target allows: overfitting
+    assert p_final > 0.1  # ADA reacted by raising p
     assert abs(late_ada - 0.6) < abs(late_none - 0.6)
 
 
