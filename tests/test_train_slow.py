@@ -78,10 +78,10 @@ def test_without_augmentation_d_overfits_and_ada_holds_rt_near_target(tmp_path):
     late_none = float(np.mean([rt for _, rt, _ in curves["none"][half:]]))
     late_ada = float(np.mean([rt for _, rt, _ in curves["ada"][half:]]))
     p_final = curves["ada"][-1][2]
-    # Measured (scripts/study_margins.py ada --set images=32, seeds 0-4, 1 thread; see the
-    # study's output in the issue 25 note): without augmentation r_t 0.79-0.83; ADA's final p
-    # 0.24-0.35; |r_t - 0.6| smaller with ADA by 0.175-0.20.
-    assert late_none > 0.7  # D tells the 32 reals apart more than the target allows: overfitting
+    # Measured (scripts/study_margins.py ada --set images=32, seeds 0-4, 1 thread; the study's
+    # output is in the issue 25 note): without augmentation r_t 0.76-0.88; ADA's final p
+    # 0.24-0.42; |r_t - 0.6| smaller with ADA by 0.11-0.24.
+    assert late_none > 0.65  # D tells the 32 reals apart more than the target allows: overfitting
     assert p_final > 0.1  # ADA reacted by raising p
     assert abs(late_ada - 0.6) < abs(late_none - 0.6)
 
