@@ -4,6 +4,7 @@
 #
 #   scripts/check_portable.sh                       # the default suite (about 6 x 20 min on 2 cores)
 #   scripts/check_portable.sh tests/test_merge.py   # any pytest arguments instead
+#   CHECK_THREADS="1" CHECK_CAPABILITIES="avx2" scripts/check_portable.sh ...   # a part of the grid
 #
 # A setting lowers ATen's kernels (ATEN_CPU_CAPABILITY), oneDNN's (ONEDNN_MAX_CPU_ISA), MKL's
 # (MKL_ENABLE_INSTRUCTIONS) and numpy's (NPY_DISABLE_CPU_FEATURES: its sin, exp, power, ... round
@@ -19,6 +20,7 @@ case "$top" in
   AVX2) capabilities="default avx2" ;;
   *) capabilities="default" ;;
 esac
+capabilities=${CHECK_CAPABILITIES:-$capabilities}
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); torch $(python -c 'import torch; print(torch.__version__)'), best ATen capability $top"
 
 status=0
@@ -28,7 +30,7 @@ for capability in $capabilities; do
     avx2) onednn=AVX2; mkl=AVX2; numpy_off="X86_V4 AVX512_ICL AVX512_SPR" ;;
     avx512) onednn=ALL; mkl=AVX512; numpy_off="" ;;
   esac
-  for threads in 1 2; do
+  for threads in ${CHECK_THREADS:-1 2}; do
     log=$(mktemp)
     start=$(date +%s)
     ATEN_CPU_CAPABILITY=$capability ONEDNN_MAX_CPU_ISA=$onednn MKL_ENABLE_INSTRUCTIONS=$mkl NPY_DISABLE_CPU_FEATURES=$numpy_off \
