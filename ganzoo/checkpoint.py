@@ -389,8 +389,13 @@ def gan_from_networks(
     return GAN(built["G_ema"], built.get("G"), built.get("D"), config=config)
 
 
+MAX_SEED = 2**32 - 1  # numpy's RandomState(seed), which turns a seed into its latent, takes 32 bits
+MAX_SEEDS = 10_000_000  # seeds in one call: a guard against a typo (the list alone would fill memory)
+
+
 def parse_seeds(text: str | Iterable[int]) -> list[int]:
-    """Parses ``"0-15"``, ``"1,5,9"`` or ``"0-3,10"`` (non-negative seeds) into a list of seeds."""
+    """Parses ``"0-15"``, ``"1,5,9"`` or ``"0-3,10"`` (seeds 0 to 2³²-1, at most
+    :data:`MAX_SEEDS` of them) into a list of seeds."""
     if not isinstance(text, str):
         return [int(s) for s in text]
     seeds: list[int] = []
@@ -398,6 +403,10 @@ def parse_seeds(text: str | Iterable[int]) -> list[int]:
         lo, _, hi = part.partition("-")
         if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)):
             raise GanzooError(f"invalid seeds {text!r}: use e.g. '0-15' or '1,5,9'")
+        if int(hi or lo) > MAX_SEED:
+            raise GanzooError(f"invalid seeds {text!r}: a seed is at most {MAX_SEED}")
+        if len(seeds) + int(hi or lo) - int(lo) + 1 > MAX_SEEDS:
+            raise GanzooError(f"invalid seeds {text!r}: at most {MAX_SEEDS:,} seeds")
         seeds.extend(range(int(lo), int(hi or lo) + 1))
     if not seeds:
         raise GanzooError(f"invalid seeds {text!r}: no seed given")

@@ -608,6 +608,10 @@ def merge(
         raise GanzooError("--aug fixed needs p (the augmentation probability)")
     if eval and num_gen < 2:
         raise GanzooError("merge --eval: --num-gen must be at least 2")
+    if eval:
+        from ganzoo.metrics.cache import check_num_samples
+
+        check_num_samples(num_gen)  # before stage 1, not after the training
     # What a stage (or --eval, after every stage) would refuse is refused now, before the work.
     if "device" in engine:
         engine["device"] = checks.check_device(engine["device"])

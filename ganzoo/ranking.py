@@ -405,7 +405,7 @@ def rank(
     import torch  # noqa: F401  (needed below in any case)
 
     from ganzoo.data import ImageDataset, require_count
-    from ganzoo.metrics.cache import dataset_features, sample_features
+    from ganzoo.metrics.cache import check_num_samples, dataset_features, sample_features
     from ganzoo.metrics.evaluate import resolve_candidate
     from ganzoo.metrics.features import check_extractor_name, get_extractor
     from ganzoo.metrics.manifold import manifold_metrics
@@ -418,6 +418,7 @@ def rank(
         raise GanzooError(f"rank: unknown regime {regime!r}; use generated or real")
     if num_gen < K_PR + 1:
         raise GanzooError(f"rank: --num-gen must be at least {K_PR + 1} for precision/recall with k={K_PR}")
+    check_num_samples(num_gen)  # the range now; the memory once the extractor's size is known
     from ganzoo._io import check_output
 
     # Before the work: a ranking whose --json, --plot or --report cannot be written is not computed.

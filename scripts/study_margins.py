@@ -14,9 +14,12 @@ stdout and a summary (the smallest margin of each quantity) at the end.
 
 Studies (the test each one backs):
 
-- ``merge``: ``tests/test_merge.py``'s merge of a red and a blue 16² source. ``class_margin``:
-  for each class, distance of its mean colour to the other source's minus to its own (grey
-  levels; the test asserts > 0); ``rooting_ratio``: d(r, r→i) / d(r, i) (asserted < 1).
+- ``merge``: ``tests/test_merge.py``'s merge of a red and a blue 16² source. ``separation``: the
+  classes' distance along the red-blue line as a fraction of the sources' (``class_separation``;
+  asserted > 0.3); ``nearer_own_margin``: the smallest, over the classes, distance of a class's
+  mean colour to the other source's minus to its own (grey levels; the criterion the test used
+  before, which one snapshot's oscillation can flip); ``rooting_ratio``: d(r, r→i) / d(r, i)
+  (asserted < 1).
 - ``ewc``: ``tests/test_merge.py``'s EWC test: the Fisher-weighted drift from the anchor with a
   strong penalty over the drift without one (asserted < 1).
 - ``playground``: ``tests/test_playground.py``'s small study: W1 of Source-I over random init
@@ -80,7 +83,7 @@ def study_merge(seed: int, work: Path, overrides: dict | None = None) -> dict:
         colour = tm.mean_colour(gan.sample(32, class_idx=name))
         margins[name] = float(np.linalg.norm(colour - sources[other]) - np.linalg.norm(colour - sources[name]))
     row = json.loads((out / "merge_summary.json").read_text())["distances"]["blue"]
-    return {"class_margin": min(margins.values()), "class_margins": margins,
+    return {"separation": tm.class_separation(gan, red, blue), "nearer_own_margin": min(margins.values()),
             "rooting_ratio": row["d(r,r->i)"] / row["d(r,i)"]}
 
 

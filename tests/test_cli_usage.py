@@ -78,3 +78,39 @@ def test_renamed_options_are_hidden_from_help(tmp_path):
     assert "--target" not in help_text.replace("--ada-target", "") and "--mirror" not in help_text
     help_text = run("playground", "reproduce", "-h", cwd=tmp_path).stdout
     assert "--num-seeds" in help_text and "--seeds" not in help_text.replace("--num-seeds", "")
+
+
+# Refused before any work (issue 31): a device this machine does not have, and sizes or counts
+# out of range or beyond this machine's memory. args ("DATA": a folder of 8 images) -> fragment.
+NO_DEVICE = "--device cuda:7: "  # no CUDA here; on a GPU machine, no eighth GPU
+REFUSED = [
+    (["generate", "discs", "--device", "cuda:7", "--out", "d.png"], NO_DEVICE),
+    (["metrics", "discs", "--data", "DATA", "--device", "cuda:7", "--feature-extractor", "pixels"], NO_DEVICE),
+    (["rank", "--target", "DATA", "--device", "cuda:7", "--feature-extractor", "pixels"], NO_DEVICE),
+    (["merge", "discs", "stripes", "--device", "cuda:7", "--out", "m"], NO_DEVICE),
+    (["synth", "primitives", "--n", "4", "--resolution", "100000", "--out", "s1"], "GiB of memory, this machine has"),
+    (["synth", "primitives", "--n", "1000000000", "--resolution", "32", "--out", "s1"], "at most 100,000,000 images"),
+    (["synth", "primitives", "--n", "4", "--resolution", "32", "--workers", "100000", "--out", "s1"], "at most 256"),
+    (["generate", "discs", "--seeds", "0-100000000000", "--outdir", "o"], "a seed is at most 4294967295"),
+    (["generate", "discs", "--seeds", "5-20000005", "--outdir", "o"], "at most 10,000,000 seeds"),
+    (["metrics", "discs", "--data", "DATA", "--num-gen", "10000000000", "--feature-extractor", "pixels"],
+     "at most 10,000,000 generated samples"),
+    (["rank", "--target", "DATA", "--num-gen", "10000000000", "--feature-extractor", "pixels"],
+     "at most 10,000,000 generated samples"),
+    (["merge", "discs", "stripes", "--eval", "--num-gen", "100000000", "--out", "m"], "at most 10,000,000 generated samples"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", REFUSED, ids=[" ".join(a[:3]) + " " + a[-3] for a, _ in REFUSED])
+def test_refused_before_any_work_in_one_line(tmp_path, args, fragment):
+    from helpers import random_images
+
+    data = tmp_path / "DATA"
+    random_images(data, 8, size=32)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    done = run(*[str(data) if a == "DATA" else a for a in args], cwd=tmp_path)
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], done.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written

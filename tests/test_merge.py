@@ -109,14 +109,29 @@ def merged(tmp_path_factory):
     return out, red, blue
 
 
+def class_separation(gan: GAN, red: GAN, blue: GAN) -> float:
+    """How far apart the merged model's two classes are, along the line from the blue source's
+    mean colour to the red one's, as a fraction of the sources' own distance: 1 when the classes
+    are as far apart as their sources, 0 when they collapsed into one, negative when swapped.
+
+    Why this and not "each class is nearer its own source": a GAN trained this briefly at this
+    learning rate still oscillates, so one snapshot's class colours swing by up to ~150 levels
+    (a blue class at [63, 42, 86] one snapshot, [41, 47, 193] the next), and a dark source (a
+    "red" one at [120, 53, 8]) is nearer such a swing than the other source. The order of the
+    classes along the red-blue line is what the labels decide, and holds through the swings."""
+    source_red, source_blue = mean_colour(red.sample(32)), mean_colour(blue.sample(32))
+    axis = (source_red - source_blue) / np.linalg.norm(source_red - source_blue)
+    red_class, blue_class = (mean_colour(gan.sample(32, class_idx=name)) for name in ("red", "blue"))
+    return float((red_class - blue_class) @ axis / np.linalg.norm(source_red - source_blue))
+
+
 def test_merge_classes_come_from_their_own_source(merged):
     out, red, blue = merged
     gan = GAN.load(out)
     assert gan.G_ema.c_dim == 2 and gan.class_names == ["red", "blue"]
-    sources = {"red": mean_colour(red.sample(32)), "blue": mean_colour(blue.sample(32))}
-    for name, other in (("red", "blue"), ("blue", "red")):
-        colour = mean_colour(gan.sample(32, class_idx=name))
-        assert np.linalg.norm(colour - sources[name]) < np.linalg.norm(colour - sources[other]), (name, colour, sources)
+    # Measured (scripts/study_margins.py merge --all-settings: 5 seeds x ATen default/avx2/avx512
+    # x 1/2 threads): SEPARATION_MEASURED.
+    assert class_separation(gan, red, blue) > 0.3
 
 
 def test_merge_records_lineage_distances_and_metrics(merged):

@@ -33,7 +33,9 @@ def metrics(
 ) -> None:
     """Compute FID, KID, precision/recall and density/coverage of a GAN against a dataset."""
     from ganzoo.metrics.evaluate import evaluate
+    from ganzoo.train.checks import check_device
 
+    check_device(device)  # one line before any work
     as_json = json_output(json_out)  # before the work: a result that cannot be written is not computed
     result = evaluate(src, data, metrics=metric_names, num_gen=num_gen, feature_extractor=feature_extractor, seed=seed,
                       resolution=resolution, device=device, allow_random_weights=random_weights, strict=strict,
@@ -71,7 +73,9 @@ def rank(
     """Rank candidate source checkpoints for finetuning on a target dataset (Grigoryev et al., 2022)."""
     from ganzoo.ranking import candidate_notes, render_table
     from ganzoo.ranking import rank as rank_fn
+    from ganzoo.train.checks import check_device
 
+    check_device(device)  # one line before any work
     as_json = json_output(json_out)
     # rank() checks the --json file, the plot and the report before the work, and writes them.
     result = rank_fn(target, candidates=candidates, metric=metric, regime=regime, num_gen=num_gen,

@@ -39,7 +39,9 @@ def merge_command(
 ) -> None:
     """Merge pretrained GANs into one class-conditional GAN (GAN Cocktail: rooting, averaging, union fine-tuning)."""
     from ganzoo.cocktail import SUMMARY_FILE, merge
+    from ganzoo.train.checks import check_device
 
+    check_device(device)  # one line before any work (stage 1 would otherwise train first)
     as_json = json_output(json_out)
     names = [n.strip() for n in class_names.split(",")] if class_names is not None else None
     engine = {"device": device} if device != "cpu" else {}

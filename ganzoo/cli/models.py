@@ -302,6 +302,9 @@ def generate(
         raise GanzooError("generate: give exactly one of --out FILE.png or --outdir DIR")
     if noise_mode not in ("const", "random", "none"):
         raise GanzooError(f"--noise-mode must be const, random or none, not {noise_mode!r}")
+    from ganzoo.train.checks import check_device
+
+    check_device(device)  # one line before any work, as training does
     from ganzoo._io import atomic_directory, check_output
 
     if out is not None:  # checked before the model is loaded and sampled

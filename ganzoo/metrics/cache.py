@@ -38,6 +38,7 @@ __all__ = ["FeatureSet", "dataset_features", "gan_fingerprint", "checkpoint_fing
            "sample_plan", "read_feature_file", "write_feature_file"]  # fmt: skip
 
 FEATURES_DIR = "features"
+MAX_SAMPLES = 10_000_000  # generated samples for one metric (fid50k uses 50k): a guard against a typo
 NOISE_MODE = "random"  # as in the StyleGAN2-ADA metrics: per-image noise, seeded by the image's seed
 
 
@@ -243,6 +244,22 @@ def checkpoint_fingerprint(directory: str | os.PathLike) -> str:
     return digest
 
 
+def check_num_samples(num: int, dim: int | None = None, option: str = "--num-gen") -> None:
+    """Refuses a sample count out of range (1 to :data:`MAX_SAMPLES`) or whose features
+    (``num`` x ``dim`` float32, held twice while they are gathered) would not fit in this
+    machine's memory: one line before any sampling."""
+    from ganzoo.resources import machine_memory
+
+    if num < 1:
+        raise GanzooError(f"{option} {num}: the number of generated samples must be at least 1")
+    if num > MAX_SAMPLES:
+        raise GanzooError(f"{option} {num}: at most {MAX_SAMPLES:,} generated samples")
+    total = machine_memory()
+    if dim is not None and total is not None and 2 * 4 * num * dim > total:
+        raise GanzooError(f"{option} {num}: {num:,} features of {dim} values need about "
+                          f"{8 * num * dim / 2**30:.0f} GiB of memory, this machine has {total / 2**30:.0f} GiB")  # fmt: skip
+
+
 def sample_plan(num: int, seed: int, c_dim: int, class_idx: int | None = None) -> dict:
     """How samples for metrics are drawn: seeds ``seed .. seed+num-1``, truncation 1, per-image
     random noise seeded by the seed, and for conditional models class ``i % c_dim`` for image i
@@ -296,8 +313,7 @@ def sample_features(gan: "GAN | None", extractor: "FeatureExtractor", num: int, 
     Returns:
         The :class:`FeatureSet`.
     """
-    if num < 1:
-        raise GanzooError(f"number of generated samples must be >= 1, not {num}")
+    check_num_samples(num, extractor.dim)
     if gan is None and (fingerprint is None or c_dim is None or loader is None):
         raise GanzooError("sample_features: give a GAN, or fingerprint, c_dim and loader")
     fingerprint = fingerprint or gan_fingerprint(gan)

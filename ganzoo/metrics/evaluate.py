@@ -200,12 +200,13 @@ def evaluate(
     import torch  # noqa: F401  (needed below in any case)
 
     from ganzoo.data import ImageDataset, require_count
-    from ganzoo.metrics.cache import dataset_features, sample_features
+    from ganzoo.metrics.cache import check_num_samples, dataset_features, sample_features
     from ganzoo.metrics.features import check_extractor_name, get_extractor
     from ganzoo.metrics.manifold import manifold_metrics
     from ganzoo.metrics.scores import fid_from_stats, kid
 
     names = parse_metric_names(metrics)
+    check_num_samples(num_gen)  # the range now; the memory once the extractor's size is known
     extractors = {m: feature_extractor or DEFAULT_EXTRACTORS[m] for m in names}
     for extractor_name in dict.fromkeys(extractors.values()):
         check_extractor_name(extractor_name)  # a typo is its own error, before any reading or download

@@ -34,11 +34,16 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ganzoo.errors import DatasetError
+from ganzoo.resources import machine_memory
 from ganzoo.synth import COLORS, SHAPES, check_options
 
 NUM_SHAPES = 100                 # N, shapes per image (the paper's default)
 EXPONENT_RANGE = (0.5, 3.5)      # 1/f exponents, drawn per channel and axis (authors' generator)
 MIN_RESOLUTION = 8
+# Peak working memory of rendering one image, per pixel: measured 45 bytes at 2048x2048 for
+# pinknoise and primitives-ps (float64 channels, the FFT's complex spectrum, PIL's canvas),
+# rounded up.
+_PEAK_BYTES_PER_PIXEL = 64
 # The authors' generator builds the filter on np.fft.fftfreq(R, d=0.2), i.e. frequencies 5k/R;
 # the scale matters because two exponents are mixed in one denominator (see _pink_spectrum).
 _FREQUENCY_SCALE = 5.0
@@ -53,10 +58,17 @@ _PHASE_STEPS = 65536             # phase resolution: 2*pi/65536
 _LAYOUT, _SALIENT, _BACKGROUND, _TEXTURE = range(4)
 
 
-def check_resolution(resolution: int) -> None:
-    """Raises :class:`DatasetError` for a resolution the shape sizes cannot be scaled to."""
+def check_resolution(resolution: int, workers: int = 1) -> None:
+    """Raises :class:`DatasetError` for a resolution the shape sizes cannot be scaled to, or whose
+    rendering (``workers`` images at once) would need more memory than this machine has: the
+    refusal comes before any work, never as an allocation error halfway."""
     if resolution < MIN_RESOLUTION:
         raise DatasetError(f"synthetic images need a resolution of at least {MIN_RESOLUTION}, not {resolution}")
+    total = machine_memory()
+    need = _PEAK_BYTES_PER_PIXEL * resolution * resolution * max(1, workers)
+    if total is not None and need > total:
+        raise DatasetError(f"synthetic images of {resolution}x{resolution}: rendering {max(1, workers)} at a time needs "
+                           f"about {need / 2**30:.0f} GiB of memory, this machine has {total / 2**30:.0f} GiB")  # fmt: skip
 
 
 def _rng(seed: int, index: int, stream: int) -> np.random.Generator:

@@ -28,6 +28,8 @@ from ganzoo.synth import check_options
 from ganzoo.synth._render import check_resolution, render
 
 _CHUNK = 16                      # images per worker task
+MAX_IMAGES = 10**8               # 100 million: beyond any pretraining set, a guard against a typo
+MAX_WORKERS = 256                # processes; each holds a rendered image at a time (check_resolution)
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: same bytes on every run
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Suffixes of files synth does not write: refused, rather than made a folder of that name.
@@ -113,9 +115,13 @@ def write(kind: str, n: int, resolution: int, out: str | os.PathLike, seed: int 
             the suffix of another format (``.tar``, ``.png``, ...), or cannot be written.
     """
     options = check_options(kind, color=color, shapes=shapes)
-    check_resolution(resolution)
+    check_resolution(resolution, workers)
     if n < 1 or workers < 1 or seed < 0:
         raise DatasetError(f"synth: need n >= 1, workers >= 1 and seed >= 0 (got n={n}, workers={workers}, seed={seed})")
+    if n > MAX_IMAGES:
+        raise DatasetError(f"synth: --n {n}: at most {MAX_IMAGES:,} images in one data set")
+    if workers > MAX_WORKERS:
+        raise DatasetError(f"synth: --workers {workers}: at most {MAX_WORKERS} (this machine has {os.cpu_count()} cores)")
     out = Path(out)
     is_zip = out.suffix.lower() == ".zip"
     other = next((s for s in ("".join(out.suffixes[-2:]).lower(), out.suffix.lower()) if s in _NOT_WRITTEN), None)

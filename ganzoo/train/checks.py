@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from ganzoo.errors import GanzooError
+from ganzoo.resources import machine_memory
 
 __all__ = [
     "FLAGS",
@@ -388,7 +389,7 @@ def device_memory(device: Any) -> int | None:
         if dev.type == "cuda":
             return int(torch.cuda.get_device_properties(dev.index if dev.index is not None else torch.cuda.current_device()).total_memory)
         if dev.type in ("cpu", "mps"):
-            return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+            return machine_memory()
     except (AttributeError, ValueError, OSError, RuntimeError):
         return None
     return None
