@@ -206,6 +206,30 @@ def test_cli_list_and_info_json(capsys):
     assert info["artifacts"][0]["url"] == "https://www.dropbox.com/s/7gll7weysn1ull7/imagenet-256-state.pt?dl=0"
 
 
+def test_list_and_info_json_read_the_registry_once_and_draw_no_table(capsys, monkeypatch):
+    """What people run most stays cheap: ``list``/``info --json -`` look the registry up once or
+    twice per call, not once per entry (``ganzoo list`` once did it 72 times, each a glob and a
+    stat of every registry file), and build no table nobody sees (``scripts/bench_cli.py``
+    measures the start-up)."""
+    import rich.console
+
+    from ganzoo import registry
+
+    loads, tables = [], []
+    real_load = registry.load_registry
+    monkeypatch.setattr(registry, "load_registry", lambda: loads.append(1) or real_load())
+    real_print = rich.console.Console.print
+    monkeypatch.setattr(rich.console.Console, "print",
+                        lambda self, *a, **k: tables.extend(x for x in a if type(x).__name__ == "Table") or real_print(self, *a, **k))  # fmt: skip
+    for args in (["list", "--json", "-"], ["info", "imagenet", "--json", "-"]):
+        loads.clear()
+        assert main(args) == 0
+        json.loads(capsys.readouterr().out)
+        assert len(loads) <= 2 and tables == [], (args, len(loads))
+    assert main(["list"]) == 0 and len(tables) == 1  # the table where it is shown
+    capsys.readouterr()
+
+
 def test_cli_info_shows_manual_download_instructions(capsys):
     assert main(["info", "primitives-ps"]) == 0
     out = capsys.readouterr().out

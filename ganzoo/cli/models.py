@@ -43,13 +43,14 @@ def list_command(
     json_out: Optional[str] = json_option("the list"),
 ) -> None:
     """List the registry's pretrained checkpoints."""
-    from ganzoo.registry import get_entry, list_models
+    from ganzoo.registry import list_models, load_registry
 
     as_json = json_output(json_out)
-    entries = [get_entry(name) for name in list_models(pattern)]
+    registry = load_registry()  # once: each lookup would glob and stat the registry files again
+    entries = [registry.entries[name] for name in list_models(pattern)]
     if not entries:
         say(f"no model matches {pattern!r}")
-    else:
+    elif not as_json.stdout:  # the table only where it is shown
         table = Table(show_header=True)
         table.add_column("name", no_wrap=True)  # names are what users copy: never cut or wrap them
         for column in ("aliases", "res", "dataset", "D", "license"):
@@ -101,12 +102,13 @@ def info(
                      + f" ({metric.source})"))  # fmt: skip
     if entry.notes:
         rows.append(("notes", entry.notes))
-    table = Table(show_header=False, box=None)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")  # URLs must stay whole (folded, not cut with an ellipsis)
-    for key, value in rows:
-        table.add_row(key, value)
-    console.print(table)
+    if not as_json.stdout:  # the table only where it is shown
+        table = Table(show_header=False, box=None)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")  # URLs must stay whole (folded, not cut with an ellipsis)
+        for key, value in rows:
+            table.add_row(key, value)
+        console.print(table)
     as_json.write(entry.to_dict())
 
 
