@@ -97,7 +97,12 @@ def test_average_is_the_mean_of_the_weights():
 
 
 # The merge whose outcome the tests below assert (scripts/study_margins.py merge measures it).
-MERGE_SETTINGS = dict(root_kimg=0.4, merge_kimg=2.4, gamma=4.0, eval=True, num_gen=32, eval_options=dict(feature_extractor="pixels@8"))
+# At FAST's learning rate and R1 weight this toy GAN oscillates: one snapshot's class colours
+# swing by ~150 levels, and "each class nearer its own source" failed on 1 run in 3 over seeds
+# and CPUs. Half the learning rate over twice the images, R1 gamma 4 and a G average over the
+# last ~0.5 kimg (no ramp-up) keep the classes apart in every measured run.
+MERGE_SETTINGS = dict(root_kimg=0.4, merge_kimg=4.8, lr=0.005, gamma=4.0, ema_kimg=0.5, ema_rampup=None, eval=True,
+                      num_gen=32, eval_options=dict(feature_extractor="pixels@8"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +110,7 @@ def merged(tmp_path_factory):
     """One real cocktail merge of a red and a blue source."""
     out = tmp_path_factory.mktemp("merge") / "red+blue"
     red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
-    merge([red, blue], out, class_names=["red", "blue"], **MERGE_SETTINGS, **FAST)
+    merge([red, blue], out, class_names=["red", "blue"], **{**FAST, **MERGE_SETTINGS})
     return out, red, blue
 
 
@@ -114,11 +119,10 @@ def class_separation(gan: GAN, red: GAN, blue: GAN) -> float:
     mean colour to the red one's, as a fraction of the sources' own distance: 1 when the classes
     are as far apart as their sources, 0 when they collapsed into one, negative when swapped.
 
-    Why this and not "each class is nearer its own source": a GAN trained this briefly at this
-    learning rate still oscillates, so one snapshot's class colours swing by up to ~150 levels
-    (a blue class at [63, 42, 86] one snapshot, [41, 47, 193] the next), and a dark source (a
-    "red" one at [120, 53, 8]) is nearer such a swing than the other source. The order of the
-    classes along the red-blue line is what the labels decide, and holds through the swings."""
+    Beside "each class is nearer its own source", which a dark source (a "red" one at
+    [120, 53, 8]) makes a weaker test: a GAN trained this briefly still oscillates (at FAST's
+    settings one snapshot's blue class was at [63, 42, 86], the next at [41, 47, 193]), and the
+    order of the classes along the red-blue line is what the labels decide."""
     source_red, source_blue = mean_colour(red.sample(32)), mean_colour(blue.sample(32))
     axis = (source_red - source_blue) / np.linalg.norm(source_red - source_blue)
     red_class, blue_class = (mean_colour(gan.sample(32, class_idx=name)) for name in ("red", "blue"))
@@ -130,8 +134,13 @@ def test_merge_classes_come_from_their_own_source(merged):
     gan = GAN.load(out)
     assert gan.G_ema.c_dim == 2 and gan.class_names == ["red", "blue"]
     # Measured (scripts/study_margins.py merge --all-settings: 5 seeds x ATen default/avx2/avx512
-    # x 1/2 threads): SEPARATION_MEASURED.
+    # x 1/2 threads, 30 runs): separation 0.57-0.91; each class's mean colour is 112-277 levels
+    # nearer its own source than the other one.
     assert class_separation(gan, red, blue) > 0.3
+    sources = {"red": mean_colour(red.sample(32)), "blue": mean_colour(blue.sample(32))}
+    for name, other in (("red", "blue"), ("blue", "red")):
+        colour = mean_colour(gan.sample(32, class_idx=name))
+        assert np.linalg.norm(colour - sources[name]) < np.linalg.norm(colour - sources[other]), (name, colour, sources)
 
 
 def test_merge_records_lineage_distances_and_metrics(merged):
@@ -140,10 +149,11 @@ def test_merge_records_lineage_distances_and_metrics(merged):
     step = config["lineage"][-1]
     assert step["operation"] == "merge" and step["method"] == "cocktail"
     assert step["sources"] == ["<in-memory GAN 0>", "<in-memory GAN 1>"] and step["root"] == "<in-memory GAN 0>"
-    assert [s["kind"] for s in step["stages"]] == ["root", "union"] and step["stages"][1]["kimg"] == 2.4
+    assert [s["kind"] for s in step["stages"]] == ["root", "union"] and step["stages"][1]["kimg"] == MERGE_SETTINGS["merge_kimg"]
     summary = json.loads((out / "merge_summary.json").read_text())
     row = summary["distances"]["blue"]
-    # Measured on the real runs: the rooted model stays much closer to the root than the source.
+    # Measured (the 30 runs above): d(r, r->i) / d(r, i) = 0.027-0.029; the rooted model stays
+    # much closer to the root than the source.
     assert 0 < row["d(r,r->i)"] < row["d(r,i)"]
     ev = summary["eval"]
     assert set(ev["fid"]) == {"red", "blue"} and ev["reference"].startswith("generated samples")
