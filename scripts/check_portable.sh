@@ -10,7 +10,8 @@
 # (MKL_ENABLE_INSTRUCTIONS) and numpy's (NPY_DISABLE_CPU_FEATURES: its sin, exp, power, ... round
 # differently per instruction set) together, so "avx2" on an AVX-512 machine runs roughly what an
 # AVX2 machine runs; the thread count reaches every test through GANZOO_TEST_THREADS
-# (tests/helpers.py: test_threads). Exit status: 0 when every setting passed.
+# (tests/helpers.py: test_threads); OpenMP waits passively (it changes no number, and two spinning
+# threads on a core another job uses can run 30x slower). Exit status: 0 when every setting passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,7 @@ for capability in $capabilities; do
     log=$(mktemp)
     start=$(date +%s)
     ATEN_CPU_CAPABILITY=$capability ONEDNN_MAX_CPU_ISA=$onednn MKL_ENABLE_INSTRUCTIONS=$mkl NPY_DISABLE_CPU_FEATURES=$numpy_off \
-      GANZOO_TEST_THREADS=$threads python -m pytest -q -p no:cacheprovider "$@" >"$log" 2>&1
+      GANZOO_TEST_THREADS=$threads OMP_WAIT_POLICY=PASSIVE python -m pytest -q -p no:cacheprovider "$@" >"$log" 2>&1
     rc=$?
     summary=$(grep -E '(passed|failed|error|skipped|no tests ran)' "$log" | tail -n 1 | sed 's/=//g; s/^ *//; s/ *$//')
     printf 'capability=%-7s threads=%s  %s  (%ss, exit %s)\n' "$capability" "$threads" "$summary" "$(( $(date +%s) - start ))" "$rc"

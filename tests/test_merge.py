@@ -241,6 +241,7 @@ def ewc_drifts(tmp_path, seed: int = 0) -> dict[str, float]:
 
 def test_ewc_penalty_pulls_towards_the_anchor(tmp_path):
     drift = ewc_drifts(tmp_path)
+    # Measured (scripts/study_margins.py ewc --all-settings, 30 runs): strong / weak 0.004-0.017.
     assert drift["strong"] < drift["weak"]
 
 
