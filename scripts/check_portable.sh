@@ -10,7 +10,7 @@
 # (MKL_ENABLE_INSTRUCTIONS) and numpy's (NPY_DISABLE_CPU_FEATURES: its sin, exp, power, ... round
 # differently per instruction set) together, so "avx2" on an AVX-512 machine runs roughly what an
 # AVX2 machine runs; the thread count reaches every test through GANZOO_TEST_THREADS
-# (tests/helpers.py: test_threads); OpenMP waits passively (it changes no number, and two spinning
+# (tests/helpers.py: threads_for_tests); OpenMP waits passively (it changes no number, and two spinning
 # threads on a core another job uses can run 30x slower). Exit status: 0 when every setting passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -28,12 +28,12 @@ def device() -> str:
 def one_thread():
     """One torch thread for a test module: tiny models gain nothing from threads, and the test
     machine's cores are shared (``pytestmark = pytest.mark.usefixtures("one_thread")``).
-    ``$GANZOO_TEST_THREADS`` overrides the 1 (``helpers.test_threads``)."""
+    ``$GANZOO_TEST_THREADS`` overrides the 1 (``helpers.threads_for_tests``)."""
     import torch
-    from helpers import test_threads
+    from helpers import threads_for_tests
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(test_threads())
+    torch.set_num_threads(threads_for_tests())
     yield
     torch.set_num_threads(threads)
 
@@ -43,9 +43,9 @@ def _thread_setting():
     """torch's thread count for the whole run: 1 (tiny models gain nothing from threads; the
     suite has always run so), or ``$GANZOO_TEST_THREADS`` when set."""
     import torch
-    from helpers import test_threads
+    from helpers import threads_for_tests
 
-    torch.set_num_threads(test_threads())
+    torch.set_num_threads(threads_for_tests())
     yield
 
 

@@ -13,7 +13,7 @@ from ganzoo.checkpoint import GAN
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
 
-def test_threads(default: int = 1) -> int:
+def threads_for_tests(default: int = 1) -> int:
     """The torch thread count for tests that pin one: ``$GANZOO_TEST_THREADS`` when set (the
     portability check, ``scripts/check_portable.sh``, runs the suite under 1 and 2), else
     ``default``."""

@@ -38,7 +38,7 @@ from ganzoo.playground import (
 )
 from ganzoo.playground import study as study_module
 from ganzoo.playground.train import discriminator_loss, generator_loss
-from helpers import test_threads
+from helpers import threads_for_tests
 
 # Small enough for the default suite, large enough that Source-I has reached the ring (it does by
 # ~1500 G steps) so that what the paper's Figure 2 asserts must already hold.
@@ -53,7 +53,7 @@ TINY = StudyConfig(pretrain_steps=150, finetune_steps=20, checkpoint_every=50, e
 def _one_torch_thread():
     """As ``reproduce`` does: these networks are tiny and a second thread only contends."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(test_threads())
+    torch.set_num_threads(threads_for_tests())
     yield
     torch.set_num_threads(previous)
 
@@ -215,7 +215,7 @@ def test_gradient_similarity_is_the_cosine_with_the_golden_direction():
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("playground") / "small"
     started = time.perf_counter()
-    run = reproduce(out, seeds=[0], config=SMALL, threads=test_threads())
+    run = reproduce(out, seeds=[0], config=SMALL, threads=threads_for_tests())
     return run, time.perf_counter() - started
 
 

@@ -15,7 +15,7 @@ from ganzoo.cli import main
 from ganzoo.hub import pull_checkpoint
 from ganzoo.registry import bundled_dir, get_entry, list_models
 from ganzoo.starter import CLASSES, MODELS, classes_stream, domain_stream, render_domain, write_domain
-from helpers import test_threads
+from helpers import threads_for_tests
 
 NAMES = [m.name for m in MODELS]
 #: The class-conditional starter models (GP-GAN, BigGAN): classes discs, stripes, primitives-ps.
@@ -28,7 +28,7 @@ def _offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     threads = torch.get_num_threads()
-    torch.set_num_threads(test_threads())
+    torch.set_num_threads(threads_for_tests())
     yield
     torch.set_num_threads(threads)
 

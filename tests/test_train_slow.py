@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from ganzoo.train.runner import finetune
-from helpers import test_threads
+from helpers import threads_for_tests
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def small_gan(seed: int = 0):
 def ada_study(out, seed: int = 0, images: int = 96, kimg: float = 8, ada_kimg: float = 5) -> dict[str, list[tuple[float, float, float]]]:
     """Scratch training on ``images`` discs for ``kimg``, without augmentation and with ADA: the
     ``(kimg, r_t, p)`` curve of each (``scripts/study_margins.py ada`` runs it over seeds)."""
-    torch.set_num_threads(test_threads())
+    torch.set_num_threads(threads_for_tests())
     data = discs(images, seed=seed)
     source = small_gan(seed=4 + seed)
     common = dict(recipe="scratch", kimg=kimg, batch=8, snap=kimg, tick_kimg=0.5, progress=False, seed=seed,
@@ -119,7 +119,7 @@ def test_finetuning_a_related_source_beats_scratch_and_fid_falls(tmp_path):
     """
     from ganzoo.metrics.evaluate import evaluate
 
-    torch.set_num_threads(test_threads())
+    torch.set_num_threads(threads_for_tests())
     source = small_gan(seed=5)
     pretrain_dir = tmp_path / "discs"
     _save_folder(discs(512, seed=1), pretrain_dir)

@@ -22,7 +22,7 @@ import torch
 
 from ganzoo.metrics.features import RandomWeightsWarning
 from ganzoo.ranking import rank, real_features_name, sample_features_name
-from helpers import random_images, test_threads
+from helpers import random_images, threads_for_tests
 from olah_server import OlahServer
 
 ENTRY = "cifar10-stylegan2-32"
@@ -37,7 +37,7 @@ SCORES = ("fid", "kid", "precision", "recall", "density", "coverage")
 @pytest.fixture(autouse=True)
 def _quiet_and_one_thread():
     previous = torch.get_num_threads()
-    torch.set_num_threads(test_threads())
+    torch.set_num_threads(threads_for_tests())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
         yield
