@@ -14,19 +14,19 @@ stdout and a summary (the smallest margin of each quantity) at the end.
 
 Studies (the test each one backs):
 
-- ``merge``: ``tests/test_merge.py``'s merge of a red and a blue 16² source. ``separation``: the
-  classes' distance along the red-blue line as a fraction of the sources' (``class_separation``;
-  asserted > 0.3); ``nearer_own_margin``: the smallest, over the classes, distance of a class's
-  mean colour to the other source's minus to its own (grey levels; the criterion the test used
-  before, which one snapshot's oscillation can flip); ``rooting_ratio``: d(r, r→i) / d(r, i)
-  (asserted < 1).
+- ``merge``: ``tests/test_merge.py``'s merge of a red and a blue 16² source (``merge_outcome``).
+  ``separation``: the classes' distance along the red-blue line as a fraction of the sources'
+  (asserted > 0.3); ``nearer_own_margin``: the smallest, over the classes, distance of a class's
+  mean colour to the other source's minus to its own (grey levels; asserted > 0);
+  ``rooting_ratio``: d(r, r→i) / d(r, i) (asserted < 1).
 - ``ewc``: ``tests/test_merge.py``'s EWC test: the Fisher-weighted drift from the anchor with a
   strong penalty over the drift without one (asserted < 1).
 - ``playground``: ``tests/test_playground.py``'s small study: W1 of Source-I over random init
   (final and best; asserted < 1) and Source-I's start recall minus Source-II's (asserted > 0).
-- ``ada``: ``tests/test_train_slow.py``'s ADA study (scratch training on 96 discs, with and
-  without ADA). ``overfit``: mean r_t of the last 4 ticks without augmentation; ``p_final``;
-  ``closer``: |r_t(none) - 0.6| - |r_t(ADA) - 0.6| over the last 4 ticks.
+- ``ada``: ``tests/test_train_slow.py``'s ADA study (scratch training on 32 discs, with and
+  without ADA; ``ada_outcome``). ``rt_none``/``rt_ada``: r_t over the run's second half
+  (asserted: ``rt_none`` > 0.65); ``p_final`` (> 0.1); ``closer``: |r_t(none) - 0.6| -
+  |r_t(ADA) - 0.6| (> 0).
 """
 
 from __future__ import annotations
@@ -51,6 +51,14 @@ SETTINGS_ENV = {
 }
 
 
+def available_capabilities() -> list[str]:
+    """The ATen capabilities this CPU can run, lowest first."""
+    import torch
+
+    top = torch.backends.cpu.get_cpu_capability().lower()
+    return ["default"] + (["avx2"] if top in ("avx2", "avx512") else []) + (["avx512"] if top == "avx512" else [])
+
+
 def _seeds(text: str) -> list[int]:
     out: list[int] = []
     for part in text.split(","):
@@ -67,8 +75,6 @@ def _tests_module(name: str):
 
 
 def study_merge(seed: int, work: Path, overrides: dict | None = None) -> dict:
-    import numpy as np
-
     from ganzoo.checkpoint import GAN
 
     tm = _tests_module("test_merge")
@@ -76,29 +82,15 @@ def study_merge(seed: int, work: Path, overrides: dict | None = None) -> dict:
     out = work / f"merge{seed}"
     red, blue = tm.coloured_gan(2 * seed + 1, tm.RED), tm.coloured_gan(2 * seed + 2, tm.BLUE)
     tm.merge([red, blue], out, class_names=["red", "blue"], seed=seed, **settings)
-    gan = GAN.load(out)
-    sources = {"red": tm.mean_colour(red.sample(32)), "blue": tm.mean_colour(blue.sample(32))}
-    margins = {}
-    for name, other in (("red", "blue"), ("blue", "red")):
-        colour = tm.mean_colour(gan.sample(32, class_idx=name))
-        margins[name] = float(np.linalg.norm(colour - sources[other]) - np.linalg.norm(colour - sources[name]))
+    outcome = tm.merge_outcome(GAN.load(out), red, blue)
     row = json.loads((out / "merge_summary.json").read_text())["distances"]["blue"]
-    return {"separation": tm.class_separation(gan, red, blue), "nearer_own_margin": min(margins.values()),
+    return {"separation": outcome["separation"], "nearer_own_margin": min(outcome["nearer_own"].values()),
             "rooting_ratio": row["d(r,r->i)"] / row["d(r,i)"]}
 
 
 def study_ada(seed: int, work: Path, overrides: dict | None = None) -> dict:
-    import numpy as np
-
     ts = _tests_module("test_train_slow")
-    curves = ts.ada_study(work / f"ada{seed}", seed=seed, **(overrides or {}))
-    late_none, late_ada = (float(np.mean([rt for _, rt, _ in curves[k][-4:]])) for k in ("none", "ada"))
-    half = len(curves["none"]) // 2
-    half_none, half_ada = (float(np.mean([rt for _, rt, _ in curves[k][half:]])) for k in ("none", "ada"))
-    return {"overfit": late_none, "rt_ada": late_ada, "p_final": curves["ada"][-1][2],
-            "closer": abs(late_none - 0.6) - abs(late_ada - 0.6),
-            "overfit_half": half_none, "rt_ada_half": half_ada, "closer_half": abs(half_none - 0.6) - abs(half_ada - 0.6),
-            "p_max": max(p for _, _, p in curves["ada"])}
+    return ts.ada_outcome(ts.ada_study(work / f"ada{seed}", seed=seed, **(overrides or {})))
 
 
 def study_playground(seed: int, work: Path, overrides: dict | None = None) -> dict:
@@ -141,24 +133,30 @@ def run_here(study: str, seeds: list[int], extra: dict) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", choices=sorted(STUDIES))
+    parser.add_argument("study", nargs="?", choices=sorted(STUDIES))
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--all-settings", action="store_true")
     parser.add_argument("--threads", default="1,2", help="with --all-settings")
     parser.add_argument("--capabilities", default=None, help="with --all-settings (default: all this CPU has)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override one of the test's settings (e.g. merge_kimg=4.8), to explore")
+    parser.add_argument("--print-settings", action="store_true",
+                        help="print each setting as 'NAME VAR=VALUE ...' (shell-quoted) and stop: scripts/check_portable.sh reads them")
     args = parser.parse_args()
+    if args.print_settings:
+        import shlex
+
+        for capability in args.capabilities.split(",") if args.capabilities else available_capabilities():
+            print(capability, " ".join(f"{k}={shlex.quote(v)}" for k, v in SETTINGS_ENV[capability].items()))
+        return
+    if args.study is None:
+        parser.error("name a study (or --print-settings)")
     extra = {"overrides": {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}}
     seeds = _seeds(args.seeds)
     if not args.all_settings:
         run_here(args.study, seeds, extra)
         return
-    import torch
-
-    top = torch.backends.cpu.get_cpu_capability().lower()
-    available = ["default"] + (["avx2"] if top in ("avx2", "avx512") else []) + (["avx512"] if top == "avx512" else [])
-    capabilities = args.capabilities.split(",") if args.capabilities else available
+    capabilities = args.capabilities.split(",") if args.capabilities else available_capabilities()
     rows = []
     for capability in capabilities:
         for threads in args.threads.split(","):

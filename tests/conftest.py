@@ -53,11 +53,11 @@ def _thread_setting():
 def pytest_runtest_makereport(item, call):
     """Under ``CI=true`` nothing skips: a skip (a missing browser, inductor, tensorboard, ...)
     is reported as a failure that names what was missing, so a green CI means every test ran."""
-    import os
+    from helpers import in_ci
 
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and os.environ.get("CI", "").lower() in ("1", "true", "yes") and not hasattr(report, "wasxfail"):
+    if report.skipped and in_ci() and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, where every test must run: {reason}"

@@ -13,6 +13,11 @@ from ganzoo.checkpoint import GAN
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 
 
+def in_ci() -> bool:
+    """Whether this run is CI's (``CI=true``), where no test may skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def threads_for_tests(default: int = 1) -> int:
     """The torch thread count for tests that pin one: ``$GANZOO_TEST_THREADS`` when set (the
     portability check, ``scripts/check_portable.sh``, runs the suite under 1 and 2), else

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from helpers import tiny_gan
+from helpers import in_ci, tiny_gan
 from PIL import Image
 
 from ganzoo.cli import main
@@ -162,7 +161,7 @@ def _chromium() -> str:
         if shutil.which(name):
             return name
     message = "Chromium not installed (Debian/Ubuntu: apt-get install chromium)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         pytest.fail(message)
     pytest.skip(message)
 
