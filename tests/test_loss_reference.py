@@ -86,7 +86,8 @@ class PhaseRun:
         return self.G if phase.startswith("G") else self.D
 
 
-def run_phase(data: Loss32, phase: str, loss_cls: type[StyleGAN2Loss] = StyleGAN2Loss, **overrides) -> PhaseRun:
+def run_phase(data: Loss32, phase: str, loss_cls: type[StyleGAN2Loss] = StyleGAN2Loss, augment_pipe=None,
+              real_img: torch.Tensor | None = None, **overrides) -> PhaseRun:  # fmt: skip
     """Runs one phase from the saved state as the fixture did, then applies its statistics the
     way ``Trainer._apply_phase_stats`` does for one chunk in one process."""
     G, D = _build(data.checkpoint.G_ema), _build(data.checkpoint.D)  # the file's 'G' is in G_ema
@@ -106,12 +107,12 @@ def run_phase(data: Loss32, phase: str, loss_cls: type[StyleGAN2Loss] = StyleGAN
         pl_noise=replay_pl_noise,
     )  # fmt: skip
     kwargs.update(overrides)
-    loss = loss_cls(G, D, None, **kwargs)
+    loss = loss_cls(G, D, augment_pipe, **kwargs)
     loss.pl_mean.fill_(s["pl_mean_before"])
     w_avg_before = G.mapping.w_avg.clone()
     pl_mean_before = loss.pl_mean.clone()
     stats = loss.accumulate(
-        phase, ref["real_img"], ref["real_c"], ref["gen_z"], ref["gen_c"], gain=s["gain"],
+        phase, ref["real_img"] if real_img is None else real_img, ref["real_c"], ref["gen_z"], ref["gen_c"], gain=s["gain"],
         gen=torch.Generator().manual_seed(0),
     )  # fmt: skip
     if stats.w_sum is not None:
@@ -201,3 +202,41 @@ def test_comparison_has_teeth(loss32: Loss32, phase: str, loss_cls, overrides):
     run = run_phase(loss32, phase, loss_cls, **overrides)
     worst, _ = worst_gradient_error(run.net(phase), reference_grads(loss32, phase))
     assert worst > 100 * TOL
+
+
+class _RecordingAugment(torch.nn.Module):
+    """An augmentation that records every batch D is shown and returns it times ``scale``."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.scale = scale
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        self.seen.append(images)
+        return images * self.scale
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_augmentation_is_applied_where_the_reference_applies_it(loss32: Loss32, phase: str):
+    """ADA augments every image D sees: the fakes in Gmain (G learns through the augmentation),
+    fakes then reals in Dmain, the reals of the R1 pass, whose gradient is taken with respect to
+    the reals before augmentation; Greg does not run D. An identity augmentation leaves every
+    phase's gradients those of the fixture."""
+    spy = _RecordingAugment()
+    run = run_phase(loss32, phase, augment_pipe=spy)
+    worst, name = worst_gradient_error(run.net(phase), reference_grads(loss32, phase))
+    assert worst <= TOL, (phase, worst, name)
+    real = loss32.ref["real_img"]
+    kinds = ["real" if x.shape == real.shape and torch.equal(x.detach(), real) else "fake" for x in spy.seen]
+    assert kinds == {"Gmain": ["fake"], "Greg": [], "Dmain": ["fake", "real"], "Dreg": ["real"]}[phase]
+    if phase == "Gmain":
+        assert spy.seen[0].requires_grad and not spy.seen[0].is_leaf
+    if phase == "Dreg":
+        assert spy.seen[0].is_leaf and spy.seen[0].requires_grad  # R1's input: the un-augmented reals
+        # Through an augmentation x -> 2x the R1 gradient w.r.t. x is twice D's input gradient at
+        # 2x: the penalty is 4 times that of showing D the reals 2x with no augmentation.
+        doubled = run_phase(loss32, phase, augment_pipe=_RecordingAugment(2.0))
+        plain = run_phase(loss32, phase, real_img=real * 2)
+        assert doubled.stats.loss_sum == pytest.approx(4 * plain.stats.loss_sum, rel=1e-4)
+        assert torch.equal(doubled.stats.real_logits, plain.stats.real_logits)  # r_t sees the R1 pass

@@ -475,7 +475,7 @@ class Trainer:
             chunks = self.dist.sum_floats([float(len(pl_parts))])[0]
             self.loss.update_pl_mean(pl_sum[0] / chunks)
             out["pl_mean"] = float(self.loss.pl_mean)
-        if phase == "Dmain" and self.ada is not None:
+        if self.ada is not None:  # every D pass on reals: Dmain and the lazy R1 pass
             for s in chunk_stats:
                 if s.real_logits is not None:
                     self.ada.accumulate(s.real_logits)

@@ -217,6 +217,7 @@ class StyleGAN2Loss:
             loss = penalty * (self.r1_gamma / 2)
             loss.mean().mul(gain).backward()
             stats.loss_sum, stats.loss_count = float(penalty.detach().sum()), penalty.numel()
+            stats.real_logits = logits.detach()  # ADA's r_t counts these too, as the reference's does
         else:
             raise ValueError(f"unknown phase {phase!r}")
         return stats
