@@ -33,6 +33,7 @@ the paper (Appendix B), the filters and conventions those of the reference imple
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -161,6 +162,10 @@ class _Parameters:
         if self.q is not None:
             draw = torch.full_like(draw, self._erfinv(self.q))
         return draw * std
+
+    def seeds(self) -> torch.Tensor:
+        """One 62-bit seed per sample (random in both modes)."""
+        return torch.randint(0, 2**62, [self.n], generator=self.generator)
 
     def unit(self, *shape: int) -> torch.Tensor:
         draw = torch.rand([self.n, *shape], generator=self.generator)
@@ -304,14 +309,22 @@ class AugmentPipe(nn.Module):
         if p <= 0 and percentile is None:
             return images  # the identity, bit for bit, and no random numbers spent
         draw = _Parameters(n, p, generator, percentile)
-        strength = self.strength
+        images = self._geometric(images, draw)
+        images = self._color(images, draw)
+        images = self._filter(images, draw)
+        return self._noise_and_cutout(images, draw)
 
-        def gate(name: str, probability: float | None = None) -> torch.Tensor:
-            fired = draw.fires(p * strength[name] if probability is None else probability)
-            return fired & (strength[name] > 0)
+    def _gate(self, draw: "_Parameters", name: str, probability: float | None = None) -> torch.Tensor:
+        """Which samples transform ``name`` is applied to (probability ``p`` x its strength by
+        default); none when the transform is off."""
+        strength = self.strength[name]
+        return draw.fires(draw.p * strength if probability is None else probability) & (strength > 0)
 
-        # 1-2. Blits and general geometric transforms, composed into one inverse map per sample
-        # (output pixel -> input pixel, pixel units, origin at the image centre).
+    def _geometric(self, images: torch.Tensor, draw: "_Parameters") -> torch.Tensor:
+        """Stages 1-2: blits and general geometric transforms, composed into one inverse map per
+        sample (output pixel -> input pixel, pixel units, origin at the image centre)."""
+        n, _, height, width = images.shape
+        gate = functools.partial(self._gate, draw)
         inverse = torch.eye(3, dtype=torch.float64).repeat(n, 1, 1)
 
         def then(fired: torch.Tensor, m: torch.Tensor) -> None:
@@ -324,19 +337,19 @@ class AugmentPipe(nn.Module):
         then(g_rot90, _rotation_2d(quarter_turns.double() * (math.pi / 2)))
         g_xint, shift = gate("xint"), draw.uniform(self.xint_max, 2)
         then(g_xint, _translate_2d(-torch.round(shift[:, 0] * width), -torch.round(shift[:, 1] * height)))
-        if strength["rotate90"] > 0 and height != width:
+        if self.strength["rotate90"] > 0 and height != width:
             raise GanzooError("rotate90 augmentation needs square images")
         g_scale, s = gate("scale"), torch.exp2(draw.normal(self.scale_std))
         then(g_scale, _scale_2d(1 / s, 1 / s))
         # Rotation is applied twice (around the anisotropic scaling), each with the probability
         # that makes "at least one" happen with probability p; percentile mode rotates once.
-        p_rot = 1 - math.sqrt(min(max(1 - p * strength["rotate"], 0.0), 1.0))
+        p_rot = 1 - math.sqrt(min(max(1 - draw.p * self.strength["rotate"], 0.0), 1.0))
         g_rot_pre, theta = gate("rotate", p_rot), draw.uniform(math.pi * self.rotate_max)
         then(g_rot_pre, _rotation_2d(theta.double()))
         g_aniso, s = gate("aniso"), torch.exp2(draw.normal(self.aniso_std))
         then(g_aniso, _scale_2d(1 / s, s))
         g_rot_post, theta = gate("rotate", p_rot), draw.uniform(math.pi * self.rotate_max)
-        if percentile is not None:
+        if draw.q is not None:
             theta = torch.zeros_like(theta)
         then(g_rot_post, _rotation_2d(theta.double()))
         g_xfrac, t = gate("xfrac"), draw.normal(self.xfrac_std, 2)
@@ -354,9 +367,12 @@ class AugmentPipe(nn.Module):
         whole = unmoved & ((offset - offset.round()).abs() < 1e-9).all(dim=1)
         shifted = whole & (offset.round() != 0).any(dim=1)
         images = _apply_to(images, shifted, lambda x, idx: _integer_translate(x, offset[idx].round().long()))
-        images = _apply_to(images, ~whole, lambda x, idx: _resample(x, inverse[idx], self.resample_taps))
+        return _apply_to(images, ~whole, lambda x, idx: _resample(x, inverse[idx], self.resample_taps))
 
-        # 3. Color transforms, composed into one 4x4 matrix per sample acting on (r, g, b, 1).
+    def _color(self, images: torch.Tensor, draw: "_Parameters") -> torch.Tensor:
+        """Stage 3: color transforms, composed into one 4x4 matrix per sample on (r, g, b, 1)."""
+        n, channels = images.shape[:2]
+        gate = functools.partial(self._gate, draw)
         luma = torch.tensor([1.0, 1.0, 1.0, 0.0], dtype=torch.float64) / math.sqrt(3)
         luma_outer = torch.outer(luma, luma)
         eye4 = torch.eye(4, dtype=torch.float64)
@@ -383,29 +399,34 @@ class AugmentPipe(nn.Module):
         any_color = g_bright | g_contrast | g_lumaflip | g_hue | g_sat
         if channels not in (1, 3) and bool(any_color.any()):
             raise GanzooError(f"color augmentations need 1 or 3 channels, not {channels}")
-        images = _apply_to(images, any_color, lambda x, idx: _apply_color(x, color[idx]))
+        return _apply_to(images, any_color, lambda x, idx: _apply_color(x, color[idx]))
 
-        # 4. Image-space filtering: each band's gain is drawn and gated on its own, then the
-        # gains are normalized one band at a time to keep the expected power.
+    def _filter(self, images: torch.Tensor, draw: "_Parameters") -> torch.Tensor:
+        """Stage 4: image-space filtering. Each band's gain is drawn and gated on its own, then
+        the gains are normalized one band at a time to keep the expected power."""
+        n = images.shape[0]
         power = torch.tensor(_BAND_EXPECTED_POWER, dtype=torch.float64)
         gains = torch.ones([n, len(power)], dtype=torch.float64)
-        g_filter = torch.zeros([n], dtype=torch.bool)
+        fired_any = torch.zeros([n], dtype=torch.bool)
         for band, band_strength in enumerate(self.imgfilter_bands):
-            fired = draw.fires(p * strength["imgfilter"] * band_strength) & (strength["imgfilter"] * band_strength > 0)
+            strength = self.strength["imgfilter"] * band_strength
+            fired = draw.fires(draw.p * strength) & (strength > 0)
             gain = torch.exp2(draw.normal(self.imgfilter_std)).double()
             single = torch.ones_like(gains)
             single[:, band] = torch.where(fired, gain, torch.ones_like(gain))
             gains = gains * single / (single.square() * power).sum(dim=1, keepdim=True).sqrt()
-            g_filter |= fired
-        images = _apply_to(images, g_filter, lambda x, idx: _filter_bands(x, gains[idx], self.band_bank))
+            fired_any |= fired
+        self.last_fired["imgfilter"] = fired_any
+        return _apply_to(images, fired_any, lambda x, idx: _filter_bands(x, gains[idx], self.band_bank))
 
-        # 5. Additive Gaussian noise and cutout.
-        g_noise, sigma = gate("noise"), draw.half_normal(self.noise_std)
-        noise_seed = torch.randint(0, 2**62, [n], generator=generator)
+    def _noise_and_cutout(self, images: torch.Tensor, draw: "_Parameters") -> torch.Tensor:
+        """Stage 5: additive Gaussian noise (each sample's pattern from its own seed) and cutout."""
+        g_noise, sigma = self._gate(draw, "noise"), draw.half_normal(self.noise_std)
+        noise_seed = draw.seeds()
         images = _apply_to(images, g_noise, lambda x, idx: x + _seeded_normal(x, noise_seed[idx]) * sigma[idx].to(x.device, x.dtype).reshape(-1, 1, 1, 1))
-        g_cutout, center = gate("cutout"), draw.unit(2)
+        g_cutout, center = self._gate(draw, "cutout"), draw.unit(2)
         images = _apply_to(images, g_cutout, lambda x, idx: x * _cutout_mask(x, center[idx], self.cutout_size))
-        self.last_fired.update(imgfilter=g_filter, noise=g_noise, cutout=g_cutout)
+        self.last_fired.update(noise=g_noise, cutout=g_cutout)
         return images
 
 
