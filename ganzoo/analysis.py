@@ -90,20 +90,30 @@ def filter_similarity(net: nn.Module) -> list[dict]:
     Args:
         net: any network; every submodule whose ``weight`` is a 4-D kernel with at least two
             output filters is measured (StyleGAN2: ``conv0``/``conv1``/``torgb`` of G,
-            ``fromrgb``/``conv0``/``conv1``/``skip`` and the epilogue ``conv`` of D).
+            ``fromrgb``/``conv0``/``conv1``/``skip`` and the epilogue ``conv`` of D). A
+            ``ConvTranspose2d`` (weight ``[in, out, kh, kw]``) is read by its output filters.
 
     Returns:
         One row per convolution in network order: ``{"name": "synthesis.b8.conv0.weight",
-        "shape": [O, I, kh, kw], "mean_similarity": float}``.
+        "shape": [...], "mean_similarity": float}`` (``shape``: the stored weight's).
     """
     rows = []
     for module_name, module in net.named_modules():
         weight = getattr(module, "weight", None)
-        if not isinstance(weight, torch.Tensor) or weight.ndim != 4 or weight.shape[0] < 2:
+        if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
+            continue
+        stored_shape = list(weight.shape)
+        if isinstance(module, nn.modules.conv._ConvTransposeNd):
+            # A transposed convolution stores [in, out / groups, kh, kw]: its output filters
+            # are the second axis (with groups, each group's block).
+            groups = module.groups
+            per = weight.shape[0] // groups
+            weight = weight.reshape(groups, per, *weight.shape[1:]).transpose(1, 2).reshape(-1, per, *weight.shape[2:])
+        if weight.shape[0] < 2:
             continue
         rows.append({
             "name": f"{module_name}.weight" if module_name else "weight",
-            "shape": list(weight.shape),
+            "shape": stored_shape,
             "mean_similarity": mean_pairwise_cosine(weight),
         })
     return rows

@@ -215,16 +215,24 @@ class GAN:
         cls = self.class_index(class_idx)
         meta = self.metadata
         out = []
-        for start in range(0, len(seeds), batch_size):
-            chunk = seeds[start : start + batch_size]
-            z = torch.from_numpy(self.architecture.latents(chunk, meta.latent_dim)).to(device=device, dtype=torch.float32)
-            c = torch.zeros([len(chunk), meta.num_classes], device=device)
-            if cls is not None:
-                c[:, cls] = 1
-            img = self.architecture.generate(G, z, c, seeds=chunk, truncation_psi=truncation_psi,
-                                             truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)  # fmt: skip
-            img = (img.float().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-            out.append(img.cpu().numpy())
+        # Sampling is inference, whatever mode the network was left in (a generator with batch
+        # norm samples from its running statistics, as after loading); the mode is restored.
+        was_training = G.training
+        G.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(seeds), batch_size):
+                    chunk = seeds[start : start + batch_size]
+                    z = torch.from_numpy(self.architecture.latents(chunk, meta.latent_dim)).to(device=device, dtype=torch.float32)
+                    c = torch.zeros([len(chunk), meta.num_classes], device=device)
+                    if cls is not None:
+                        c[:, cls] = 1
+                    img = self.architecture.generate(G, z, c, seeds=chunk, truncation_psi=truncation_psi,
+                                                     truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)  # fmt: skip
+                    img = (img.float().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+                    out.append(img.cpu().numpy())
+        finally:
+            G.train(was_training)
         return np.concatenate(out)
 
     # ------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganzoo.architectures import get_architecture
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from ganzoo.train.dataset import ProceduralImages
 from ganzoo.train.loop import Trainer, TrainingOptions
@@ -49,7 +50,8 @@ def main() -> None:
         return pool[torch.from_numpy(indices % len(pool))], None
 
     data = ProceduralImages(render, args.res, 3, "bench", {"res": args.res})
-    opts = TrainingOptions(batch=args.batch, aug=args.aug, r1_gamma=1.0, ema_kimg=20.0, lr_G=0.0025, lr_D=0.0025)
+    opts = TrainingOptions.for_architecture(get_architecture("stylegan2"), G.init_kwargs, args.batch, aug=args.aug, r1_gamma=1.0,
+                                            ema_kimg=20.0, lr_G=0.0025, lr_D=0.0025)  # fmt: skip
     trainer = Trainer(G, G_ema, D, data, opts, device=args.device)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     for _ in range(16):  # warm-up: one full regularization cycle (cuDNN autotuning, allocator)

@@ -138,6 +138,7 @@ def main() -> None:
     from training import networks as ref_networks  # type: ignore[import-not-found]
 
     sys.path.insert(0, str(REPO_ROOT))
+    from ganzoo.architectures import get_architecture
     from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
     from ganzoo.train.dataset import TrainingImages
     from ganzoo.train.loop import Trainer, TrainingOptions
@@ -157,8 +158,8 @@ def main() -> None:
     ref = ReferenceLoop(ref_networks, ref_loss, G_ref, D_ref, real, args.batch, gamma)
 
     def make_trainer(compiled: bool) -> Trainer:
-        options = TrainingOptions(batch=args.batch, r1_gamma=gamma, aug=args.aug, aug_p=0.2 if args.aug == "ada" else 0.0,
-                                  compile=compiled)  # fmt: skip
+        options = TrainingOptions.for_architecture(get_architecture("stylegan2"), G.init_kwargs, args.batch, r1_gamma=gamma,
+                                                   aug=args.aug, aug_p=0.2 if args.aug == "ada" else 0.0, compile=compiled)  # fmt: skip
         return Trainer(copy.deepcopy(G), copy.deepcopy(G), copy.deepcopy(D), TrainingImages(images, "bench", "bench"), options)
 
     trainers = {"ganzoo": make_trainer(False)}

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganzoo.architectures import get_architecture
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
@@ -164,12 +165,8 @@ def _trainer(compile_option, total_kimg: float = 1.0) -> Trainer:
     images = (
         torch.rand([16, 3, 32, 32], generator=torch.Generator().manual_seed(0)) * 255
     ).to(torch.uint8)
-    options = TrainingOptions(
-        batch=4,
-        aug="none",
-        total_kimg=total_kimg,
-        compile=compile_option,
-        pl_batch_shrink=2,
+    options = TrainingOptions.for_architecture(
+        get_architecture("stylegan2"), G.init_kwargs, 4, aug="none", total_kimg=total_kimg, compile=compile_option,
     )
     return Trainer(
         G,

@@ -100,7 +100,7 @@ def test_output_is_a_checkpoint_directory_with_lineage(source, data, tmp_path):
 def test_lazy_regularization_corrections_and_phase_schedule(source, data):
     prepared = prepare(source, "full")
     images = load_training_images(data, 16, 3)
-    trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, TrainingOptions(batch=4, lr_G=0.002, lr_D=0.003))
+    trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, TrainingOptions.for_architecture(source.architecture, source.G_ema.init_kwargs, 4, lr_G=0.002, lr_D=0.003))
     g_group, d_group = trainer.optimizers["G"].param_groups[0], trainer.optimizers["D"].param_groups[0]
     assert g_group["lr"] == pytest.approx(0.002 * 4 / 5) and g_group["betas"] == pytest.approx((0.0, 0.99 ** (4 / 5)))
     assert d_group["lr"] == pytest.approx(0.003 * 16 / 17) and d_group["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
@@ -125,7 +125,7 @@ def test_lazy_regularization_corrections_and_phase_schedule(source, data):
 def test_ema_half_life_and_rampup(source, data):
     prepared = prepare(source, "full")
     images = load_training_images(data, 16, 3)
-    trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, TrainingOptions(batch=4, ema_kimg=0.1, ema_rampup=None))
+    trainer = Trainer(prepared.G, prepared.G_ema, prepared.D, images, TrainingOptions.for_architecture(source.architecture, source.G_ema.init_kwargs, 4, ema_kimg=0.1, ema_rampup=None))
     before = trainer.G_ema.mapping.fc0.weight.clone()
     with torch.no_grad():
         trainer.G.mapping.fc0.weight.copy_(before + 1)

@@ -5,9 +5,12 @@ An architecture is a subclass of :class:`Architecture` registered by name with
 ``D``), how to build one from the JSON-able constructor kwargs that ``config.json`` stores, what
 its architecture-neutral :class:`Metadata` is (what generic code may read instead of a family's
 own kwargs), and how to turn latents and classes into images. The built-in families live in
-subpackages (``ganzoo.architectures.stylegan2``, ``ganzoo.architectures.stylegan3``) and are registered on first use; users register
-their own the same way::
+subpackages (``ganzoo.architectures.stylegan2``, ``.stylegan3``, ``.biggan``, ``.gpgan``) and are
+registered on first use. A family in a package of its own registers the same way and is found
+through the ``ganzoo.architectures`` entry-point group, so an installed plug-in works in the CLI
+and in Python alike::
 
+    # mygan/__init__.py
     from ganzoo.architectures import Architecture, register_architecture
 
     class MyGAN(Architecture):
@@ -18,14 +21,25 @@ their own the same way::
 
     register_architecture(MyGAN())
 
+    # pyproject.toml of the plug-in package
+    [project.entry-points."ganzoo.architectures"]
+    mygan = "mygan"          # a module that registers it on import (or "mygan:MyGAN")
+
+The entry point's name is the architecture's name (one entry point per name a plug-in
+registers); loading it imports the module (or, for ``module:object``, registers the
+:class:`Architecture` class or instance named there). A reader of the plug-in's own file format
+(:func:`ganzoo.readers.register_reader`) is registered by the same import.
+
 Generic code asks this module, never a family's module: :func:`get_architecture` by the name in
 ``config.json``, :func:`architecture_of` for networks in hand.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -170,7 +184,8 @@ class Architecture:
         loads with ``load_state_dict(strict=True)``; returns what was written.
 
         The default writes one file ``{'G': ..., 'D': ..., 'G_ema': ...}`` of plain state dicts
-        (the roles the GAN has) with the constructor kwargs under ``'init_kwargs'``, atomically. A
+        (the roles the GAN has) with the constructor kwargs under ``'init_kwargs'`` and the family
+        under ``'architecture'`` (so ``ganzoo convert`` rebuilds any family), atomically. A
         family whose release has a layout of its own (BigGAN-PyTorch's weights folder) overrides
         this and :meth:`check_export`.
         """
@@ -184,6 +199,7 @@ class Architecture:
         payload: dict = {role: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                          for role, net in networks.items()}  # fmt: skip
         payload["init_kwargs"] = {role: copy.deepcopy(net.init_kwargs) for role, net in networks.items()}
+        payload["architecture"] = gan.architecture.name  # the generic state-dict reader builds with it
         out = Path(out)
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             # A file object, not the path: torch names the zip records after the (random) temporary file.
@@ -291,17 +307,68 @@ class Architecture:
 
 
 _REGISTRY: dict[str, Architecture] = {}
+#: The entry-point group installed plug-ins declare their architectures in.
+ENTRY_POINT_GROUP = "ganzoo.architectures"
+_BROKEN_PLUGINS: set[str] = set()  # failed to load while every family was loaded (warned once)
+
+
+@functools.lru_cache(maxsize=1)
+def _plugin_entry_points() -> dict[str, Any]:
+    """Architecture name -> entry point of the installed plug-ins (read from package metadata,
+    nothing imported). A built-in name cannot be taken over by a plug-in."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _BUILTIN_MODULES:
+            found.setdefault(ep.name, ep)
+    return found
+
+
+def _load_plugin(name: str) -> None:
+    """Imports the installed plug-in that declares architecture ``name`` and registers it.
+
+    Raises:
+        GanzooError: the plug-in fails to import, or does not register ``name`` (one line,
+            naming the package).
+    """
+    ep = _plugin_entry_points()[name]
+    package = getattr(getattr(ep, "dist", None), "name", None) or ep.value
+    try:
+        obj = ep.load()
+    except Exception as exc:  # a broken plug-in is the user's to fix: say which, in one line
+        raise GanzooError(f"architecture plug-in {name!r} ({package}) failed to load: {type(exc).__name__}: {exc}") from None
+    if isinstance(obj, type) and issubclass(obj, Architecture):
+        obj = obj()
+    if isinstance(obj, Architecture) and obj.name not in _REGISTRY:
+        register_architecture(obj)
+    if name not in _REGISTRY:
+        raise GanzooError(f"architecture plug-in {name!r} ({package}) did not register an architecture named {name!r}")
 
 
 def _load_builtins(*names: str) -> None:
-    """Imports the subpackages of the built-in architectures ``names`` (all when none given)."""
-    for module in sorted({_BUILTIN_MODULES[n] for n in names or _BUILTIN_MODULES if n in _BUILTIN_MODULES}):
+    """Imports the subpackages of the built-in architectures ``names`` and the installed
+    plug-ins that declare them (all of both when none given)."""
+    wanted = names or (*_BUILTIN_MODULES, *_plugin_entry_points())
+    for module in sorted({_BUILTIN_MODULES[n] for n in wanted if n in _BUILTIN_MODULES}):
         importlib.import_module(module)
+    for name in wanted:
+        if name in _plugin_entry_points() and name not in _REGISTRY and (names or name not in _BROKEN_PLUGINS):
+            try:
+                _load_plugin(name)
+            except GanzooError as exc:
+                if names:  # asked for by name: the caller needs it
+                    raise
+                # Loading every family (to recognize a file or a network): a broken plug-in of
+                # another family must not stop the work; say so once and go on without it.
+                _BROKEN_PLUGINS.add(name)
+                warnings.warn(str(exc), stacklevel=2)
 
 
 def architecture_names() -> list[str]:
-    """The names of every known architecture, built-in or registered, without importing any."""
-    return sorted(set(_BUILTIN_MODULES) | set(_REGISTRY))
+    """The names of every known architecture (built-in, installed plug-in, registered), without
+    importing any."""
+    return sorted(set(_BUILTIN_MODULES) | set(_plugin_entry_points()) | set(_REGISTRY))
 
 
 def register_architecture(architecture: Architecture, *, replace: bool = False) -> Architecture:

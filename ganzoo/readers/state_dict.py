@@ -549,8 +549,14 @@ def read_state_dict_file(path: str | os.PathLike, config: Mapping[str, Any] | No
     if isinstance(obj, Mapping) and "init_kwargs" in ignored and isinstance(obj["init_kwargs"], Mapping):
         file_kwargs = {str(role): value for role, value in obj["init_kwargs"].items() if isinstance(value, Mapping)}
         ignored.remove("init_kwargs")
+    family = obj.get("architecture") if isinstance(obj, Mapping) else None
+    if isinstance(family, str) and "architecture" in ignored:
+        ignored.remove("architecture")  # ganzoo's export names the family of its networks
     result = ForeignCheckpoint(format=FORMAT)
     result.extra["layout"] = layout
+    if isinstance(family, str) and family != "stylegan2" and file_kwargs:
+        result.notes.extend([f"ignored non-network entries: {format_names([repr(k) for k in ignored])}"] if ignored else [])
+        return _read_family_export(result, family, raw_networks, file_kwargs, config, where)
     if ignored:
         result.extra["ignored_entries"] = ignored
         result.notes.append(f"ignored non-network entries: {format_names([repr(k) for k in ignored])}")
@@ -592,4 +598,33 @@ def read_state_dict_file(path: str | os.PathLike, config: Mapping[str, Any] | No
         spec = NetworkSpec(class_name=expected_kind, init_kwargs=kwargs, state_dict=state_dict)
         setattr(result, slot, spec)
         result.notes.append(f"{slot}: " + "; ".join(notes))
+    return result
+
+
+def _read_family_export(result: ForeignCheckpoint, family: str, raw_networks: dict[str, dict[str, torch.Tensor]],
+                        file_kwargs: dict[str, Any], config: Mapping[str, Any], where: str) -> ForeignCheckpoint:  # fmt: skip
+    """The networks of a file ``ganzoo export`` wrote for any other family (``architecture`` and
+    ``init_kwargs`` stored beside the state dicts): built with that family's classes."""
+    from ganzoo.architectures import get_architecture
+    from ganzoo.errors import GanzooError
+
+    try:
+        architecture = get_architecture(family)
+    except GanzooError as exc:
+        raise ConversionError(f"{where}: {exc}") from None
+    result.architecture = architecture.name
+    for slot, raw in raw_networks.items():
+        label = f"{where} [{slot}]"
+        kwargs = file_kwargs.get(slot)
+        if kwargs is None:
+            raise ConversionError(f"{label}: no constructor kwargs stored for it under 'init_kwargs'")
+        given = config.get("discriminator" if slot == "D" else "generator")
+        kwargs = _merge(copy.deepcopy(dict(kwargs)), given) if given is not None else copy.deepcopy(dict(kwargs))
+        state_dict, _ = _strip_wrapper_prefix(raw)
+        state_dict = {name: tensor.detach().to("cpu").contiguous() for name, tensor in state_dict.items()}
+        cls = architecture.network_class(slot)
+        _, expected = network_skeleton(cls, kwargs, label)
+        check_state_dict(state_dict, expected, label)
+        setattr(result, slot, NetworkSpec(class_name=cls.__name__, init_kwargs=kwargs, state_dict=state_dict))
+        result.notes.append(f"{slot}: {architecture.name} constructor kwargs read from the file's 'init_kwargs'")
     return result

@@ -62,13 +62,19 @@ class TrainingOptions:
         lr_G, lr_D: Adam learning rates (before the lazy-regularization correction).
         betas: Adam betas (before the correction).
         adam_eps: Adam's epsilon (1e-8; BigGAN's release trains with 1e-6).
-        r1_gamma: R1 weight; None = the heuristic ``0.0002 · res² / batch``.
+        The defaults are family-neutral (no regularization, no style mixing): a family's
+        :meth:`~ganzoo.architectures.Architecture.training_defaults` supplies its own schedule
+        (StyleGAN2-ADA's lazy R1 and path length, GAN_stability's R1, ...), and
+        :meth:`for_architecture` builds options with them.
+
+        r1_gamma: R1 weight (0: none); None = the heuristic ``0.0002 · res² / batch``
+            (StyleGAN2-ADA's 'auto').
         G_reg_interval, D_reg_interval: lazy regularization intervals; ``G_reg_interval``
             None: G has no regularization phase (``pl_weight`` must be 0), as in StyleGAN3;
             ``D_reg_interval`` None: no separate R1 phase, the objective adds R1 to D's main
             loss every minibatch (GAN_stability's training).
-        pl_weight, pl_batch_shrink, pl_decay: path-length regularization.
-        style_mixing_prob: probability of style mixing.
+        pl_weight, pl_batch_shrink, pl_decay: path-length regularization (0: none).
+        style_mixing_prob: probability of style mixing (0: none).
         blur_sigma, blur_fade_kimg: the blur of D's inputs that fades out (StyleGAN3-R); 0 = none.
         ema_kimg: half-life of the G EMA in thousands of images; None = ``batch · 10 / 32``.
         ema_rampup: the half-life is at most ``ema_rampup`` × images so far (None = no ramp-up).
@@ -108,13 +114,13 @@ class TrainingOptions:
     lr_D: float = 0.0025
     betas: tuple[float, float] = (0.0, 0.99)
     adam_eps: float = 1e-8
-    r1_gamma: float | None = None
-    G_reg_interval: int | None = 4
-    D_reg_interval: int | None = 16
-    pl_weight: float = 2.0
+    r1_gamma: float | None = 0.0
+    G_reg_interval: int | None = None
+    D_reg_interval: int | None = None
+    pl_weight: float = 0.0
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
-    style_mixing_prob: float = 0.9
+    style_mixing_prob: float = 0.0
     blur_sigma: float = 0.0
     blur_fade_kimg: float = 0.0
     ema_kimg: float | None = None
@@ -139,6 +145,16 @@ class TrainingOptions:
         return data
 
     @classmethod
+    def for_architecture(cls, architecture: Any, generator_kwargs: dict, batch: int, recipe: str | None = None,
+                         **options: Any) -> "TrainingOptions":  # fmt: skip
+        """Options with ``architecture``'s :meth:`~ganzoo.architectures.Architecture.training_defaults`
+        for a generator built from ``generator_kwargs``, then ``options`` (which win)."""
+        values = {**architecture.training_defaults(generator_kwargs, batch, recipe), **options, "batch": batch}
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+    @classmethod
     def from_dict(cls, data: dict) -> "TrainingOptions":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         # A record from before the compiled path ran eagerly: resuming it stays eager.
@@ -146,6 +162,22 @@ class TrainingOptions:
         if "betas" in known:
             known["betas"] = tuple(known["betas"])
         return cls(**known)
+
+
+def _check_phases(family: str, objective: Any, options: TrainingOptions, r1_gamma: float) -> tuple[str, ...]:
+    """The phases ``objective`` declares (all of :data:`PHASES` when it declares none); refuses,
+    in one line, options that ask for a regularization phase it does not have."""
+    phases = tuple(getattr(objective, "phases", PHASES))
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        raise GanzooError(f"{family}: the objective declares unknown phases {', '.join(unknown)} (phases: {', '.join(PHASES)})")
+    wanted = {"Greg": ("pl_weight", options.pl_weight != 0 and bool(options.G_reg_interval)),
+              "Dreg": ("r1_gamma", r1_gamma != 0 and bool(options.D_reg_interval))}  # fmt: skip
+    for phase, (option, asked) in wanted.items():
+        if asked and phase not in phases:
+            raise GanzooError(f"{family}: its objective has no {phase} phase (phases: {', '.join(phases)}); "
+                              f"{option} needs one: set it to 0 or leave the family's default")  # fmt: skip
+    return phases
 
 
 def fill_unreached_grads(params: Iterable[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
@@ -317,6 +349,7 @@ class Trainer:
         resolved = TrainingOptions.from_dict({**options.to_dict(), "r1_gamma": self.r1_gamma})
         self.loss: Objective = self.architecture.objective(self.G, self.D, self.augment_pipe, resolved,
                                                            _anchor_penalty(options, self.device))  # fmt: skip
+        self.phases = _check_phases(self.architecture.name, self.loss, options, self.r1_gamma)
         self.optimizers = {
             "G": self._adam(self.G, options.lr_G, options.G_reg_interval),
             "D": self._adam(self.D, options.lr_D, options.D_reg_interval),
@@ -401,8 +434,8 @@ class Trainer:
 
         stats: dict[str, float] = {}
         self.loss.cur_nimg = self.cur_nimg
-        for phase_idx, phase in enumerate(PHASES):
-            if not self._phase_due(phase):
+        for phase_idx, phase in enumerate(PHASES):  # the index seeds the phase's random numbers
+            if phase not in self.phases or not self._phase_due(phase):
                 continue
             net_name = phase[0]
             net = self.G if net_name == "G" else self.D

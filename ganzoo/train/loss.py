@@ -56,6 +56,8 @@ class Objective(Protocol):
 
     pl_mean: torch.Tensor
     cur_nimg: int
+    #: The phases (of :data:`PHASES`) this objective runs; the loop asks for no other.
+    phases: tuple[str, ...]
 
     def accumulate(self, phase: str, real_img: Any, real_c: Any, gen_z: Any, gen_c: Any, gain: float,
                    gen: torch.Generator) -> ChunkStats: ...  # fmt: skip
@@ -81,6 +83,9 @@ class PlainObjective:
         augment_pipe: applied to every image D sees, or None.
         penalty: ``penalty(name, network)`` added to G's and D's main losses (EWC), or None.
     """
+
+    #: One G and one D phase per minibatch; a regularizer is part of a main phase.
+    phases: tuple[str, ...] = ("Gmain", "Dmain")
 
     def __init__(self, G: torch.nn.Module, D: torch.nn.Module, augment_pipe: Any = None,
                  penalty: Any = None):  # fmt: skip

@@ -129,7 +129,9 @@ def prepare(
     G_ema = _clone(G_src)
 
     if recipe == "full":
-        return prepared(G, G_ema, arch.freeze_d(D_src, 0))
+        # A source trained with FreezeD carries its frozen layers in D's kwargs: unfreeze them.
+        # A family without the freezed recipe has nothing frozen and is not asked.
+        return prepared(G, G_ema, arch.freeze_d(D_src, 0) if "freezed" in arch.recipes else _clone(D_src))
 
     blocks = arch.d_blocks(D_src)
     if recipe == "freezed":

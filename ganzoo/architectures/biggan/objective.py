@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ganzoo.train.loss import ChunkStats, PlainObjective
+from ganzoo.errors import GanzooError
 
 
 def labels_of(c: torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
@@ -102,5 +103,5 @@ class BigGANLoss(PlainObjective):
             stats.loss_count = m
             stats.real_logits = logits_real.detach()
         else:
-            raise ValueError(f"BigGAN's objective has no phase {phase!r} (no R1 or path-length terms)")
+            raise GanzooError(f"BigGAN's objective has no phase {phase!r} (no R1 or path-length terms)")
         return stats

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ganzoo.architectures.gpgan.networks import labels_from_onehot
 from ganzoo.train.loss import ChunkStats, PlainObjective
+from ganzoo.errors import GanzooError
 
 
 class GANStabilityLoss(PlainObjective):
@@ -66,5 +67,5 @@ class GANStabilityLoss(PlainObjective):
             stats.loss_count = loss_real.numel()
             stats.real_logits = logits_real.detach()
         else:
-            raise ValueError(f"GP-GAN's objective has no phase {phase!r} (its R1 is part of Dmain)")
+            raise GanzooError(f"GP-GAN's objective has no phase {phase!r} (its R1 is part of Dmain)")
         return stats

@@ -62,9 +62,11 @@ class StyleGAN2(Architecture):
 
     def training_defaults(self, generator_kwargs: dict, batch: int, recipe: str | None = None) -> dict[str, Any]:
         # StyleGAN2-ADA's: lr 0.0025 (0.002 at 1024², as its paper configurations), lazy R1
-        # every 16 and path length every 4 minibatches, style mixing 0.9.
+        # every 16 minibatches with the 'auto' gamma 0.0002·res²/batch (r1_gamma None), path
+        # length (weight 2, half batch, decay 0.01) every 4, style mixing 0.9.
         lr = 0.002 if self.metadata(generator_kwargs).resolution >= 1024 else 0.0025
-        return {"lr_G": lr, "lr_D": lr}
+        return {"lr_G": lr, "lr_D": lr, "r1_gamma": None, "D_reg_interval": 16, "G_reg_interval": 4,
+                "pl_weight": 2.0, "pl_batch_shrink": 2, "pl_decay": 0.01, "style_mixing_prob": 0.9}  # fmt: skip
 
     def objective(self, G: Any, D: Any, augment_pipe: Any, options: Any, penalty: Any) -> Any:
         from ganzoo.architectures.stylegan2.objective import StyleGAN2Loss

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ganzoo import ops
 from ganzoo.train.augment import AugmentPipe
 from ganzoo.train.loss import ChunkStats, update_w_avg
+from ganzoo.errors import GanzooError
 
 class StyleGAN2Loss:
     """Losses and regularizers of StyleGAN2-ADA.
@@ -44,6 +45,9 @@ class StyleGAN2Loss:
             trains with σ = 10 fading over ``batch·200/32`` kimg); 0 = no blur.
         blur_fade_kimg: see ``blur_sigma``.
     """
+
+    #: The loop runs these (each when due); lazy R1 and path length are phases of their own.
+    phases = ("Gmain", "Greg", "Dmain", "Dreg")
 
     def __init__(
         self,
@@ -219,5 +223,5 @@ class StyleGAN2Loss:
             stats.loss_sum, stats.loss_count = float(penalty.detach().sum()), penalty.numel()
             stats.real_logits = logits.detach()  # ADA's r_t counts these too, as the reference's does
         else:
-            raise ValueError(f"unknown phase {phase!r}")
+            raise GanzooError(f"StyleGAN2's objective has no phase {phase!r} (its phases: {', '.join(self.phases)})")
         return stats

@@ -56,8 +56,9 @@ class StyleGAN3(StyleGAN2):
         # The StyleGAN3 code's settings for its configs T and R: G lr 0.0025, D lr 0.002, no
         # path length (so no lazy G regularization phase), no style mixing; R also blurs D's
         # inputs with sigma 10, fading out over the first batch*200/32 kimg.
-        settings: dict[str, Any] = {"lr_G": 0.0025, "lr_D": 0.002, "pl_weight": 0.0, "style_mixing_prob": 0.0,
-                                    "G_reg_interval": None}  # fmt: skip
+        settings = super().training_defaults(generator_kwargs, batch, recipe)  # lazy R1 as StyleGAN2's
+        settings.update({"lr_G": 0.0025, "lr_D": 0.002, "pl_weight": 0.0, "style_mixing_prob": 0.0,
+                         "G_reg_interval": None})  # fmt: skip
         if generator_kwargs.get("use_radial_filters") or generator_kwargs.get("conv_kernel") == 1:
             settings.update(blur_sigma=10.0, blur_fade_kimg=batch * 200 / 32)
         return settings
