@@ -20,7 +20,7 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -383,8 +383,8 @@ def read_config(directory: str | os.PathLike) -> dict:
 
 
 def gan_from_networks(
-    networks: dict[str, tuple[dict, dict[str, torch.Tensor]]], what: str, config: dict | None = None,
-    architecture: str = "stylegan2",
+    networks: dict[str, tuple[dict, dict[str, torch.Tensor]]], what: str, config: dict | None = None, *,
+    architecture: str,
 ) -> GAN:
     """Builds a :class:`GAN` from ``role -> (init_kwargs, state_dict)`` (roles ``G_ema``, ``G``,
     ``D``) with the networks of ``architecture``."""
@@ -395,6 +395,21 @@ def gan_from_networks(
     if "G_ema" not in built:
         raise ConversionError(f"{what}: no generator found")
     return GAN(built["G_ema"], built.get("G"), built.get("D"), config=config)
+
+
+def check_sampling_options(architecture: str, meta: Any, truncation_psi: float, noise_mode: str,
+                           names: tuple[str, str] = ("truncation_psi", "noise_mode")) -> None:
+    """Refuses, in one line, sampling options that would change nothing for this family: a
+    truncation other than 1 without a truncation trick, a noise mode other than ``'const'``
+    without noise inputs (``names``: how the caller calls the two options). ``ganzoo generate``
+    asks this; :meth:`GAN.sample` ignores such options (generic callers such as the metrics pass
+    the StyleGAN protocol's ``noise_mode='random'`` to every family)."""
+    if noise_mode not in ("const", "random", "none"):
+        raise GanzooError(f"{names[1]} must be const, random or none, not {noise_mode!r}")
+    if float(truncation_psi) != 1.0 and not meta.truncation:
+        raise GanzooError(f"{names[0]} {truncation_psi:g}: {architecture} networks have no truncation trick (use 1)")
+    if noise_mode != "const" and not meta.noise:
+        raise GanzooError(f"{names[1]} {noise_mode}: {architecture} networks have no noise inputs (use const)")
 
 
 MAX_SEED = 2**32 - 1  # numpy's RandomState(seed), which turns a seed into its latent, takes 32 bits

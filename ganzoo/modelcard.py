@@ -224,7 +224,7 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
     # The Hub's pipeline for GANs is unconditional-image-generation (it has none for class labels
     # as input); class-conditional models say so in their tags.
     task = PIPELINE_TAG
-    tags = ["ganzoo", "gan", config.get("architecture", "stylegan2"), "class-conditional" if c_dim else task]
+    tags = ["ganzoo", "gan", config["architecture"], "class-conditional" if c_dim else task]
     tags += _recipes(config)
     for ancestor in ancestors:
         tags += list(ancestor.tags)
@@ -272,7 +272,7 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
                        f"per source ({', '.join(f'`{cls}`' for _, cls in merged)}), without their training data; "
                        f"the lineage below says how.")  # fmt: skip
     else:
-        description = f"A GAN checkpoint in the ganzoo format ({config.get('architecture', 'stylegan2')})."
+        description = f"A GAN checkpoint in the ganzoo format ({config['architecture']})."
     ancestor_rows = [
         {"name": a.name, "license": a.license_name if a.license == "other" else a.license, "license_url": a.license_url,
          "paper": a.paper.title, "paper_url": a.paper.url, "bibtex": a.paper.bibtex.strip()}
@@ -303,9 +303,29 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         lineage_lines=_lineage_lines(config, entry, repo_id),
         notes=entry.notes if entry else "",
         ancestors=ancestor_rows,
-        architecture=config.get("architecture", "stylegan2"),
+        architecture=config["architecture"],
+        weights_sentence=_weights_sentence(config["architecture"]),
+        truncation=bool(metadata.get("truncation", True)),
         filter_diversity=filter_diversity,
     )
+
+
+def _weights_sentence(name: str) -> str:
+    """What the card says of the weights' names, from what the family declares."""
+    from ganzoo.architectures import Architecture, get_architecture
+    from ganzoo.errors import GanzooError
+
+    try:
+        family = get_architecture(name)
+    except GanzooError:
+        return f"Loading them needs ganzoo with the `{name}` architecture installed."
+    if type(family).for_upload is not Architecture.for_upload:
+        return ("It holds tensors beyond its upstream networks' (e.g. AdaFM's), so it loads strictly with ganzoo "
+                "only; `ganzoo export` folds them into plain weights that load into the official networks.")
+    if family.upstream_names:
+        return (f"Tensor names and constructor arguments are those of {family.upstream_names}, so the weights "
+                "also load into the official networks with `load_state_dict(strict=True)`.")
+    return f"Tensor names are those of ganzoo's `{name}` networks."
 
 
 def _example_class(config: dict, c_dim: int) -> tuple[str, str]:

@@ -111,7 +111,7 @@ def _sort_key(metric: str):
     return key
 
 
-def _recipe_hint(best: str | None, num_target: int, target: str, architecture: str = "stylegan2") -> str:
+def _recipe_hint(best: str | None, num_target: int, target: str, architecture: str | None) -> str:
     if best is None:
         return "no candidate could be scored"
     from ganzoo.architectures import get_architecture
@@ -516,7 +516,7 @@ def rank(
     result = RankResult(
         target=str(target), num_target=len(target_set), target_resolution=dataset.resolution, metric=metric,
         regime=regime, feature_extractor=extractor.name, num_gen=num_gen, seed=seed, candidates=rows,
-        recommended=best, recipe_hint=_recipe_hint(best, len(target_set), str(target), architectures.get(best, "stylegan2")),
+        recommended=best, recipe_hint=_recipe_hint(best, len(target_set), str(target), architectures.get(best) if best else None),
         notes=notes,
     )  # fmt: skip
     if json_out is not None:

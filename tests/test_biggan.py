@@ -532,7 +532,7 @@ def test_export_writes_the_release_folder_that_reads_back_exactly(converted, fix
     # A .pt name: the single file every family exports (the reader reads it too).
     assert main(["export", str(converted), str(tmp_path / "one.pt")]) == 0
     payload = torch.load(tmp_path / "one.pt", weights_only=True)
-    assert set(payload) == {"G_ema", "G", "D", "init_kwargs"}
+    assert set(payload) == {"G_ema", "G", "D", "init_kwargs", "architecture"}
     assert _same_outputs(foreign_to_gan(tmp_path / "one.pt"), GAN.load(converted), reference)
 
 

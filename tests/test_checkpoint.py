@@ -37,7 +37,7 @@ def test_layout_and_config(tmp_path):
     assert text == json.dumps(config, sort_keys=True, indent=2) + "\n"
     assert config["format_version"] == 2 and config["architecture"] == "stylegan2"
     assert config["metadata"] == {"resolution": 16, "channels": 3, "num_classes": 0, "latent_dim": 8,
-                                  "truncation": True, "class_names": None}  # fmt: skip
+                                  "truncation": True, "class_names": None, "noise": True}  # fmt: skip
     assert config["generator"] == gan.G_ema.init_kwargs and config["discriminator"] == gan.D.init_kwargs
     assert config["license"] == "cc-by-4.0"
     for name in ("generator.safetensors", "discriminator.safetensors"):

@@ -73,7 +73,7 @@ def test_export_loads_into_plain_networks(tmp_path, capsys):
     code, _, err = run(capsys, "export", tmp_path / "ckpt", tmp_path / "out.pt")
     assert code == 0, err
     payload = torch.load(tmp_path / "out.pt", weights_only=True)
-    assert set(payload) == {"G_ema", "D", "init_kwargs"}
+    assert set(payload) == {"G_ema", "D", "init_kwargs", "architecture"} and payload["architecture"] == "stylegan2"
     G = Generator(**payload["init_kwargs"]["G_ema"])
     G.load_state_dict(payload["G_ema"], strict=True)
     D = Discriminator(**payload["init_kwargs"]["D"])

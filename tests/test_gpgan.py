@@ -97,7 +97,7 @@ def test_convert_then_load_and_sample(model_file, reference, tmp_path, capsys):
     assert config["architecture"] == "gpgan" and config["generator"]["arch"] == "resnet2"
     assert config["source"]["format"] == "gan-stability-pt" and config["source"]["extra"]["it"] == 4242
     assert config["metadata"] == {"resolution": 32, "channels": 3, "num_classes": 3, "latent_dim": 8,
-                                  "truncation": False, "class_names": None}  # fmt: skip
+                                  "truncation": False, "class_names": None, "noise": False}  # fmt: skip
     gan = ganzoo.load(tmp_path / "ckpt")
     images = gan.sample(seeds=[0, 1, 2], class_idx=2)
     assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8 and images.std() > 1

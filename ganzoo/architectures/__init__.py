@@ -84,6 +84,8 @@ class Metadata:
         latent_dim: size of one latent vector ``z``.
         truncation: whether sampling accepts a truncation ``psi`` other than 1.
         class_names: the classes' names, when known.
+        noise: whether the generator has noise inputs, i.e. sampling's ``noise_mode`` other
+            than ``'const'`` changes the images.
     """
 
     resolution: int
@@ -92,6 +94,7 @@ class Metadata:
     latent_dim: int
     truncation: bool
     class_names: list[str] | None = None
+    noise: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,6 +126,10 @@ class Architecture:
     adafm_defaults: tuple[int, int] = (4, 2)
     #: The same split for ``--adafm-variant paper`` (:meth:`adafm_paper`), where defined.
     adafm_paper_defaults: tuple[int, int] = (4, 2)
+    #: Whose networks the tensor names and constructor kwargs are those of, when an upstream
+    #: project's (the model card says they load there with ``load_state_dict(strict=True)``);
+    #: empty for a family of ganzoo's own or a plug-in's.
+    upstream_names: str = ""
     #: The family's own :class:`~ganzoo.train.loop.TrainingOptions` fields
     #: (:data:`~ganzoo.train.loop.FAMILY_OPTIONS`, e.g. BigGAN's ``G_ortho``) that its
     #: :meth:`objective` reads; training refuses them set for a family that does not list them.

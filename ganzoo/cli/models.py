@@ -304,6 +304,7 @@ def generate(
         raise GanzooError("generate: give exactly one of --out FILE.png or --outdir DIR")
     if noise_mode not in ("const", "random", "none"):
         raise GanzooError(f"--noise-mode must be const, random or none, not {noise_mode!r}")
+    from ganzoo.checkpoint import check_sampling_options
     from ganzoo.train.checks import check_device
 
     check_device(device)  # one line before any work, as training does
@@ -324,6 +325,7 @@ def generate(
         keep_freed_memory()  # this process only samples: large buffers are reused, not mapped anew
     if out is not None and _IMAGE_FORMATS[out.suffix.lower()] == "JPEG" and gan.metadata.channels == 4:
         raise GanzooError(f"{out}: JPEG has no alpha channel and {src} makes RGBA images; use a .png name")
+    check_sampling_options(gan.architecture.name, gan.metadata, trunc, noise_mode, names=("--trunc", "--noise-mode"))
     class_idx = gan.class_index(class_, option="--class")  # errors name the CLI's option, not the keyword
     chunks = _sample_chunks(gan, seed_list, batch_size, truncation_psi=trunc, class_idx=class_idx, noise_mode=noise_mode,
                             compile=compile_)  # fmt: skip

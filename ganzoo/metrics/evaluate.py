@@ -44,8 +44,8 @@ class Candidate:
     """
 
     def __init__(self, label: str, fingerprint: str, c_dim: int, resolution: int, channels: int,
-                 load: Any, entry: Any = None, repo_id: str | None = None, directory: Path | None = None,
-                 architecture: str = "stylegan2"):  # fmt: skip
+                 load: Any, *, architecture: str, entry: Any = None, repo_id: str | None = None,
+                 directory: Path | None = None):  # fmt: skip
         self.label = label
         self.architecture = architecture
         self.fingerprint = fingerprint

@@ -182,6 +182,8 @@ def foreign_to_gan(path: str | os.PathLike, config: dict | None = None, license:
 
     path = Path(path)
     foreign = read_foreign(path, config=config)
+    if not foreign.architecture:
+        raise ConversionError(f"{path}: the {foreign.format} reader did not say which architecture its networks are")
     networks = {
         role: (spec.init_kwargs, spec.state_dict)
         for role, spec in (("G_ema", foreign.G_ema), ("G", foreign.G), ("D", foreign.D))

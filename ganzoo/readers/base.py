@@ -53,7 +53,7 @@ class ForeignCheckpoint:
     D: NetworkSpec | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
-    architecture: str = "stylegan2"
+    architecture: str = ""  # every reader says which; an empty name is refused when networks are built
 
 
 def tensor_shape(state_dict: Mapping[str, torch.Tensor], name: str, ndim: int, where: str) -> tuple[int, ...]:

@@ -28,6 +28,7 @@ from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec, tensor_shape
 from ganzoo.errors import ConversionError
 
 FORMAT = "state-dict-pt"
+STYLEGAN2 = "stylegan2"  # the family whose networks this reader infers (others: their export's 'architecture')
 
 # Top-level keys under which files store each network, in order of preference.
 _NETWORK_KEYS: dict[str, tuple[str, ...]] = {
@@ -552,9 +553,9 @@ def read_state_dict_file(path: str | os.PathLike, config: Mapping[str, Any] | No
     family = obj.get("architecture") if isinstance(obj, Mapping) else None
     if isinstance(family, str) and "architecture" in ignored:
         ignored.remove("architecture")  # ganzoo's export names the family of its networks
-    result = ForeignCheckpoint(format=FORMAT)
+    result = ForeignCheckpoint(format=FORMAT, architecture=STYLEGAN2)
     result.extra["layout"] = layout
-    if isinstance(family, str) and family != "stylegan2" and file_kwargs:
+    if isinstance(family, str) and family != STYLEGAN2 and file_kwargs:
         result.notes.extend([f"ignored non-network entries: {format_names([repr(k) for k in ignored])}"] if ignored else [])
         return _read_family_export(result, family, raw_networks, file_kwargs, config, where)
     if ignored:

@@ -94,7 +94,7 @@ def networks_from_pickle(data: Any, where: str) -> ForeignCheckpoint:
     Raises:
         ConversionError: no networks, or a malformed network.
     """
-    result = ForeignCheckpoint(format=FORMAT)
+    result = ForeignCheckpoint(format=FORMAT, architecture="stylegan2")  # "stylegan3" when its G says so
     networks: dict[str, PersistentObject] = {}
 
     if isinstance(data, PersistentObject):

@@ -717,7 +717,7 @@ def convert_tf_networks(data: Any, where: str) -> ForeignCheckpoint:
     Raises:
         ConversionError: as for :func:`read_stylegan2_tf_pickle`.
     """
-    result = ForeignCheckpoint(format=FORMAT)
+    result = ForeignCheckpoint(format=FORMAT, architecture=STYLEGAN2)
     if isinstance(data, (tuple, list)) and len(data) == 3:
         tf_g, tf_d, tf_gs = data
         result.G_ema, note_gs = _convert_generator(tf_gs, where, "G_ema")

@@ -38,7 +38,7 @@ class PreparedNetworks:
     G: Any
     G_ema: Any
     D: Any
-    architecture: str = "stylegan2"
+    architecture: str
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 

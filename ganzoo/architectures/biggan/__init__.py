@@ -113,6 +113,7 @@ class BigGAN(FreezableD, Architecture):
     """
 
     name = "biggan"
+    upstream_names = "BigGAN-PyTorch's networks"
     generator_class = Generator
     discriminator_class = Discriminator
     recipes = ("full", "freezed", "scratch")

@@ -44,6 +44,7 @@ class GPGAN(FreezableD, Architecture):
     label's embedding and logit row to every class)."""
 
     name = "gpgan"
+    upstream_names = "GAN_stability's networks"
     generator_class = Generator
     discriminator_class = Discriminator
     recipes = ("full", "freezed", "adafm", "scratch")

@@ -21,6 +21,7 @@ class StyleGAN2(Architecture):
     """StyleGAN2(-ADA): ``G(z, c)`` through ``G.mapping`` and ``G.synthesis``; truncation of w."""
 
     name = "stylegan2"
+    upstream_names = "the StyleGAN2-ADA PyTorch networks"
     generator_class = Generator
     discriminator_class = Discriminator
     recipes = ("full", "freezed", "adafm", "scratch")
@@ -35,6 +36,7 @@ class StyleGAN2(Architecture):
             latent_dim=int(generator_kwargs["z_dim"]),
             truncation=True,
             class_names=list(class_names) if class_names else None,
+            noise=bool((generator_kwargs.get("synthesis_kwargs") or {}).get("use_noise", True)),
         )
 
     def generate(self, G: Any, z: torch.Tensor, c: torch.Tensor, *, seeds: Sequence[int], truncation_psi: float,

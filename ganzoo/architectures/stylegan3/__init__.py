@@ -6,6 +6,7 @@ StyleGAN3 trains with the StyleGAN2 discriminator (:class:`ganzoo.architectures.
 which is this architecture's D.
 """
 
+import dataclasses
 from typing import Any, Sequence
 
 from ganzoo.architectures.stylegan3.networks import (
@@ -39,10 +40,14 @@ class StyleGAN3(StyleGAN2):
     training settings."""
 
     name = "stylegan3"
+    upstream_names = "the StyleGAN3 PyTorch networks (its D: StyleGAN2-ADA's)"
     generator_class = Generator
     recipes = ("full", "freezed", "adafm", "scratch")
     mergeable = True
     formats = ("stylegan2-ada-pkl",)  # NVIDIA's persistence pickles, recognized by SynthesisInput
+
+    def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Any:
+        return dataclasses.replace(super().metadata(generator_kwargs, class_names), noise=False)
 
     def generate(self, G: Any, z: torch.Tensor, c: torch.Tensor, *, seeds: Sequence[int], truncation_psi: float,
                  truncation_cutoff: int | None, noise_mode: str) -> torch.Tensor:  # fmt: skip
