@@ -38,7 +38,7 @@ def test_export_refuses_an_existing_file_without_overwrite(tmp_path, capsys):
     assert "--overwrite" in err and out.read_bytes() == b"keep me"
     code, _, err = run(capsys, "export", tmp_path / "ckpt", out, "--overwrite")
     assert code == 0, err
-    assert set(torch.load(out, weights_only=True)) == {"G_ema", "D", "init_kwargs"}
+    assert set(torch.load(out, weights_only=True)) == {"G_ema", "D", "init_kwargs", "architecture"}
 
 
 # ------------------------------------------------------------------------------------------------
