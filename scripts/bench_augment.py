@@ -117,16 +117,9 @@ def load_baseline(rev: str) -> tuple[Any, str]:
 
 def import_reference(path: str) -> Any:
     """``training.augment`` of the reference checkout at ``path`` (pure-PyTorch paths on CPU)."""
-    ref = Path(path).resolve()
-    if not (ref / "training" / "augment.py").is_file():
-        sys.exit(f"error: --reference {path}: no training/augment.py there "
-                 "(expected a stylegan2-ada-pytorch checkout)")  # fmt: skip
-    sys.path.insert(0, str(ref))
-    try:
-        from training import augment  # type: ignore[import-not-found]
-    except Exception as exc:  # noqa: BLE001 - report anything the foreign code raises
-        sys.exit(f"error: --reference {path}: importing training.augment failed: {type(exc).__name__}: {exc}")
-    return augment
+    from reference_code import import_checkout  # scripts/reference_code.py
+
+    return import_checkout(path, "training.augment")
 
 
 def _reference_maker(module: Any) -> Callable[[str, float], Callable]:

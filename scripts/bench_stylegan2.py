@@ -91,16 +91,9 @@ def paper_kwargs(res: int) -> tuple[dict, dict]:
 
 def import_reference(path: str) -> Any:
     """Imports ``training.networks`` from the reference checkout at ``path``."""
-    ref = Path(path).resolve()
-    if not (ref / "training" / "networks.py").is_file():
-        sys.exit(f"error: --reference {path}: no training/networks.py there "
-                 "(expected a stylegan2-ada-pytorch checkout)")  # fmt: skip
-    sys.path.insert(0, str(ref))
-    try:
-        from training import networks  # type: ignore[import-not-found]
-    except Exception as exc:  # noqa: BLE001 - report anything the foreign code raises
-        sys.exit(f"error: --reference {path}: importing training.networks failed: {type(exc).__name__}: {exc}")
-    return networks
+    from reference_code import import_checkout  # scripts/reference_code.py
+
+    return import_checkout(path, "training.networks")
 
 
 def import_ganzoo() -> tuple[Any, Any]:

@@ -46,6 +46,8 @@ from pathlib import Path
 
 import torch
 
+from reference_code import ReferenceLoop  # scripts/reference_code.py (this folder is on sys.path)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,49 +70,6 @@ def no_fp16(kwargs: dict) -> dict:
     else:
         kwargs["num_fp16_res"] = 0
     return kwargs
-
-
-class ReferenceLoop:
-    """The reference training loop's minibatch, phase by phase (see the module docstring)."""
-
-    def __init__(self, ref_networks, ref_loss, G, D, real, batch, gamma, lr=0.0025, ema_kimg=None):
-        self.G, self.D = G.train().requires_grad_(False), D.train().requires_grad_(False)
-        self.G_ema = copy.deepcopy(G).eval()
-        self.loss = ref_loss.StyleGAN2Loss(torch.device("cpu"), G.mapping, G.synthesis, D, r1_gamma=gamma)
-        self.phases = []
-        for name, net, interval in (("G", self.G, 4), ("D", self.D, 16)):
-            ratio = interval / (interval + 1)
-            opt = torch.optim.Adam(net.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
-            self.phases += [(name + "main", net, opt, 1), (name + "reg", net, opt, interval)]
-        self.real = real
-        self.batch = batch
-        self.batch_idx = 0
-        self.cur_nimg = 0
-        self.ema_kimg = ema_kimg if ema_kimg is not None else batch * 10 / 32
-
-    def step(self) -> None:
-        c = torch.zeros([self.batch, 0])
-        for name, net, opt, interval in self.phases:
-            if self.batch_idx % interval != 0:
-                continue
-            z = torch.randn([self.batch, self.G.z_dim])
-            net.requires_grad_(True)
-            opt.zero_grad(set_to_none=True)
-            self.loss.accumulate_gradients(name, self.real, c, z, c, sync=True, gain=interval)
-            net.requires_grad_(False)
-            for p in net.parameters():
-                if p.grad is not None:
-                    torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
-            opt.step()
-        ema_nimg = min(self.ema_kimg * 1000, self.cur_nimg * 0.05)
-        beta = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
-        with torch.no_grad():
-            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                p_ema.copy_(p.lerp(p_ema, beta))
-            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                b_ema.copy_(b)
-        self.cur_nimg += self.batch
-        self.batch_idx += 1
 
 
 def main() -> None:
@@ -155,7 +114,13 @@ def main() -> None:
     real = images[: args.batch].float() / 127.5 - 1
     gamma = 0.0002 * args.res**2 / args.batch
 
-    ref = ReferenceLoop(ref_networks, ref_loss, G_ref, D_ref, real, args.batch, gamma)
+    loss = ref_loss.StyleGAN2Loss(torch.device("cpu"), G_ref.mapping, G_ref.synthesis, D_ref, r1_gamma=gamma)
+
+    def accumulate(phase, real_img, c, z, gen_c, gain, cur_nimg):
+        loss.accumulate_gradients(phase, real_img, c, z, gen_c, sync=True, gain=gain)
+
+    ref = ReferenceLoop(G_ref.train().requires_grad_(False), D_ref.train().requires_grad_(False), accumulate, real, args.batch,
+                        torch.device("cpu"), ema_kimg=args.batch * 10 / 32, ema_rampup=0.05)  # fmt: skip
 
     def make_trainer(compiled: bool) -> Trainer:
         options = TrainingOptions.for_architecture(get_architecture("stylegan2"), G.init_kwargs, args.batch, r1_gamma=gamma,

@@ -62,6 +62,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from ganzoo.architectures import get_architecture  # noqa: E402
 from ganzoo.train.dataset import ProceduralImages  # noqa: E402
 from ganzoo.train.loop import Trainer, TrainingOptions  # noqa: E402
+from reference_code import ReferenceLoop  # noqa: E402  (scripts/reference_code.py)
 
 #: Each part's share of the budget (fractions of --budget).
 SHARES = {"exactness": 0.25, "train_stylegan2": 0.3, "train_stylegan3": 0.15, "train_biggan": 0.15, "generate": 0.15}
@@ -200,49 +201,6 @@ def _custom_ops_state(ref: types.SimpleNamespace) -> str:
     except Exception as exc:  # noqa: BLE001 - anything the foreign code raises is the answer
         return f"custom ops unavailable ({type(exc).__name__}: {exc}); reference path"
     return "custom CUDA ops built" if all(built) else "reference path (custom ops did not build)"
-
-
-class ReferenceLoop:
-    """A StyleGAN reference's training minibatch, phase by phase, as its training loop runs it:
-    requires_grad toggling, ``gain = interval``, nan_to_num, Adam with the lazy-regularization
-    correction, then the G EMA. ``accumulate(phase, real, c, z, gen_c, gain)`` is the reference
-    loss's call (stylegan2-ada-pytorch and stylegan3 differ in its signature)."""
-
-    def __init__(self, G, D, accumulate, real, batch, device, reg=(("G", 4), ("D", 16)), lr=(0.0025, 0.0025),
-                 ema_kimg=10.0):  # fmt: skip
-        self.G, self.D, self.accumulate = G, D, accumulate
-        self.G_ema = copy.deepcopy(G).eval()
-        self.phases = []
-        for (name, interval), rate in zip(reg, lr):
-            net = G if name == "G" else D
-            ratio = interval / (interval + 1) if interval else 1.0
-            opt = torch.optim.Adam(net.parameters(), lr=rate * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
-            self.phases += [(name + "main", net, opt, 1)] + ([(name + "reg", net, opt, interval)] if interval else [])
-        self.real, self.batch, self.device = real, batch, device
-        self.batch_idx, self.cur_nimg, self.ema_kimg = 0, 0, ema_kimg
-
-    def step(self) -> None:
-        c = torch.zeros([self.batch, 0], device=self.device)
-        for name, net, opt, interval in self.phases:
-            if self.batch_idx % interval:
-                continue
-            z = torch.randn([self.batch, self.G.z_dim], device=self.device)
-            net.requires_grad_(True)
-            opt.zero_grad(set_to_none=True)
-            self.accumulate(name, self.real, c, z, c, interval, self.cur_nimg)
-            net.requires_grad_(False)
-            for p in net.parameters():
-                if p.grad is not None:
-                    torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
-            opt.step()
-        beta = 0.5 ** (self.batch / max(self.ema_kimg * 1000, 1e-8))
-        with torch.no_grad():
-            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                p_ema.copy_(p.lerp(p_ema, beta))
-            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                b_ema.copy_(b)
-        self.cur_nimg += self.batch
-        self.batch_idx += 1
 
 
 def _real_images(ctx: Context, batch: int, res: int) -> tuple[ProceduralImages, torch.Tensor]:
