@@ -37,7 +37,7 @@ from ganzoo.errors import (  # noqa: E402  (no torch: safe to import eagerly)
 
 # Public name -> module that defines it; imported on first attribute access.
 _LAZY = {
-    "GAN": "ganzoo.checkpoint",
+    "GAN": "ganzoo.publish",  # re-exported there, with its Hub methods' functions registered
     "convert": "ganzoo.api",
     "export": "ganzoo.api",
     "finetune": "ganzoo.train.runner",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ganzoo.checkpoint import GAN, is_checkpoint_dir
+from ganzoo.checkpoint import GAN, is_checkpoint_dir, register_hub_function
 from ganzoo.readers import convert, export, foreign_to_gan
 from ganzoo.errors import GanzooError, UnknownModelError
 
@@ -82,3 +82,6 @@ def _load_from_hub(name: str, revision: str | None, device: str | torch.device) 
     # The pull verifies every file against config.json (``verify`` is moot here), so loading
     # skips a second hashing pass; a ``--generator-only`` pull loads as a G_ema-only GAN.
     return GAN.load(pull_checkpoint(name, revision=revision).path, device=device, verify=False, missing_ok=True)
+
+
+register_hub_function("load", load)  # GAN.from_pretrained (ganzoo.checkpoint imports nothing above it)

@@ -16,7 +16,6 @@ recorded for every weight file.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
 from pathlib import Path
@@ -329,7 +328,7 @@ class GAN:
         """:func:`ganzoo.load` under huggingface_hub's name: ``GAN.from_pretrained("org/name",
         revision="v1")`` pulls the Hub repo (``"hf-hub:org/name"``, registry names, checkpoint
         directories and foreign files work too, as with ``ganzoo.load``)."""
-        return importlib.import_module("ganzoo.api").load(name_or_path, device=device, verify=verify, revision=revision)
+        return _hub_function("load", "ganzoo.load")(name_or_path, device=device, verify=verify, revision=revision)
 
     def push_to_hub(self, repo_id: str, private: bool = False, revision: str | None = None, token: str | None = None,
                     commit_message: str | None = None, samples: bool = True) -> str:  # fmt: skip
@@ -347,7 +346,7 @@ class GAN:
             raise GanzooError(f"{repo_id!r}: a Hub repo id looks like 'org/name'")
         with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
             directory = self.save(Path(tmp) / repo_id.split("/")[1])
-            return importlib.import_module("ganzoo.publish").push(
+            return _hub_function("push", "ganzoo.push")(
                 directory, repo_id, private=private, revision=revision, token=token, commit_message=commit_message,
                 samples=samples,
             )  # fmt: skip
@@ -410,6 +409,26 @@ def check_sampling_options(architecture: str, meta: Any, truncation_psi: float, 
         raise GanzooError(f"{names[0]} {truncation_psi:g}: {architecture} networks have no truncation trick (use 1)")
     if noise_mode != "const" and not meta.noise:
         raise GanzooError(f"{names[1]} {noise_mode}: {architecture} networks have no noise inputs (use const)")
+
+
+# The Hub methods of GAN delegate to functions of modules above this one (``ganzoo.api.load``,
+# ``ganzoo.publish.push``), which register themselves here when imported: this module imports
+# nothing above it. ``ganzoo.GAN`` is resolved through ``ganzoo.publish`` (which imports
+# ``ganzoo.api``), so both are there whenever GAN is reached through the package.
+_HUB_FUNCTIONS: dict[str, Any] = {}
+
+
+def register_hub_function(name: str, function: Any) -> None:
+    """Makes ``function`` what :class:`GAN`'s Hub method ``name`` (``"load"``, ``"push"``) calls."""
+    _HUB_FUNCTIONS[name] = function
+
+
+def _hub_function(name: str, module: str) -> Any:
+    try:
+        return _HUB_FUNCTIONS[name]
+    except KeyError:
+        raise GanzooError(f"GAN's Hub methods need {module} registered: use ganzoo.GAN (import ganzoo) rather than "
+                          "ganzoo.checkpoint.GAN alone") from None
 
 
 MAX_SEED = 2**32 - 1  # numpy's RandomState(seed), which turns a seed into its latent, takes 32 bits

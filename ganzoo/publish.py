@@ -20,7 +20,8 @@ from pathlib import Path
 from ganzoo import hub
 from ganzoo._io import sha256_file
 from ganzoo.analysis import filter_report
-from ganzoo.checkpoint import CONFIG_NAME, GAN, read_config
+from ganzoo import api  # noqa: F401  (registers GAN.from_pretrained's load)
+from ganzoo.checkpoint import CONFIG_NAME, GAN, read_config, register_hub_function
 from ganzoo.errors import CheckpointError, ChecksumMismatchError
 
 __all__ = ["prepare_upload", "push"]
@@ -107,3 +108,6 @@ def push(
     hub.check_push_target(repo_id)  # before loading anything
     upload = prepare_upload(checkpoint_dir, samples=samples)
     return hub.push(upload, repo_id, private=private, revision=revision, token=token, commit_message=commit_message)
+
+
+register_hub_function("push", push)  # GAN.push_to_hub (ganzoo.checkpoint imports nothing above it)

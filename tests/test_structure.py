@@ -23,11 +23,12 @@ The layering the graph must follow, lowest first (a module imports only from lay
 
 What is deliberately not an edge:
 
-* ``importlib.import_module("ganzoo.…")`` by name: how ``ganzoo/__init__.py`` resolves its public
-  names and subpackages on first access, how :mod:`ganzoo.architectures` loads its built-in
-  families on first use, and how :mod:`ganzoo.synth` loads ``render``/``write``/``training_stream``.
-  These are the lazy, by-name plug-in loads the structure is built around; the package
-  ``__init__``'s attribute map is still followed for ``from ganzoo import NAME``.
+* Two by-name loads (``importlib.import_module("ganzoo.…")``): how ``ganzoo/__init__.py``
+  resolves its public names and subpackages on first access (its attribute map is followed
+  for ``from ganzoo import NAME`` instead), and how :mod:`ganzoo.architectures` discovers its
+  built-in families (as it discovers installed plug-ins by entry point). Every other by-name
+  import is an edge like any import: a string constant that names a ganzoo module
+  (``importlib.import_module("ganzoo.api")``, a subpackage's lazy map) counts.
 * Imports under ``if TYPE_CHECKING:``: they never run (annotations only).
 * The command-line package ``ganzoo.cli`` (and ``ganzoo/__main__.py``, which runs it): the top
   layer, being restructured from ``cli.py`` into ``cli/``; it is left out of the graph, and
@@ -145,8 +146,31 @@ def _graph() -> dict[str, dict[str, int]]:
             for target in targets:
                 if target and target != name and not _is_cli(target):
                     edges.setdefault(target, node.lineno)
+        for target, line in _by_name_imports(name, path, modules):
+            edges.setdefault(target, line)
         graph[name] = edges
     return graph
+
+
+def _by_name_imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, int]]:
+    """Modules ``name`` imports by name: every string constant that is exactly a ganzoo module's
+    name (``importlib.import_module("ganzoo.api")``, a lazy map's ``"ganzoo.synth.render"``).
+    Two by-name loads are the structure itself, not edges: the package root's lazy map of public
+    names (followed through ``from ganzoo import NAME`` instead), and the architecture table
+    discovering its built-in families (``ganzoo.architectures`` -> ``ganzoo.architectures.*``,
+    as it discovers installed plug-ins by entry point)."""
+    if name == "ganzoo":
+        return []
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in modules:
+            target = node.value
+            if target == name or _is_cli(target):
+                continue
+            if name == "ganzoo.architectures" and target.startswith("ganzoo.architectures."):
+                continue
+            found.append((target, node.lineno))
+    return found
 
 
 def _cycles(graph: dict[str, dict[str, int]]) -> list[tuple[str, ...]]:

@@ -35,7 +35,7 @@ from PIL import Image, ImageDraw
 
 from ganzoo.errors import DatasetError
 from ganzoo.resources import machine_memory
-from ganzoo.synth import COLORS, SHAPES, check_options
+from ganzoo.synth._spec import COLORS, SHAPES, check_options
 
 NUM_SHAPES = 100                 # N, shapes per image (the paper's default)
 EXPONENT_RANGE = (0.5, 3.5)      # 1/f exponents, drawn per channel and axis (authors' generator)

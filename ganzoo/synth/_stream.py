@@ -12,7 +12,7 @@ import torch
 
 from ganzoo.errors import DatasetError
 from ganzoo.streams import ProceduralImages, rgb_batch
-from ganzoo.synth import GENERATOR_VERSION, parse_spec
+from ganzoo.synth._spec import GENERATOR_VERSION, parse_spec
 from ganzoo.synth._render import check_resolution, render
 
 __all__ = ["training_stream"]

@@ -24,7 +24,7 @@ from rich.text import Text
 
 from ganzoo._io import atomic_directory, atomic_path, check_output
 from ganzoo.errors import DatasetError, GanzooError
-from ganzoo.synth import check_options
+from ganzoo.synth._spec import check_options
 from ganzoo.synth._render import check_resolution, render
 
 _CHUNK = 16                      # images per worker task
