@@ -3,8 +3,8 @@
 
 For each phase (``Gmain``, ``Greg``, ``Dmain``, ``Dreg``) run alone from the saved 32×32, 3-class
 networks, :meth:`StyleGAN2Loss.accumulate` must give the reference's gradient for every
-parameter, and the running statistics applied afterwards with the functions the training loop
-uses (:func:`update_w_avg`, :meth:`StyleGAN2Loss.update_pl_mean`) must give the reference's
+parameter, and the running statistics applied afterwards as the training loop applies them
+(:meth:`StyleGAN2Loss.update_running`) must give the reference's
 ``w_avg`` and ``pl_mean``. A second test shows the comparison has teeth: a flipped sign or a
 dropped penalty fails it.
 """
@@ -24,7 +24,7 @@ from ganzoo.readers.state_dict import read_state_dict_file
 from ganzoo.architectures.stylegan2.networks import build_network
 from ganzoo.train.loop import fill_unreached_grads
 from ganzoo.architectures.stylegan2.objective import StyleGAN2Loss
-from ganzoo.train.loss import PHASES, ChunkStats, update_w_avg
+from ganzoo.train.loss import PHASES, ChunkStats
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -115,10 +115,8 @@ def run_phase(data: Loss32, phase: str, loss_cls: type[StyleGAN2Loss] = StyleGAN
         phase, ref["real_img"] if real_img is None else real_img, ref["real_c"], ref["gen_z"], ref["gen_c"], gain=s["gain"],
         gen=torch.Generator().manual_seed(0),
     )  # fmt: skip
-    if stats.w_sum is not None:
-        update_w_avg(G.mapping, stats.w_sum.to(torch.float32), float(stats.w_count))
-    if stats.pl_length_mean is not None:
-        loss.update_pl_mean(stats.pl_length_mean)
+    if stats.sums:  # one chunk in one process: its sums are the phase's totals
+        loss.update_running(phase, {k: v.reshape(-1).to(torch.float32) for k, v in stats.sums.items()}, dict(stats.counts))
     return PhaseRun(G, D, loss, stats, w_avg_before, pl_mean_before)
 
 

@@ -491,23 +491,21 @@ class Trainer:
         opt.step()
 
     def _apply_phase_stats(self, phase: str, chunk_stats: list[ChunkStats]) -> dict[str, float]:
-        """Reduces the chunks' statistics and updates w_avg, pl_mean and the ADA accumulator."""
+        """Reduces the chunks' statistics, hands the objective its running totals and feeds
+        the ADA accumulator."""
         out = {}
         totals = self.dist.sum_floats([sum(s.loss_sum for s in chunk_stats), float(sum(s.loss_count for s in chunk_stats))])
         if totals[1] > 0:
             name = {"Gmain": "loss_G", "Greg": "pl_penalty", "Dmain": "loss_D", "Dreg": "r1_penalty"}[phase]
             out[name] = totals[0] / totals[1]
-        w_parts = [s.w_sum for s in chunk_stats if s.w_sum is not None]
-        if w_parts:
-            w_sum = self.dist.sum_(torch.stack(w_parts).sum(dim=0).to(torch.float32))
-            w_count = self.dist.sum_floats([float(sum(s.w_count for s in chunk_stats))])[0]
-            self.loss.update_w_avg(w_sum, w_count)  # the whole phase's mean latent code
-        pl_parts = [s.pl_length_mean for s in chunk_stats if s.pl_length_mean is not None]
-        if pl_parts:
-            pl_sum = self.dist.sum_(torch.stack(pl_parts).sum().reshape(1).to(torch.float32))
-            chunks = self.dist.sum_floats([float(len(pl_parts))])[0]
-            self.loss.update_pl_mean(pl_sum[0] / chunks)
-            out["pl_mean"] = float(self.loss.pl_mean)
+        # The objective's running statistics: summed over chunks and processes, handed back.
+        sums, counts = {}, {}
+        for key in sorted({key for s in chunk_stats for key in s.sums}):
+            parts = [s.sums[key] for s in chunk_stats if key in s.sums]
+            sums[key] = self.dist.sum_(torch.stack(parts).sum(dim=0).reshape(-1).to(torch.float32))
+            counts[key] = self.dist.sum_floats([float(sum(s.counts.get(key, 0) for s in chunk_stats))])[0]
+        if sums:
+            out.update(self.loss.update_running(phase, sums, counts))
         if self.ada is not None:  # every D pass on reals: Dmain and the lazy R1 pass
             for s in chunk_stats:
                 if s.real_logits is not None:
@@ -544,7 +542,7 @@ class Trainer:
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The training state beyond the weights: optimizer moments (tensors) and counters,
         ADA state and settings (JSON-able)."""
-        tensors: dict[str, torch.Tensor] = {"pl_mean": self.loss.pl_mean.detach().cpu().clone()}
+        tensors: dict[str, torch.Tensor] = {k: v.detach().cpu().clone() for k, v in self.loss.state_dict().items()}
         for name, opt in self.optimizers.items():
             for idx, state in opt.state_dict()["state"].items():
                 for key, value in state.items():
@@ -565,7 +563,7 @@ class Trainer:
         """Restores what :meth:`state_tensors` saved (after the weights were loaded)."""
         self.cur_nimg = int(meta["cur_nimg"])
         self.batch_idx = int(meta["batch_idx"])
-        self.loss.pl_mean.copy_(tensors["pl_mean"].reshape([]).to(self.loss.pl_mean.device))
+        self.loss.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("opt_")})
         if self.ada is not None and meta.get("ada") is not None:
             self.ada.load_state(meta["ada"])
         if self.augment_pipe is not None:

@@ -4,15 +4,18 @@ An objective (``Architecture.objective``; StyleGAN2's is
 :class:`ganzoo.architectures.stylegan2.objective.StyleGAN2Loss`) runs one phase
 (:data:`PHASES`) on one chunk of the minibatch in :meth:`Objective.accumulate`, calls
 ``backward`` with the loss scaled by ``gain`` and returns the chunk's :class:`ChunkStats`; the
-loop sums chunks (and processes) into the full-batch gradient. Statistics that update running
-state (``pl_mean``, the mapping network's ``w_avg``) are returned and applied once per phase by
-the loop (with :func:`update_w_avg` and :meth:`Objective.update_pl_mean`), so the result does
-not depend on how the minibatch is split into chunks or processes.
+loop sums chunks (and processes) into the full-batch gradient. An objective with running state
+(StyleGAN2's path-length mean and its mapping network's ``w_avg``) returns the chunk's share of
+what moves it in :attr:`ChunkStats.sums`/:attr:`ChunkStats.counts`; the loop sums them over
+chunks and processes and hands the totals back once per phase
+(:meth:`Objective.update_running`), so the result does not depend on how the minibatch is split.
+The loop knows nothing of what they mean; it saves the objective's :meth:`Objective.state_dict`
+with the training state (exact resume).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -39,22 +42,20 @@ class ChunkStats:
 
     loss_sum: float = 0.0  # sum over samples of the phase's main loss term
     loss_count: int = 0
-    w_sum: torch.Tensor | None = None  # sum of the mapping outputs w (for w_avg)
-    w_count: int = 0
-    pl_length_mean: torch.Tensor | None = None  # this chunk's mean path length (for pl_mean)
     real_logits: torch.Tensor | None = None  # D's logits on augmented reals (for ADA)
+    #: The objective's running statistics: name -> this chunk's sum (a tensor) and its count;
+    #: the loop sums both over chunks and processes for :meth:`Objective.update_running`.
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)
 
 
 class Objective(Protocol):
     """The loss object of one training run.
 
     Attributes:
-        pl_mean: a scalar tensor of running state saved with the training state (exact resume);
-            objectives without one keep a zero.
         cur_nimg: images shown so far, set by the loop before each minibatch (schedules).
     """
 
-    pl_mean: torch.Tensor
     cur_nimg: int
     #: The phases (of :data:`PHASES`) this objective runs; the loop asks for no other.
     phases: tuple[str, ...]
@@ -62,11 +63,15 @@ class Objective(Protocol):
     def accumulate(self, phase: str, real_img: Any, real_c: Any, gen_z: Any, gen_c: Any, gain: float,
                    gen: torch.Generator) -> ChunkStats: ...  # fmt: skip
 
-    def update_pl_mean(self, mean_length: Any) -> None: ...
+    def update_running(self, phase: str, sums: dict[str, torch.Tensor], counts: dict[str, float]) -> dict[str, float]:
+        """Moves the objective's running state with one phase's totals of :attr:`ChunkStats.sums`
+        and :attr:`ChunkStats.counts` (over chunks and processes); returns values to log."""
 
-    def update_w_avg(self, w_sum: torch.Tensor, w_count: float) -> None:
-        """Applies one phase's sum of :attr:`ChunkStats.w_sum` (over chunks and processes) to the
-        generator's running mean latent code, if it keeps one (:func:`update_w_avg`)."""
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The running state saved with the training state (exact resume)."""
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restores :meth:`state_dict` (keys it does not know are ignored)."""
 
     def after_phase(self, phase: str, dist: Any) -> None:
         """Called once per phase after the optimizer step (e.g. to agree on running statistics
@@ -74,9 +79,9 @@ class Objective(Protocol):
 
 
 class PlainObjective:
-    """What an objective without StyleGAN's running statistics shares (GP-GAN's, BigGAN's): no
-    path length (``pl_mean`` stays 0), no mean latent code, nothing to agree on between
-    processes; the EWC penalty added to a main loss; ADA on what D sees.
+    """What an objective without running statistics shares (GP-GAN's, BigGAN's, a plug-in's):
+    no running state, nothing to agree on between processes; the EWC penalty added to a main
+    loss; ADA on what D sees.
 
     Args:
         G, D: the networks being trained.
@@ -91,14 +96,17 @@ class PlainObjective:
                  penalty: Any = None):  # fmt: skip
         self.G, self.D, self.augment_pipe = G, D, augment_pipe
         self.penalty = penalty
-        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         self.cur_nimg = 0
 
-    def update_pl_mean(self, mean_length: Any) -> None:
+    def update_running(self, phase: str, sums: dict[str, torch.Tensor], counts: dict[str, float]) -> dict[str, float]:
         """Nothing to track."""
+        return {}
 
-    def update_w_avg(self, w_sum: torch.Tensor, w_count: float) -> None:
-        """Nothing to track: no mapping network."""
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Nothing to restore (a snapshot from before this interface holds a zero ``pl_mean``)."""
 
     def after_phase(self, phase: str, dist: Any) -> None:
         """Nothing to agree on."""

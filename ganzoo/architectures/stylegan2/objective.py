@@ -84,9 +84,28 @@ class StyleGAN2Loss:
         self.cur_nimg = 0  # set by the loop before each minibatch (the blur's fade-out)
 
     @torch.no_grad()
+    def update_running(self, phase: str, sums: dict[str, torch.Tensor], counts: dict[str, float]) -> dict[str, float]:
+        """One phase's totals: ``w`` (sum of the mapping outputs) moves ``w_avg``; ``pl_length``
+        (sum of the chunks' mean path lengths, counted per chunk) moves ``pl_mean``."""
+        logged = {}
+        if "w" in sums:
+            self.update_w_avg(sums["w"], counts["w"])  # the whole phase's mean latent code
+        if "pl_length" in sums:
+            self.update_pl_mean(sums["pl_length"][0] / counts["pl_length"])
+            logged["pl_mean"] = float(self.pl_mean)
+        return logged
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"pl_mean": self.pl_mean.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if "pl_mean" in state:
+            self.pl_mean.copy_(state["pl_mean"].reshape([]).to(self.pl_mean.device))
+
+    @torch.no_grad()
     def update_pl_mean(self, mean_length: torch.Tensor | float) -> None:
         """Moves the running mean path length towards one phase's mean path length (the mean
-        over chunks and processes of :attr:`ChunkStats.pl_length_mean`):
+        over chunks and processes of the chunks' mean lengths):
         ``pl_mean ← lerp(pl_mean, mean_length, pl_decay)``."""
         target = torch.as_tensor(mean_length, dtype=self.pl_mean.dtype, device=self.pl_mean.device)
         self.pl_mean.copy_(self.pl_mean.lerp(target.reshape([]), self.pl_decay))
@@ -185,7 +204,7 @@ class StyleGAN2Loss:
             loss = F.softplus(-logits)
             self._with_penalty(loss.mean(), "G").mul(gain).backward()
             stats.loss_sum, stats.loss_count = float(loss.detach().sum()), loss.numel()
-            stats.w_sum, stats.w_count = ws[:, 0].detach().sum(dim=0), ws.shape[0]
+            stats.sums["w"], stats.counts["w"] = ws[:, 0].detach().sum(dim=0), ws.shape[0]
         elif phase == "Greg":
             batch = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
             img, ws = self.run_G(gen_z[:batch], gen_c[:batch], gen)
@@ -198,8 +217,8 @@ class StyleGAN2Loss:
             loss = penalty * self.pl_weight
             loss.mean().mul(gain).backward()
             stats.loss_sum, stats.loss_count = float(penalty.detach().sum()), penalty.numel()
-            stats.pl_length_mean = pl_lengths.detach().mean()
-            stats.w_sum, stats.w_count = ws[:, 0].detach().sum(dim=0), ws.shape[0]
+            stats.sums["pl_length"], stats.counts["pl_length"] = pl_lengths.detach().mean(), 1
+            stats.sums["w"], stats.counts["w"] = ws[:, 0].detach().sum(dim=0), ws.shape[0]
         elif phase == "Dmain":
             with torch.no_grad():
                 img, ws = self.run_G(gen_z, gen_c, gen, update_emas=True)
@@ -211,7 +230,7 @@ class StyleGAN2Loss:
             loss_real.mean().mul(gain).backward()
             stats.loss_sum = float(loss_fake.detach().sum() + loss_real.detach().sum())
             stats.loss_count = loss_real.numel()
-            stats.w_sum, stats.w_count = ws[:, 0].sum(dim=0), ws.shape[0]
+            stats.sums["w"], stats.counts["w"] = ws[:, 0].sum(dim=0), ws.shape[0]
             stats.real_logits = logits_real.detach()
         elif phase == "Dreg":
             real = real_img.detach().requires_grad_(True)
