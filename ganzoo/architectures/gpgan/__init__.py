@@ -29,7 +29,7 @@ from ganzoo._build import build_strict
 from ganzoo.architectures import Architecture, Metadata, register_architecture
 from ganzoo.architectures._layers import FreezableD, cpu_state
 from ganzoo.architectures.gpgan.adafm import ARCHITECTURE as ARCHITECTURE_ADAFM, AdaFMGenerator
-from ganzoo.architectures.stylegan2 import fold_for_upload
+from ganzoo.architectures._adafm import fold_for_upload
 from ganzoo.errors import GanzooError
 from ganzoo.architectures.gpgan.networks import ARCHS, Discriminator, Generator, ResBlock, labels_from_onehot
 from ganzoo.architectures.gpgan.reader import FORMAT, read_gan_stability_file, sniff

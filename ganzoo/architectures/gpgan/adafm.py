@@ -22,7 +22,7 @@ from torch import nn
 from ganzoo._build import build_strict
 from ganzoo.architectures._layers import cpu_state
 from ganzoo.architectures.gpgan.networks import Generator
-from ganzoo.architectures.stylegan2.adafm import AdaFMGeneratorMixin, AdaFMKernel
+from ganzoo.architectures._adafm import AdaFMGeneratorMixin, AdaFMKernel
 
 ARCHITECTURE = "gpgan-adafm"
 

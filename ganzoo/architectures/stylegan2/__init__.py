@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from ganzoo.architectures import Architecture, Metadata, register_architecture
+from ganzoo.architectures._adafm import fold_for_upload
 from ganzoo.architectures.stylegan2 import transfer
 from ganzoo.architectures.stylegan2.adafm import ARCHITECTURE as ADAFM_NAME, AdaFMGenerator
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
@@ -122,21 +123,6 @@ class StyleGAN2AdaFM(StyleGAN2):
     formats = ()  # made by the adafm recipe, never read from upstream files
     def for_upload(self, gan: Any) -> tuple[Any, list[str]]:
         return fold_for_upload(gan)
-
-
-def fold_for_upload(gan: Any) -> tuple[Any, list[str]]:
-    """``for_upload`` of the AdaFM variants: a plain GAN of the family with γ and β folded into
-    the kernels (:func:`~ganzoo.architectures.stylegan2.adafm.fold_adafm`) and a ``fold-adafm``
-    lineage step; its config has no ``files`` (nothing is written yet)."""
-    from ganzoo.architectures.stylegan2.adafm import fold_adafm
-
-    folded = fold_adafm(gan)
-    if folded is gan:  # no AdaFM layer after all
-        return gan, []
-    notes = [f"AdaFM folded at push: each modulated kernel W became gamma * W + beta, so this is a plain "
-             f"{folded.config['architecture']} checkpoint that loads anywhere (same images as the AdaFM model)"]  # fmt: skip
-    folded.config["lineage"] = list(folded.config.get("lineage") or []) + [{"operation": "fold-adafm", "notes": notes}]
-    return folded, list(notes)
 
 
 register_architecture(StyleGAN2())

@@ -29,7 +29,8 @@ __all__ = [
 import torch  # noqa: E402
 
 from ganzoo.architectures import register_architecture  # noqa: E402
-from ganzoo.architectures.stylegan2 import StyleGAN2, fold_for_upload  # noqa: E402
+from ganzoo.architectures._adafm import fold_for_upload  # noqa: E402
+from ganzoo.architectures.stylegan2 import StyleGAN2  # noqa: E402
 from ganzoo.architectures.stylegan3.adafm import AdaFMGenerator  # noqa: E402
 
 

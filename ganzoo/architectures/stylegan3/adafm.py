@@ -12,7 +12,7 @@ from typing import Iterable
 
 from torch import nn
 
-from ganzoo.architectures.stylegan2.adafm import AdaFMGeneratorMixin, AdaFMKernel
+from ganzoo.architectures._adafm import AdaFMGeneratorMixin, AdaFMKernel
 from ganzoo.architectures.stylegan3.networks import Generator, SynthesisLayer
 
 ARCHITECTURE = "stylegan3-adafm"
