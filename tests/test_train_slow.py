@@ -118,8 +118,17 @@ def _save_folder(images: torch.Tensor, folder) -> None:
         Image.fromarray(img).save(folder / f"{i:04d}.png")
 
 
-def test_finetuning_a_related_source_beats_scratch_and_fid_falls(tmp_path):
-    """Pretrain on discs, then train on 128 squares: full finetuning vs scratch at equal kimg.
+def test_finetuning_fid_falls_and_scratch_learns_the_target(tmp_path):
+    """Pretrain on discs, then train on 128 squares for 3 kimg, full finetuning and scratch, FID
+    measured at every kimg (metrics during training, end to end).
+
+    What holds at this toy scale, measured over seeds: full finetuning first moves away from the
+    target (the first kimg of finetuning disturbs the source), then its FID falls well below that;
+    scratch learns the target. Full finetuning does *not* beat scratch here (16², 3 kimg, seeds
+    0-2: 0.43/1.47/0.28 against 0.35/0.41/0.23): it did only with ganzoo's augmentation pipeline
+    before it matched the reference's (issue 26). The transfer advantage is shown by the 32² study
+    in the README (``scripts/study_finetune_32.py``), not asserted here. No augmentation: ADA's own
+    study is the test above.
 
     FID uses a random-weight Inception (nothing can be downloaded here): a consistent, not a
     standard, feature space; the comparison between runs is what matters.
@@ -134,7 +143,7 @@ def test_finetuning_a_related_source_beats_scratch_and_fid_falls(tmp_path):
                           progress=False, aug="none")  # fmt: skip
     target = tmp_path / "squares"
     _save_folder(squares(128, seed=2), target)
-    common = dict(kimg=3, batch=8, snap=1, progress=False, aug="ada", ada_kimg=5)
+    common = dict(kimg=3, batch=8, snap=1, progress=False, aug="none")
     fid_options = dict(num_gen=256, allow_random_weights=True)
     full = finetune(str(pretrained), target, tmp_path / "full", recipe="full", metrics=["fid"],
                     metrics_options=fid_options, **common)  # fmt: skip
@@ -150,7 +159,9 @@ def test_finetuning_a_related_source_beats_scratch_and_fid_falls(tmp_path):
         print(f"{k:4.1f} {a:8.2f} {b:8.2f}")
     start = evaluate(str(pretrained), target, metrics=["fid"], progress=False, **fid_options)["fid"]
     print(f"FID of the pretrained source on the target: {start:.2f}")
-    # Measured (seed 0, 1 thread, random-weight Inception, 256 samples): source on the target 0.44;
-    # full 0.87 / 0.36 / 0.15 at 1 / 2 / 3 kimg; scratch 0.60 / 0.64 / 0.29. ~11 minutes.
-    assert curve(full)[-1][1] < curve(scratch)[-1][1]
-    assert curve(full)[-1][1] < start  # finetuning moved the samples towards the target
+    # Measured (1 thread, random-weight Inception, 256 samples; finetune seeds 0 / 1 / 2): source
+    # on the target 0.76; full at 1 kimg 2.44 / 1.99 / 2.38, its best later 0.43 / 0.68 / 0.28;
+    # scratch at 3 kimg 0.35 / 0.41 / 0.23. ~8 minutes.
+    full_fid = [fid for _, fid in curve(full)]
+    assert min(full_fid[1:]) < full_fid[0] / 2  # finetuning's FID falls (by 2.9x-8.5x measured)
+    assert curve(scratch)[-1][1] < start / 1.5  # scratch learns the target (by 1.9x-3.3x measured)
