@@ -62,7 +62,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from ganzoo.architectures import get_architecture  # noqa: E402
 from ganzoo.train.dataset import ProceduralImages  # noqa: E402
 from ganzoo.train.loop import Trainer, TrainingOptions  # noqa: E402
-from reference_code import ReferenceLoop  # noqa: E402  (scripts/reference_code.py)
+from reference_code import ReferenceLoop, import_modules  # noqa: E402  (scripts/reference_code.py)
 
 #: Each part's share of the budget (fractions of --budget).
 SHARES = {"exactness": 0.25, "train_stylegan2": 0.3, "train_stylegan3": 0.15, "train_biggan": 0.15, "generate": 0.15}
@@ -167,28 +167,8 @@ def _rows(stats: dict[str, dict[str, Any]], batch: int, reference: str | None, u
 
 
 def _import_from(path: str | None, *modules: str) -> types.SimpleNamespace | None:
-    """``modules`` of the reference checkout at ``path`` (None without a path).
-
-    stylegan2-ada-pytorch and stylegan3 both name their packages ``training``/``torch_utils``:
-    the other checkout's are dropped from ``sys.modules`` and the path goes first. stylegan3's
-    ops import ``pkg_resources.parse_version``, gone from recent setuptools: a stand-in built on
-    ``packaging`` is registered when it is missing."""
-    if not path:
-        return None
-    for name in list(sys.modules):
-        if name.split(".")[0] in ("training", "torch_utils", "dnnlib"):
-            del sys.modules[name]
-    root = str(Path(path).resolve())
-    if root in sys.path:
-        sys.path.remove(root)
-    sys.path.insert(0, root)
-    try:
-        import pkg_resources  # noqa: F401
-    except ImportError:
-        from packaging.version import parse
-
-        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)  # type: ignore[assignment]
-    return types.SimpleNamespace(**{m.rsplit(".", 1)[-1]: __import__(m, fromlist=["_"]) for m in modules})
+    """``modules`` of the reference checkout at ``path``, or None without a path."""
+    return import_modules(path, *modules) if path else None
 
 
 def _custom_ops_state(ref: types.SimpleNamespace) -> str:
@@ -203,16 +183,20 @@ def _custom_ops_state(ref: types.SimpleNamespace) -> str:
     return "custom CUDA ops built" if all(built) else "reference path (custom ops did not build)"
 
 
-def _real_images(ctx: Context, batch: int, res: int) -> tuple[ProceduralImages, torch.Tensor]:
-    """Random uint8 "reals": ganzoo's loop draws them as from a data set, the reference gets one
-    batch on the device (no data loading on either side)."""
+def _real_images(ctx: Context, batch: int, res: int, classes: int = 0) -> tuple[ProceduralImages, torch.Tensor]:
+    """Random uint8 "reals" (with one-hot labels of ``classes`` classes, if any): ganzoo's loop
+    draws them as from a data set, the reference gets one batch on the device (no data loading
+    on either side)."""
     pool = torch.from_numpy(np.random.RandomState(0).randint(0, 256, [max(4 * batch, 16), 3, res, res]).astype(np.uint8))
 
+    def labels(indices):
+        return torch.nn.functional.one_hot(torch.from_numpy(indices % classes), classes).to(torch.float32)
+
     def render(indices):
-        return pool[torch.from_numpy(indices % len(pool))], None
+        return pool[torch.from_numpy(indices % len(pool))], labels(indices) if classes else None
 
     real = (pool[:batch].to(ctx.device).float() / 127.5 - 1)
-    return ProceduralImages(render, res, 3, "gpu-check", {"res": res}), real
+    return ProceduralImages(render, res, 3, "gpu-check", {"res": res}, label_fn=labels if classes else None), real
 
 
 def _ganzoo_trainers(ctx: Context, G, D, data, batch: int, family: str, compiled: bool, **options) -> dict[str, Callable]:
@@ -324,8 +308,7 @@ def part_train_biggan(ctx: Context, budget: Budget) -> dict[str, Any]:
         config = bench_biggan.reference_config(ref, argparse.Namespace(ch=ch, resolution=res, batch=batch))
     torch.manual_seed(0)
     G, D = Generator(**config), Discriminator(**config)
-    render, labels = _labelled(res, batch, config["n_classes"])
-    data = ProceduralImages(render, res, 3, "gpu-check", {"res": res}, label_fn=labels)
+    data, x = _real_images(ctx, batch, res, classes=config["n_classes"])
     steps.update(_ganzoo_trainers(ctx, G, D, data, batch, "biggan", compiled=False, aug="none"))
     if ref is not None:
         acts = {"G_activation": ref.utils.activation_dict[config["G_nl"]], "D_activation": ref.utils.activation_dict[config["D_nl"]]}
@@ -338,26 +321,12 @@ def part_train_biggan(ctx: Context, budget: Budget) -> dict[str, Any]:
         z_, y_ = ref.utils.prepare_z_y(batch, ref_G.dim_z, config["n_classes"], device=str(ctx.device), fp16=False)
         train = ref.train_fns.GAN_training_function(ref_G, ref_D, ref.BigGAN.G_D(ref_G, ref_D), z_, y_, ema,
                                                     {"itr": 0, "config": config}, config)  # fmt: skip
-        x = torch.rand([batch, 3, res, res], device=ctx.device) * 2 - 1
         y = torch.randint(0, config["n_classes"], [batch], device=ctx.device)
         steps["reference"] = lambda: train(x, y)
         note = f"reference: {ctx.args.biggan_ref}"
     stats = interleaved(ctx, steps, budget, per_round=1 if ctx.dry else 4, max_rounds=1 if ctx.dry else 6)
     return {"config": f"BigGAN {res}², G_ch/D_ch {ch}, batch {batch}, no augmentation", "note": note,
             "rows": _rows(stats, batch, "reference" if ref is not None else None, "train")}  # fmt: skip
-
-
-def _labelled(res: int, batch: int, classes: int) -> tuple[Callable, Callable]:
-    """A labelled stream of random images: (render, one-hot labels of indices)."""
-    pool = torch.from_numpy(np.random.RandomState(1).randint(0, 256, [max(4 * batch, 16), 3, res, res]).astype(np.uint8))
-
-    def labels(indices):
-        return torch.nn.functional.one_hot(torch.from_numpy(indices % classes), classes).to(torch.float32)
-
-    def render(indices):
-        return pool[torch.from_numpy(indices % len(pool))], labels(indices)
-
-    return render, labels
 
 
 def part_generate(ctx: Context, budget: Budget) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Helpers the benchmark scripts share for running a reference implementation beside ganzoo.
 
 A reference is a local checkout of an upstream repository (stylegan2-ada-pytorch, stylegan3,
-...), given by path at run time; nothing of it is part of ganzoo. :func:`import_checkout`
-imports one of its modules; :class:`ReferenceLoop` drives a StyleGAN reference's loss minibatch
+...), given by path at run time; nothing of it is part of ganzoo. :func:`import_modules`
+imports its modules (:func:`import_checkout`: one, exiting with one line on failure); :class:`ReferenceLoop` drives a StyleGAN reference's loss minibatch
 by minibatch as its training loop does.
 """
 
@@ -10,22 +10,44 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.util
 import sys
+import types
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 
+def import_modules(path: str, *modules: str) -> types.SimpleNamespace:
+    """``modules`` (e.g. ``"training.networks"``) of the checkout at ``path``, by their last
+    name; raises what importing them raises.
+
+    stylegan2-ada-pytorch and stylegan3 both name their packages ``training``/``torch_utils``:
+    another checkout's are dropped from ``sys.modules`` and this path goes first. stylegan3's
+    ops import ``pkg_resources.parse_version``, gone from recent setuptools: a stand-in built on
+    ``packaging`` is registered when it is missing."""
+    for name in list(sys.modules):
+        if name.split(".")[0] in ("training", "torch_utils", "dnnlib"):
+            del sys.modules[name]
+    root = str(Path(path).resolve())
+    if root in sys.path:
+        sys.path.remove(root)
+    sys.path.insert(0, root)
+    if "pkg_resources" not in sys.modules and importlib.util.find_spec("pkg_resources") is None:
+        from packaging.version import parse
+
+        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)  # type: ignore[assignment]
+    return types.SimpleNamespace(**{m.rsplit(".", 1)[-1]: importlib.import_module(m) for m in modules})
+
+
 def import_checkout(path: str, module: str, what: str = "a stylegan2-ada-pytorch checkout") -> Any:
     """``module`` (e.g. ``"training.networks"``) of the checkout at ``path``; exits with one line
     when the file is not there or importing it fails."""
-    root = Path(path).resolve()
-    if not (root / (module.replace(".", "/") + ".py")).is_file():
+    if not (Path(path).resolve() / (module.replace(".", "/") + ".py")).is_file():
         sys.exit(f"error: --reference {path}: no {module.replace('.', '/')}.py there (expected {what})")
-    sys.path.insert(0, str(root))
     try:
-        return importlib.import_module(module)
+        return getattr(import_modules(path, module), module.rsplit(".", 1)[-1])
     except Exception as exc:  # noqa: BLE001 - report anything the foreign code raises
         sys.exit(f"error: --reference {path}: importing {module} failed: {type(exc).__name__}: {exc}")
 

@@ -555,12 +555,11 @@ def read_state_dict_file(path: str | os.PathLike, config: Mapping[str, Any] | No
         ignored.remove("architecture")  # ganzoo's export names the family of its networks
     result = ForeignCheckpoint(format=FORMAT, architecture=STYLEGAN2)
     result.extra["layout"] = layout
-    if isinstance(family, str) and family != STYLEGAN2 and file_kwargs:
-        result.notes.extend([f"ignored non-network entries: {format_names([repr(k) for k in ignored])}"] if ignored else [])
-        return _read_family_export(result, family, raw_networks, file_kwargs, config, where)
     if ignored:
         result.extra["ignored_entries"] = ignored
         result.notes.append(f"ignored non-network entries: {format_names([repr(k) for k in ignored])}")
+    if isinstance(family, str) and family != STYLEGAN2 and file_kwargs:
+        return _read_family_export(result, family, raw_networks, file_kwargs, config, where)
     source_role = {slot: slot for slot in raw_networks}
     if "G_ema" not in raw_networks and "G" in raw_networks:
         raw_networks["G_ema"] = raw_networks.pop("G")

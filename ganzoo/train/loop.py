@@ -164,6 +164,13 @@ class TrainingOptions:
         return cls(**known)
 
 
+def _lazy_intervals(options: TrainingOptions, r1_gamma: float) -> dict[str, int | None]:
+    """The interval of each lazy regularization phase, or None where the options ask for none
+    (no weight, or no separate phase)."""
+    return {"Greg": options.G_reg_interval if options.pl_weight != 0 and options.G_reg_interval else None,
+            "Dreg": options.D_reg_interval if r1_gamma != 0 and options.D_reg_interval else None}  # fmt: skip
+
+
 def _check_phases(family: str, objective: Any, options: TrainingOptions, r1_gamma: float) -> tuple[str, ...]:
     """The phases ``objective`` declares (all of :data:`PHASES` when it declares none); refuses,
     in one line, options that ask for a regularization phase it does not have."""
@@ -171,10 +178,10 @@ def _check_phases(family: str, objective: Any, options: TrainingOptions, r1_gamm
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
         raise GanzooError(f"{family}: the objective declares unknown phases {', '.join(unknown)} (phases: {', '.join(PHASES)})")
-    wanted = {"Greg": ("pl_weight", options.pl_weight != 0 and bool(options.G_reg_interval)),
-              "Dreg": ("r1_gamma", r1_gamma != 0 and bool(options.D_reg_interval))}  # fmt: skip
-    for phase, (option, asked) in wanted.items():
-        if asked and phase not in phases:
+    options_of = {"Greg": "pl_weight", "Dreg": "r1_gamma"}
+    for phase, interval in _lazy_intervals(options, r1_gamma).items():
+        option = options_of[phase]
+        if interval and phase not in phases:
             raise GanzooError(f"{family}: its objective has no {phase} phase (phases: {', '.join(phases)}); "
                               f"{option} needs one: set it to 0 or leave the family's default")  # fmt: skip
     return phases
@@ -398,12 +405,10 @@ class Trainer:
     # One minibatch
 
     def _phase_due(self, phase: str) -> bool:
-        opts = self.options
-        if phase == "Greg":
-            return opts.pl_weight != 0 and bool(opts.G_reg_interval) and self.batch_idx % opts.G_reg_interval == 0
-        if phase == "Dreg":
-            return self.r1_gamma != 0 and bool(opts.D_reg_interval) and self.batch_idx % opts.D_reg_interval == 0
-        return True
+        if phase not in ("Greg", "Dreg"):
+            return True
+        interval = _lazy_intervals(self.options, self.r1_gamma)[phase]
+        return bool(interval) and self.batch_idx % interval == 0
 
     def _chunk_inputs(self, chunk: int, gen: torch.Generator, real: torch.Tensor | None, labels: torch.Tensor | None):
         n = self.batch_gpu
