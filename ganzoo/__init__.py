@@ -52,12 +52,13 @@ _LAZY = {
 # Subpackages and modules reachable as attributes after a bare ``import ganzoo`` (the README's
 # ``ganzoo.synth.render(...)``, ``ganzoo.playground.reproduce(...)``), imported on first access.
 # No module is named after a public function (``convert``, ``merge``, ``rank`` live in
-# ``readers``, ``cocktail``, ``ranking``), so importing one never shadows a function.
+# ``api``, ``cocktail``, ``ranking``), so importing one never shadows a function.
 _SUBMODULES = (
     "analysis",
     "architectures",
     "checkpoint",
     "cocktail",
+    "conversion",
     "data",
     "hub",
     "images",
@@ -77,7 +78,7 @@ _SUBMODULES = (
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     # Submodules, as redundant aliases: explicit re-exports for type checkers (and linters).
     from ganzoo import analysis as analysis, architectures as architectures, checkpoint as checkpoint
-    from ganzoo import cocktail as cocktail, data as data, hub as hub, images as images, metrics as metrics
+    from ganzoo import cocktail as cocktail, conversion as conversion, data as data, hub as hub, images as images, metrics as metrics
     from ganzoo import modelcard as modelcard, ops as ops, playground as playground, publish as publish
     from ganzoo import ranking as ranking, readers as readers, registry as registry, starter as starter
     from ganzoo import synth as synth, train as train

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ganzoo.checkpoint import GAN, is_checkpoint_dir, register_hub_function
-from ganzoo.readers import convert, export, foreign_to_gan
+from ganzoo.conversion import convert, export, foreign_to_gan
 from ganzoo.errors import GanzooError, UnknownModelError
 
 __all__ = ["convert", "export", "load"]

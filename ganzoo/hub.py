@@ -604,7 +604,7 @@ def register_converted(src: str | os.PathLike, name: str, artifact_url: str | No
         ConversionError: the file does not hold networks matching the entry (resolution, classes,
             channels).
     """
-    from ganzoo.readers import foreign_to_gan
+    from ganzoo.conversion import foreign_to_gan
 
     entry = load_registry().get(name)
     src = Path(src)

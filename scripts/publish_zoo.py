@@ -155,7 +155,7 @@ def publish_entry(entry, source_file: Path | None, out_dir: Path, dry_run: bool,
 
     from ganzoo import hub, publish
     from ganzoo.checkpoint import GAN
-    from ganzoo.readers import foreign_to_gan
+    from ganzoo.conversion import foreign_to_gan
     from ganzoo.ranking import DEFAULT_NUM_GEN
 
     report: dict = {"name": entry.name, "repo": entry.hub.repo}

@@ -84,7 +84,7 @@ def test_architecture_through_the_generic_paths(name, shared_fixtures, tmp_path,
 
 
 def _converted(name: str, shared_fixtures, out) -> "ganzoo.GAN":
-    from ganzoo.readers import convert
+    from ganzoo.conversion import convert
 
     convert(shared_fixtures / FIXTURES[name], out)
     return ganzoo.load(out)

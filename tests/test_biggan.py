@@ -31,7 +31,8 @@ from ganzoo.architectures.biggan.reader import (
 )
 from ganzoo.checkpoint import GAN
 from ganzoo.errors import ConversionError, UnsafeCheckpointError
-from ganzoo.readers import detect_format, foreign_to_gan, read_foreign
+from ganzoo.conversion import foreign_to_gan
+from ganzoo.readers import detect_format, read_foreign
 from ganzoo.readers.safe_pickle import load_torch_file
 from helpers import assert_same_images
 
@@ -489,7 +490,7 @@ def test_reading_never_unpickles_with_pickle(fixture_dir, monkeypatch):
 @pytest.fixture(scope="module")
 def converted(fixture_dir, tmp_path_factory):
     """The fixture converted into a ganzoo checkpoint directory."""
-    from ganzoo.readers import convert
+    from ganzoo.conversion import convert
 
     out = tmp_path_factory.mktemp("biggan-export") / "ckpt"
     convert(fixture_dir, out)
@@ -560,7 +561,7 @@ def _same_outputs(a: GAN, b: GAN, ref: dict) -> bool:
 
 
 def test_export_of_a_freezed_checkpoint_has_no_ganzoo_only_state(converted, fixture_dir, reference, tmp_path):
-    from ganzoo.readers import export
+    from ganzoo.conversion import export
 
     source = GAN.load(converted)
     arch = get_architecture("biggan")
@@ -583,7 +584,7 @@ def test_export_of_a_freezed_checkpoint_has_no_ganzoo_only_state(converted, fixt
 
 def test_export_of_a_generator_alone_and_settings_g_and_d_disagree_on(fixture_dir, tmp_path):
     from ganzoo.errors import GanzooError
-    from ganzoo.readers import export
+    from ganzoo.conversion import export
 
     foreign_to_gan(fixture_dir / "G_ema.pth").save(tmp_path / "g")
     out = export(tmp_path / "g", tmp_path / "g-release")
@@ -674,7 +675,7 @@ def _assert_same_generator(net, G) -> None:
 @pytest.mark.parametrize("serialization", ["legacy", "zip"])
 def test_diffaugment_cifar_generator_file_converts_exactly(n_classes, serialization, tmp_path, monkeypatch):
     from ganzoo.hub import register_converted
-    from ganzoo.readers import convert
+    from ganzoo.conversion import convert
     from ganzoo.registry import get_entry
 
     config, G, G_ema, _ = _diffaugment_networks(n_classes)

@@ -208,7 +208,7 @@ def _same_files(a, b) -> bool:
 
 @pytest.mark.parametrize("recipe", ["full", "freezed", "scratch"])
 def test_finetune_from_the_release_fixture_resumes_exactly(recipe, shared_fixtures, tmp_path):
-    from ganzoo.readers import convert
+    from ganzoo.conversion import convert
     from ganzoo.train.runner import finetune
 
     convert(shared_fixtures / FIXTURE, tmp_path / "src")
@@ -259,7 +259,7 @@ def test_g_ortho_reaches_the_objective_and_adds_the_penalty_to_g_phase(kwargs):
 
 def test_g_ortho_from_the_cli_is_recorded_and_refused_for_other_families(shared_fixtures, tmp_path, capsys):
     from ganzoo.cli import main
-    from ganzoo.readers import convert
+    from ganzoo.conversion import convert
 
     convert(shared_fixtures / FIXTURE, tmp_path / "src")
     data = _labeled_data(tmp_path / "data", 4)

@@ -21,7 +21,8 @@ from ganzoo.architectures import get_architecture
 from ganzoo.architectures.gpgan.networks import Discriminator, Generator
 from ganzoo.cli import main
 from ganzoo.errors import ConversionError, GanzooError
-from ganzoo.readers import detect_format, foreign_to_gan, read_foreign
+from ganzoo.conversion import foreign_to_gan
+from ganzoo.readers import detect_format, read_foreign
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

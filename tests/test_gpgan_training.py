@@ -115,7 +115,7 @@ def test_freezed_and_adafm_keep_what_they_freeze(tmp_path):
 
 
 def test_a_resumed_gpgan_run_gives_the_bytes_of_an_uninterrupted_one(shared_fixtures, tmp_path):
-    from ganzoo.readers import convert
+    from ganzoo.conversion import convert
     from ganzoo.train.runner import finetune
 
     convert(shared_fixtures / "gpgan" / "resnet2-32" / "gpgan-resnet2-32-model.pt", tmp_path / "src")
@@ -213,7 +213,7 @@ def test_adafm_paper_variant_run_records_refuses_a_change_on_resume_and_exports_
     from PIL import Image
 
     from ganzoo.errors import GanzooError
-    from ganzoo.readers import convert
+    from ganzoo.conversion import convert
     from ganzoo.train.runner import finetune
 
     convert(shared_fixtures / "gpgan" / "resnet2-32" / "gpgan-resnet2-32-model.pt", tmp_path / "src")

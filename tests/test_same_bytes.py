@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])  # tests/, for helpers
     from helpers import tiny_gan
 
-    from ganzoo.readers import export
+    from ganzoo.conversion import export
     from ganzoo.metrics.cache import FeatureSet, write_feature_file
     from ganzoo.train.runner import finetune
 

@@ -172,7 +172,7 @@ class Architecture:
         """
         return gan, []
 
-    # -- export (``ganzoo export``, :func:`ganzoo.readers.export`) ------------------------------
+    # -- export (``ganzoo export``, :func:`ganzoo.conversion.export`) ------------------------------
 
     def check_export(self, out: str | os.PathLike, overwrite: bool = False) -> Path:
         """Checks, before any work, that :meth:`export` can write ``out``; returns it as a Path.

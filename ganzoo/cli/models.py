@@ -176,7 +176,7 @@ def convert(
     as_name: Optional[str] = typer.Option(None, "--as", help="Register SRC as this registry model in ganzoo's cache (OUT_DIR not needed)."),
 ) -> None:
     """Convert a foreign checkpoint safely (no code from it runs) into a ganzoo checkpoint directory."""
-    from ganzoo.readers import convert as convert_fn
+    from ganzoo.conversion import convert as convert_fn
 
     if as_name is not None:
         if out_dir is not None or config is not None:
@@ -206,8 +206,8 @@ def export(
     """Export a checkpoint in the form the official code loads (load_state_dict(strict=True))."""
     from ganzoo.architectures import get_architecture
     from ganzoo.checkpoint import is_checkpoint_dir, read_config
-    from ganzoo.readers import check_export_output
-    from ganzoo.readers import export as export_fn
+    from ganzoo.conversion import check_export_output
+    from ganzoo.conversion import export as export_fn
     from ganzoo.registry import find_entry
 
     # Before any download: the architecture (a checkpoint's config.json, a registry entry) says

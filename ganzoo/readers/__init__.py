@@ -13,24 +13,20 @@ formats its networks come in (:attr:`ganzoo.architectures.Architecture.formats`)
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ganzoo._io import check_output, sha256_file
 from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
-from ganzoo.errors import ConversionError, OutputError
+from ganzoo.errors import ConversionError
 
 # Bytes that a torch.save file of the legacy (non-zip) format starts with: a pickled magic number.
 _LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 _SNIFF_BYTES = 1 << 16
 
-__all__ = ["FORMATS", "ForeignCheckpoint", "NetworkSpec", "Reader", "check_export_output", "convert", "detect_format",
-           "export", "read_foreign", "register_reader"]  # fmt: skip
+__all__ = ["FORMATS", "ForeignCheckpoint", "NetworkSpec", "Reader", "detect_format", "read_foreign", "register_reader"]
 
 
 @dataclass(frozen=True)
@@ -161,108 +157,3 @@ def read_foreign(path: str | os.PathLike, config: dict | None = None) -> Foreign
     if config and not reader.takes_config:
         raise ConversionError(f"{path}: --config applies to state-dict files only ({reader.format} stores its settings)")
     return reader.read(path, config if reader.takes_config else None)
-
-
-def _source_digest(path: Path) -> dict:
-    """``sha256`` and ``size`` of a source file; of a folder, the sha256 of its listing
-    (``"<sha256>  <relative path>"`` lines of its files, sorted) and the files' total size, with
-    each file's own under ``files``."""
-    if not path.is_dir():
-        return {"sha256": sha256_file(path), "size": path.stat().st_size}
-    files = {p.relative_to(path).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
-             for p in sorted(path.rglob("*")) if p.is_file()}  # fmt: skip
-    listing = "".join(f"{entry['sha256']}  {name}\n" for name, entry in sorted(files.items()))
-    return {"sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
-            "size": sum(entry["size"] for entry in files.values()), "files": files}  # fmt: skip
-
-
-def foreign_to_gan(path: str | os.PathLike, config: dict | None = None, license: str | None = None):
-    """Reads a foreign file and builds a :class:`ganzoo.checkpoint.GAN` from it (strictly)."""
-    from ganzoo.checkpoint import gan_from_networks
-
-    path = Path(path)
-    foreign = read_foreign(path, config=config)
-    if not foreign.architecture:
-        raise ConversionError(f"{path}: the {foreign.format} reader did not say which architecture its networks are")
-    networks = {
-        role: (spec.init_kwargs, spec.state_dict)
-        for role, spec in (("G_ema", foreign.G_ema), ("G", foreign.G), ("D", foreign.D))
-        if spec is not None
-    }
-    source = {"file": path.name, "format": foreign.format, **_source_digest(path)}
-    if foreign.notes:
-        source["notes"] = list(foreign.notes)
-    if foreign.extra:
-        source["extra"] = copy.deepcopy(foreign.extra)
-    gan_config = {"source": source, "lineage": [], "license": license or "unknown"}
-    return gan_from_networks(networks, str(path), config=gan_config, architecture=foreign.architecture)
-
-
-def convert(
-    src: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    config: dict | None = None,
-    license: str | None = None,
-    overwrite: bool = False,
-):
-    """Converts a foreign checkpoint file into a ganzoo checkpoint directory.
-
-    Args:
-        src: the foreign file (see :func:`read_foreign`).
-        out_dir: the checkpoint directory to write (atomically: complete or absent).
-        config: constructor kwargs for state-dict files (else inferred).
-        license: the license of the weights, recorded in ``config.json``.
-        overwrite: replace an existing ``out_dir``.
-
-    Returns:
-        The converted :class:`ganzoo.checkpoint.GAN`.
-    """
-    out_dir = check_output(out_dir, "dir", overwrite=overwrite)  # missing or empty, else --overwrite
-    gan = foreign_to_gan(src, config=config, license=license)
-    gan.save(out_dir, overwrite=overwrite)
-    return gan
-
-
-def check_export_output(out: str | os.PathLike, overwrite: bool = False, architecture=None) -> Path:
-    """Checks, before any work, that ``ganzoo export`` can write ``out``; returns it as a Path.
-
-    With ``architecture`` (an :class:`~ganzoo.architectures.Architecture`): its own rule
-    (:meth:`~ganzoo.architectures.Architecture.check_export`: one ``.pt`` file, or a folder).
-    Without (the checkpoint is still to be downloaded): only what every rule refuses, an
-    existing file or non-empty folder without ``overwrite``.
-
-    Raises:
-        OutputError: one line naming ``out`` and the problem.
-    """
-    if architecture is not None:
-        return architecture.check_export(out, overwrite=overwrite)
-    out = Path(out)
-    if not overwrite and os.path.lexists(out) and not (out.is_dir() and not any(out.iterdir())):
-        raise OutputError(f"{out}: already exists (use --overwrite to replace it)")
-    return out
-
-
-def export(checkpoint_dir: str | os.PathLike, out_file: str | os.PathLike, verify: bool = True,
-           overwrite: bool = False) -> Path:
-    """Writes a checkpoint directory in the form its family's official code loads, with
-    ``load_state_dict(strict=True)``; returns ``out_file`` (a file, or a folder).
-
-    What is written is the architecture's choice
-    (:meth:`~ganzoo.architectures.Architecture.export`): by default one plain state-dict file
-    ``{'G': ..., 'D': ..., 'G_ema': ...}`` (the official StyleGAN2-ADA networks load each entry),
-    the constructor kwargs under ``'init_kwargs'`` (a plain dict) so the file is self-describing;
-    a family whose release has a layout of its own writes that (a weights folder, say).
-    Networks that the checkpoint lacks are left out. AdaFM modulation is folded into
-    the weights (:meth:`~ganzoo.architectures.Architecture.for_upload`). ``out_file`` is checked
-    before the checkpoint is read, written atomically, and an existing one is replaced only with
-    ``overwrite``.
-    """
-    from ganzoo.architectures import get_architecture
-    from ganzoo.checkpoint import GAN, read_config
-
-    architecture = get_architecture(read_config(checkpoint_dir)["architecture"])
-    out = check_export_output(out_file, overwrite=overwrite, architecture=architecture)  # before the weights are read
-    # As published: what any loader of the family reads (AdaFM's gamma/beta folded into weights).
-    gan = GAN.load(checkpoint_dir, verify=verify)
-    gan, _ = gan.architecture.for_upload(gan)
-    return gan.architecture.export(gan, out, overwrite=overwrite)
