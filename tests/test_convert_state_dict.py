@@ -10,16 +10,15 @@ import pytest
 import torch
 
 import ganzoo
-from ganzoo.readers.state_dict import (
-    FORMAT,
+from ganzoo.architectures.stylegan2.state_dict import (
     PAPER_DEFAULTS,
     fit_channel_base_max,
     infer_discriminator_kwargs,
     infer_generator_kwargs,
-    read_state_dict_file,
 )
+from ganzoo.readers.state_dict import FORMAT, read_state_dict_file
 from ganzoo.errors import ConversionError
-from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
+from ganzoo.architectures.stylegan2.ada_pickle import read_stylegan2_ada_pickle
 from ganzoo.architectures.stylegan2.networks import build_network
 
 # torch.save's two serializations: zip (torch >= 1.6) and the legacy stream of older releases.
@@ -342,9 +341,9 @@ def test_unexpected_tensor_is_named(tmp_path, networks):
     "payload, message",
     [
         ({"optimizer": {"lr": torch.tensor(1.0)}}, "no network state dict found"),
-        ({"G": {"x": torch.zeros(1)}}, "not those of a StyleGAN2 generator"),
+        ({"G": {"x": torch.zeros(1)}}, "not those of any known family's generator"),
         ({"G": [1, 2]}, "entry 'G' is not a state dict"),
-        ({"foo.weight": torch.zeros(2)}, "neither a StyleGAN2 generator"),
+        ({"foo.weight": torch.zeros(2)}, "a single state dict of no known family's network \\(stylegan2: a generator has mapping"),
         ([torch.zeros(1)], "expected a dict of state dicts"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Tests for the TensorFlow StyleGAN2 pickle reader (ganzoo.readers.stylegan2_tf)."""
+"""Tests for the TensorFlow StyleGAN2 pickle reader (ganzoo.architectures.stylegan2.tf_pickle)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganzoo.readers.stylegan2_tf import FORMAT, convert_tf_networks, read_stylegan2_tf_pickle
+from ganzoo.architectures.stylegan2.tf_pickle import FORMAT, convert_tf_networks, read_stylegan2_tf_pickle
 from ganzoo.errors import ConversionError
 from ganzoo.architectures.stylegan2.networks import build_network
 from helpers import fixtures_dir
@@ -324,7 +324,7 @@ CASES = [
 
 @pytest.mark.parametrize("family, g_kwargs, d_kwargs", CASES)
 def test_tf_layout_round_trip(family, g_kwargs, d_kwargs):
-    from ganzoo.readers.stylegan2_tf import discriminator_kwargs_from_tf, generator_kwargs_from_tf
+    from ganzoo.architectures.stylegan2.tf_pickle import discriminator_kwargs_from_tf, generator_kwargs_from_tf
 
     torch.manual_seed(0)
     g_init, _ = generator_kwargs_from_tf(g_kwargs, family, {}, "case")

@@ -23,7 +23,7 @@ from ganzoo.readers.safe_pickle import (
     load_torch_file,
     plain,
 )
-from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
+from ganzoo.architectures.stylegan2.ada_pickle import read_stylegan2_ada_pickle
 from ganzoo.errors import ConversionError, UnsafeCheckpointError
 
 FIXTURES = ("tiny32", "cond64")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ganzoo.readers.safe_pickle import PersistentObject, TFNetwork, load_pickle, load_torch_file
-from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
+from ganzoo.architectures.stylegan2.ada_pickle import read_stylegan2_ada_pickle
 from ganzoo.errors import ConversionError, GanzooError, UnsafeCheckpointError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganzoo.checkpoint import GAN
-from ganzoo.readers.stylegan2_ada import read_stylegan2_ada_pickle
+from ganzoo.architectures.stylegan2.ada_pickle import read_stylegan2_ada_pickle
 from ganzoo import ops
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator, build_network
 

@@ -12,7 +12,7 @@ import torch
 
 from ganzoo.architectures.stylegan3 import Generator, config_kwargs, design_lowpass_filter, upfirdn2d
 from ganzoo.readers.safe_pickle import PersistentObject, load_pickle, plain
-from ganzoo.readers.stylegan2_ada import module_state_dict
+from ganzoo.architectures.stylegan2.ada_pickle import module_state_dict
 from ganzoo.architectures.stylegan2.networks import Discriminator
 from helpers import assert_same_images
 

@@ -27,8 +27,8 @@ and in Python alike::
 
 The entry point's name is the architecture's name (one entry point per name a plug-in
 registers); loading it imports the module (or, for ``module:object``, registers the
-:class:`Architecture` class or instance named there). A reader of the plug-in's own file format
-(:func:`ganzoo.readers.register_reader`) is registered by the same import.
+:class:`Architecture` class or instance named there). Readers of the plug-in's own file formats
+come from its :meth:`Architecture.readers`.
 
 Generic code asks this module, never a family's module: :func:`get_architecture` by the name in
 ``config.json``, :func:`architecture_of` for networks in hand.
@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ganzoo.errors import GanzooError
+from ganzoo.errors import ConversionError, GanzooError
 
 __all__ = [
     "Architecture",
@@ -117,10 +117,14 @@ class Architecture:
     #: none means it can be loaded, sampled, ranked, converted and exported, not trained.
     recipes: tuple[str, ...] = ()
     mergeable: bool = False
-    #: The upstream file formats (:mod:`ganzoo.readers`) this family's networks are read from;
-    #: a plug-in with a format of its own registers its reader with
-    #: :func:`ganzoo.readers.register_reader`.
+    #: The upstream file formats (:mod:`ganzoo.readers`) this family's networks are read from:
+    #: those of :meth:`readers`, and ``"state-dict-pt"`` when plain state dicts of its networks
+    #: are read by the generic reader (which then asks :meth:`state_dict_role` and
+    #: :meth:`infer_kwargs`).
     formats: tuple[str, ...] = ()
+    #: For error messages of the generic state-dict reader: the tensor names by which
+    #: :meth:`state_dict_role` tells this family's networks.
+    state_dict_hint: str = ""
     #: The ``adafm`` recipe's default split: G blocks with AdaFM (``--general-g``), D blocks next
     #: to the image frozen (``--general-d``); each at most all blocks but one.
     adafm_defaults: tuple[int, int] = (4, 2)
@@ -144,6 +148,28 @@ class Architecture:
             raise GanzooError(f"{what}: {self.name} networks cannot be trained by this version of ganzoo")
         if recipe is not None and recipe not in self.recipes:
             raise GanzooError(f"{what}: recipe {recipe!r} does not apply to {self.name} (its recipes: {', '.join(self.recipes)})")
+
+    # -- reading upstream files (:mod:`ganzoo.readers`) ----------------------------------------
+
+    def readers(self) -> Sequence[Any]:
+        """The readers (:class:`ganzoo.readers.base.Reader`) of this family's own file formats;
+        the reader table asks them, with every known family's, before the generic ones."""
+        return ()
+
+    def state_dict_role(self, state_dict: Any) -> str | None:
+        """``"generator"`` or ``"discriminator"`` when a plain state dict's tensor names are those
+        of this family's network; None when not (or when the family does not read state dicts)."""
+        return None
+
+    def infer_kwargs(self, role: str, state_dict: Any, where: str) -> tuple[dict, list[str]]:
+        """The constructor kwargs of the ``role`` network (``"generator"``/``"discriminator"``)
+        that ``state_dict`` is, from its tensors, with notes saying what was inferred and what
+        defaulted.
+
+        Raises:
+            ConversionError: the tensors do not tell the kwargs.
+        """
+        raise ConversionError(f"{where}: {self.name} constructor kwargs cannot be inferred from tensors (give --config)")
 
     def network_class(self, role: str) -> type:
         """The class that plays ``role`` (``G_ema``, ``G`` or ``D``)."""

@@ -1,15 +1,18 @@
-"""Common result type of every foreign-checkpoint reader.
+"""What every foreign-checkpoint reader is and returns.
 
-A reader turns one foreign file into a :class:`ForeignCheckpoint`: for each network it found
-(``G_ema``, ``G``, ``D``), the StyleGAN2-ADA constructor kwargs (plain JSON-able dicts) and a
-state dict whose tensor names and layouts are exactly those of the StyleGAN2-ADA PyTorch
-networks (``ganzoo.architectures.stylegan2.networks``). Readers never import or execute code from the file.
+A :class:`Reader` recognizes one upstream file format and turns a file into a
+:class:`ForeignCheckpoint`: for each network it found (``G_ema``, ``G``, ``D``), the constructor
+kwargs of the family's network class (plain JSON-able dicts) and a state dict whose tensor names
+and layouts are exactly that class's, with the family's name. Readers never import or execute
+code from the file, and know nothing of :class:`ganzoo.checkpoint.GAN`
+(:mod:`ganzoo.conversion` builds it from what they return).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -19,15 +22,40 @@ class NetworkSpec:
     """One network read from a foreign file.
 
     Attributes:
-        class_name: ``"Generator"`` or ``"Discriminator"``.
-        init_kwargs: the StyleGAN2-ADA constructor kwargs, JSON-able (nested dicts, no EasyDict).
-        state_dict: tensor name -> tensor, in the StyleGAN2-ADA layout (float32 unless stored
+        class_name: the network class's name (``"Generator"``, ``"Discriminator"``).
+        init_kwargs: its constructor kwargs, JSON-able (nested dicts, no EasyDict).
+        state_dict: tensor name -> tensor, in that class's layout (float32 unless stored
             otherwise).
     """
 
     class_name: str
     init_kwargs: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+    """One upstream file format: how to recognize it and how to read it.
+
+    Attributes:
+        format: its name (``config.json``'s ``source.format``, the registry's artifact ``format``).
+        sniff: ``sniff(path, head) -> bool`` from the file's first 64 KiB (``head``; the path is
+            for formats that are zip files); readers are asked in order, the first that
+            recognizes the file reads it. A directory source is offered with ``head == b""``:
+            a reader whose format is a folder of files claims it there (the others see no
+            bytes and decline).
+        read: ``read(path, config) -> ForeignCheckpoint``; ``config`` (``--config``: constructor
+            kwargs per role) is None unless :attr:`takes_config`.
+        takes_config: whether the format lacks the constructor settings (state dicts).
+        broad: whether ``sniff`` claims files of other formats too (any pickle): such a reader
+            is asked after every specific one and after the generic state-dict reader.
+    """
+
+    format: str
+    sniff: Callable[[Path, bytes], bool]
+    read: Callable[[Path, dict | None], "ForeignCheckpoint"]
+    takes_config: bool = False
+    broad: bool = False
 
 
 @dataclasses.dataclass

@@ -3,8 +3,8 @@ discriminator, in the layout of ajbrock/BigGAN-PyTorch (Brock, Donahue & Simonya
 
 Networks: :mod:`ganzoo.architectures.biggan.networks` (the release's constructor arguments,
 tensor names and numerics in eval and train mode). Upstream files: the ``"biggan-pytorch"``
-reader (:mod:`ganzoo.architectures.biggan.reader`), registered with :mod:`ganzoo.readers` when
-this module is imported. Training: the release's objective (hinge loss, optional orthogonal
+reader (:mod:`ganzoo.architectures.biggan.reader`, the family's :meth:`BigGAN.readers`).
+Training: the release's objective (hinge loss, optional orthogonal
 regularization: :mod:`ganzoo.architectures.biggan.objective`) and settings in the shared loop;
 recipes ``full``, ``freezed`` and ``scratch`` (see :class:`BigGAN`).
 
@@ -43,6 +43,7 @@ import torch
 from ganzoo._io import check_output
 from ganzoo.architectures import EXPORT_SUFFIXES, Architecture, Metadata, register_architecture
 from ganzoo.architectures._layers import FreezableD
+from ganzoo.architectures.biggan import reader
 from ganzoo.architectures.biggan.networks import (
     _G_WIDTHS,
     Attention,
@@ -60,6 +61,7 @@ from ganzoo.architectures.biggan.networks import (
     standing_statistics,
 )
 from ganzoo.errors import GanzooError
+from ganzoo.readers.base import Reader
 
 __all__ = [
     "Attention", "BigGAN", "DBlock", "Discriminator", "GBlock", "Generator", "SNConv2d", "SNEmbedding", "SNLinear",
@@ -119,6 +121,9 @@ class BigGAN(FreezableD, Architecture):
     recipes = ("full", "freezed", "scratch")
     mergeable = False
     formats = ("biggan-pytorch",)
+
+    def readers(self) -> Sequence[Reader]:
+        return (Reader(reader.FORMAT, reader.sniff, reader.read, takes_config=True),)
     objective_options = ("G_ortho",)  # the release's --G_ortho (objective.py)
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
@@ -164,12 +169,12 @@ class BigGAN(FreezableD, Architecture):
         gets the single file of every family instead. Either way without ganzoo-only settings
         (FreezeD's ``freeze_layers``)."""
         from ganzoo.architectures.biggan.writer import release_networks, write_release_folder
-        from ganzoo.checkpoint import GAN
 
         if Path(out).suffix.lower() not in EXPORT_SUFFIXES:
             return write_release_folder(gan.networks(), out, overwrite=overwrite)
         nets = release_networks(gan.networks())
-        return super().export(GAN(nets["G_ema"], nets.get("G"), nets.get("D"), config=gan.config), out, overwrite=overwrite)
+        bundle = type(gan)(nets["G_ema"], nets.get("G"), nets.get("D"), config=gan.config)  # the caller's GAN class
+        return super().export(bundle, out, overwrite=overwrite)
 
     # -- training: BigGAN-PyTorch's objective and settings -------------------------------------
 
@@ -227,14 +232,3 @@ def _d_kwargs(G: Any) -> dict:
 
 
 register_architecture(BigGAN())
-
-
-def _register_reader() -> None:
-    from ganzoo.architectures.biggan.reader import FORMAT, read, sniff
-    from ganzoo.readers import _READERS, Reader, register_reader
-
-    if not any(r.format == FORMAT for r in _READERS):
-        register_reader(Reader(FORMAT, sniff, read, takes_config=True))
-
-
-_register_reader()

@@ -5,8 +5,8 @@ al., ICML 2020) transfers their ImageNet network.
 - Networks: :mod:`ganzoo.architectures.gpgan.networks`, one ``Generator``/``Discriminator``
   class pair whose ``arch`` argument selects ``resnet``, ``resnet2``, ``resnet3`` or
   ``resnet4``, so ``config.json`` records the variant beside the other constructor arguments.
-- Reader: :mod:`ganzoo.architectures.gpgan.reader`, format ``"gan-stability-pt"`` (registered
-  with :func:`ganzoo.readers.register_reader` when this package is imported).
+- Reader: :mod:`ganzoo.architectures.gpgan.reader`, format ``"gan-stability-pt"`` (the
+  family's :meth:`GPGAN.readers`).
 
 Classes: a model with ``nlabels > 1`` is class-conditional (``num_classes = nlabels``); the
 releases with one label (CelebA, CelebA-HQ, LSUN: ``nlabels = 1``) are unconditional for ganzoo
@@ -31,6 +31,7 @@ from ganzoo.architectures._layers import FreezableD, cpu_state
 from ganzoo.architectures.gpgan.adafm import ARCHITECTURE as ARCHITECTURE_ADAFM, AdaFMGenerator
 from ganzoo.architectures._adafm import fold_for_upload
 from ganzoo.errors import GanzooError
+from ganzoo.readers.base import Reader
 from ganzoo.architectures.gpgan.networks import ARCHS, Discriminator, Generator, ResBlock, labels_from_onehot
 from ganzoo.architectures.gpgan.reader import FORMAT, read_gan_stability_file, sniff
 
@@ -55,6 +56,9 @@ class GPGAN(FreezableD, Architecture):
     #: ``resnet_0_*`` at 128²), what Zhao et al.'s code freezes (its ``D_Layer_FIX = 2``).
     adafm_defaults = (3, 1)
     adafm_paper_defaults = (3, 1)
+
+    def readers(self) -> Sequence[Reader]:
+        return (Reader(FORMAT, sniff, lambda path, config: read_gan_stability_file(path, config=config), takes_config=True),)
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
         nlabels = int(generator_kwargs["nlabels"])
@@ -170,16 +174,5 @@ class GPGANAdaFM(GPGAN):
         return fold_for_upload(gan)
 
 
-def _read(path: Any, config: dict | None) -> Any:
-    return read_gan_stability_file(path, config=config)
-
-
-def _register_reader() -> None:
-    from ganzoo.readers import Reader, register_reader
-
-    register_reader(Reader(FORMAT, sniff, _read, takes_config=True))
-
-
 register_architecture(GPGAN())
 register_architecture(GPGANAdaFM())
-_register_reader()

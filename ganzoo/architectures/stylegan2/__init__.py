@@ -2,7 +2,10 @@
 
 The networks are :mod:`ganzoo.architectures.stylegan2.networks` (interchangeable with StyleGAN2-ADA's) and
 :mod:`ganzoo.architectures.stylegan2.adafm` (a StyleGAN2 generator whose convolutions carry AdaFM's γ and β; it
-shares StyleGAN2's discriminator).
+shares StyleGAN2's discriminator). The upstream files: :mod:`~ganzoo.architectures.stylegan2.ada_pickle`
+(StyleGAN2-ADA's and StyleGAN3's PyTorch pickles), :mod:`~ganzoo.architectures.stylegan2.tf_pickle`
+(NVIDIA's TF pickles), :mod:`~ganzoo.architectures.stylegan2.state_dict` (what plain state dicts
+tell of their networks' kwargs).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import torch
 
 from ganzoo.architectures import Architecture, Metadata, register_architecture
 from ganzoo.architectures._adafm import fold_for_upload
-from ganzoo.architectures.stylegan2 import transfer
+from ganzoo.architectures.stylegan2 import ada_pickle, tf_pickle, transfer
 from ganzoo.architectures.stylegan2.adafm import ARCHITECTURE as ADAFM_NAME, AdaFMGenerator
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
+from ganzoo.architectures.stylegan2.state_dict import infer_discriminator_kwargs, infer_generator_kwargs, state_dict_role
+from ganzoo.readers.base import Reader
 
 
 class StyleGAN2(Architecture):
@@ -28,6 +33,25 @@ class StyleGAN2(Architecture):
     recipes = ("full", "freezed", "adafm", "scratch")
     mergeable = True
     formats = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
+    state_dict_hint = "a generator has mapping.* and synthesis.* tensors, a discriminator b4.conv.weight or b4.out.weight"
+
+    def readers(self) -> Sequence[Reader]:
+        """NVIDIA's TF pickles (``dnnlib.tflib.network`` objects) and the PyTorch persistence
+        pickles of StyleGAN2-ADA and StyleGAN3, the fallback for any other pickle (its reader
+        names what it does not know)."""
+        return (
+            Reader(tf_pickle.FORMAT, lambda path, head: head.startswith(b"\x80") and b"dnnlib.tflib.network" in head,
+                   lambda path, config: tf_pickle.read_stylegan2_tf_pickle(path)),
+            Reader(ada_pickle.FORMAT, lambda path, head: head.startswith(b"\x80"),
+                   lambda path, config: ada_pickle.read_stylegan2_ada_pickle(path), broad=True),
+        )  # fmt: skip
+
+    def state_dict_role(self, state_dict: Any) -> str | None:
+        return state_dict_role(state_dict)
+
+    def infer_kwargs(self, role: str, state_dict: Any, where: str) -> tuple[dict, list[str]]:
+        infer = infer_discriminator_kwargs if role == "discriminator" else infer_generator_kwargs
+        return infer(state_dict, where)
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Metadata:
         return Metadata(

@@ -45,7 +45,7 @@ import torch
 
 from ganzoo.readers.base import ForeignCheckpoint, NetworkSpec
 from ganzoo._build import check_state_dict, format_names
-from ganzoo.readers.state_dict import expected_state_shapes, fit_channel_base_max
+from ganzoo.architectures.stylegan2.state_dict import expected_state_shapes, fit_channel_base_max
 from ganzoo.errors import ConversionError
 
 FORMAT = "stylegan2-tf-pkl"
