@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ganzoo.architectures import architecture_names  # names only: reading the registry needs no torch
+from ganzoo.architectures import BUILTIN_FORMATS, architecture_names  # names only: reading the registry needs no torch
 from ganzoo.errors import RegistryError, UnknownModelError
 
 if sys.version_info >= (3, 11):
@@ -41,7 +41,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 #: Foreign formats an upstream artifact may have (the readers of ``ganzoo.readers``).
-ARTIFACT_FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt", "gan-stability-pt", "biggan-pytorch")
+ARTIFACT_FORMATS = BUILTIN_FORMATS
 #: Network roles a checkpoint may include.
 ROLES = ("G_ema", "G", "D")
 REGISTRY_PATH_ENV = "GANZOO_REGISTRY_PATH"

@@ -60,6 +60,8 @@ __all__ = [
 ROLES = ("G_ema", "G", "D")
 #: The suffixes of :meth:`Architecture.export`'s single file.
 EXPORT_SUFFIXES = (".pt", ".pth")
+#: The family ``ganzoo pretrain`` builds from random init (its settings: ``--z-dim``, ``--channel-base``, ...).
+DEFAULT_ARCHITECTURE = "stylegan2"
 # The built-in architectures and the subpackage whose import registers each: names are known
 # without importing anything (the registry validates its entries without torch).
 _BUILTIN_MODULES = {
@@ -71,6 +73,10 @@ _BUILTIN_MODULES = {
     "gpgan": "ganzoo.architectures.gpgan",
     "gpgan-adafm": "ganzoo.architectures.gpgan",
 }
+
+# The upstream formats the built-in families read (their readers' names): the registry checks
+# its entries' artifacts against them without importing torch.
+BUILTIN_FORMATS = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt", "gan-stability-pt", "biggan-pytorch")
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,9 @@ class Architecture:
     #: (:data:`~ganzoo.train.loop.FAMILY_OPTIONS`, e.g. BigGAN's ``G_ortho``) that its
     #: :meth:`objective` reads; training refuses them set for a family that does not list them.
     objective_options: tuple[str, ...] = ()
+    #: Whether training compiles this family's networks on its own (long CPU runs; the
+    #: compiled networks verified against eager ones in tests/test_compile.py).
+    compile_verified: bool = False
 
     def require(self, what: str, recipe: str | None = None) -> None:
         """Refuses, in one line, work this family does not support (``what``: ``"finetune"``,

@@ -41,8 +41,6 @@ from ganzoo.train.loss import PHASES, AnchorPenalty, ChunkStats, Objective
 # default of 100 kimg itself) stay on the eager reference path.
 COMPILE_MIN_KIMG = 100.0
 COMPILE_MIN_RESOLUTION = 32
-# Architectures whose networks are compiled automatically (verified against eager: tests/test_compile.py).
-_AUTO_COMPILE_ARCHITECTURES = ("stylegan2",)
 
 
 #: :class:`TrainingOptions` fields that only some families' objectives read (off at their default,
@@ -378,7 +376,7 @@ class Trainer:
         opts = self.options
         wanted = opts.compile
         if wanted is None:
-            wanted = (self.device.type == "cpu" and self.architecture.name in _AUTO_COMPILE_ARCHITECTURES
+            wanted = (self.device.type == "cpu" and self.architecture.compile_verified
                       and self.meta.resolution >= COMPILE_MIN_RESOLUTION and opts.total_kimg > COMPILE_MIN_KIMG)  # fmt: skip
         done = False
         if wanted:

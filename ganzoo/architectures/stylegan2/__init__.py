@@ -33,6 +33,7 @@ class StyleGAN2(Architecture):
     recipes = ("full", "freezed", "adafm", "scratch")
     mergeable = True
     formats = ("stylegan2-ada-pkl", "stylegan2-tf-pkl", "state-dict-pt")
+    compile_verified = True
     state_dict_hint = "a generator has mapping.* and synthesis.* tensors, a discriminator b4.conv.weight or b4.out.weight"
 
     def readers(self) -> Sequence[Reader]:
@@ -145,6 +146,7 @@ class StyleGAN2AdaFM(StyleGAN2):
     name = ADAFM_NAME
     generator_class = AdaFMGenerator
     formats = ()  # made by the adafm recipe, never read from upstream files
+    compile_verified = False
     def for_upload(self, gan: Any) -> tuple[Any, list[str]]:
         return fold_for_upload(gan)
 

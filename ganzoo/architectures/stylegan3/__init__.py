@@ -46,6 +46,7 @@ class StyleGAN3(StyleGAN2):
     recipes = ("full", "freezed", "adafm", "scratch")
     mergeable = True
     formats = ("stylegan2-ada-pkl",)  # NVIDIA's persistence pickles, recognized by SynthesisInput
+    compile_verified = False
 
     def metadata(self, generator_kwargs: dict, class_names: Sequence[str] | None = None) -> Any:
         return dataclasses.replace(super().metadata(generator_kwargs, class_names), noise=False)
