@@ -208,19 +208,59 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
     Returns:
         A ``huggingface_hub.ModelCard``.
     """
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    # Lazy: `ganzoo list` and `info` import this module (through the Hub layer) without huggingface_hub.
+    from huggingface_hub import ModelCard
 
     from ganzoo.resources import card_files
 
     if entry is None:
-        source = config.get("source") or {}
-        if isinstance(source, dict) and isinstance(source.get("registry"), str) and not config.get("lineage"):
-            entry = find_entry(source["registry"])
+        entry = _source_entry(config)
     ancestors = _ancestor_entries(config, entry)
     # The neutral metadata block (config format 2); format 1 and entry placeholders: the kwargs.
     generator = config.get("generator") or {}
     metadata = config.get("metadata") or {}
     c_dim = metadata.get("num_classes", generator.get("c_dim", entry.c_dim if entry else None))
+    license_fields = _license_fields(config, entry)
+    metric_rows = _metrics(config, entry)
+    name = repo_id.split("/")[-1] if repo_id else (entry.name if entry else (name or "ganzoo-checkpoint"))
+    merged = _merged_sources(config)
+    template = card_files().joinpath("model_card.md").read_text(encoding="utf-8")
+    return ModelCard.from_template(
+        _card_data(config, entry, ancestors, c_dim, name, metric_rows, license_fields),
+        template_str=template,
+        title=entry.title if entry else (_merge_title(config) if merged and not repo_id else name),
+        description=_description(config, entry, merged),
+        file_rows=[{"file": f, "role": ROLE_OF_FILE.get(f, "weights")} for f in sorted(config.get("files") or {})],
+        resolution=metadata.get("resolution", generator.get("img_resolution", entry.resolution if entry else None)),
+        c_dim=c_dim,
+        load_name=repo_id or (entry.name if entry else name),
+        pullable=bool(repo_id or entry),
+        example_class=(_example_class(config, c_dim) if c_dim else None),
+        samples_file=samples_file,
+        metric_rows=metric_rows,
+        lineage_lines=_lineage_lines(config, entry, repo_id),
+        notes=entry.notes if entry else "",
+        ancestors=_ancestor_rows(ancestors, name, license_fields),
+        architecture=config["architecture"],
+        weights_sentence=_weights_sentence(config["architecture"]),
+        truncation=bool(metadata.get("truncation", True)),
+        filter_diversity=filter_diversity,
+    )
+
+
+def _source_entry(config: dict) -> Entry | None:
+    """The registry entry a checkpoint is, unchanged: its ``source``'s, when it has no lineage."""
+    source = config.get("source") or {}
+    if isinstance(source, dict) and isinstance(source.get("registry"), str) and not config.get("lineage"):
+        return find_entry(source["registry"])
+    return None
+
+
+def _card_data(config: dict, entry: Entry | None, ancestors: list[Entry], c_dim: int | None, name: str,
+               metric_rows: list[dict], license_fields: tuple[str, str | None, str | None]):  # fmt: skip
+    """The card's YAML front matter, a ``huggingface_hub.ModelCardData``."""
+    from huggingface_hub import EvalResult, ModelCardData  # lazy: see render_card
+
     # The Hub's pipeline for GANs is unconditional-image-generation (it has none for class labels
     # as input); class-conditional models say so in their tags.
     task = PIPELINE_TAG
@@ -228,19 +268,12 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
     tags += _recipes(config)
     for ancestor in ancestors:
         tags += list(ancestor.tags)
-    dataset_ids = []
-    for ancestor in ancestors:
-        # Hub dataset ids where known; else a slug of the name (the field holds ids, not prose).
-        dataset_ids.append(ancestor.dataset.hub_id or slug(ancestor.dataset.name))
+    # Hub dataset ids where known; else a slug of the name (the field holds ids, not prose).
+    dataset_ids = [ancestor.dataset.hub_id or slug(ancestor.dataset.name) for ancestor in ancestors]
     base_models = [a.hub.repo for a in ancestors if entry is None or a.name != entry.name]
     for step in config.get("lineage") or []:
         if isinstance(step, dict) and isinstance(step.get("repo"), str) and step["repo"] not in base_models:
             base_models.append(step["repo"])
-    license_id, license_name, license_link = _license_fields(config, entry)
-    metric_rows = _metrics(config, entry)
-    local_name = name
-    name = repo_id.split("/")[-1] if repo_id else (entry.name if entry else (local_name or "ganzoo-checkpoint"))
-    merged = _merged_sources(config)
     eval_results = [
         EvalResult(task_type=task, dataset_type=slug(m["dataset"] or (entry.dataset.name if entry else "unknown")),
                    dataset_name=m["dataset"] or (entry.dataset.name if entry else "unknown"),
@@ -248,7 +281,8 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
                    source_name=m["source"] if m.get("source_url") else None, source_url=m.get("source_url"))  # fmt: skip
         for m in metric_rows
     ]
-    card_data = ModelCardData(
+    license_id, license_name, license_link = license_fields
+    return ModelCardData(
         library_name="ganzoo",
         license=license_id,
         license_name=license_name,
@@ -260,54 +294,40 @@ def render_card(config: dict, repo_id: str | None = None, entry: Entry | None = 
         model_name=name if eval_results else None,  # only meaningful as the model-index name
         eval_results=eval_results or None,
     )
-    files = config.get("files") or {}
-    title = entry.title if entry else (_merge_title(config) if merged and not repo_id else name)
+
+
+def _description(config: dict, entry: Entry | None, merged: list[tuple[str, str]]) -> str:
+    """The card's first paragraph: what the checkpoint is."""
     if entry:
-        description = (f"{entry.title}, converted to the ganzoo format from the release of "
-                       f"*{entry.paper.title}* ({entry.paper.venue or entry.paper.year}). "
-                       f"Trained on {entry.dataset.name}"
-                       f"{f' ({entry.dataset.size:,} images)' if entry.dataset.size else ''}.")  # fmt: skip
-    elif merged:
-        description = (f"A class-conditional GAN made by `ganzoo merge` from {len(merged)} pretrained GANs, one class "
-                       f"per source ({', '.join(f'`{cls}`' for _, cls in merged)}), without their training data; "
-                       f"the lineage below says how.")  # fmt: skip
-    else:
-        description = f"A GAN checkpoint in the ganzoo format ({config['architecture']})."
-    ancestor_rows = [
+        return (f"{entry.title}, converted to the ganzoo format from the release of "
+                f"*{entry.paper.title}* ({entry.paper.venue or entry.paper.year}). "
+                f"Trained on {entry.dataset.name}"
+                f"{f' ({entry.dataset.size:,} images)' if entry.dataset.size else ''}.")  # fmt: skip
+    if merged:
+        return (f"A class-conditional GAN made by `ganzoo merge` from {len(merged)} pretrained GANs, one class "
+                f"per source ({', '.join(f'`{cls}`' for _, cls in merged)}), without their training data; "
+                f"the lineage below says how.")  # fmt: skip
+    return f"A GAN checkpoint in the ganzoo format ({config['architecture']})."
+
+
+def _ancestor_rows(ancestors: list[Entry], name: str,
+                   license_fields: tuple[str, str | None, str | None]) -> list[dict]:  # fmt: skip
+    """The license and citation of every ancestor (of the checkpoint itself when it has none)."""
+    rows = [
         {"name": a.name, "license": a.license_name if a.license == "other" else a.license, "license_url": a.license_url,
          "paper": a.paper.title, "paper_url": a.paper.url, "bibtex": a.paper.bibtex.strip()}
         for a in ancestors
     ]  # fmt: skip
     seen_bibtex: set[str] = set()
-    for row in ancestor_rows:  # one citation per paper (merged sources often share one)
+    for row in rows:  # one citation per paper (merged sources often share one)
         if row["bibtex"] in seen_bibtex:
             row["bibtex"] = ""
         seen_bibtex.add(row["bibtex"])
-    if not ancestor_rows:
-        ancestor_rows = [{"name": name, "license": license_name or license_id, "license_url": license_link or "",
-                          "paper": "", "paper_url": "", "bibtex": ""}]  # fmt: skip
-    template = card_files().joinpath("model_card.md").read_text(encoding="utf-8")
-    return ModelCard.from_template(
-        card_data,
-        template_str=template,
-        title=title,
-        description=description,
-        file_rows=[{"file": f, "role": ROLE_OF_FILE.get(f, "weights")} for f in sorted(files)],
-        resolution=metadata.get("resolution", generator.get("img_resolution", entry.resolution if entry else None)),
-        c_dim=c_dim,
-        load_name=repo_id or (entry.name if entry else name),
-        pullable=bool(repo_id or entry),
-        example_class=(_example_class(config, c_dim) if c_dim else None),
-        samples_file=samples_file,
-        metric_rows=metric_rows,
-        lineage_lines=_lineage_lines(config, entry, repo_id),
-        notes=entry.notes if entry else "",
-        ancestors=ancestor_rows,
-        architecture=config["architecture"],
-        weights_sentence=_weights_sentence(config["architecture"]),
-        truncation=bool(metadata.get("truncation", True)),
-        filter_diversity=filter_diversity,
-    )
+    if not rows:
+        license_id, license_name, license_link = license_fields
+        rows = [{"name": name, "license": license_name or license_id, "license_url": license_link or "",
+                 "paper": "", "paper_url": "", "bibtex": ""}]  # fmt: skip
+    return rows
 
 
 def _weights_sentence(name: str) -> str:
