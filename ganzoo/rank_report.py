@@ -29,7 +29,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganzoo.metrics.evaluate import Candidate
-    from ganzoo.ranking import RankResult
+    from ganzoo.ranking import RankedCandidate, RankResult
 
 __all__ = ["REPORT_SUFFIXES", "render_report", "write_report"]
 
@@ -176,88 +176,107 @@ def render_report(result: RankResult, candidates: Mapping[str, Candidate] | None
                   device: str = "cpu") -> str:  # fmt: skip
     """The report page as a string (see :func:`write_report`)."""
     candidates = candidates or {}
-    extractor = result.feature_extractor
-    sort = result.metric
-    parts: list[str] = []
-    add = parts.append
-    title = f"ganzoo rank: {result.target}"
-    add("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n"
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n")  # fmt: skip
-    add(f"<h1>Source checkpoints for <code>{_e(result.target)}</code></h1>\n")
-    add(f"<p class=\"meta\">{_e(result.num_target)} target images at {_e(result.target_resolution)}px; "
-        f"feature extractor <b>{_e(extractor)}</b>; regime {_e(result.regime)}; "
-        f"N={_e(result.num_gen)} samples per candidate from seed {_e(result.seed)}; "
-        f"sorted by <b>{_e(sort.upper() if sort in ('fid', 'kid') else sort)}</b> "
-        f"({'higher' if sort in _HIGHER_IS_BETTER else 'lower'} is better).</p>\n")  # fmt: skip
-
+    parts = [_head(result)]
     # The recommendation first: it is what the page is for.
-    add("<div class=\"recommend\" id=\"recommendation\">")
-    if result.recommended:
-        add(f"Recommended source: <b class=\"recommended\">{_e(result.recommended)}</b><br>")
-    else:
-        add("No recommendation: no candidate could be scored.<br>")
-    add(f"Recipe hint: <code class=\"recipe\">{_e(result.recipe_hint)}</code></div>\n")
+    parts.append(_recommendation(result))
+    parts.append(_target_section(result, num_thumbnails))
+    # The table's summary, then one section per candidate, in the same (ranking) order.
+    parts.append(_summary_table(result))
+    parts.append("<h2>Candidates</h2>\n")
+    for position, row in enumerate(result.candidates, 1):
+        parts.append(_candidate_section(result, position, row, candidates.get(row.name), num_samples, device))
+    if result.notes:
+        parts.append("<h2>Notes</h2>\n<ul>\n" + "".join(f"<li class=\"note\">{_e(text)}</li>\n" for text in result.notes)
+                     + "</ul>\n")  # fmt: skip
+    parts.append("<p class=\"small\">Made by ganzoo rank (Grigoryev et al., ICLR 2022: the distance between the target "
+                 "and each candidate's samples predicts the best source for finetuning).</p>\n</body>\n</html>\n")  # fmt: skip
+    return "".join(parts)
 
-    add("<h2>Target</h2>\n")
+
+def _head(result: RankResult) -> str:
+    """The page's head (title, style, the policy that it loads nothing), heading and settings."""
+    sort = result.metric
+    title = f"ganzoo rank: {result.target}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n"
+            f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"<h1>Source checkpoints for <code>{_e(result.target)}</code></h1>\n"
+            f"<p class=\"meta\">{_e(result.num_target)} target images at {_e(result.target_resolution)}px; "
+            f"feature extractor <b>{_e(result.feature_extractor)}</b>; regime {_e(result.regime)}; "
+            f"N={_e(result.num_gen)} samples per candidate from seed {_e(result.seed)}; "
+            f"sorted by <b>{_e(sort.upper() if sort in ('fid', 'kid') else sort)}</b> "
+            f"({'higher' if sort in _HIGHER_IS_BETTER else 'lower'} is better).</p>\n")  # fmt: skip
+
+
+def _recommendation(result: RankResult) -> str:
+    """The recommended source (or why there is none) and the recipe hint."""
+    if result.recommended:
+        recommended = f"Recommended source: <b class=\"recommended\">{_e(result.recommended)}</b><br>"
+    else:
+        recommended = "No recommendation: no candidate could be scored.<br>"
+    return (f"<div class=\"recommend\" id=\"recommendation\">{recommended}"
+            f"Recipe hint: <code class=\"recipe\">{_e(result.recipe_hint)}</code></div>\n")  # fmt: skip
+
+
+def _target_section(result: RankResult, num_thumbnails: int) -> str:
+    """Thumbnails of the target's images and what they are."""
+    parts = ["<h2>Target</h2>\n"]
     thumbs, thumbs_text = _target_thumbnails(result, num_thumbnails)
     if thumbs is not None:
         grid = _grid(thumbs, 8, THUMB_TILE)
-        add(f"<img class=\"grid target\" alt=\"target images\" src=\"{_png_uri(grid)}\" "
-            f"width=\"{_display_width(grid, minimum=400, maximum=800)}\">\n")  # fmt: skip
-    add(f"<p class=\"small\">{_e(thumbs_text)}</p>\n")
+        parts.append(f"<img class=\"grid target\" alt=\"target images\" src=\"{_png_uri(grid)}\" "
+                     f"width=\"{_display_width(grid, minimum=400, maximum=800)}\">\n")  # fmt: skip
+    parts.append(f"<p class=\"small\">{_e(thumbs_text)}</p>\n")
+    return "".join(parts)
 
-    # The table's summary, then one section per candidate, in the same (ranking) order.
-    add("<h2>Ranking</h2>\n<table class=\"summary\">\n<tr><th>#</th><th>candidate</th>")
+
+def _summary_table(result: RankResult) -> str:
+    """Every candidate's scores in one table, in the ranking's order."""
+    parts = ["<h2>Ranking</h2>\n<table class=\"summary\">\n<tr><th>#</th><th>candidate</th>"]
     for key, label, _, higher in _SCORES:
-        star = "*" if key == sort else ""
-        add(f"<th>{_e(label)} {'↑' if higher else '↓'}{star}</th>")
-    add("<th>features</th></tr>\n")
+        star = "*" if key == result.metric else ""
+        parts.append(f"<th>{_e(label)} {'↑' if higher else '↓'}{star}</th>")
+    parts.append("<th>features</th></tr>\n")
     for position, row in enumerate(result.candidates, 1):
-        add(f"<tr><td>{position}</td><td>{_e(row.name)}</td>")
+        parts.append(f"<tr><td>{position}</td><td>{_e(row.name)}</td>")
         for key, _, digits, _ in _SCORES:
-            add(f"<td>{_e(_fmt(row.value(key), digits)) or '–'}</td>")
-        add(f"<td>{_e(row.features_from or '–')}</td></tr>\n")
-    add("</table>\n")
+            parts.append(f"<td>{_e(_fmt(row.value(key), digits)) or '–'}</td>")
+        parts.append(f"<td>{_e(row.features_from or '–')}</td></tr>\n")
+    parts.append("</table>\n")
+    return "".join(parts)
 
-    add("<h2>Candidates</h2>\n")
-    for position, row in enumerate(result.candidates, 1):
-        best = row.name == result.recommended
-        add(f"<section class=\"candidate{' best' if best else ''}\" id=\"candidate-{position}\" "
-            f"data-rank=\"{position}\" data-name=\"{_e(row.name)}\">\n<div class=\"samples\">")  # fmt: skip
-        images, sampled = _candidate_samples(row.name, candidates.get(row.name), result.seed, num_samples, device)
-        if images is not None:
-            grid = _grid(images, 4, SAMPLE_TILE)
-            add(f"<img class=\"grid\" alt=\"samples of {_e(row.name)}\" src=\"{_png_uri(grid)}\" "
-                f"width=\"{_display_width(grid)}\">")  # fmt: skip
-        else:
-            add("<div class=\"nosamples\">no samples</div>")
-        add(f"<div class=\"small\" style=\"max-width: 420px\">{_e(sampled)}</div></div>\n<div class=\"scores\">")
-        add(f"<h3>#{position} {_e(row.name)}{' — recommended' if best else ''}</h3>\n<table>")
-        for key, label, digits, higher in _SCORES:
-            value = _fmt(row.value(key), digits)
-            shown = _e(value) if value else "<span class=\"missing\">not computed</span>"
-            add(f"<tr><td>{_e(label)} {'↑' if higher else '↓'}{' (sort key)' if key == sort else ''}</td>"
-                f"<td class=\"v\">{shown}</td></tr>")  # fmt: skip
-        add("</table>\n")
-        if row.features_from:
-            source = _FEATURES_FROM.get(row.features_from, row.features_from).format(extractor=extractor)
-            count = f"{row.num_samples} " if row.num_samples is not None else ""
-            add(f"<p class=\"small\">features: {_e(count)}{_e(source)}; extractor {_e(extractor)}"
-                f"{'; resolution ' + _e(row.resolution) + 'px' if row.resolution else ''}</p>\n")  # fmt: skip
-        else:
-            add("<p class=\"small\">features: none (not scored)</p>\n")
-        for text in row.notes:
-            add(f"<p class=\"note\">note: {_e(text)}</p>\n")
-        add("</div>\n</section>\n")
 
-    if result.notes:
-        add("<h2>Notes</h2>\n<ul>\n")
-        for text in result.notes:
-            add(f"<li class=\"note\">{_e(text)}</li>\n")
-        add("</ul>\n")
-    add("<p class=\"small\">Made by ganzoo rank (Grigoryev et al., ICLR 2022: the distance between the target and "
-        "each candidate's samples predicts the best source for finetuning).</p>\n</body>\n</html>\n")  # fmt: skip
+def _candidate_section(result: RankResult, position: int, row: RankedCandidate, candidate: Candidate | None,
+                       num_samples: int, device: str) -> str:  # fmt: skip
+    """One candidate: a grid of its first samples beside its scores, features and notes."""
+    best = row.name == result.recommended
+    parts = [f"<section class=\"candidate{' best' if best else ''}\" id=\"candidate-{position}\" "
+             f"data-rank=\"{position}\" data-name=\"{_e(row.name)}\">\n<div class=\"samples\">"]  # fmt: skip
+    images, sampled = _candidate_samples(row.name, candidate, result.seed, num_samples, device)
+    if images is not None:
+        grid = _grid(images, 4, SAMPLE_TILE)
+        parts.append(f"<img class=\"grid\" alt=\"samples of {_e(row.name)}\" src=\"{_png_uri(grid)}\" "
+                     f"width=\"{_display_width(grid)}\">")  # fmt: skip
+    else:
+        parts.append("<div class=\"nosamples\">no samples</div>")
+    parts.append(f"<div class=\"small\" style=\"max-width: 420px\">{_e(sampled)}</div></div>\n<div class=\"scores\">")
+    parts.append(f"<h3>#{position} {_e(row.name)}{' — recommended' if best else ''}</h3>\n<table>")
+    for key, label, digits, higher in _SCORES:
+        value = _fmt(row.value(key), digits)
+        shown = _e(value) if value else "<span class=\"missing\">not computed</span>"
+        parts.append(f"<tr><td>{_e(label)} {'↑' if higher else '↓'}{' (sort key)' if key == result.metric else ''}</td>"
+                     f"<td class=\"v\">{shown}</td></tr>")  # fmt: skip
+    parts.append("</table>\n")
+    extractor = result.feature_extractor
+    if row.features_from:
+        source = _FEATURES_FROM.get(row.features_from, row.features_from).format(extractor=extractor)
+        count = f"{row.num_samples} " if row.num_samples is not None else ""
+        parts.append(f"<p class=\"small\">features: {_e(count)}{_e(source)}; extractor {_e(extractor)}"
+                     f"{'; resolution ' + _e(row.resolution) + 'px' if row.resolution else ''}</p>\n")  # fmt: skip
+    else:
+        parts.append("<p class=\"small\">features: none (not scored)</p>\n")
+    parts += [f"<p class=\"note\">note: {_e(text)}</p>\n" for text in row.notes]
+    parts.append("</div>\n</section>\n")
     return "".join(parts)
 
 
