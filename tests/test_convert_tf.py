@@ -324,7 +324,7 @@ CASES = [
 
 @pytest.mark.parametrize("family, g_kwargs, d_kwargs", CASES)
 def test_tf_layout_round_trip(family, g_kwargs, d_kwargs):
-    from ganzoo.architectures.stylegan2.tf_pickle import discriminator_kwargs_from_tf, generator_kwargs_from_tf
+    from ganzoo.architectures.stylegan2.tf_kwargs import discriminator_kwargs_from_tf, generator_kwargs_from_tf
 
     torch.manual_seed(0)
     g_init, _ = generator_kwargs_from_tf(g_kwargs, family, {}, "case")
