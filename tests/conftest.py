@@ -69,9 +69,9 @@ def _fresh_hub_reachability():
     (a loopback port found dead in one test may serve a mirror in the next)."""
     import sys
 
-    hub = sys.modules.get("ganzoo.hub")
-    if hub is not None:
-        hub.forget_reachability()
+    reachability = sys.modules.get("ganzoo.hub.reachability")
+    if reachability is not None:
+        reachability.forget_reachability()
 
 
 @pytest.fixture(autouse=True)

@@ -448,7 +448,7 @@ def test_xet_uploads_are_refused_and_ganzoo_push_does_not_send_them(env, tmp_pat
 def test_an_invalid_card_is_refused_before_any_upload(env, tmp_path, monkeypatch):
     checkpoint = tiny_gan(seed=17).save(tmp_path / "card")
     upload = publish.prepare_upload(checkpoint, samples=False)
-    monkeypatch.setattr(hub, "render_card", lambda *args, **kwargs: "---\nlicense: [unclosed\n---\ntext\n")
+    monkeypatch.setattr(hub.pushing, "render_card", lambda *args, **kwargs: "---\nlicense: [unclosed\n---\ntext\n")
     before = len(env["writer"].requests)
     with pytest.raises(DownloadError, match="Invalid metadata in README.md.*HTTP 400"):
         hub.push(upload, f"{ORG}/card")

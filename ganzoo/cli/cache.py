@@ -112,7 +112,7 @@ def _human(size: int) -> str:
 def list_command(json_out: Optional[str] = json_option("the sections and their sizes")) -> None:
     """Show what ganzoo's cache holds, section by section, with sizes."""
     from ganzoo._io import cache_home
-    from ganzoo.hub import hub_cache_dir
+    from ganzoo.hub.settings import hub_cache_dir
 
     as_json = json_output(json_out)
     root = cache_home().expanduser()

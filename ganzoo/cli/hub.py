@@ -38,7 +38,7 @@ def mirror(
     org: Optional[str] = typer.Option(None, "--org", help="Organisation to file them under (default: the registry's)."),
 ) -> None:
     """Write checkpoints as git repos for a self-hosted Hub mirror (air-gapped clusters)."""
-    from ganzoo.hub import mirror as mirror_fn
+    from ganzoo.hub.mirroring import mirror as mirror_fn
 
     for path in mirror_fn(sources, to, org=org):
         wrote(path)  # paths are copied: no line breaks

@@ -181,7 +181,7 @@ def convert(
     if as_name is not None:
         if out_dir is not None or config is not None:
             raise GanzooError("convert --as NAME takes no OUT_DIR or --config: the registry entry says where and how")
-        from ganzoo.hub import register_converted
+        from ganzoo.hub.converting import register_converted
 
         path = register_converted(src, as_name)
         console.print(f"registered [bold]{src}[/] as [bold]{as_name}[/] -> {path}", soft_wrap=True)

@@ -135,7 +135,8 @@ def fetch_weights(spec: WeightsFile, progress: bool = True) -> Path:
         ChecksumMismatchError: a delivered file did not match ``spec.sha256`` (it is removed).
     """
     from ganzoo.download import download_url, root_cause
-    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_offline, hub_unreachable
+    from ganzoo.hub.reachability import hub_unreachable
+    from ganzoo.hub.settings import hub_cache_dir, hub_endpoint, hub_offline
 
     named = re.fullmatch(r".*-([0-9a-f]{8,})\.\w+", spec.filename)
     if named and not spec.sha256.startswith(named.group(1)):
@@ -417,7 +418,8 @@ def _timm_weights(model_name: str, config: dict, progress: bool) -> tuple[Path, 
     """Fetches a timm model's ``model.safetensors`` from its Hub repo; verifies its sha256."""
     from ganzoo._io import sha256_file
     from ganzoo.download import root_cause
-    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_local_only
+    from ganzoo.hub.reachability import hub_local_only
+    from ganzoo.hub.settings import hub_cache_dir, hub_endpoint
 
     repo = config.get("hf_hub_id")
     if not repo:
