@@ -110,8 +110,8 @@ def test_renamed_options_and_their_old_spellings(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "warning: --target is deprecated in finetune; use --ada-target",
         "warning: --mirror is deprecated in finetune; use --xflip"]  # fmt: skip
-    assert [(c["target"], c["mirror"]) for c in calls] == [(0.7, True), (0.7, True)]
-    assert main(base) == 0 and (calls[-1]["target"], calls[-1]["mirror"]) == (None, False)
+    assert [(c["options"].target, c["options"].mirror) for c in calls] == [(0.7, True), (0.7, True)]
+    assert main(base) == 0 and (calls[-1]["options"].target, calls[-1]["options"].mirror) == (None, False)
     assert main(base + ["--target", "0.7", "--ada-target", "0.5"]) == 1
     err = capsys.readouterr().err
     assert "--target is the old spelling of --ada-target; give only --ada-target" in err.splitlines()[-1]

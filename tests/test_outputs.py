@@ -382,7 +382,7 @@ def test_training_runs_check_out_before_the_work(tmp_path, ckpt, target, read_on
     (tmp_path / "used" / "x").write_text("x")
     with pytest.raises(OutputError, match="not empty .choose another --out, or continue it with --resume"):
         runner.finetune(ckpt, target, tmp_path / "used", kimg=0.01)
-    monkeypatch.setattr(sys.modules["ganzoo.cocktail"], "load_sources", lambda *a, **k: pytest.fail("sources loaded before --out was checked"))
+    monkeypatch.setattr(sys.modules["ganzoo.cocktail.stages"], "load_sources", lambda *a, **k: pytest.fail("sources loaded before --out was checked"))
     with pytest.raises(OutputError, match="duo: cannot write"):
         merge([str(ckpt), str(ckpt)], ro / "duo", root_kimg=0.01, merge_kimg=0.01)
 

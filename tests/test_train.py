@@ -16,7 +16,7 @@ from ganzoo.cli import main
 from ganzoo.errors import DatasetError, GanzooError
 from ganzoo.architectures import get_architecture
 from ganzoo.architectures.stylegan2.adafm import AdaFMGenerator, fold_adafm
-from ganzoo.train import runner
+from ganzoo.train import rundir
 from ganzoo.train.dataset import load_training_images
 from ganzoo.train.loop import Trainer, TrainingOptions
 from ganzoo.train.loss import ChunkStats
@@ -226,15 +226,15 @@ def test_cli_finetune_and_resume(source, tmp_path, capsys):
 
 def test_a_crash_while_writing_a_snapshot_leaves_no_partial_snapshot(source, data, tmp_path, monkeypatch):
     out = _short(source, data, tmp_path / "run", kimg=0.008)
-    real_save = runner.save_file
+    real_save = rundir.save_file
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # the process is killed half way through writing
 
-    monkeypatch.setattr(runner, "save_file", crash)
+    monkeypatch.setattr(rundir, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
         finetune(resume=out, data=data, kimg=0.016, progress=False)
-    monkeypatch.setattr(runner, "save_file", real_save)
+    monkeypatch.setattr(rundir, "save_file", real_save)
     snaps = sorted(p.name for p in (out / "snapshots").iterdir())
     assert snaps == ["snapshot-0000000000", "snapshot-0000000008"]  # no partial or temporary folder left
     assert latest_snapshot(out).name == "snapshot-0000000008"

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 import ganzoo
 from ganzoo.cli import main
 from ganzoo.errors import GanzooError
-from ganzoo.train import checks, runner
+from ganzoo.train import checks, rundir, runner
 from ganzoo.train.loop import Trainer
 from ganzoo.train.runner import finetune, latest_snapshot
 from helpers import random_images, tiny_gan
@@ -142,7 +142,7 @@ def test_metrics_whose_extractor_weights_cannot_be_had_stop_before_training(setu
 def test_too_few_images_for_a_metric_is_refused_before_training(setup, tmp_path, monkeypatch):
     src, _ = setup
     random_images(tmp_path / "three", 3, seed=5)
-    monkeypatch.setattr(runner, "_loop", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(runner, "run_loop", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(GanzooError, match="pr needs at least 4 real images, the data has 3"):
         finetune(src, tmp_path / "three", tmp_path / "run", metrics=["pr"], batch=4, progress=False,
                  metrics_options={"feature_extractor": "pixels@4"})  # fmt: skip
@@ -286,7 +286,7 @@ def test_a_metric_failing_at_a_snapshot_keeps_the_snapshot(source, setup, tmp_pa
     def fail(*args, **kwargs):
         raise GanzooError("the metrics could not run")
 
-    monkeypatch.setattr(runner, "_compute_metrics", fail)
+    monkeypatch.setattr(rundir, "_compute_metrics", fail)
     out = tmp_path / "run"
     with pytest.raises(GanzooError, match=r"could not run \(the snapshot at 0.004 kimg was written without metrics"):
         finetune(source, imgs, out, kimg=0.008, batch=4, snap=0.004, progress=False, metrics=["kid"],
@@ -301,7 +301,7 @@ def test_a_metric_failing_at_a_snapshot_keeps_the_snapshot(source, setup, tmp_pa
 def test_merge_refuses_bad_settings_and_an_unavailable_eval_extractor_before_any_stage(tmp_path, capsys, monkeypatch):
     import importlib
 
-    merge_module = importlib.import_module("ganzoo.cocktail")
+    merge_module = importlib.import_module("ganzoo.cocktail.stages")
     red, blue = tmp_path / "red", tmp_path / "blue"
     tiny_gan(seed=1).save(red)
     tiny_gan(seed=2).save(blue)

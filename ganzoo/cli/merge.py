@@ -40,16 +40,15 @@ def merge_command(
     """Merge pretrained GANs into one class-conditional GAN (GAN Cocktail: rooting, averaging, union fine-tuning)."""
     from ganzoo.cocktail import SUMMARY_FILE, merge
     from ganzoo.train.checks import check_device
+    from ganzoo.train.options import FinetuneOptions
 
     check_device(device)  # one line before any work (stage 1 would otherwise train first)
     as_json = json_output(json_out)
     names = [n.strip() for n in class_names.split(",")] if class_names is not None else None
-    engine = {"device": device} if device != "cpu" else {}
-    if snap is not None:
-        engine["snap"] = snap
-    path = merge(sources, out, root=root, root_kimg=root_kimg, merge_kimg=merge_kimg, batch=batch, seed=seed, aug=aug,
-                 resume=resume, method=method, eval=evaluate, num_gen=num_gen, progress=not as_json.stdout,
-                 class_names=names, eval_options={"feature_extractor": feature_extractor}, **engine)  # fmt: skip
+    options = FinetuneOptions(batch=batch, seed=seed, aug=aug, snap=snap, device=device, progress=not as_json.stdout)
+    path = merge(sources, out, root=root, root_kimg=root_kimg, merge_kimg=merge_kimg, options=options, resume=resume,
+                 method=method, eval=evaluate, num_gen=num_gen, class_names=names,
+                 eval_options={"feature_extractor": feature_extractor})  # fmt: skip
     summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
     for name, row in summary["distances"].items():
         before = "n/a" if row.get("d(r,i)") is None else f"{row['d(r,i)']:.3f}"

@@ -58,6 +58,7 @@ def finetune(
 ) -> None:
     """Adapt a pretrained GAN to your images with a transfer recipe (StyleGAN2-ADA training)."""
     from ganzoo.train.distributed import is_rank_zero, maybe_init_distributed
+    from ganzoo.train.options import FinetuneOptions
     from ganzoo.train.runner import finetune as finetune_fn
 
     ada_target = renamed("finetune", "--target", "--ada-target", old_target, ada_target)
@@ -69,12 +70,12 @@ def finetune(
         raise GanzooError("--num-gen, --feature-extractor and --random-weights apply to --metrics; give --metrics too")
     metrics_options = {key: value for key, value in metric_settings.items() if value}  # unset: evaluate's defaults
     family_options = {"G_ortho": g_ortho} if g_ortho is not None else {}  # unset: the family's default
-    path = finetune_fn(source, data, out, recipe=recipe, kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap,
-                       metrics=names, resume=resume, freeze_d=freeze_d, general_g=general_g, general_d=general_d,
-                       adafm_variant=adafm_variant, allow_random_d=allow_random_d, resolution=resolution, mirror=xflip,
-                       p=p, aug_preset=aug_preset,
-                       gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=ada_target, device=device,
-                       metrics_options=metrics_options or None, **family_options)  # fmt: skip
+    options = FinetuneOptions(recipe=recipe, kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap, metrics=names,
+                              freeze_d=freeze_d, general_g=general_g, general_d=general_d, adafm_variant=adafm_variant,
+                              allow_random_d=allow_random_d, resolution=resolution, mirror=xflip, p=p,
+                              aug_preset=aug_preset, gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=ada_target,
+                              device=device, metrics_options=metrics_options or None, training=family_options)  # fmt: skip
+    path = finetune_fn(source, data, out, options=options, resume=resume)
     if is_rank_zero():  # under torchrun, one line, not one per process
         say(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)")
 
@@ -98,11 +99,13 @@ def pretrain(
 ) -> None:
     """Train a StyleGAN2 from random init, e.g. on privacy-free synthetic data (--data synth:primitives-ps)."""
     from ganzoo.train.distributed import is_rank_zero, maybe_init_distributed
+    from ganzoo.train.options import FinetuneOptions
     from ganzoo.train.pretrain import pretrain as pretrain_fn
 
     device = maybe_init_distributed(device)
-    path = pretrain_fn(data, out, resolution=resolution, kimg=kimg, channels=channels, aug=aug, batch=batch, seed=seed,
-                       snap=snap, resume=resume, z_dim=z_dim, w_dim=z_dim, mapping_layers=mapping_layers,
-                       channel_base=channel_base, channel_max=channel_max, device=device)  # fmt: skip
+    options = FinetuneOptions(kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap, device=device)
+    path = pretrain_fn(data, out, resolution=resolution, options=options, channels=channels, resume=resume, z_dim=z_dim,
+                       w_dim=z_dim, mapping_layers=mapping_layers, channel_base=channel_base,
+                       channel_max=channel_max)  # fmt: skip
     if is_rank_zero():
         say(f"pretrained -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)")

@@ -1,8 +1,9 @@
 """``ganzoo pretrain``: train a StyleGAN2 from random init, typically on synthetic data.
 
 A thin recipe over the training engine (:func:`ganzoo.train.runner.finetune` with the
-``scratch`` recipe): it builds the networks from architecture settings instead of a source
-checkpoint, turns augmentation off by default (synthetic data is unlimited, so D cannot
+``scratch`` recipe): it builds the networks of
+:data:`~ganzoo.architectures.DEFAULT_ARCHITECTURE` (through the architecture table) from
+architecture settings instead of a source checkpoint, turns augmentation off by default (synthetic data is unlimited, so D cannot
 overfit it), and records in the lineage what the data was. On ``synth:KIND`` data (Baek &
 Shim, CVPR 2022) the lineage says "trained on synthetic KIND, no real images".
 """
@@ -10,14 +11,17 @@ Shim, CVPR 2022) the lineage says "trained on synthetic KIND, no real images".
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ganzoo.architectures import DEFAULT_ARCHITECTURE, get_architecture
 from ganzoo.checkpoint import GAN
 from ganzoo.errors import GanzooError
 from ganzoo.train.dataset import SYNTH_PREFIX
+from ganzoo.train.options import FinetuneOptions, default_batch
 
 #: Architecture of ``ganzoo pretrain`` when none is given: a small StyleGAN2 that trains on a
 #: CPU (the paper configuration is ``channel_base=32768, channel_max=512, mapping_layers=8``).
@@ -60,15 +64,17 @@ def architecture(resolution: int, channels: int = 3, **given: int | None) -> dic
 def build_gan(resolution: int, channels: int = 3, z_dim: int | None = None, w_dim: int | None = None,
               mapping_layers: int | None = None, channel_base: int | None = None, channel_max: int | None = None,
               mbstd_group_size: int = 4) -> GAN:  # fmt: skip
-    """An untrained StyleGAN2 (G, D) with the given architecture (defaults: :data:`DEFAULT_ARCH`)."""
-    from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
-
+    """An untrained StyleGAN2 (G, D) with the given architecture (defaults: :data:`DEFAULT_ARCH`),
+    built by the classes of :data:`~ganzoo.architectures.DEFAULT_ARCHITECTURE`."""
+    family = get_architecture(DEFAULT_ARCHITECTURE)
     arch = architecture(resolution, channels, z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers,
                         channel_base=channel_base, channel_max=channel_max)  # fmt: skip
     synthesis = {"channel_base": arch["channel_base"], "channel_max": arch["channel_max"]}
-    G = Generator(arch["z_dim"], 0, arch["w_dim"], resolution, channels,
-                  mapping_kwargs={"num_layers": arch["mapping_layers"]}, synthesis_kwargs=synthesis)  # fmt: skip
-    D = Discriminator(0, resolution, channels, epilogue_kwargs={"mbstd_group_size": mbstd_group_size}, **synthesis)
+    G = family.network_class("G")(z_dim=arch["z_dim"], c_dim=0, w_dim=arch["w_dim"], img_resolution=resolution,
+                                  img_channels=channels, mapping_kwargs={"num_layers": arch["mapping_layers"]},
+                                  synthesis_kwargs=synthesis)  # fmt: skip
+    D = family.network_class("D")(c_dim=0, img_resolution=resolution, img_channels=channels,
+                                  epilogue_kwargs={"mbstd_group_size": mbstd_group_size}, **synthesis)  # fmt: skip
     return GAN(G.eval(), None, D.eval(), config={"license": OWN_LICENSE})
 
 
@@ -91,16 +97,16 @@ def pretrain(
     data: str | os.PathLike | torch.Tensor | None = None,
     out: str | os.PathLike | None = None,
     resolution: int | None = None,
-    kimg: float | None = None,
+    *,
+    options: FinetuneOptions | None = None,
     channels: int | None = None,
-    aug: str | None = None,
     resume: str | os.PathLike | None = None,
     z_dim: int | None = None,
     w_dim: int | None = None,
     mapping_layers: int | None = None,
     channel_base: int | None = None,
     channel_max: int | None = None,
-    **finetune_options: Any,
+    **settings: Any,
 ) -> Path:
     """Trains a new StyleGAN2 from random init; returns the output checkpoint directory.
 
@@ -109,48 +115,58 @@ def pretrain(
             images, or uint8 images in memory.
         out: the run directory (it becomes the checkpoint directory).
         resolution: image size (a power of two).
-        kimg: training length in thousands of images shown to D (None: 100).
+        options: the run's settings (:class:`~ganzoo.train.options.FinetuneOptions`: ``kimg``,
+            ``batch``, ``seed``, ``snap``, ``device``, ``progress``, ...); ``aug`` None is
+            ``'none'`` here (synthetic data is unlimited); the recipe is ``scratch``.
         channels: 3 (RGB; None: 3) or 1 (grayscale).
-        aug: ``'none'`` (None: ``'none'``, synthetic data is unlimited), ``'ada'`` or ``'fixed'``.
         resume: a run directory to continue (everything else comes from the run: architecture
             settings that differ from the run's are refused, as :func:`ganzoo.finetune` refuses
             its settings).
         z_dim, w_dim, mapping_layers, channel_base, channel_max: architecture
             (defaults: :data:`DEFAULT_ARCH`).
-        **finetune_options: further options of :func:`ganzoo.train.runner.finetune` (``batch``,
-            ``seed``, ``snap``, ``device``, ``progress``, ...).
+        **settings: ``FinetuneOptions`` (and ``TrainingOptions``) fields, filled in over ``options``.
 
     Raises:
+        TypeError: a keyword that is no setting, or a setting pretrain makes itself (``recipe``,
+            ``source_label``, ``lineage_notes``).
         GanzooError: missing settings, bad resolution or architecture, a size that cannot fit in
             memory (before anything is built), an existing ``out``.
     """
-    from ganzoo.train import checks
-    from ganzoo.train.runner import default_batch, finetune
+    from ganzoo.train.runner import finetune
 
-    finetune_options.setdefault("progress_label", "pretrain")
+    options = FinetuneOptions.of(options, settings, "pretrain")
+    options = replace(options, progress_label="pretrain" if options.progress_label is None else options.progress_label)
+    given = {"z_dim": z_dim, "w_dim": w_dim, "mapping_layers": mapping_layers, "channel_base": channel_base,
+             "channel_max": channel_max}  # fmt: skip
     if resume is not None:
-        _check_resume_architecture(Path(resume), resolution=resolution, channels=channels, z_dim=z_dim, w_dim=w_dim,
-                                   mapping_layers=mapping_layers, channel_base=channel_base, channel_max=channel_max)
-        return finetune(resume=resume, kimg=kimg, data=data, aug=aug, **finetune_options)
+        _check_resume_architecture(Path(resume), resolution=resolution, channels=channels, **given)
+        return finetune(resume=resume, data=data, options=options)
     if data is None or out is None or resolution is None:
         raise GanzooError("pretrain: give --data, --resolution and --out (or --resume RUN_DIR)")
+    own = sorted(set(options.keywords()) & {"recipe", "source_label", "lineage_notes"})
+    if own:
+        raise TypeError(f"pretrain() sets {', '.join(own)} itself (a run from random init: the scratch recipe)")
     channels = 3 if channels is None else channels
-    arch = architecture(resolution, channels, z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers,
-                        channel_base=channel_base, channel_max=channel_max)  # fmt: skip
-    # Before anything is built (the noise buffers alone of an absurd resolution fill the memory).
-    device = checks.check_device(finetune_options.get("device", "cpu"))
-    batch, batch_gpu = finetune_options.get("batch"), finetune_options.get("batch_gpu")
-    checks.check_settings(kimg=kimg, aug=aug, **finetune_options)  # the rest of finetune's checks, before the build
-    top = checks.channels_at(int(resolution), arch["channel_base"], arch["channel_max"])
-    chunk = int(batch_gpu or (batch or default_batch(int(resolution))) // checks.world_size())
-    checks.check_memory(int(resolution), channels, top, top, max(chunk, 1), device)
-    gan = build_gan(int(resolution), channels, z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers,
-                    channel_base=channel_base, channel_max=channel_max)  # fmt: skip
+    arch = architecture(resolution, channels, **given)
+    _check_size(int(resolution), channels, arch, options)
+    gan = build_gan(int(resolution), channels, **given)
     note = describe_data(data)
     gan.config["source"] = {"made_by": "ganzoo pretrain", "training_data": note}
-    return finetune(gan, data, out, recipe="scratch", kimg=kimg, aug="none" if aug is None else aug,
-                    source_label="random init (ganzoo pretrain)",
-                    lineage_notes=[note], **finetune_options)  # fmt: skip
+    options = replace(options, recipe="scratch", aug="none" if options.aug is None else options.aug,
+                      source_label="random init (ganzoo pretrain)", lineage_notes=[note])  # fmt: skip
+    return finetune(gan, data, out, options=options)
+
+
+def _check_size(resolution: int, channels: int, arch: dict, options: FinetuneOptions) -> None:
+    """Refuses, before anything is built, a device that is not there, settings out of range
+    and sizes that cannot fit in memory (the noise buffers alone of an absurd resolution fill it)."""
+    from ganzoo.train import checks
+
+    device = checks.check_device(options.device)
+    options.check()  # the rest of finetune's checks, before the build
+    top = checks.channels_at(resolution, arch["channel_base"], arch["channel_max"])
+    chunk = int(options.batch_gpu or (options.batch or default_batch(resolution)) // checks.world_size())
+    checks.check_memory(resolution, channels, top, top, max(chunk, 1), device)
 
 
 def _check_resume_architecture(run_dir: Path, **given: int | None) -> None:
@@ -158,7 +174,7 @@ def _check_resume_architecture(run_dir: Path, **given: int | None) -> None:
     its newest snapshot's ``config.json``), in one line naming them."""
     import json
 
-    from ganzoo.train.runner import latest_snapshot
+    from ganzoo.train.rundir import latest_snapshot
 
     given = {k: v for k, v in given.items() if v is not None}
     snapshot = latest_snapshot(run_dir)

@@ -90,28 +90,50 @@ def prepare(
         GanzooError: unknown recipe or one the architecture lacks, a source without D (and no
             ``allow_random_d``), or settings out of range.
     """
+    _check_recipe(recipe, adafm_variant)
+    source, _ = source.architecture.for_upload(source)  # any AdaFM folded into plain kernels
+    arch = source.architecture
+    arch.require("finetune", recipe)
+    notes: list[str] = []
+    settings: dict = {}
+    if recipe == "scratch":
+        G, D = arch.fresh_networks(source.G_ema, source.D, seed)
+        settings["init"] = "random"
+        return _prepared(G, _clone(G), D, settings, notes)
+    G, G_ema, D_src = _transferred(source, seed, allow_random_d, settings, notes)
+    if recipe == "full":
+        # A source trained with FreezeD carries its frozen layers in D's kwargs: unfreeze them.
+        # A family without the freezed recipe has nothing frozen and is not asked.
+        return _prepared(G, G_ema, arch.freeze_d(D_src, 0) if "freezed" in arch.recipes else _clone(D_src), settings, notes)
+    if recipe == "freezed":
+        blocks = arch.d_blocks(D_src)
+        k = default_freeze_d(arch, D_src) if freeze_d is None else int(freeze_d)
+        total = sum(n for _, n in blocks)
+        if not 0 <= k <= total:
+            raise GanzooError(f"--freeze-d {k}: the discriminator has {total} layers before its 4x4 head")
+        settings["freeze_d"] = k
+        return _prepared(G, G_ema, arch.freeze_d(D_src, k), settings, notes)
+    return _adafm(arch, G, G_ema, D_src, general_g, general_d, adafm_variant == "paper", seed, settings, notes)
+
+
+def _check_recipe(recipe: str, adafm_variant: str | None) -> None:
+    """Refuses an unknown recipe or ``adafm_variant``, and a variant for another recipe."""
     if recipe not in RECIPES:
         raise GanzooError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
     if adafm_variant is not None and adafm_variant not in ADAFM_VARIANTS:
         raise GanzooError(f"--adafm-variant {adafm_variant}: choose from {', '.join(ADAFM_VARIANTS)}")
     if adafm_variant not in (None, "keep") and recipe != "adafm":
         raise GanzooError(f"--adafm-variant {adafm_variant} applies to --recipe adafm, not {recipe}")
-    source, _ = source.architecture.for_upload(source)  # any AdaFM folded into plain kernels
-    arch = source.architecture
-    arch.require("finetune", recipe)
-    paper = recipe == "adafm" and adafm_variant == "paper"
-    notes: list[str] = []
-    settings: dict = {}
-    G_src = source.G_ema
 
-    def prepared(G: Any, G_ema: Any, D: Any) -> PreparedNetworks:
-        return PreparedNetworks(G, G_ema, D, architecture=architecture_of(G_ema, G, D), settings=settings, notes=notes)
 
-    if recipe == "scratch":
-        G, D = arch.fresh_networks(G_src, source.D, seed)
-        settings["init"] = "random"
-        return prepared(G, _clone(G), D)
+def _prepared(G: Any, G_ema: Any, D: Any, settings: dict, notes: list[str]) -> PreparedNetworks:
+    return PreparedNetworks(G, G_ema, D, architecture=architecture_of(G_ema, G, D), settings=settings, notes=notes)
 
+
+def _transferred(source: GAN, seed: int, allow_random_d: bool, settings: dict, notes: list[str]) -> tuple[Any, Any, Any]:
+    """Copies of the source's G and G_ema, and its D (a random one from ``seed + 1`` with
+    ``allow_random_d`` when it has none), noting what stood in for what."""
+    arch, G_src = source.architecture, source.G_ema
     if source.D is None:
         if not allow_random_d:
             raise GanzooError(
@@ -125,25 +147,15 @@ def prepare(
         D_src = source.D
     if source.G is None:
         notes.append("the source has no raw G: G started from the source's G_ema")
-    G = _clone(source.G if source.G is not None else G_src)
-    G_ema = _clone(G_src)
+    return _clone(source.G if source.G is not None else G_src), _clone(G_src), D_src
 
-    if recipe == "full":
-        # A source trained with FreezeD carries its frozen layers in D's kwargs: unfreeze them.
-        # A family without the freezed recipe has nothing frozen and is not asked.
-        return prepared(G, G_ema, arch.freeze_d(D_src, 0) if "freezed" in arch.recipes else _clone(D_src))
 
+def _adafm(arch: Architecture, G: Any, G_ema: Any, D_src: Any, general_g: int | None, general_d: int | None,
+           paper: bool, seed: int, settings: dict, notes: list[str]) -> PreparedNetworks:  # fmt: skip
+    """The ``adafm`` recipe: AdaFM in G's ``general_g`` highest-resolution blocks, D's
+    ``general_d`` blocks next to the image frozen (``paper``: the authors' split)."""
     blocks = arch.d_blocks(D_src)
-    if recipe == "freezed":
-        k = default_freeze_d(arch, D_src) if freeze_d is None else int(freeze_d)
-        total = sum(n for _, n in blocks)
-        if not 0 <= k <= total:
-            raise GanzooError(f"--freeze-d {k}: the discriminator has {total} layers before its 4x4 head")
-        settings["freeze_d"] = k
-        return prepared(G, G_ema, arch.freeze_d(D_src, k))
-
-    # adafm
-    g_blocks = arch.g_blocks(G_src)
+    g_blocks = arch.g_blocks(G_ema)
     default_g, default_d = arch.adafm_paper_defaults if paper else arch.adafm_defaults
     n_g = min(default_g, len(g_blocks) - 1) if general_g is None else int(general_g)
     n_d = min(default_d, len(blocks) - 1) if general_d is None else int(general_d)
@@ -160,6 +172,6 @@ def prepare(
         G, D = arch.adafm_paper(G, D_src, resolutions, seed)
         notes.append(f"--adafm-variant paper: the generator outside its general blocks {resolutions} and D's head "
                      f"rebuilt from seed {seed}, as the AdaFM authors' code builds them")  # fmt: skip
-        return prepared(G, _clone(G), arch.freeze_d(D, frozen_d_layers))
-    return prepared(arch.with_adafm(G, resolutions), arch.with_adafm(G_ema, resolutions), arch.freeze_d(D_src, frozen_d_layers))
-
+        return _prepared(G, _clone(G), arch.freeze_d(D, frozen_d_layers), settings, notes)
+    return _prepared(arch.with_adafm(G, resolutions), arch.with_adafm(G_ema, resolutions),
+                     arch.freeze_d(D_src, frozen_d_layers), settings, notes)  # fmt: skip
