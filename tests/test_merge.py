@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from safetensors.torch import load_file
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
 from ganzoo.cocktail import average_gans, make_conditional, merge
+from ganzoo.train.options import FinetuneOptions
 from ganzoo.architectures.stylegan2.networks import Discriminator, Generator
 from helpers import tiny_gan
 
@@ -204,6 +206,33 @@ def test_resume_refuses_another_plan(tmp_path):
         merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, resume=True, **{**FAST, "lr": 0.02}, seed=1)
     # Where and how it runs may change on resume (device, tick_kimg): the finished merge is a no-op.
     merge([red, blue], tmp_path / "m", root_kimg=0.016, merge_kimg=0.016, resume=True, tick_kimg=1.0, **FAST)
+
+
+def test_an_options_object_merges_as_its_keywords_merge(tmp_path):
+    """merge(options=FinetuneOptions(...)) is merge(**keywords): the same weights and plan, and
+    either form resumes the other's merge; each stage's own settings and unknown ones are refused."""
+    from ganzoo.errors import GanzooError
+
+    red, blue = coloured_gan(1, RED), coloured_gan(2, BLUE)
+    settings = dict(root_kimg=0.008, merge_kimg=0.008, class_names=["red", "blue"])
+    opts = FinetuneOptions(batch=8, aug="none", lr=0.01, progress=False)
+    by_keywords = merge([red, blue], tmp_path / "keywords", **settings, **FAST)
+    by_options = merge([red, blue], tmp_path / "options", **settings, options=opts)
+    a, b = weights(by_keywords), weights(by_options)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    plan = json.loads((by_options / "merge.json").read_text())
+    assert plan == json.loads((by_keywords / "merge.json").read_text())
+    assert plan["engine"] == {"lr": 0.01} and (plan["batch"], plan["seed"], plan["aug"]) == (8, 0, "none")
+    # A finished merge is a no-op on resume, in either form; a setting given at its default
+    # (mirror=False) is the same merge as one not given.
+    merge([red, blue], by_keywords, **settings, options=opts, resume=True, mirror=False)
+    with pytest.raises(GanzooError, match=r"cannot resume with lr 0.02 \(the merge's: 0.01\)"):
+        merge([red, blue], by_keywords, **settings, options=replace(opts, lr=0.02), resume=True)
+    with pytest.raises(TypeError, match=r"merge\(\) got unexpected keyword argument\(s\) lr_g"):
+        merge([red, blue], tmp_path / "x", **settings, options=opts, lr_g=0.1)
+    with pytest.raises(TypeError, match=r"merge\(\) sets kimg itself, per stage"):
+        merge([red, blue], tmp_path / "x", **settings, options=replace(opts, kimg=1.0))
+    assert not (tmp_path / "x").exists()
 
 
 def test_sources_of_another_resolution_or_conditional_are_sampled(tmp_path):

@@ -9,7 +9,8 @@ import torch
 
 from ganzoo.checkpoint import GAN
 from ganzoo.cli import main
-from ganzoo.train.pretrain import build_gan
+from ganzoo.train.options import FinetuneOptions
+from ganzoo.train.pretrain import build_gan, pretrain
 from helpers import random_images
 
 TINY = ["--z-dim", "8", "--mapping-layers", "1", "--channel-base", "256", "--channel-max", "16"]
@@ -60,3 +61,24 @@ def test_pretrain_bad_settings_are_one_line_errors(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     assert main(["pretrain", "--resolution", "16"]) == 1
     assert "--data" in capsys.readouterr().err
+
+
+def test_pretrain_takes_the_options_object(tmp_path):
+    """pretrain(options=FinetuneOptions(...)) trains what its keyword form trains; the recipe is
+    pretrain's own (scratch)."""
+    from safetensors.torch import load_file
+
+    images = (torch.rand([8, 3, 16, 16], generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    arch = dict(z_dim=8, w_dim=8, mapping_layers=1, channel_base=256, channel_max=16)
+    by_keywords = pretrain(images, tmp_path / "keywords", 16, kimg=0.008, batch=4, snap=0.004, progress=False, **arch)
+    opts = FinetuneOptions(kimg=0.008, batch=4, snap=0.004, progress=False)
+    by_options = pretrain(images, tmp_path / "options", 16, options=opts, **arch)
+    for name in ("generator.safetensors", "generator_raw.safetensors", "discriminator.safetensors"):
+        a, b = load_file(str(by_keywords / name)), load_file(str(by_options / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert (by_options / "config.json").read_text() == (by_keywords / "config.json").read_text()
+    with pytest.raises(TypeError, match=r"pretrain\(\) sets recipe itself"):
+        pretrain(images, tmp_path / "x", 16, options=FinetuneOptions(recipe="full"), **arch)
+    with pytest.raises(TypeError, match=r"pretrain\(\) got unexpected keyword argument\(s\) bogus"):
+        pretrain(images, tmp_path / "x", 16, bogus=1, **arch)
+    assert not (tmp_path / "x").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from ganzoo.train import rundir
 from ganzoo.train.dataset import load_training_images
 from ganzoo.train.loop import Trainer, TrainingOptions
 from ganzoo.train.loss import ChunkStats
+from ganzoo.train.options import FinetuneOptions
 from ganzoo.train.recipes import default_freeze_d, prepare
 from ganzoo.train.runner import finetune, latest_snapshot
 from helpers import random_images, tiny_gan
@@ -74,6 +76,39 @@ def test_same_seed_same_bytes_and_exact_resume(source, data, tmp_path):
                                                                       "snapshot-0000000016"]  # fmt: skip
     # The source is not modified by training.
     assert torch.equal(source.D.b4.out.weight, tiny_gan(seed=1).D.b4.out.weight)
+
+
+def test_an_options_object_trains_the_run_its_keywords_train(source, data, tmp_path):
+    """finetune(options=FinetuneOptions(...)) is finetune(**keywords): the same bytes and records;
+    keyword arguments fill in over the object; what is no setting is refused, naming it."""
+    keywords = dict(recipe="freezed", kimg=0.008, batch=4, snap=0.004, aug="fixed", p=0.2, lr=0.003, progress=False,
+                    ema_rampup=None)  # fmt: skip
+    opts = FinetuneOptions(recipe="freezed", kimg=0.008, batch=4, snap=0.004, aug="fixed", p=0.2, lr=0.003,
+                           progress=False, training={"ema_rampup": None})  # fmt: skip
+    assert opts.keywords() == keywords and FinetuneOptions.of(None, keywords, "finetune") == opts
+    by_keywords = finetune(source, data, tmp_path / "keywords", **keywords)
+    by_options = finetune(source, data, tmp_path / "options", options=opts)
+    mixed = finetune(source, data, tmp_path / "mixed", options=replace(opts, lr=0.5, recipe="full"), lr=0.003, recipe="freezed")
+    for out in (by_options, mixed):
+        assert _same_files(by_keywords, out)
+        for name in ("config.json", "run.json"):
+            assert (out / name).read_text() == (by_keywords / name).read_text(), (out, name)
+    # A resumed run takes its settings as an object too (what may change, here kimg).
+    finetune(resume=by_options, data=data, options=FinetuneOptions(kimg=0.012, progress=False))
+    assert json.loads((by_options / "config.json").read_text())["training"]["kimg"] == pytest.approx(0.012)
+    with pytest.raises(GanzooError, match=r"cannot resume with --lr 0.5 \(the run's: 0.003\)"):
+        finetune(resume=by_options, data=data, options=replace(opts, lr=0.5))
+    with pytest.raises(TypeError, match=r"^finetune\(\) got unexpected keyword argument\(s\) pl_wieght$"):
+        finetune(source, data, tmp_path / "x", options=opts, pl_wieght=1.0)
+    with pytest.raises(TypeError, match=r"training has unknown TrainingOptions field\(s\) pl_wieght"):
+        FinetuneOptions(training={"pl_wieght": 1.0})
+    with pytest.raises(TypeError, match="training aug_p, total_kimg: give p, kimg instead"):
+        FinetuneOptions(training={"total_kimg": 1.0, "aug_p": 0.1})
+    with pytest.raises(TypeError, match="options must be a FinetuneOptions, not dict"):
+        finetune(source, data, tmp_path / "x", options={"kimg": 1})
+    with pytest.raises(GanzooError, match=r"^--lr -1: must be a positive number$"):
+        finetune(source, data, tmp_path / "x", options=FinetuneOptions(lr=-1))
+    assert not (tmp_path / "x").exists()
 
 
 def test_output_is_a_checkpoint_directory_with_lineage(source, data, tmp_path):
