@@ -97,6 +97,34 @@ def reproduce(
             ``out_dir`` exists, is not empty, and ``overwrite`` is not set; or it cannot be written.
     """
     out_dir = Path(out_dir)
+    seeds = _checked_seeds(seeds, threads)
+    if config is None:
+        config = QUICK if quick else FULL
+    config.validate()
+    check_output(out_dir, "dir", overwrite=overwrite)  # before the work: missing, empty, or --overwrite
+
+    results, seconds, timing = _run_seeds(config, seeds, threads, progress)
+    summary = summarize(results)
+    preset = "full" if config == FULL else "quick" if config == QUICK else "custom"
+    data = {
+        "format": RESULTS_FORMAT,
+        "study": PAPER["reference"],
+        "preset": preset,
+        "config": config.to_dict(),
+        "seeds": seeds,
+        "threads": threads,
+        "torch": torch.__version__,
+        "paper": PAPER,
+        "summary": summary,
+        "per_seed": [r.to_dict() for r in results],
+    }
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        _write_run(tmp, data, timing, results, preset)
+    return Reproduction(out_dir=out_dir, config=config, results=results, summary=summary, seconds=seconds)
+
+
+def _checked_seeds(seeds: Sequence[int], threads: int) -> list[int]:
+    """The seeds as integers, once they and the thread count are valid."""
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise GanzooError("playground: give at least one seed")
@@ -104,11 +132,13 @@ def reproduce(
         raise GanzooError(f"playground: seeds must be distinct and non-negative, got {seeds}")
     if threads < 1:
         raise GanzooError(f"playground: threads must be at least 1, not {threads}")
-    if config is None:
-        config = QUICK if quick else FULL
-    config.validate()
-    check_output(out_dir, "dir", overwrite=overwrite)  # before the work: missing, empty, or --overwrite
+    return seeds
 
+
+def _run_seeds(config: StudyConfig, seeds: list[int], threads: int,
+               progress: Optional[ProgressFn]) -> tuple[list[SeedResult], float, dict]:  # fmt: skip
+    """Runs the study for every seed with ``threads`` torch threads (the previous setting is
+    restored); returns the results, the wall-clock seconds and the ``timing.json`` content."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -122,40 +152,28 @@ def reproduce(
     finally:
         torch.set_num_threads(previous_threads)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    summary = summarize(results)
-    preset = "full" if config == FULL else "quick" if config == QUICK else "custom"
+    timing = {
+        "seconds_total": round(seconds, 1),
+        "seconds_per_seed": [round(s, 1) for s in seconds_per_seed],
+        # CPU time of this process: what the run costs when it has the cores to itself.
+        "cpu_seconds_total": round(cpu_seconds, 1),
+        "cpu_seconds_per_seed": [round(s, 1) for s in cpu_per_seed],
+        "threads": threads,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    }
+    return results, seconds, timing
 
-    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
-        data = {
-            "format": RESULTS_FORMAT,
-            "study": PAPER["reference"],
-            "preset": preset,
-            "config": config.to_dict(),
-            "seeds": seeds,
-            "threads": threads,
-            "torch": torch.__version__,
-            "paper": PAPER,
-            "summary": summary,
-            "per_seed": [r.to_dict() for r in results],
-        }
-        atomic_write_text(tmp / "results.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
-        timing = {
-            "seconds_total": round(seconds, 1),
-            "seconds_per_seed": [round(s, 1) for s in seconds_per_seed],
-            # CPU time of this process: what the run costs when it has the cores to itself.
-            "cpu_seconds_total": round(cpu_seconds, 1),
-            "cpu_seconds_per_seed": [round(s, 1) for s in cpu_per_seed],
-            "threads": threads,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        }
-        atomic_write_text(tmp / "timing.json", json.dumps(timing, indent=2, sort_keys=True) + "\n")
-        for result in results:
-            plots.plot_figure2(result.samples, result.figure2, tmp / f"figure2_seed{result.seed}.png",
-                               title=f"Figure 2, seed {result.seed} ({preset})")
-            plots.plot_figure3(result.figure3, tmp / f"figure3_seed{result.seed}.png",
-                               title=f"Figure 3, seed {result.seed} ({preset}): W1 after finetuning")
-        atomic_write_text(tmp / "report.md", render_markdown(data, timing))
-    return Reproduction(out_dir=out_dir, config=config, results=results, summary=summary, seconds=seconds)
+
+def _write_run(folder: Path, data: dict, timing: dict, results: list[SeedResult], preset: str) -> None:
+    """Writes ``results.json``, ``timing.json``, every seed's figures and ``report.md`` into ``folder``."""
+    atomic_write_text(folder / "results.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(folder / "timing.json", json.dumps(timing, indent=2, sort_keys=True) + "\n")
+    for result in results:
+        plots.plot_figure2(result.samples, result.figure2, folder / f"figure2_seed{result.seed}.png",
+                           title=f"Figure 2, seed {result.seed} ({preset})")
+        plots.plot_figure3(result.figure3, folder / f"figure3_seed{result.seed}.png",
+                           title=f"Figure 3, seed {result.seed} ({preset}): W1 after finetuning")
+    atomic_write_text(folder / "report.md", render_markdown(data, timing))
 
 
 def combine(run_dirs: Sequence[str | Path], out_dir: str | Path, overwrite: bool = False) -> dict:
@@ -240,9 +258,14 @@ def render_markdown(data: dict, timing: dict) -> str:
     Returns:
         Markdown text.
     """
-    config, summary, seeds = data["config"], data["summary"], data["seeds"]
-    k = len(seeds)
-    lines = [
+    lines = _setting_lines(data, timing) + _figure2_lines(data) + _figure3_lines(data) + _per_seed_lines(data)
+    return "\n".join(lines)
+
+
+def _setting_lines(data: dict, timing: dict) -> list[str]:
+    """The title, the study's settings and the measured runtime."""
+    config, seeds = data["config"], data["seeds"]
+    return [
         "# 2-D toy study of GAN finetuning — reproduction",
         "",
         f"Study: {data['study']}.",
@@ -252,7 +275,7 @@ def render_markdown(data: dict, timing: dict) -> str:
         f"{config['finetune_steps']} finetuning G steps, W1 on {config['w1_samples']} vs "
         f"{config['w1_samples']} points every {config['eval_every']} steps, recall (k={config['recall_k']}) "
         f"on {config['metric_samples']} vs {config['metric_samples']} points. "
-        f"Seeds: {', '.join(map(str, seeds))} ({k}); values are mean ± std over seeds.",
+        f"Seeds: {', '.join(map(str, seeds))} ({len(seeds)}); values are mean ± std over seeds.",
         "",
         f"Runtime: {timing['seconds_total']:.0f} s wall-clock in all, per seed "
         f"{', '.join(f'{s:.0f}' for s in timing['seconds_per_seed'])} s "
@@ -261,6 +284,13 @@ def render_markdown(data: dict, timing: dict) -> str:
            f"{', '.join(f'{s:.0f}' for s in timing['cpu_seconds_per_seed'])} s "
            "(the wall-clock time with a core to itself)." if "cpu_seconds_total" in timing else "."),
         "",
+    ]
+
+
+def _figure2_lines(data: dict) -> list[str]:
+    """Figure 2's table beside the paper's claim, and in how many seeds its W1 ordering holds."""
+    summary, k = data["summary"], len(data["seeds"])
+    lines = [
         "## Figure 2 — finetuning to the target from each starting point",
         "",
         "| start | W1 after finetuning | best W1 during finetuning | recall before | recall after | "
@@ -276,23 +306,28 @@ def render_markdown(data: dict, timing: dict) -> str:
             f"{_fmt(s['recall'])} | {_fmt(s['precision'])} | {_fmt(s['modes_covered'], 1)} / 10 | {paper_rank[name]} |"
         )
     checks = summary["checks"]
-    lines += [
+    return lines + [
         "",
         f"W1 ordering Source-I < Source-II < random: holds in {sum(checks['w1_final_ordering_holds'])} of {k} "
         f"seed(s) (final W1), {sum(checks['w1_best_ordering_holds'])} of {k} (best W1). "
         f"Source-I beats random: {sum(checks['source_one_beats_random'])} of {k}. "
         f"Pretrained recall Source-I > Source-II: {sum(checks['source_one_recall_above_source_two'])} of {k}.",
         "",
-        f"## Figure 3 — starting metrics of {config['num_checkpoints']} Source-I checkpoints vs W1 after finetuning",
+    ]
+
+
+def _figure3_lines(data: dict) -> list[str]:
+    """Figure 3's correlations beside the paper's, in both sign conventions of the gradient cosine."""
+    f3 = data["summary"]["figure3"]
+    paper = data["paper"]["figure3"]
+    return [
+        f"## Figure 3 — starting metrics of {data['config']['num_checkpoints']} Source-I checkpoints vs W1 after "
+        "finetuning",
         "",
         "Pearson correlation over the checkpoints (per seed, then mean ± std over seeds).",
         "",
         "| pair | paper | ours, W1 after finetuning | ours, best W1 (the authors' notebook) |",
         "| --- | --- | --- | --- |",
-    ]
-    f3 = summary["figure3"]
-    paper = data["paper"]["figure3"]
-    lines += [
         f"| recall vs W1 | {paper['pearson_recall_vs_w1']:.2f} | {_fmt(f3['recall_vs_w1_final'])} | "
         f"{_fmt(f3['recall_vs_w1_best'])} |",
         f"| cos(∇D, golden) vs W1 | {paper['pearson_grad_similarity_vs_w1']:.2f} | "
@@ -306,6 +341,12 @@ def render_markdown(data: dict, timing: dict) -> str:
         "the gradient of the generator loss −log D(x), i.e. with the opposite sign of ∇D(x) as the "
         "text defines it; both conventions are shown. See `docs/playground.md` for the discussion.",
         "",
+    ]
+
+
+def _per_seed_lines(data: dict) -> list[str]:
+    """Each seed's final W1 and correlations, then the figure files."""
+    lines = [
         "## Per seed",
         "",
         "| seed | W1 Source-I | W1 Source-II | W1 random | r(recall, W1) | r(cos ∇D, W1) |",
@@ -320,5 +361,5 @@ def render_markdown(data: dict, timing: dict) -> str:
             f"{'n/a' if r2 is None else f'{r2:.2f}'} |"
         )
     lines += ["", "Figures: " + ", ".join(
-        f"`figure2_seed{s}.png`, `figure3_seed{s}.png`" for s in seeds) + ".", ""]
-    return "\n".join(lines)
+        f"`figure2_seed{s}.png`, `figure3_seed{s}.png`" for s in data["seeds"]) + ".", ""]
+    return lines

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -169,6 +169,55 @@ def run_seed(config: StudyConfig, seed: int, progress: Optional[ProgressFn] = No
     report = progress or (lambda stage, done, total: None)
 
     # 1. Pretrain Source-I (model 0) and Source-II (model 1) together; snapshot Source-I.
+    G, starts = _pretrain(config, seed, [ring, three], rng, report)
+    pretrained_samples = sample_generators(G, config.metric_samples, rng)    # [2, N, 2]
+
+    # 2. Starting metrics of every starting point (eval-mode G, as the authors measure them).
+    G_ft = GeneratorStack.from_model_states([g for g, _ in starts])
+    D_ft = DiscriminatorStack.from_model_states([d for _, d in starts])
+    start = _measure(G_ft, target, config, rng)
+    start_grad = metrics.gradient_similarity(D_ft, start.fake, target.centers)
+
+    # 3. Finetune all starting points on the target at once, evaluating W1 along the way.
+    curves, final_fake = _finetune(config, seed, G_ft, D_ft, target, rng, report)
+
+    # 4. Final metrics.
+    w1_final, w1_best = curves[:, -1], curves.min(dim=1).values
+    end = _measure(G_ft, target, config, rng)
+    end_modes = metrics.modes_covered(final_fake, target.centers, target.sigma)
+    start_modes = metrics.modes_covered(start.fake, target.centers, target.sigma)
+    figure2 = {}
+    for index, name in enumerate(FIGURE2_MODELS):
+        figure2[name] = {
+            "start_w1": _round(curves[index, 0]),
+            "start_recall": _round(start.recall[index]),
+            "start_precision": _round(start.precision[index]),
+            "start_grad_similarity": _round(start_grad[index]),
+            "start_modes_covered": int(start_modes[index]),
+            "w1_final": _round(w1_final[index]),
+            "w1_best": _round(w1_best[index]),
+            "recall": _round(end.recall[index]),
+            "precision": _round(end.precision[index]),
+            "modes_covered": int(end_modes[index]),
+            "w1_curve": [_round(v) for v in curves[index]],
+        }
+    figure3 = _figure3(config, start.recall, start_grad, w1_final, w1_best)
+    samples = {
+        "target": target.sample(config.metric_samples, rng).numpy(),
+        "source_one": ring.sample(config.metric_samples, rng).numpy(),
+        "source_two": three.sample(config.metric_samples, rng).numpy(),
+        "pretrained_source_one": pretrained_samples[0].numpy(),
+        "pretrained_source_two": pretrained_samples[1].numpy(),
+        **{f"finetuned_{name}": end.fake[i].numpy() for i, name in enumerate(FIGURE2_MODELS)},
+    }
+    return SeedResult(seed=seed, figure2=figure2, figure3=figure3, samples=samples)
+
+
+def _pretrain(config: StudyConfig, seed: int, sources: list, rng: torch.Generator,
+              report: ProgressFn) -> tuple[GeneratorStack, list[tuple[dict, dict]]]:  # fmt: skip
+    """Pretrains one GAN per source (one stack); returns the generators and every starting point
+    of finetuning, as (G, D) model states: the two final source models, a random
+    initialisation (Figure 2), then the snapshots of the first source (Figure 3)."""
     G = GeneratorStack(2, generator=rng)
     D = DiscriminatorStack(2, generator=rng)
     snapshots = [(G.model_state(0), D.model_state(0))]
@@ -180,28 +229,39 @@ def run_seed(config: StudyConfig, seed: int, progress: Optional[ProgressFn] = No
             snapshots.append((G.model_state(0), D.model_state(0)))
         report(stage, done, config.pretrain_steps)
 
-    train_gans(G, D, [ring, three], config.pretrain_steps, rng, config.train, after_pretrain_step)
+    train_gans(G, D, sources, config.pretrain_steps, rng, config.train, after_pretrain_step)
     random_g, random_d = GeneratorStack(1, generator=rng), DiscriminatorStack(1, generator=rng)
     starts = [(G.model_state(0), D.model_state(0)), (G.model_state(1), D.model_state(1)),
               (random_g.model_state(0), random_d.model_state(0))] + snapshots
-    pretrained_samples = sample_generators(G, config.metric_samples, rng)    # [2, N, 2]
+    return G, starts
 
-    # 2. Starting metrics of every starting point (eval-mode G, as the authors measure them).
-    G_ft = GeneratorStack.from_model_states([g for g, _ in starts])
-    D_ft = DiscriminatorStack.from_model_states([d for _, d in starts])
-    num_models = G_ft.num_models
-    fake = sample_generators(G_ft, config.metric_samples, rng)                # [M, N, 2]
-    real = sample_per_model([target] * num_models, config.metric_samples, rng)
-    start_recall = metrics.recall(real, fake, config.recall_k)
-    start_precision = metrics.precision(real, fake, config.recall_k)
-    start_grad = metrics.gradient_similarity(D_ft, fake, target.centers)
 
-    # 3. Finetune all starting points on the target at once, evaluating W1 along the way.
+class _Measured(NamedTuple):
+    """Samples of every model of a stack and their recall and precision w.r.t. the target."""
+
+    fake: torch.Tensor  # [M, N, 2]
+    recall: torch.Tensor
+    precision: torch.Tensor
+
+
+def _measure(G: GeneratorStack, target: Any, config: StudyConfig, rng: torch.Generator) -> _Measured:
+    """``config.metric_samples`` samples of every generator of ``G``, measured against as many target points."""
+    fake = sample_generators(G, config.metric_samples, rng)                   # [M, N, 2]
+    real = sample_per_model([target] * G.num_models, config.metric_samples, rng)
+    return _Measured(fake, metrics.recall(real, fake, config.recall_k), metrics.precision(real, fake, config.recall_k))
+
+
+def _finetune(config: StudyConfig, seed: int, G: GeneratorStack, D: DiscriminatorStack, target: Any,
+              rng: torch.Generator, report: ProgressFn) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Finetunes every model of the stacks on the target; returns the W1 curves ``[M, evals]``
+    (one evaluation every ``eval_every`` G steps, the first before any step) and the samples
+    of the last evaluation."""
+    num_models = G.num_models
     w1_curves: list[torch.Tensor] = []
     final_fake: list[torch.Tensor] = []
 
     def evaluate(done: int) -> None:
-        fake_w1 = sample_generators(G_ft, config.w1_samples, rng)
+        fake_w1 = sample_generators(G, config.w1_samples, rng)
         real_w1 = sample_per_model([target] * num_models, config.w1_samples, rng)
         w1_curves.append(metrics.wasserstein1(fake_w1, real_w1))
         if done == config.finetune_steps:
@@ -216,38 +276,18 @@ def run_seed(config: StudyConfig, seed: int, progress: Optional[ProgressFn] = No
             evaluate(done)
         report(stage, done, config.finetune_steps)
 
-    train_gans(G_ft, D_ft, [target] * num_models, config.finetune_steps, rng, config.train, after_finetune_step)
+    train_gans(G, D, [target] * num_models, config.finetune_steps, rng, config.train, after_finetune_step)
+    return torch.stack(w1_curves, dim=1), final_fake[0]
 
-    # 4. Final metrics.
-    curves = torch.stack(w1_curves, dim=1)                                    # [M, evals]
-    w1_final, w1_best = curves[:, -1], curves.min(dim=1).values
-    end_fake = sample_generators(G_ft, config.metric_samples, rng)
-    end_real = sample_per_model([target] * num_models, config.metric_samples, rng)
-    end_recall = metrics.recall(end_real, end_fake, config.recall_k)
-    end_precision = metrics.precision(end_real, end_fake, config.recall_k)
-    end_modes = metrics.modes_covered(final_fake[0], target.centers, target.sigma)
-    start_modes = metrics.modes_covered(fake, target.centers, target.sigma)
 
-    figure2 = {}
-    for index, name in enumerate(FIGURE2_MODELS):
-        figure2[name] = {
-            "start_w1": _round(curves[index, 0]),
-            "start_recall": _round(start_recall[index]),
-            "start_precision": _round(start_precision[index]),
-            "start_grad_similarity": _round(start_grad[index]),
-            "start_modes_covered": int(start_modes[index]),
-            "w1_final": _round(w1_final[index]),
-            "w1_best": _round(w1_best[index]),
-            "recall": _round(end_recall[index]),
-            "precision": _round(end_precision[index]),
-            "modes_covered": int(end_modes[index]),
-            "w1_curve": [_round(v) for v in curves[index]],
-        }
-
+def _figure3(config: StudyConfig, recall: torch.Tensor, grad: torch.Tensor, w1_final: torch.Tensor,
+             w1_best: torch.Tensor) -> dict:  # fmt: skip
+    """Figure 3: the Source-I checkpoints' starting metrics, their W1 after finetuning, and the
+    correlations between them (the models after those of Figure 2)."""
     first = len(FIGURE2_MODELS)
-    recall3, grad3 = start_recall[first:].numpy(), start_grad[first:].numpy()
+    recall3, grad3 = recall[first:].numpy(), grad[first:].numpy()
     final3, best3 = w1_final[first:].numpy(), w1_best[first:].numpy()
-    figure3 = {
+    return {
         "checkpoint_steps": config.checkpoint_steps,
         "recall": [_round(v) for v in recall3],
         "grad_similarity": [_round(v) for v in grad3],
@@ -261,15 +301,6 @@ def run_seed(config: StudyConfig, seed: int, progress: Optional[ProgressFn] = No
             "grad_similarity_vs_recall": pearson(grad3, recall3),
         },
     }
-    samples = {
-        "target": target.sample(config.metric_samples, rng).numpy(),
-        "source_one": ring.sample(config.metric_samples, rng).numpy(),
-        "source_two": three.sample(config.metric_samples, rng).numpy(),
-        "pretrained_source_one": pretrained_samples[0].numpy(),
-        "pretrained_source_two": pretrained_samples[1].numpy(),
-        **{f"finetuned_{name}": end_fake[i].numpy() for i, name in enumerate(FIGURE2_MODELS)},
-    }
-    return SeedResult(seed=seed, figure2=figure2, figure3=figure3, samples=samples)
 
 
 def summarize(results: list[SeedResult]) -> dict:
