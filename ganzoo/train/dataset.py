@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ganzoo.data import ImageDataset, MixedImagesWarning
 from ganzoo.errors import DatasetError
 from ganzoo.streams import ProceduralImages  # also imported from here (ganzoo.train.loop)
 
@@ -133,29 +135,35 @@ def load_training_images(
 
         return training_stream(os.fspath(data), resolution, channels)
     if isinstance(data, (torch.Tensor, np.ndarray)):
-        images = torch.as_tensor(np.asarray(data) if isinstance(data, np.ndarray) else data)
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise DatasetError(f"in-memory data must be uint8 [N, C, H, W], got {images.dtype} {list(images.shape)}")
-        images = images.contiguous()
-        sha = hashlib.sha256(images.numpy().tobytes()).hexdigest()
-        path, resampled = "<in-memory>", False
-        if images.shape[-2:] != (resolution, resolution) or images.shape[1] != channels:
-            if not resample or images.shape[1] != channels:
-                raise DatasetError(
-                    f"in-memory data is {list(images.shape[1:])}, the model needs [{channels}, {resolution}, {resolution}]"
-                    + ("" if images.shape[1] != channels else " (pass resolution to resample)")
-                )
-            images = _resize_tensor(images, resolution)
-            resampled = True
-        if images.shape[0] == 0:
-            raise DatasetError("in-memory data: no images")
-        return TrainingImages(images, path, sha, mirror=mirror, resampled=resampled)
+        return _in_memory_images(data, resolution, channels, resample, mirror)
+    return _folder_images(Path(data), resolution, channels, resample, mirror, c_dim)
 
-    import warnings
 
-    from ganzoo.data import ImageDataset, MixedImagesWarning
+def _in_memory_images(data: torch.Tensor | np.ndarray, resolution: int, channels: int, resample: bool,
+                      mirror: bool) -> TrainingImages:  # fmt: skip
+    """uint8 images ``[N, C, H, W]`` already in memory, resized only with ``resample``."""
+    images = torch.as_tensor(np.asarray(data) if isinstance(data, np.ndarray) else data)
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise DatasetError(f"in-memory data must be uint8 [N, C, H, W], got {images.dtype} {list(images.shape)}")
+    images = images.contiguous()
+    sha = hashlib.sha256(images.numpy().tobytes()).hexdigest()
+    path, resampled = "<in-memory>", False
+    if images.shape[-2:] != (resolution, resolution) or images.shape[1] != channels:
+        if not resample or images.shape[1] != channels:
+            raise DatasetError(
+                f"in-memory data is {list(images.shape[1:])}, the model needs [{channels}, {resolution}, {resolution}]"
+                + ("" if images.shape[1] != channels else " (pass resolution to resample)")
+            )
+        images = _resize_tensor(images, resolution)
+        resampled = True
+    if images.shape[0] == 0:
+        raise DatasetError("in-memory data: no images")
+    return TrainingImages(images, path, sha, mirror=mirror, resampled=resampled)
 
-    folder = Path(data)
+
+def _folder_images(folder: Path, resolution: int, channels: int, resample: bool, mirror: bool,
+                   c_dim: int) -> TrainingImages:  # fmt: skip
+    """A folder or zip of images read whole, every header checked first (see :func:`load_training_images`)."""
     dataset = ImageDataset(folder, resolution=resolution, channels=channels, strict=True)
     summary = dataset.summary()  # every image's header: the first image decides nothing alone
     if not resample and set(summary.sizes) - {(resolution, resolution)}:
@@ -168,21 +176,24 @@ def load_training_images(
                            f"(pass --resolution {resolution} to center-crop and resample the data)")  # fmt: skip
     notes = dataset.notes()
     for note in notes:
-        warnings.warn(MixedImagesWarning(note), stacklevel=2)
+        warnings.warn(MixedImagesWarning(note), stacklevel=3)  # load_training_images' caller
     preparation = dataset.preparation()
     array = dataset.read_all()  # uint8 [N, H, W, C], sorted by name
     images = torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
-    labels = None
-    if c_dim > 0 and dataset.labels is not None:
-        classes = [dataset.label(name) for name in dataset.names]
-        if any(not isinstance(c, int) or not 0 <= c < c_dim for c in classes):
-            raise DatasetError(f"{folder}: dataset.json labels must be class indices 0..{c_dim - 1} for every image")
-        labels = torch.nn.functional.one_hot(torch.tensor(classes), c_dim).to(torch.float32)
+    labels = _class_labels(dataset, folder, c_dim) if c_dim > 0 and dataset.labels is not None else None
     # "resampled" records whether any image was cropped or resized (and from which sizes), not
     # whether --resolution was asked for: images already at the resolution pass unchanged.
     return TrainingImages(images, str(folder), dataset.content_hash(), mirror=mirror, labels=labels,
                           resampled=preparation["resampled"], notes=notes,
                           preparation={k: v for k, v in preparation.items() if k != "resampled"})  # fmt: skip
+
+
+def _class_labels(dataset: ImageDataset, folder: Path, c_dim: int) -> torch.Tensor:
+    """One-hot labels ``[N, c_dim]`` from the dataset's ``dataset.json`` class indices."""
+    classes = [dataset.label(name) for name in dataset.names]
+    if any(not isinstance(c, int) or not 0 <= c < c_dim for c in classes):
+        raise DatasetError(f"{folder}: dataset.json labels must be class indices 0..{c_dim - 1} for every image")
+    return torch.nn.functional.one_hot(torch.tensor(classes), c_dim).to(torch.float32)
 
 
 def _resize_pil(img, resolution: int):
