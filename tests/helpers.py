@@ -72,3 +72,14 @@ def random_images(folder, count: int, size: int = 16, seed: int = 0, name: str =
     for i, image in enumerate(images):
         Image.fromarray(image).save(folder / name.format(i=i))
     return images
+
+
+def ganzoo_script() -> str:
+    """The installed ``ganzoo`` console script (what a user's shell runs)."""
+    import shutil
+    import sys
+
+    script = Path(sys.executable).parent / "ganzoo"
+    found = str(script) if script.is_file() else shutil.which("ganzoo")
+    assert found, "the ganzoo console script is not installed (pip install -e .)"
+    return found

@@ -511,7 +511,7 @@ def test_export_writes_the_release_folder_that_reads_back_exactly(converted, fix
     out = tmp_path / "release"  # no suffix: the release's folder
     assert main(["export", str(converted), str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "ganzoo.json"])  # + the class names, license
     for name in ("G.pth", "G_ema.pth", "D.pth"):
         ours, theirs = (torch.load(folder / name, weights_only=True) for folder in (out, fixture_dir))
         assert list(ours) == list(theirs), name  # the release's names, in its order
@@ -588,7 +588,7 @@ def test_export_of_a_generator_alone_and_settings_g_and_d_disagree_on(fixture_di
 
     foreign_to_gan(fixture_dir / "G_ema.pth").save(tmp_path / "g")
     out = export(tmp_path / "g", tmp_path / "g-release")
-    assert sorted(p.name for p in out.iterdir()) == ["G_ema.pth", "state_dict.pth"]
+    assert sorted(p.name for p in out.iterdir()) == ["G_ema.pth", "ganzoo.json", "state_dict.pth"]
     assert "D_ch" not in torch.load(out / "state_dict.pth", weights_only=True)["config"]
     gan = foreign_to_gan(fixture_dir)
     D = Discriminator(**{**gan.D.init_kwargs, "SN_eps": 1e-8})

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import ganzoo_script
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -142,14 +143,6 @@ def run_block(block: Block, tmp: Path, smaller: bool, timeout: float) -> tuple[s
                 continue
             assert (work / path).exists(), f"README line {block.line}: {path} was not written\n{code}"
     return code, seconds
-
-
-def ganzoo_script() -> str:
-    """The installed ``ganzoo`` console script (what a user's shell runs)."""
-    script = Path(sys.executable).parent / "ganzoo"
-    found = str(script) if script.is_file() else shutil.which("ganzoo")
-    assert found, "the ganzoo console script is not installed (pip install -e .)"
-    return found
 
 
 BLOCKS = readme_blocks()

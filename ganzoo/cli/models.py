@@ -171,7 +171,10 @@ def convert(
     src: Path = typer.Argument(..., help="Foreign checkpoint: StyleGAN2-ADA .pkl, StyleGAN2 TF .pkl, or torch .pt/.pth."),
     out_dir: Optional[Path] = typer.Argument(None, help="Checkpoint directory to write."),
     config: Optional[Path] = typer.Option(None, "--config", help="JSON with 'generator'/'discriminator' kwargs (state-dict files)."),
-    license: str = typer.Option("unknown", "--license", help="License of the weights, recorded in config.json."),
+    license: Optional[str] = typer.Option(None, "--license", help="License of the weights, recorded in config.json "
+                                          "(default: the export sidecar's, else 'unknown')."),
+    class_names: Optional[str] = typer.Option(None, "--class-names", help="The classes' names, comma-separated, in "
+                                              "class order (default: the export sidecar's, else unnamed)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT_DIR if it exists."),
     as_name: Optional[str] = typer.Option(None, "--as", help="Register SRC as this registry model in ganzoo's cache (OUT_DIR not needed)."),
 ) -> None:
@@ -179,8 +182,9 @@ def convert(
     from ganzoo.conversion import convert as convert_fn
 
     if as_name is not None:
-        if out_dir is not None or config is not None:
-            raise GanzooError("convert --as NAME takes no OUT_DIR or --config: the registry entry says where and how")
+        if out_dir is not None or config is not None or license is not None or class_names is not None:
+            raise GanzooError("convert --as NAME takes no OUT_DIR, --config, --license or --class-names: "
+                              "the registry entry says where and how")
         from ganzoo.hub.converting import register_converted
 
         path = register_converted(src, as_name)
@@ -189,7 +193,13 @@ def convert(
         return
     if out_dir is None:
         raise GanzooError("convert: give OUT_DIR, or --as NAME to register the file as a registry model")
-    gan = convert_fn(src, out_dir, config=_read_config_option(config), license=license, overwrite=overwrite)
+    names = None
+    if class_names is not None:
+        names = [name.strip() for name in class_names.split(",")]
+        if not all(names) or len(set(names)) != len(names):
+            raise GanzooError(f"--class-names {class_names!r}: give distinct, non-empty names separated by commas")
+    gan = convert_fn(src, out_dir, config=_read_config_option(config), license=license, overwrite=overwrite,
+                     class_names=names)
     source = gan.config["source"]
     console.print(f"converted [bold]{src}[/] ({source['format']}, sha256 {source['sha256'][:12]}…) -> [bold]{out_dir}[/]")
     console.print(_network_table(gan))
@@ -206,7 +216,7 @@ def export(
     """Export a checkpoint in the form the official code loads (load_state_dict(strict=True))."""
     from ganzoo.architectures import get_architecture
     from ganzoo.checkpoint import is_checkpoint_dir, read_config
-    from ganzoo.conversion import check_export_output
+    from ganzoo.conversion import check_export_output, sidecar_path
     from ganzoo.conversion import export as export_fn
     from ganzoo.registry import find_entry
 
@@ -225,6 +235,8 @@ def export(
     written = export_fn(checkpoint_dir, out, overwrite=overwrite)
     files = f" ({', '.join(sorted(p.name for p in written.iterdir()))})" if written.is_dir() else ""
     say(f"wrote {written}{files}")
+    if not written.is_dir():
+        say(f"wrote {sidecar_path(written)} (class names and license, for ganzoo convert)")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""What a new user tripped over (issue 32), each through the installed ``ganzoo`` console script,
+offline, with temporary caches."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from helpers import ganzoo_script
+
+
+@pytest.fixture
+def run(tmp_path):
+    """``run(*args)``: the console script in ``tmp_path``, offline, with its own caches."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GANZOO_CACHE": str(tmp_path / "cache"),
+           "HF_HOME": str(tmp_path / "hf"), "COLUMNS": "80"}  # fmt: skip
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([ganzoo_script(), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600, check=False)  # fmt: skip
+        if check:
+            assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    return run
+
+
+@pytest.mark.parametrize("out", ["w", "w.pt"])  # BigGAN's release folder, and the single file of every family
+def test_export_then_convert_keeps_class_names_and_license(run, tmp_path, out):
+    exported = run("export", "biggan-starter", out)
+    sidecar = tmp_path / out / "ganzoo.json" if out == "w" else tmp_path / "w.pt.ganzoo.json"
+    assert json.loads(sidecar.read_text()) == {"architecture": "biggan", "license": "apache-2.0",
+                                               "class_names": ["discs", "stripes", "primitives-ps"]}  # fmt: skip
+    assert "error" not in exported.stderr
+    run("convert", out, "back")
+    config = json.loads((tmp_path / "back" / "config.json").read_text())
+    assert config["class_names"] == ["discs", "stripes", "primitives-ps"] and config["license"] == "apache-2.0"
+    assert config["source"]["sidecar"] == sidecar.name
+    run("generate", "back", "--class", "discs", "--seeds", "0-1", "--out", "discs.png")
+    assert (tmp_path / "discs.png").is_file()
+
+
+def test_convert_takes_class_names_and_refuses_a_wrong_count(run, tmp_path):
+    run("export", "biggan-starter", "w.pt")
+    (tmp_path / "w.pt.ganzoo.json").unlink()  # no sidecar: the classes are unnamed
+    run("convert", "w.pt", "plain")
+    assert "class_names" not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    run("convert", "w.pt", "named", "--class-names", "a, b,c", "--license", "mit")
+    config = json.loads((tmp_path / "named" / "config.json").read_text())
+    assert config["class_names"] == ["a", "b", "c"] and config["license"] == "mit"
+    wrong = run("convert", "w.pt", "wrong", "--class-names", "a,b", check=False)
+    assert wrong.returncode == 1 and wrong.stderr.strip().splitlines() == [
+        "error: w.pt: 2 class names for a generator with 3 classes"]
+    assert not (tmp_path / "wrong").exists()
+    twice = run("convert", "w.pt", "twice", "--class-names", "a,a,b", check=False)
+    assert twice.returncode == 1 and "distinct" in twice.stderr and "Traceback" not in twice.stderr
