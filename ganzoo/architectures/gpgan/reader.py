@@ -256,6 +256,32 @@ def read_gan_stability_file(path: str | os.PathLike, config: Mapping[str, Any] |
     if not isinstance(obj, Mapping):
         raise ConversionError(f"{where}: expected a dict of state dicts (GAN_stability's CheckpointIO.save), "
                               f"found {type(obj).__name__}")  # fmt: skip
+    found = _found_state_dicts(obj, where)
+    stored = obj.get("init_kwargs") if isinstance(obj.get("init_kwargs"), Mapping) else {}
+    result = ForeignCheckpoint(format=FORMAT, architecture="gpgan")
+    _record_entries(result, obj, found, stored)
+    if "G_ema" not in found:
+        found["G_ema"] = found.pop("G")
+        result.notes.append(f"no parameter average ('generator_test') in the file: its {found['G_ema'][0]!r} is G_ema")
+    elif found["G_ema"][0] == "generator_test":
+        result.notes.append("G_ema is 'generator_test', the parameter average GAN_stability samples from"
+                            + ("; G is 'generator'" if "G" in found else ""))  # fmt: skip
+
+    g_embed: int | None = None
+    for role in ("G_ema", "G", "D"):
+        if role not in found:
+            continue
+        key, raw = found[role]
+        spec, notes = _network_spec(role, raw, f"{where} [{key}]", stored.get(role), given_config, g_embed)
+        if role != "D" and g_embed is None:
+            g_embed = int(spec.init_kwargs.get("embed_size") or 0) or None
+        setattr(result, role, spec)
+        result.notes.append(f"{role}: " + "; ".join(notes))
+    return result
+
+
+def _found_state_dicts(obj: Mapping, where: str) -> dict[str, tuple[str, dict[str, torch.Tensor]]]:
+    """Role -> (the file's key, its state dict) for every role the file has; a generator is required."""
     found: dict[str, tuple[str, dict[str, torch.Tensor]]] = {}
     for role, keys in _ROLE_KEYS.items():
         key = next((k for k in keys if k in obj), None)
@@ -269,55 +295,48 @@ def read_gan_stability_file(path: str | os.PathLike, config: Mapping[str, Any] |
         raise ConversionError(
             f"{where}: no generator state dict (expected 'generator_test' or 'generator'; found {keys})"
         )
-    stored = obj.get("init_kwargs") if isinstance(obj.get("init_kwargs"), Mapping) else {}
+    return found
+
+
+def _record_entries(result: ForeignCheckpoint, obj: Mapping, found: dict[str, tuple[str, Any]],
+                    stored: Mapping) -> None:  # fmt: skip
+    """Records in ``result`` where the networks were, the iteration, and the entries left unread."""
     used = {key for key, _ in found.values()} | ({"init_kwargs"} if stored else set())
     ignored = [str(k) for k in obj if k not in used]
-
-    result = ForeignCheckpoint(format=FORMAT, architecture="gpgan")
     result.extra["layout"] = "networks under keys " + ", ".join(repr(key) for key, _ in found.values())
     if isinstance(obj.get("it"), int) and not isinstance(obj.get("it"), bool):
         result.extra["it"] = int(obj["it"])
     if ignored:
         result.extra["ignored_entries"] = ignored
         result.notes.append(f"ignored non-network entries: {format_names([repr(k) for k in ignored])}")
-    if "G_ema" not in found:
-        found["G_ema"] = found.pop("G")
-        result.notes.append(f"no parameter average ('generator_test') in the file: its {found['G_ema'][0]!r} is G_ema")
-    elif found["G_ema"][0] == "generator_test":
-        result.notes.append("G_ema is 'generator_test', the parameter average GAN_stability samples from"
-                            + ("; G is 'generator'" if "G" in found else ""))  # fmt: skip
 
-    g_embed: int | None = None
-    for role in ("G_ema", "G", "D"):
-        if role not in found:
-            continue
-        key, raw = found[role]
-        label = f"{where} [{key}]"
-        state_dict, stripped = _strip_wrapper(raw)
-        is_d = role == "D"
-        cls, class_name = (Discriminator, "Discriminator") if is_d else (Generator, "Generator")
-        given = given_config.get("discriminator" if is_d else "generator")
-        if isinstance(stored.get(role), Mapping):
-            kwargs, notes = copy.deepcopy(dict(stored[role])), ["constructor kwargs read from the file's 'init_kwargs'"]
-        else:
-            try:
-                if is_d:
-                    kwargs, notes = infer_discriminator_kwargs(state_dict, label, embed_size=g_embed)
-                else:
-                    kwargs, notes = infer_generator_kwargs(state_dict, label)
-            except ConversionError:
-                if given is None:
-                    raise
-                kwargs, notes = {}, ["could not infer the kwargs from tensors"]
-        if given is not None:
-            kwargs = {**kwargs, **copy.deepcopy(dict(given))}
-            notes.append(f"given by config (override): {', '.join(sorted(given))}")
-        if stripped:
-            notes.append(f"removed tensor-name prefix {_WRAPPER!r}")
-        _, expected = network_skeleton(cls, kwargs, label)
-        check_state_dict(state_dict, expected, label)
-        if not is_d and g_embed is None:
-            g_embed = int(kwargs.get("embed_size") or 0) or None
-        setattr(result, role, NetworkSpec(class_name=class_name, init_kwargs=kwargs, state_dict=state_dict))
-        result.notes.append(f"{role}: " + "; ".join(notes))
-    return result
+
+def _network_spec(role: str, raw: dict[str, torch.Tensor], label: str, stored: Any, given_config: dict[str, Any],
+                  g_embed: int | None) -> tuple[NetworkSpec, list[str]]:  # fmt: skip
+    """One role's network and notes on its kwargs: those stored in the file, else inferred from its
+    tensors (D's embedding size from G's), with the config's laid over; its state dict (the
+    wrapper's prefix removed) is checked against the network the kwargs build."""
+    state_dict, stripped = _strip_wrapper(raw)
+    is_d = role == "D"
+    cls, class_name = (Discriminator, "Discriminator") if is_d else (Generator, "Generator")
+    given = given_config.get("discriminator" if is_d else "generator")
+    if isinstance(stored, Mapping):
+        kwargs, notes = copy.deepcopy(dict(stored)), ["constructor kwargs read from the file's 'init_kwargs'"]
+    else:
+        try:
+            if is_d:
+                kwargs, notes = infer_discriminator_kwargs(state_dict, label, embed_size=g_embed)
+            else:
+                kwargs, notes = infer_generator_kwargs(state_dict, label)
+        except ConversionError:
+            if given is None:
+                raise
+            kwargs, notes = {}, ["could not infer the kwargs from tensors"]
+    if given is not None:
+        kwargs = {**kwargs, **copy.deepcopy(dict(given))}
+        notes.append(f"given by config (override): {', '.join(sorted(given))}")
+    if stripped:
+        notes.append(f"removed tensor-name prefix {_WRAPPER!r}")
+    _, expected = network_skeleton(cls, kwargs, label)
+    check_state_dict(state_dict, expected, label)
+    return NetworkSpec(class_name=class_name, init_kwargs=kwargs, state_dict=state_dict), notes
