@@ -8,6 +8,8 @@ holds), and that silences the library's progress with it. Both follow ``sys.stdo
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
 
 stdout = Console()
@@ -22,3 +24,34 @@ def line(console: Console, text: str) -> None:
 def note(text: str) -> None:
     """A line of the library's own on stderr (what a run keeps, how to continue it)."""
     line(stderr, text)
+
+
+def natural_width(renderable) -> int:
+    """How many columns ``renderable`` (a rich table) takes when nothing limits it."""
+    from rich.measure import Measurement
+
+    measuring = Console(width=100_000, file=io.StringIO())
+    return Measurement.get(measuring, measuring.options, renderable).maximum
+
+
+def fitted_table(build, optional, width: int | None):
+    """The table ``build(left_out)`` makes with as few of the ``optional`` columns left out, in
+    that order, as fit in ``width`` columns (all kept when ``width`` is None); returns
+    ``(table, left_out)``. The caller names what it left out."""
+    left_out: list[str] = []
+    for column in [*optional, None]:
+        table = build(left_out)
+        if width is None or natural_width(table) <= width:
+            return table, left_out
+        if column is not None:
+            left_out.append(column)
+    return table, left_out
+
+
+def print_unfitted(console: Console, table) -> None:
+    """Prints ``table`` at its natural width, however wide that is (lines a pipe or ``less -S``
+    takes whole), without colour, each line stripped of trailing blanks."""
+    rendering = Console(width=natural_width(table), file=io.StringIO(), color_system=None, highlight=False)
+    rendering.print(table)
+    for text in rendering.file.getvalue().splitlines():
+        line(console, text.rstrip())

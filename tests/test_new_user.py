@@ -56,3 +56,22 @@ def test_convert_takes_class_names_and_refuses_a_wrong_count(run, tmp_path):
     assert not (tmp_path / "wrong").exists()
     twice = run("convert", "w.pt", "twice", "--class-names", "a,a,b", check=False)
     assert twice.returncode == 1 and "distinct" in twice.stderr and "Traceback" not in twice.stderr
+
+
+def test_list_fits_80_columns_and_wide_shows_every_column(run):
+    from rich.cells import cell_len
+
+    from ganzoo.registry import list_models
+
+    narrow = run("list").stdout.splitlines()
+    assert all(cell_len(text) <= 80 for text in narrow)
+    names = [text.split()[0] for text in narrow[2:-1]]
+    assert names == list_models()  # one line a model, its name whole
+    assert narrow[-1] == "left out at 80 columns: aliases, dataset, D, get (--wide shows them)"
+    assert narrow[0].split() == ["name", "res", "license"]
+    assert any(text.split()[-1] == "nvidia-source-code-license-nc" for text in narrow)
+    few = run("list", "disc*").stdout.splitlines()  # shorter names: more columns fit
+    assert few[0].split() == ["name", "res", "D", "license", "get"] and few[2].split()[-1] == "bundled"
+    wide = run("list", "--wide").stdout.splitlines()
+    assert wide[0].split() == ["name", "aliases", "res", "dataset", "D", "license", "get"]
+    assert len(wide) == len(list_models()) + 2 and any("cat, afhq-cat, afhqcat" in text for text in wide)

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
+from ganzoo._console import fitted_table, print_unfitted
 from ganzoo.cli._common import console, err_console, json_option, json_output, note, say
 from ganzoo.errors import GanzooError
 
@@ -40,6 +42,7 @@ def _license_text(entry) -> str:
 
 def list_command(
     pattern: Optional[str] = typer.Argument(None, help="Filter: shell pattern ('ffhq*') or substring, on names and aliases."),
+    wide: bool = typer.Option(False, "--wide", help="Every column, however wide the lines get (default: what fits the terminal)."),
     json_out: Optional[str] = json_option("the list"),
 ) -> None:
     """List the registry's pretrained checkpoints."""
@@ -51,19 +54,36 @@ def list_command(
     if not entries:
         say(f"no model matches {pattern!r}")
     elif not as_json.stdout:  # the table only where it is shown
-        table = Table(show_header=True)
-        table.add_column("name", no_wrap=True)  # names are what users copy: never cut or wrap them
-        for column in ("aliases", "res", "dataset", "D", "license"):
-            table.add_column(column, justify="right" if column == "res" else "left", overflow="fold")
-        for e in entries:
-            manual = " (manual download)" if e.artifacts and not e.downloadable else " (bundled: offline)" if e.bundled else ""
-            table.add_row(e.name, ", ".join(e.aliases), str(e.resolution), e.dataset.name,
-                          "yes" if "D" in e.includes else "-", _license_text(e) + manual)  # fmt: skip
-        console.print(table)
+        if wide:
+            print_unfitted(console, _list_table(entries, []))
+            left_out = []
+        else:
+            table, left_out = fitted_table(lambda left_out: _list_table(entries, left_out), _LIST_OPTIONAL, console.width)
+            console.print(table)
+        if left_out:
+            say(f"left out at {console.width} columns: {', '.join(left_out)} (--wide shows them)")
     as_json.write([{"name": e.name, "aliases": list(e.aliases), "resolution": e.resolution, "dataset": e.dataset.name,
                     "includes": list(e.includes), "hub_repo": e.hub.repo, "license": _license_text(e),
                     "manual_download": bool(e.artifacts) and not e.downloadable, "source": e.source}
                    for e in entries])  # fmt: skip
+
+
+# The columns of `ganzoo list` that make way, in this order, when the terminal is narrow; the
+# name, resolution and license always show, each on one line (never cut or folded).
+_LIST_OPTIONAL = ("aliases", "dataset", "D", "get")
+
+
+def _list_table(entries, left_out: list[str]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    columns = [c for c in ("name", "aliases", "res", "dataset", "D", "license", "get") if c not in left_out]
+    for column in columns:
+        table.add_column(column, justify="right" if column == "res" else "left", no_wrap=True)
+    for e in entries:
+        get = "manual" if e.artifacts and not e.downloadable else "bundled" if e.bundled else "hub"
+        values = {"name": e.name, "aliases": ", ".join(e.aliases), "res": str(e.resolution), "dataset": e.dataset.name,
+                  "D": "yes" if "D" in e.includes else "-", "license": _license_text(e), "get": get}  # fmt: skip
+        table.add_row(*(values[c] for c in columns))
+    return table
 
 
 def info(
