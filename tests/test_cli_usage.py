@@ -5,27 +5,18 @@ exceptions to catch are typer's, not the click package's)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import ganzoo_script
 
 import ganzoo
 
 
-def _script() -> str:
-    """The installed ``ganzoo`` console script (beside this interpreter, else on PATH)."""
-    beside = Path(sys.executable).with_name("ganzoo")
-    path = str(beside) if beside.is_file() else shutil.which("ganzoo")
-    assert path, "the ganzoo console script is not installed (pip install -e .)"
-    return path
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100"}
-    return subprocess.run([_script(), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100", **(env or {})}
+    return subprocess.run([ganzoo_script(), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
 # args -> the fragment the one error line must contain
@@ -39,12 +30,19 @@ USAGE_ERRORS = [
     (["playground", "reproduce", "--num-seeds", "x"], "Invalid value for '--num-seeds'"),
     (["finetune", "discs", "--ada-target", "abc"], "Invalid value for '--ada-target'"),
     (["list", "--bogus"], "No such option: --bogus"),
+    # Options that are required in one of two forms: refused the same way, before any work.
+    (["generate", "discs"], "give exactly one of --out FILE.png or --outdir DIR"),
+    (["generate", "discs", "--out", "x.png", "--outdir", "d"], "give exactly one of --out FILE.png or --outdir DIR"),
 ]
 
 
 @pytest.mark.parametrize("args, fragment", USAGE_ERRORS, ids=[" ".join(a) for a, _ in USAGE_ERRORS])
 def test_usage_errors_are_the_usage_line_and_one_error_line(tmp_path, args, fragment):
-    done = run(*args, cwd=tmp_path)
+    # A torch that cannot be imported: a usage error is found before anything heavy is imported.
+    stub = tmp_path.parent / f"{tmp_path.name}-no-torch" / "torch"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('torch imported before the command line was checked')\n")
+    done = run(*args, cwd=tmp_path, env={"PYTHONPATH": str(stub.parent)})
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     lines = done.stderr.strip().splitlines()

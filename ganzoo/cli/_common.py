@@ -68,6 +68,19 @@ _shown: Optional[set[str]] = None  # messages already shown by the running comma
 _DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
 
+def usage_error(message: str) -> None:
+    """Refuses a command line whose options are missing or do not go together, as click refuses a
+    missing required option: the usage line and ``error: message`` on stderr, exit 2. Called
+    first thing in a command, before anything heavy is imported."""
+    import importlib
+
+    # The click that typer runs on (its bundled copy, or the click package): where its usage
+    # errors and the running command's context live.
+    exceptions = sys.modules[typer.BadParameter.__module__]
+    context = importlib.import_module(exceptions.__name__.rpartition(".")[0] + ".globals")
+    raise exceptions.UsageError(message, context.get_current_context(silent=True))
+
+
 def warn(message: Any) -> None:
     """``warning: ...``, one line on stderr; a message the running command already showed is not
     repeated."""

@@ -16,7 +16,7 @@ from rich import box
 from rich.table import Table
 
 from ganzoo._console import fitted_table, print_unfitted
-from ganzoo.cli._common import console, err_console, json_option, json_output, note, say
+from ganzoo.cli._common import console, err_console, json_option, json_output, note, say, usage_error
 from ganzoo.errors import GanzooError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -329,11 +329,11 @@ def generate(
     compile_: bool = typer.Option(False, "--compile", help="Run the generator through torch.compile (inductor): pays a one-time compilation (cached on disk), then faster; pixels agree up to rounding."),
 ) -> None:
     """Generate images from a GAN: a grid (--out) or one PNG per seed (--outdir)."""
+    if (out is None) == (outdir is None):
+        usage_error("give exactly one of --out FILE.png or --outdir DIR")
     from ganzoo.api import load
     from ganzoo.checkpoint import parse_seeds
 
-    if (out is None) == (outdir is None):
-        raise GanzooError("generate: give exactly one of --out FILE.png or --outdir DIR")
     if noise_mode not in ("const", "random", "none"):
         raise GanzooError(f"--noise-mode must be const, random or none, not {noise_mode!r}")
     from ganzoo.checkpoint import check_sampling_options
