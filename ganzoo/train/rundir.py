@@ -25,7 +25,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -244,7 +244,12 @@ def _say(text: str) -> None:
     note(text)
 
 
-def run_loop(run: Run, until_nimg: int, tick_kimg: float, progress: bool, callback, resume_hint: str | None = None) -> None:
+def run_loop(run: Run, until_nimg: int, tick_kimg: float, progress: bool | str, callback: Callable | None,
+             resume_hint: str | None = None) -> None:  # fmt: skip
+    """Trains ``run`` until D has seen ``until_nimg`` images: a log line every ``tick_kimg``, a
+    snapshot every ``snap`` and at the end, then ``OUT`` made the final checkpoint. ``progress``:
+    False, or what the progress calls the run; ``resume_hint``: see
+    :attr:`~ganzoo.train.options.FinetuneOptions.resume_hint`."""
     trainer = run.trainer
     tick_nimg = max(int(round(tick_kimg * 1000)), 1)
     start_nimg = trainer.cur_nimg
