@@ -28,18 +28,34 @@ are never mixed.
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
+import huggingface_hub
+from PIL import Image, ImageDraw, ImageFont
+from rich import box
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from ganzoo import rank_report
+from ganzoo._io import atomic_path, atomic_write_text, check_output
+from ganzoo.architectures import get_architecture
+from ganzoo.data import ImageDataset, require_count
 from ganzoo.errors import GanzooError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ganzoo.metrics.cache import FeatureSet
-    from ganzoo.metrics.evaluate import Candidate
-    from ganzoo.metrics.features import FeatureExtractor
+from ganzoo.hub import (converted_dir, hub_cache_dir, hub_endpoint, hub_local_only, hub_offline, hub_unreachable,
+                        start_hub_check)  # fmt: skip
+from ganzoo.metrics import cache as feature_cache
+from ganzoo.metrics.evaluate import Candidate, resolve_candidate
+from ganzoo.metrics.features import FeatureExtractor, check_extractor_name, get_extractor
+from ganzoo.metrics.manifold import manifold_metrics
+from ganzoo.metrics.scores import fid_from_stats, kid
+from ganzoo.registry import get_entry, list_models
 
 __all__ = ["METRICS", "RankResult", "RankedCandidate", "rank", "real_features_name", "sample_features_name",
            "write_real_features", "write_report", "write_sample_features"]
@@ -114,8 +130,6 @@ def _sort_key(metric: str):
 def _recipe_hint(best: str | None, num_target: int, target: str, architecture: str | None) -> str:
     if best is None:
         return "no candidate could be scored"
-    from ganzoo.architectures import get_architecture
-
     recipes = get_architecture(architecture).recipes
     if not recipes:
         return f"{architecture} networks cannot be finetuned by this version of ganzoo: sample or export {best}"
@@ -129,9 +143,6 @@ def _default_candidates(channels: int, notes: list[str] | None = None) -> list[s
     """Registry entries with ``channels``-channel images; offline (``HF_HUB_OFFLINE=1``) only
     those already on this machine (bundled, converted or in the Hub cache), with one note; the
     same when the Hub endpoint does not answer (``ganzoo.hub.hub_unreachable``, asked once)."""
-    from ganzoo.hub import hub_endpoint, hub_offline, hub_unreachable
-    from ganzoo.registry import get_entry, list_models
-
     why = "HF_HUB_OFFLINE=1" if hub_offline() else (f"{hub_endpoint()} unreachable" if hub_unreachable() else None)
     offline = why is not None
     names, skipped = [], 0
@@ -152,13 +163,10 @@ def _default_candidates(channels: int, notes: list[str] | None = None) -> list[s
 
 def _on_this_machine(entry) -> bool:
     """Whether a registry entry loads without network: bundled, converted, or in the Hub cache."""
-    from huggingface_hub import try_to_load_from_cache
-
-    from ganzoo.hub import converted_dir, hub_cache_dir
-
     if entry.bundled or (converted_dir(entry.name) / "config.json").is_file():
         return True
-    cached = try_to_load_from_cache(entry.hub.repo, "config.json", cache_dir=str(hub_cache_dir()), revision=entry.hub.revision)
+    cached = huggingface_hub.try_to_load_from_cache(entry.hub.repo, "config.json", cache_dir=str(hub_cache_dir()),
+                                                    revision=entry.hub.revision)  # fmt: skip
     return isinstance(cached, str)
 
 
@@ -208,20 +216,15 @@ def real_features_name(feature_extractor: str) -> str:
 
 def _hub_feature_file(repo_id: str, filename: str, revision: str | None) -> Path | None:
     """A file from a candidate's Hub repo, or None when absent or unreachable (never raises)."""
-    from ganzoo.hub import hub_cache_dir, hub_endpoint, hub_local_only
-
     try:
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=str(hub_cache_dir()),
-                                    endpoint=hub_endpoint(), local_files_only=hub_local_only(), library_name="ganzoo"))  # fmt: skip
+        return Path(huggingface_hub.hf_hub_download(repo_id, filename, revision=revision, cache_dir=str(hub_cache_dir()),
+                                                    endpoint=hub_endpoint(), local_files_only=hub_local_only(),
+                                                    library_name="ganzoo"))  # fmt: skip
     except Exception:  # noqa: BLE001 - absent features are normal: sample locally instead
         return None
 
 
-def _published(candidate: "Candidate", filename: str) -> "FeatureSet | None":
-    from ganzoo.metrics.cache import read_feature_file
-
+def _published(candidate: Candidate, filename: str) -> feature_cache.FeatureSet | None:
     if candidate.directory is not None and (candidate.directory / filename).is_file():
         path: Path | None = candidate.directory / filename
     elif candidate.repo_id:
@@ -232,23 +235,22 @@ def _published(candidate: "Candidate", filename: str) -> "FeatureSet | None":
     if path is None:
         return None
     try:
-        return read_feature_file(path, origin="hub")
+        return feature_cache.read_feature_file(path, origin="hub")
     except GanzooError:
         return None
 
 
-def _published_samples(candidate: "Candidate", extractor: "FeatureExtractor", num_gen: int, seed: int) -> "FeatureSet | None":
-    from ganzoo.metrics.cache import sample_plan
-
+def _published_samples(candidate: Candidate, extractor: FeatureExtractor, num_gen: int,
+                       seed: int) -> feature_cache.FeatureSet | None:  # fmt: skip
     published = _published(candidate, sample_features_name(extractor.name))
     if published is None:
         return None
     expected = {"kind": "samples", "generator_sha256": candidate.fingerprint,
-                **sample_plan(num_gen, seed, candidate.c_dim), **extractor.cache_key()}  # fmt: skip
+                **feature_cache.sample_plan(num_gen, seed, candidate.c_dim), **extractor.cache_key()}  # fmt: skip
     return published if published.key == expected and len(published) == num_gen else None
 
 
-def _published_real(candidate: "Candidate", extractor: "FeatureExtractor") -> tuple["FeatureSet | None", str]:
+def _published_real(candidate: Candidate, extractor: FeatureExtractor) -> tuple[feature_cache.FeatureSet | None, str]:
     """The candidate's published source-dataset features for this extractor, or None and why not."""
     name = real_features_name(extractor.name)
     published = _published(candidate, name)
@@ -282,15 +284,12 @@ def write_sample_features(src: Any, out: str | os.PathLike, feature_extractor: s
     Returns:
         The written path.
     """
-    from ganzoo.metrics.cache import sample_features, write_feature_file
-    from ganzoo.metrics.evaluate import resolve_candidate
-    from ganzoo.metrics.features import get_extractor
-
     extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
     candidate = resolve_candidate(src, progress=progress)
-    feature_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint, c_dim=candidate.c_dim,
-                                  loader=candidate.load, description=f"sampling {candidate.label}", progress=progress)  # fmt: skip
-    return write_feature_file(out, feature_set)
+    feature_set = feature_cache.sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint,
+                                                c_dim=candidate.c_dim, loader=candidate.load,
+                                                description=f"sampling {candidate.label}", progress=progress)  # fmt: skip
+    return feature_cache.write_feature_file(out, feature_set)
 
 
 def write_real_features(data: str | os.PathLike, out: str | os.PathLike, feature_extractor: str = "inception-fid",
@@ -319,15 +318,12 @@ def write_real_features(data: str | os.PathLike, out: str | os.PathLike, feature
     Raises:
         DatasetError: the dataset is empty or has fewer than 4 readable images.
     """
-    from ganzoo.data import ImageDataset, require_count
-    from ganzoo.metrics.cache import FeatureSet, dataset_features, write_feature_file
-    from ganzoo.metrics.features import get_extractor
-
     dataset = ImageDataset(data, resolution=resolution, channels=3, strict=strict)
     extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
-    feature_set = dataset_features(dataset, extractor, progress=progress)
+    feature_set = feature_cache.dataset_features(dataset, extractor, progress=progress)
     require_count(dataset.path, len(feature_set), K_PR + 1, f"source-dataset features (precision/recall with k={K_PR})")
-    return write_feature_file(out, FeatureSet(feature_set.features, feature_set.key, skipped=feature_set.skipped))
+    return feature_cache.write_feature_file(out, feature_cache.FeatureSet(feature_set.features, feature_set.key,
+                                                                          skipped=feature_set.skipped))  # fmt: skip
 
 
 def _target_channels(dataset) -> int:
@@ -399,18 +395,29 @@ def rank(
         DatasetError: the target is empty or has fewer than 4 readable images.
         GanzooError: bad options or candidates.
     """
-    from ganzoo.hub import start_hub_check
-
     start_hub_check()  # whether the Hub answers (asked once per process) comes while torch loads
-    import torch  # noqa: F401  (needed below in any case)
+    import torch  # noqa: F401  (imported here, after start_hub_check, so that the Hub is asked while it loads)
 
-    from ganzoo.data import ImageDataset, require_count
-    from ganzoo.metrics.cache import check_num_samples, dataset_features, sample_features
-    from ganzoo.metrics.evaluate import resolve_candidate
-    from ganzoo.metrics.features import check_extractor_name, get_extractor
-    from ganzoo.metrics.manifold import manifold_metrics
-    from ganzoo.metrics.scores import fid_from_stats, kid
+    metric = _check_options(metric, regime, num_gen, feature_extractor, json_out, plot_out, report_out)
+    dataset = ImageDataset(target, resolution=resolution, channels=3, strict=strict)
+    names, selection_notes = _choose_candidates(dataset, candidates)
+    extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
+    reference = _target_features(dataset, extractor, progress)
+    # What the target holds and what reading did, how the candidates were chosen, what the settings mean.
+    notes = dataset.notes() + selection_notes + _setting_notes(reference, regime, allow_random_weights)
+    plan = _Plan(extractor, regime, num_gen, seed, device, batch_size, progress)
+    rows, resolved, failures = _score_candidates(names, reference, plan)
+    if failures and len(failures) == len(names):
+        raise failures[0]  # nothing could be ranked: the first reason is the answer
+    result = _ranked(rows, resolved, metric, str(target), reference, plan, notes)
+    _write_outputs(result, json_out, plot_out, report_out, resolved, device)
+    return result
 
+
+def _check_options(metric: str, regime: str, num_gen: int, feature_extractor: str, json_out: Any, plot_out: Any,
+                   report_out: Any) -> str:  # fmt: skip
+    """The sort metric (lowercase), once every option is valid and every output file can be
+    written: a ranking whose --json, --plot or --report cannot be written is not computed."""
     metric = metric.lower()
     if metric not in METRICS:
         raise GanzooError(f"rank: unknown metric {metric!r}; use one of {', '.join(METRICS)}")
@@ -418,20 +425,19 @@ def rank(
         raise GanzooError(f"rank: unknown regime {regime!r}; use generated or real")
     if num_gen < K_PR + 1:
         raise GanzooError(f"rank: --num-gen must be at least {K_PR + 1} for precision/recall with k={K_PR}")
-    check_num_samples(num_gen)  # the range now; the memory once the extractor's size is known
-    from ganzoo._io import check_output
-
-    # Before the work: a ranking whose --json, --plot or --report cannot be written is not computed.
+    feature_cache.check_num_samples(num_gen)  # the range now; the memory once the extractor's size is known
     if json_out is not None:
         check_output(json_out, suffixes=(".json",), overwrite=True)
     if plot_out is not None:
         check_output(plot_out, suffixes=(".png",), overwrite=True)
     if report_out is not None:
-        from ganzoo.rank_report import REPORT_SUFFIXES
-
-        check_output(report_out, suffixes=REPORT_SUFFIXES, overwrite=True)
+        check_output(report_out, suffixes=rank_report.REPORT_SUFFIXES, overwrite=True)
     check_extractor_name(feature_extractor)  # a typo is its own error, before any reading
-    dataset = ImageDataset(target, resolution=resolution, channels=3, strict=strict)
+    return metric
+
+
+def _choose_candidates(dataset: ImageDataset, candidates: str | Iterable[str] | None) -> tuple[list[str], list[str]]:
+    """The names of the candidates for the target's channel count, and notes on how they were chosen."""
     selection_notes: list[str] = []
     channels = _target_channels(dataset)
     # No registry entry makes grayscale images: a grayscale target ranks the RGB ones rather than none.
@@ -440,115 +446,161 @@ def rank(
     if rgb_instead:
         selection_notes.append("the target is grayscale and no registry entry has 1-channel images: ranking the RGB "
                                "entries (the target repeated to RGB; finetuning one trains an RGB model)")  # fmt: skip
-    extractor = get_extractor(feature_extractor, device=device, allow_random_weights=allow_random_weights, progress=progress)
-    target_set = dataset_features(dataset, extractor, progress=progress)
+    return names, selection_notes
+
+
+@dataclass
+class _Target:
+    """The target's features and the statistics every candidate is compared with."""
+
+    dataset: ImageDataset
+    feature_set: feature_cache.FeatureSet
+    stats: Any  # FID statistics
+    radii: Any  # k-NN radii: k=K_PR, and k=K_DC with_dc
+    with_dc: bool  # enough images for density/coverage
+
+
+def _target_features(dataset: ImageDataset, extractor: FeatureExtractor, progress: bool) -> _Target:
+    """The target's features (cached by its content hash), FID statistics and k-NN radii."""
+    target_set = feature_cache.dataset_features(dataset, extractor, progress=progress)
     require_count(dataset.path, len(target_set), K_PR + 1, f"rank (precision/recall with k={K_PR})")
     with_dc = len(target_set) >= K_DC + 1
-    target_stats = target_set.stats()
-    target_radii = target_set.radii((K_PR, K_DC) if with_dc else (K_PR,))
+    stats = target_set.stats()
+    return _Target(dataset, target_set, stats, target_set.radii((K_PR, K_DC) if with_dc else (K_PR,)), with_dc)
 
-    rows: list[RankedCandidate] = []
-    notes: list[str] = dataset.notes() + selection_notes  # a mixed target: what it holds, what was done
+
+def _setting_notes(target: _Target, regime: str, allow_random_weights: bool) -> list[str]:
+    """Notes on what the ranking's settings mean for its values."""
+    notes = []
     if allow_random_weights:
         notes.append("random-weight feature extractor: the values are meaningless (testing only)")
     if regime == "real":
         notes.append("real regime: each candidate's published source-dataset features instead of samples (--num-gen does not apply)")
-    if not with_dc:
-        notes.append(f"target has {len(target_set)} images: density/coverage (k={K_DC}) need {K_DC + 1}, not computed")
+    if not target.with_dc:
+        notes.append(f"target has {len(target.feature_set)} images: density/coverage (k={K_DC}) need {K_DC + 1}, not computed")
+    return notes
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How every candidate is scored: the extractor, the regime and the samples."""
+
+    extractor: FeatureExtractor
+    regime: str
+    num_gen: int
+    seed: int
+    device: str
+    batch_size: int
+    progress: bool
+
+
+def _score_candidates(names: list[str], target: _Target,
+                      plan: _Plan) -> tuple[list[RankedCandidate], dict[str, Candidate], list[GanzooError]]:  # fmt: skip
+    """A row per candidate (an unscored one with a note saying why), the resolved candidates by
+    label (the report samples them), and the errors that left candidates unscored."""
+    rows: list[RankedCandidate] = []
+    resolved: dict[str, Candidate] = {}
     failures: list[GanzooError] = []
-    architectures: dict[str, str] = {}  # candidate label -> its architecture (for the recipe hint)
-    resolved: dict[str, Candidate] = {}  # candidate label -> the candidate (the report samples it)
     for name in names:
         try:
-            candidate = resolve_candidate(name, progress=progress)
+            candidate = resolve_candidate(name, progress=plan.progress)
         except GanzooError as exc:
             # One unreachable or broken candidate must not sink a ranking of a whole zoo.
             failures.append(exc)
             rows.append(RankedCandidate(name=str(name), notes=[f"not scored: {exc}"]))
             continue
-        row = RankedCandidate(name=candidate.label, resolution=candidate.resolution)
-        architectures[candidate.label] = candidate.architecture
         resolved[candidate.label] = candidate
-        if candidate.resolution != dataset.resolution:
-            row.notes.append(f"{candidate.resolution}px vs target {dataset.resolution}px: both resized to "
-                             f"{extractor.input_size}px by {extractor.name}")  # fmt: skip
-        if regime == "real":
-            gen_set, why_not = _published_real(candidate, extractor)
-            if gen_set is None:
-                row.notes.append(why_not)
-                rows.append(row)
-                continue
-            row.features_from = "published-real"
-        else:
-            gen_set = _published_samples(candidate, extractor, num_gen, seed)
-            if gen_set is not None:
-                row.features_from = "published"
-            else:
-                try:
-                    gen_set = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint,
-                                              c_dim=candidate.c_dim, loader=candidate.load,
-                                              description=f"sampling {candidate.label}", progress=progress,
-                                              batch_size=batch_size)  # fmt: skip
-                except GanzooError as exc:
-                    failures.append(exc)
-                    row.notes.append(f"not scored: {exc}")
-                    rows.append(row)
-                    continue
-                row.features_from = "cache" if gen_set.origin == "cache" else "generated"
-        row.num_samples = len(gen_set)
-        if len(gen_set) < K_PR + 1:
-            row.notes.append(f"only {len(gen_set)} samples: not scored")
-            rows.append(row)
-            continue
-        row.fid = fid_from_stats(target_stats, gen_set.stats(), target_set.features, gen_set.features)
-        row.kid = kid(target_set.features, gen_set.features, num_subsets=100, subset_size=1000, seed=seed)
-        scores = manifold_metrics(target_set.features, gen_set.features, k_pr=K_PR, k_dc=K_DC if with_dc else None,
-                                  device=device, real_radii=target_radii)  # fmt: skip
-        for key, value in scores.items():
-            setattr(row, key, value)
-        rows.append(row)
+        rows.append(_scored_row(candidate, target, plan, failures))
+    return rows, resolved, failures
 
-    if failures and len(failures) == len(names):
-        raise failures[0]  # nothing could be ranked: the first reason is the answer
+
+def _scored_row(candidate: Candidate, target: _Target, plan: _Plan, failures: list[GanzooError]) -> RankedCandidate:
+    """The candidate's proxy metrics against the target, or notes saying why it has none."""
+    row = RankedCandidate(name=candidate.label, resolution=candidate.resolution)
+    extractor = plan.extractor
+    if candidate.resolution != target.dataset.resolution:
+        row.notes.append(f"{candidate.resolution}px vs target {target.dataset.resolution}px: both resized to "
+                         f"{extractor.input_size}px by {extractor.name}")  # fmt: skip
+    gen_set = _candidate_features(candidate, row, plan, failures)
+    if gen_set is None:
+        return row
+    row.num_samples = len(gen_set)
+    if len(gen_set) < K_PR + 1:
+        row.notes.append(f"only {len(gen_set)} samples: not scored")
+        return row
+    real = target.feature_set.features
+    row.fid = fid_from_stats(target.stats, gen_set.stats(), real, gen_set.features)
+    row.kid = kid(real, gen_set.features, num_subsets=100, subset_size=1000, seed=plan.seed)
+    scores = manifold_metrics(real, gen_set.features, k_pr=K_PR, k_dc=K_DC if target.with_dc else None,
+                              device=plan.device, real_radii=target.radii)  # fmt: skip
+    for key, value in scores.items():
+        setattr(row, key, value)
+    return row
+
+
+def _candidate_features(candidate: Candidate, row: RankedCandidate, plan: _Plan,
+                        failures: list[GanzooError]) -> feature_cache.FeatureSet | None:  # fmt: skip
+    """The features the candidate is scored by, with where they came from in ``row.features_from``;
+    None, with a note in ``row``, when it has none (a sampling error also goes to ``failures``)."""
+    if plan.regime == "real":
+        gen_set, why_not = _published_real(candidate, plan.extractor)
+        if gen_set is None:
+            row.notes.append(why_not)
+            return None
+        row.features_from = "published-real"
+        return gen_set
+    gen_set = _published_samples(candidate, plan.extractor, plan.num_gen, plan.seed)
+    if gen_set is not None:
+        row.features_from = "published"
+        return gen_set
+    try:
+        gen_set = feature_cache.sample_features(None, plan.extractor, plan.num_gen, plan.seed,
+                                                fingerprint=candidate.fingerprint, c_dim=candidate.c_dim,
+                                                loader=candidate.load, description=f"sampling {candidate.label}",
+                                                progress=plan.progress, batch_size=plan.batch_size)  # fmt: skip
+    except GanzooError as exc:
+        failures.append(exc)
+        row.notes.append(f"not scored: {exc}")
+        return None
+    row.features_from = "cache" if gen_set.origin == "cache" else "generated"
+    return gen_set
+
+
+def _ranked(rows: list[RankedCandidate], resolved: dict[str, Candidate], metric: str, target: str,
+            reference: _Target, plan: _Plan, notes: list[str]) -> RankResult:  # fmt: skip
+    """The result: the rows sorted best first, the recommendation and its recipe hint."""
     rows.sort(key=_sort_key(metric))
     scored = [r for r in rows if r.value(metric) is not None]
     best = scored[0].name if scored else None
-    result = RankResult(
-        target=str(target), num_target=len(target_set), target_resolution=dataset.resolution, metric=metric,
-        regime=regime, feature_extractor=extractor.name, num_gen=num_gen, seed=seed, candidates=rows,
-        recommended=best, recipe_hint=_recipe_hint(best, len(target_set), str(target), architectures.get(best) if best else None),
-        notes=notes,
+    num_target = len(reference.feature_set)
+    return RankResult(
+        target=target, num_target=num_target, target_resolution=reference.dataset.resolution, metric=metric,
+        regime=plan.regime, feature_extractor=plan.extractor.name, num_gen=plan.num_gen, seed=plan.seed,
+        candidates=rows, recommended=best,
+        recipe_hint=_recipe_hint(best, num_target, target, resolved[best].architecture if best else None), notes=notes,
     )  # fmt: skip
+
+
+def _write_outputs(result: RankResult, json_out: Any, plot_out: Any, report_out: Any, candidates: dict[str, Candidate],
+                   device: str) -> None:  # fmt: skip
+    """Writes the files asked for (``--json``, ``--plot``, ``--report``; each was checked before the work)."""
     if json_out is not None:
-        import json
-
-        from ganzoo._io import atomic_write_text
-
         atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     if plot_out is not None:
         write_plot(result, plot_out)
     if report_out is not None:
-        from ganzoo.rank_report import write_report
-
-        write_report(result, report_out, candidates=resolved, device=device)
-    return result
+        rank_report.write_report(result, report_out, candidates=candidates, device=device)
 
 
 def write_report(result: RankResult, path: str | os.PathLike, **kwargs: Any) -> Path:
     """The ranking as one self-contained HTML page (``rank --report``); see
     :func:`ganzoo.rank_report.write_report` for the options."""
-    from ganzoo.rank_report import write_report as write
-
-    return write(result, path, **kwargs)
+    return rank_report.write_report(result, path, **kwargs)
 
 
 def write_plot(result: RankResult, path: str | os.PathLike) -> Path:
     """A PNG of horizontal bar charts, one panel per proxy (FID, KID, precision, recall), in the
     ranking's order; the sort metric's panel comes first. Drawn with PIL (no plotting library)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    from ganzoo._io import atomic_path
-
     metrics = [result.metric] + [m for m in METRICS if m != result.metric]
     font = ImageFont.load_default()
     names = [c.name if len(c.name) <= 36 else "…" + c.name[-35:] for c in result.candidates]
@@ -594,13 +646,6 @@ def render_table(result: RankResult, width: int | None = None):
             ``cover``, then ``dens``) and named in the caption; a candidate name too long even
             then is folded over lines, never cut. Numbers are never cut.
     """
-    import io
-
-    from rich import box
-    from rich.console import Console
-    from rich.measure import Measurement
-    from rich.table import Table
-
     def fmt(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 

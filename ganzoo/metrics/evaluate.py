@@ -6,7 +6,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ganzoo.data import ImageDataset, require_count
 from ganzoo.errors import GanzooError
+from ganzoo.hub import start_hub_check
+from ganzoo.metrics import cache as feature_cache
+from ganzoo.metrics.features import FeatureExtractor, check_extractor_name, get_extractor
+from ganzoo.metrics.manifold import manifold_metrics
+from ganzoo.metrics.scores import fid_from_stats, kid
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganzoo.checkpoint import GAN
@@ -101,11 +107,10 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
     downloading or loading any weights.
     """
     from ganzoo.checkpoint import GAN, config_metadata, is_checkpoint_dir, read_config
-    from ganzoo.metrics.cache import checkpoint_fingerprint, gan_fingerprint
 
     if isinstance(src, GAN):
         meta = src.metadata
-        return Candidate("<GAN>", gan_fingerprint(src), meta.num_classes, meta.resolution, meta.channels,
+        return Candidate("<GAN>", feature_cache.gan_fingerprint(src), meta.num_classes, meta.resolution, meta.channels,
                          lambda device: src.to(device), architecture=src.architecture.name)  # fmt: skip
     path = Path(src)
     entry = repo_id = None
@@ -130,7 +135,7 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
         config = read_config(path)
         meta = config_metadata(config)
         directory = path
-        return Candidate(str(entry.name if entry else src), checkpoint_fingerprint(path), meta.num_classes,
+        return Candidate(str(entry.name if entry else src), feature_cache.checkpoint_fingerprint(path), meta.num_classes,
                          meta.resolution, meta.channels,
                          lambda device: GAN.load(directory, device=device), entry=entry, repo_id=repo_id,
                          directory=directory, architecture=config["architecture"])  # fmt: skip
@@ -138,7 +143,7 @@ def resolve_candidate(src: "str | os.PathLike | GAN", progress: bool = True) -> 
 
     gan = load(path)
     meta = gan.metadata
-    return Candidate(str(src), gan_fingerprint(gan), meta.num_classes, meta.resolution, meta.channels,
+    return Candidate(str(src), feature_cache.gan_fingerprint(gan), meta.num_classes, meta.resolution, meta.channels,
                      lambda device: gan.to(device), architecture=gan.architecture.name)  # fmt: skip
 
 
@@ -194,57 +199,77 @@ def evaluate(
         path, resolution and :meth:`~ganzoo.data.ImageDataset.preparation`: whether and from
         which sizes images were resampled, how many were converted) and ``notes``.
     """
-    from ganzoo.hub import start_hub_check
-
     start_hub_check()  # whether the Hub answers (asked once per process) comes while torch loads
-    import torch  # noqa: F401  (needed below in any case)
-
-    from ganzoo.data import ImageDataset, require_count
-    from ganzoo.metrics.cache import check_num_samples, dataset_features, sample_features
-    from ganzoo.metrics.features import check_extractor_name, get_extractor
-    from ganzoo.metrics.manifold import manifold_metrics
-    from ganzoo.metrics.scores import fid_from_stats, kid
+    import torch  # noqa: F401  (imported here, after start_hub_check, so that the Hub is asked while it loads)
 
     names = parse_metric_names(metrics)
-    check_num_samples(num_gen)  # the range now; the memory once the extractor's size is known
-    extractors = {m: feature_extractor or DEFAULT_EXTRACTORS[m] for m in names}
-    for extractor_name in dict.fromkeys(extractors.values()):
-        check_extractor_name(extractor_name)  # a typo is its own error, before any reading or download
+    feature_cache.check_num_samples(num_gen)  # the range now; the memory once the extractor's size is known
+    extractors = _extractor_names(names, feature_extractor)
     dataset = ImageDataset(data, resolution=resolution, channels=3, strict=strict)
     candidate = resolve_candidate(src, progress=progress)
     if class_idx is not None and candidate.c_dim:
         class_idx = candidate.load().class_index(class_idx)  # a name, or an index out of range: one line
+    out = _record(data, dataset, candidate, num_gen, extractors)
+    features: dict[str, tuple] = {}
+    for extractor_name in dict.fromkeys(extractors.values()):
+        extractor = get_extractor(extractor_name, device=device, allow_random_weights=allow_random_weights, progress=progress)
+        features[extractor_name] = _real_and_generated(dataset, candidate, extractor, num_gen, seed, class_idx, progress)
+        out["num_real"] = len(features[extractor_name][0])
+    for metric in names:
+        real, gen = features[extractors[metric]]
+        out.update(_metric_values(metric, real, gen, dataset.path, seed=seed, device=device, k_pr=k_pr, k_dc=k_dc,
+                                  kid_subsets=kid_subsets, kid_subset_size=kid_subset_size))  # fmt: skip
+    if allow_random_weights:
+        out["notes"].append("random-weight feature extractors: the values are meaningless (testing only)")
+    return out
+
+
+def _extractor_names(names: tuple[str, ...], feature_extractor: str | None) -> dict[str, str]:
+    """Metric -> the name of its extractor, each name checked (a typo is its own error, before
+    any reading or download)."""
+    extractors = {m: feature_extractor or DEFAULT_EXTRACTORS[m] for m in names}
+    for extractor_name in dict.fromkeys(extractors.values()):
+        check_extractor_name(extractor_name)
+    return extractors
+
+
+def _record(data: str | os.PathLike, dataset: ImageDataset, candidate: Candidate, num_gen: int,
+            extractors: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """The result before any metric: what was compared, and notes on the data and resolutions."""
     # What reading did to the data (mixed sizes or channels: one note each, with the counts).
     data_record = {"path": str(data), "resolution": dataset.resolution, **dataset.preparation()}
     out: dict[str, Any] = {"num_gen": num_gen, "extractors": extractors, "data": data_record, "notes": dataset.notes()}
     if candidate.resolution != dataset.resolution:
         out["notes"].append(f"resolutions differ (data {dataset.resolution}px, generator {candidate.resolution}px): "
                             "the extractors resize both to their input size")  # fmt: skip
-    features: dict[str, tuple] = {}
-    for extractor_name in dict.fromkeys(extractors.values()):
-        extractor = get_extractor(extractor_name, device=device, allow_random_weights=allow_random_weights, progress=progress)
-        real = dataset_features(dataset, extractor, progress=progress)
-        gen = sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint, c_dim=candidate.c_dim,
-                              loader=candidate.load, description=f"sampling {candidate.label}", progress=progress,
-                              class_idx=class_idx if candidate.c_dim else None)  # fmt: skip
-        features[extractor_name] = (real, gen)
-        out["num_real"] = len(real)
-    for metric in names:
-        real, gen = features[extractors[metric]]
-        if metric == "fid":
-            require_count(dataset.path, len(real), 2, "FID")
-            out["fid"] = fid_from_stats(real.stats(), gen.stats(), real.features, gen.features)
-        elif metric == "kid":
-            require_count(dataset.path, len(real), 2, "KID")
-            out["kid"] = kid(real.features, gen.features, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
-        elif metric == "pr":
-            require_count(dataset.path, len(real), k_pr + 1, f"precision/recall with k={k_pr}")
-            out.update(manifold_metrics(real.features, gen.features, k_pr=k_pr, k_dc=None, device=device,
-                                        real_radii=real.radii((k_pr,))))  # fmt: skip
-        elif metric == "dc":
-            require_count(dataset.path, len(real), k_dc + 1, f"density/coverage with k={k_dc}")
-            out.update(manifold_metrics(real.features, gen.features, k_pr=None, k_dc=k_dc, device=device,
-                                        real_radii=real.radii((k_dc,))))  # fmt: skip
-    if allow_random_weights:
-        out["notes"].append("random-weight feature extractors: the values are meaningless (testing only)")
     return out
+
+
+def _real_and_generated(dataset: ImageDataset, candidate: Candidate, extractor: FeatureExtractor, num_gen: int,
+                        seed: int, class_idx: int | None, progress: bool) -> tuple:  # fmt: skip
+    """The dataset's features and those of the candidate's samples, in one extractor's space."""
+    real = feature_cache.dataset_features(dataset, extractor, progress=progress)
+    gen = feature_cache.sample_features(None, extractor, num_gen, seed, fingerprint=candidate.fingerprint,
+                                        c_dim=candidate.c_dim, loader=candidate.load,
+                                        description=f"sampling {candidate.label}", progress=progress,
+                                        class_idx=class_idx if candidate.c_dim else None)  # fmt: skip
+    return real, gen
+
+
+def _metric_values(metric: str, real: Any, gen: Any, path: Any, *, seed: int, device: str, k_pr: int, k_dc: int,
+                   kid_subsets: int, kid_subset_size: int) -> dict[str, float]:  # fmt: skip
+    """One metric's values (``pr``: precision and recall; ``dc``: density and coverage), once
+    the dataset has the images it needs."""
+    if metric == "fid":
+        require_count(path, len(real), 2, "FID")
+        return {"fid": fid_from_stats(real.stats(), gen.stats(), real.features, gen.features)}
+    if metric == "kid":
+        require_count(path, len(real), 2, "KID")
+        return {"kid": kid(real.features, gen.features, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)}
+    if metric == "pr":
+        require_count(path, len(real), k_pr + 1, f"precision/recall with k={k_pr}")
+        return manifold_metrics(real.features, gen.features, k_pr=k_pr, k_dc=None, device=device,
+                                real_radii=real.radii((k_pr,)))  # fmt: skip
+    require_count(path, len(real), k_dc + 1, f"density/coverage with k={k_dc}")
+    return manifold_metrics(real.features, gen.features, k_pr=None, k_dc=k_dc, device=device,
+                            real_radii=real.radii((k_dc,)))  # fmt: skip
