@@ -19,7 +19,8 @@ oneDNN's direct convolution). Random numbers drawn inside a compiled forward
 Compile time is paid once per process and shape; inductor's on-disk cache (FX graph and
 AOT-autograd caches) makes later processes much faster. The cache lives in
 ``$TORCHINDUCTOR_CACHE_DIR`` if set, else in ganzoo's cache folder (``<cache>/inductor``, see
-:func:`ganzoo._io.cache_home`) rather than inductor's default under ``/tmp``.
+:func:`ganzoo._io.cache_home`) rather than inductor's default under ``/tmp``; only inductor's
+precompiled C++ headers stay in its default folder, whose path inductor fixes.
 
 Fallback: where compiling is not possible (no C++ compiler for inductor's CPU code, no Triton
 for CUDA, a torch without ``torch.compile``, or a compilation that fails on the first call) the
@@ -34,6 +35,7 @@ and path-length regularizers) are not supported by AOT autograd; callers run the
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -52,14 +54,40 @@ def _warn_once(message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
+def _inductor_default_cache_dir() -> str:
+    """Inductor's own default (``<tmp>/torchinductor_<user>``)."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # pragma: no cover - a torch that keeps it elsewhere
+        return ""
+    return os.path.abspath(default_cache_dir())
+
+
 def use_ganzoo_cache_dir() -> str:
-    """Points inductor's on-disk cache at ``<ganzoo cache>/inductor`` unless
-    ``TORCHINDUCTOR_CACHE_DIR`` is already set; returns the directory in use."""
-    if not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+    """Points inductor's on-disk cache at ``<ganzoo cache>/inductor`` unless the user set
+    ``TORCHINDUCTOR_CACHE_DIR``; returns the directory in use.
+
+    Inductor writes its default into that variable the first time any of its modules asks for
+    the cache (importing ``torch._inductor.compiler_bisector`` does), so a value equal to its
+    default is taken as unset."""
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if not current or os.path.abspath(current) == _inductor_default_cache_dir():
         from ganzoo._io import cache_home
 
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_home() / "inductor")
     return os.environ["TORCHINDUCTOR_CACHE_DIR"]
+
+
+class _DropCudaProbe(logging.Filter):
+    """Drops torch's ``No CUDA runtime is found`` log line: inductor's CPU code imports
+    ``torch.utils.cpp_extension``, which logs it at import on a machine without CUDA; it says
+    nothing about a CPU compilation and is not a ganzoo one-line warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No CUDA runtime is found")
+
+
+_CUDA_PROBE_FILTER = _DropCudaProbe()
 
 
 def unavailable_reason(device: torch.device | str = "cpu") -> str | None:
@@ -139,6 +167,7 @@ def compile_network(module: torch.nn.Module) -> bool:
     if isinstance(getattr(module, _ATTRIBUTE, None), _CompiledCall):
         return True
     use_ganzoo_cache_dir()
+    logging.getLogger("torch.utils.cpp_extension").addFilter(_CUDA_PROBE_FILTER)  # once: a set of filters
     options = {
         "fallback_random": True
     }  # randn inside a graph draws what eager mode draws

@@ -14,12 +14,12 @@ from helpers import ganzoo_script
 @pytest.fixture
 def run(tmp_path):
     """``run(*args)``: the console script in ``tmp_path``, offline, with its own caches."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GANZOO_CACHE": str(tmp_path / "cache"),
+    base = {**os.environ, "HF_HUB_OFFLINE": "1", "GANZOO_CACHE": str(tmp_path / "cache"),
            "HF_HOME": str(tmp_path / "hf"), "COLUMNS": "80"}  # fmt: skip
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([ganzoo_script(), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=600, check=False)  # fmt: skip
+    def run(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run([ganzoo_script(), *args], cwd=tmp_path, env={**base, **(env or {})}, capture_output=True,
+                              text=True, timeout=600, check=False)  # fmt: skip
         if check:
             assert done.returncode == 0, done.stdout + done.stderr
         return done
@@ -75,3 +75,17 @@ def test_list_fits_80_columns_and_wide_shows_every_column(run):
     wide = run("list", "--wide").stdout.splitlines()
     assert wide[0].split() == ["name", "aliases", "res", "dataset", "D", "license", "get"]
     assert len(wide) == len(list_models()) + 2 and any("cat, afhq-cat, afhqcat" in text for text in wide)
+
+
+def test_compile_caches_under_ganzoo_and_prints_no_torch_log_line(run, tmp_path):
+    """``--compile`` keeps inductor's cache in ``<ganzoo cache>/inductor`` (not inductor's default
+    under ``$TMPDIR``, which inductor writes into its variable on import), and torch's own log
+    line about CUDA on a CPU machine does not reach the user."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    done = run("generate", "discs", "--compile", "--seeds", "0", "--out", "one.png", env={"TMPDIR": str(tmp)})
+    assert done.stderr == "", done.stderr
+    assert any(p.suffix == ".cpp" for p in (tmp_path / "cache" / "inductor").rglob("*"))  # inductor's C++ code cache
+    # Only the precompiled headers, whose place inductor fixes (its default folder), stay there.
+    elsewhere = [p for p in tmp.rglob("*") if p.is_file() and "precompiled_headers" not in p.parts]
+    assert elsewhere == []
