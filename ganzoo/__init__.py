@@ -37,6 +37,7 @@ from ganzoo.errors import (  # noqa: E402  (no torch: safe to import eagerly)
 
 # Public name -> module that defines it; imported on first attribute access.
 _LAZY = {
+    "FinetuneOptions": "ganzoo.train.options",
     "GAN": "ganzoo.publish",  # re-exported there, with its Hub methods' functions registered
     "convert": "ganzoo.api",
     "export": "ganzoo.api",
@@ -84,6 +85,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ganzoo import synth as synth, train as train
     from ganzoo.api import convert, export, load
     from ganzoo.checkpoint import GAN
+    from ganzoo.train.options import FinetuneOptions
     from ganzoo.hub import pull
     from ganzoo.publish import push
     from ganzoo.cocktail import merge
@@ -111,6 +113,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "FinetuneOptions",
     "GAN",
     "CheckpointError",
     "ChecksumMismatchError",

@@ -23,6 +23,7 @@ _NAMES = {
     "TrainingOptions": "ganzoo.train.loop",
     "RECIPES": "ganzoo.train.recipes",
     "prepare": "ganzoo.train.recipes",
+    "FinetuneOptions": "ganzoo.train.options",
     "finetune": "ganzoo.train.runner",
     "latest_snapshot": "ganzoo.train.runner",
 }
@@ -30,6 +31,7 @@ _NAMES = {
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from ganzoo.train.augment import AdaptiveP, AugmentPipe
     from ganzoo.train.loop import Trainer, TrainingOptions
+    from ganzoo.train.options import FinetuneOptions
     from ganzoo.train.recipes import RECIPES, prepare
     from ganzoo.train.runner import finetune, latest_snapshot
 
