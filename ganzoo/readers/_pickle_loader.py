@@ -23,16 +23,16 @@ from ganzoo.readers._pickle_machine import MAX_NESTING, EasyDict, _Callable, _Co
 from ganzoo.readers._pickle_values import (
     PersistentObject,
     TFNetwork,
+    _ScannedTensor,
+    _StorageRef,
+    _StorageType,
+    _Token,
     _count,
     _element_size,
     _expect_int,
     _expect_int_tuple,
     _is_str,
-    _ScannedTensor,
     _shown,
-    _StorageRef,
-    _StorageType,
-    _Token,
 )
 from ganzoo.readers._torch_legacy import load_legacy
 

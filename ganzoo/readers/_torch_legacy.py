@@ -17,7 +17,7 @@ import torch
 
 from ganzoo.errors import ConversionError
 from ganzoo.readers._pickle_machine import _Corrupt, _Machine
-from ganzoo.readers._pickle_values import _count, _element_size, _expect_int, _is_str, _shown, _StorageRef, _StorageType
+from ganzoo.readers._pickle_values import _StorageRef, _StorageType, _count, _element_size, _expect_int, _is_str, _shown
 
 if TYPE_CHECKING:
     from ganzoo.readers._pickle_loader import _Loader

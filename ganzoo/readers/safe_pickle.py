@@ -49,14 +49,14 @@ from ganzoo.readers._pickle_machine import MAX_NESTING, EasyDict, _Corrupt, _Mac
 from ganzoo.readers._pickle_values import (
     PersistentObject,
     TFNetwork,
+    _StorageRef,
+    _StorageType,
     _count,
     _element_size,
     _expect_int,
     _is_str,
     _one_line,
     _shown,
-    _StorageRef,
-    _StorageType,
 )
 from ganzoo.readers._torch_legacy import _TORCH_LEGACY_MAGIC, load_legacy
 
