@@ -33,6 +33,10 @@ USAGE_ERRORS = [
     # Options that are required in one of two forms: refused the same way, before any work.
     (["generate", "discs"], "give exactly one of --out FILE.png or --outdir DIR"),
     (["generate", "discs", "--out", "x.png", "--outdir", "d"], "give exactly one of --out FILE.png or --outdir DIR"),
+    (["pretrain"], "give --data, --resolution and --out (or --resume RUN_DIR)"),
+    (["pretrain", "--data", "synth:discs", "--out", "x"], "give --data, --resolution and --out (or --resume RUN_DIR)"),
+    (["finetune", "discs", "--out", "x"], "give SOURCE, --data and --out (or --resume RUN_DIR)"),
+    (["finetune", "--data", "d", "--out", "x"], "give SOURCE, --data and --out (or --resume RUN_DIR)"),
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from ganzoo.cli._common import old_spelling, renamed, say
+from ganzoo.cli._common import old_spelling, renamed, say, usage_error
 from ganzoo.errors import GanzooError
 
 
@@ -57,6 +57,8 @@ def finetune(
     old_mirror: bool = old_spelling(False, "--mirror", "--xflip"),
 ) -> None:
     """Adapt a pretrained GAN to your images with a transfer recipe (StyleGAN2-ADA training)."""
+    if resume is None and (source is None or data is None or out is None):
+        usage_error("give SOURCE, --data and --out (or --resume RUN_DIR)")
     from ganzoo.train.distributed import is_rank_zero, maybe_init_distributed
     from ganzoo.train.options import FinetuneOptions
     from ganzoo.train.runner import finetune as finetune_fn
@@ -98,6 +100,8 @@ def pretrain(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
 ) -> None:
     """Train a StyleGAN2 from random init, e.g. on privacy-free synthetic data (--data synth:primitives-ps)."""
+    if resume is None and (data is None or resolution is None or out is None):
+        usage_error("give --data, --resolution and --out (or --resume RUN_DIR)")
     from ganzoo.train.distributed import is_rank_zero, maybe_init_distributed
     from ganzoo.train.options import FinetuneOptions
     from ganzoo.train.pretrain import pretrain as pretrain_fn
