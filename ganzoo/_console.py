@@ -26,6 +26,24 @@ def note(text: str) -> None:
     line(stderr, text)
 
 
+_interruption_said = False
+
+
+def note_interruption(text: str) -> None:
+    """The line that says what an interrupted run keeps (``interrupted at ...``); the command
+    line then adds no bare ``interrupted`` of its own (:func:`interruption_said`)."""
+    global _interruption_said
+    _interruption_said = True
+    note(text)
+
+
+def interruption_said() -> bool:
+    """Whether :func:`note_interruption` spoke since the last call (and forgets it)."""
+    global _interruption_said
+    said, _interruption_said = _interruption_said, False
+    return said
+
+
 def natural_width(renderable) -> int:
     """How many columns ``renderable`` (a rich table) takes when nothing limits it."""
     from rich.measure import Measurement

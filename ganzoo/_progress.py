@@ -172,15 +172,39 @@ class LineProgress:
             self.console.print(self.format(task), markup=False, highlight=False, soft_wrap=True)
 
 
+#: Seconds between the plain lines of a long command whose output is not a terminal, when nothing
+#: else printed one (default 30; the environment variable sets it, e.g. for a terse log).
+LINE_SECONDS_ENV = "GANZOO_PROGRESS_SECONDS"
+
+
+def line_seconds() -> float:
+    """The longest silence between plain progress lines (:data:`LINE_SECONDS_ENV`, else 30 s)."""
+    import os
+
+    from ganzoo.errors import GanzooError
+
+    text = os.environ.get(LINE_SECONDS_ENV, "").strip()
+    if not text:
+        return 30.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise GanzooError(f"{LINE_SECONDS_ENV}={text!r}: give a number of seconds above 0")
+    return value
+
+
 def progress(*columns: Any, console: Console | None = None, unit: str = "", rate_unit: str | None = None,
-             every: float | None = 0.1, seconds: float | None = 30.0, **kwargs: Any):  # fmt: skip
+             every: float | None = 0.1, **kwargs: Any):  # fmt: skip
     """A rich :class:`~rich.progress.Progress` with ``columns`` on a terminal, else a
-    :class:`LineProgress` printing to the same console (``unit``, ``rate_unit``, ``every`` and
-    ``seconds`` set its lines; ``kwargs`` such as ``disable`` go to either)."""
+    :class:`LineProgress` printing to the same console (``unit``, ``rate_unit`` and ``every``
+    set its lines, and a line comes at least every :func:`line_seconds`; ``kwargs`` such as
+    ``disable`` go to either)."""
     console = console or _console.stdout
     if is_terminal(console):
         from rich.progress import Progress
 
         return Progress(*columns, console=console, **kwargs)
     kwargs.pop("transient", None)
-    return LineProgress(console, unit=unit, rate_unit=rate_unit, every=every, seconds=seconds, **kwargs)
+    return LineProgress(console, unit=unit, rate_unit=rate_unit, every=every, seconds=line_seconds(), **kwargs)

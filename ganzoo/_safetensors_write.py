@@ -1,6 +1,6 @@
 """Writing safetensors files with the same bytes for the same content.
 
-``safetensors`` (Rust) keeps the metadata in a hash map whose iteration order is random per
+``safetensors`` (Rust) creates its files owner-only (0600), and keeps the metadata in a hash map whose iteration order is random per
 process and per call, so ``save_file(t, p, metadata={"format": "pt", "role": "G"})`` writes the
 two keys in either order: equal tensors, different file, different sha256. Every safetensors
 file ganzoo writes goes through :func:`save_file` here, which rewrites the header with the
@@ -14,6 +14,8 @@ import os
 import struct
 from typing import Any, Mapping
 
+from ganzoo._io import current_umask
+
 _PAD = 8  # safetensors pads its header with spaces to a multiple of 8 bytes
 
 
@@ -26,6 +28,9 @@ def save_file(tensors: Mapping[str, Any], path: str | os.PathLike, metadata: Map
     write(dict(tensors), os.fspath(path), metadata=dict(metadata) if metadata is not None else None)
     if metadata and len(metadata) > 1:
         canonicalize_header(path)
+    # The writer creates its file owner-only (0600); give it a normal file's permissions, as every
+    # other file ganzoo writes has (snapshots and checkpoints alike).
+    os.chmod(path, 0o666 & ~current_umask())
 
 
 def canonical_header(header: bytes) -> bytes:

@@ -89,3 +89,56 @@ def test_compile_caches_under_ganzoo_and_prints_no_torch_log_line(run, tmp_path)
     # Only the precompiled headers, whose place inductor fixes (its default folder), stay there.
     elsewhere = [p for p in tmp.rglob("*") if p.is_file() and "precompiled_headers" not in p.parts]
     assert elsewhere == []
+
+
+@pytest.fixture
+def images(tmp_path):
+    from pathlib import Path
+
+    from helpers import random_images
+
+    random_images(Path(tmp_path / "data"), 8, size=32)
+    return "data"
+
+
+def test_training_logs_between_ticks_and_writes_every_file_alike(run, tmp_path, images):
+    """Piped output gets a line at least every GANZOO_PROGRESS_SECONDS (30 s by default) between
+    the 4-kimg ticks; snapshot weights get the permissions of every other file (not 0600)."""
+    done = run("finetune", "discs", "--data", images, "--kimg", "0.064", "--snap", "0.032", "--batch", "4",
+               "--aug", "none", "--out", "run", env={"GANZOO_PROGRESS_SECONDS": "0.05"})  # fmt: skip
+    lines = [text for text in done.stdout.splitlines() if text.startswith("finetune: ")]
+    assert len(lines) >= 3, done.stdout  # one tick (the end) in this run: the others came with time
+    modes = {path.relative_to(tmp_path / "run").as_posix(): path.stat().st_mode & 0o777
+             for path in (tmp_path / "run").rglob("*") if path.is_file()}  # fmt: skip
+    assert any(name.startswith("snapshots/") and name.endswith(".safetensors") for name in modes)
+    assert set(modes.values()) == {0o666 & ~_umask()}, modes
+    bad = run("finetune", "discs", "--data", images, "--out", "x", env={"GANZOO_PROGRESS_SECONDS": "soon"}, check=False)
+    assert bad.returncode == 1 and bad.stderr.strip() == "error: GANZOO_PROGRESS_SECONDS='soon': give a number of seconds above 0"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_ctrl_c_says_interrupted_once(tmp_path, images):
+    """Ctrl-C in training: one line on stderr saying what the run keeps, exit 130."""
+    import signal
+    import time
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GANZOO_CACHE": str(tmp_path / "cache"), "GANZOO_PROGRESS_SECONDS": "0.05"}
+    process = subprocess.Popen([ganzoo_script(), "finetune", "discs", "--data", images, "--kimg", "50", "--batch", "4",
+                                "--aug", "none", "--out", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        while not process.stdout.readline().startswith("finetune: "):  # training has started
+            assert process.poll() is None, process.stderr.read()
+        time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted at ") and "resumes from its start" in lines[0], err

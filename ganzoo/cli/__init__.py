@@ -25,6 +25,7 @@ import sys
 
 import typer
 
+from ganzoo import _console
 from ganzoo.cli import analyze, cache, evaluate, hub, merge, models, playground, synth, train
 from ganzoo.cli._common import console, err_console, error, routed_warnings
 from ganzoo.errors import GanzooError
@@ -121,7 +122,7 @@ def _run(argv: list[str] | None) -> int:
         result = 130
     # A command's own return value is an exit code only if it is an int (not a bool).
     code = result if isinstance(result, int) and not isinstance(result, bool) else 0
-    if code == 130:
+    if code == 130 and not _console.interruption_said():  # a run already said what it keeps
         err_console.print("interrupted", markup=False)
     return code
 
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     errors: the usage line and one error line, exit 2; Ctrl-C: 130). Warnings raised while a
     command runs are ``warning: ...`` lines on stderr."""
     console.quiet = False  # `--json -` silences the console for one command only
+    _console.interruption_said()  # forget an interruption a library call in this process explained
     try:
         with routed_warnings():
             return _run(argv)

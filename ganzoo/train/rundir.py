@@ -299,7 +299,9 @@ def run_loop(run: Run, until_nimg: int, tick_kimg: float, progress: bool | str, 
             bar.stop()
         run.close()
         if interrupted and progress and run.is_writer and resume_hint != "":
-            _say(_interrupt_note(run, resume_hint))
+            from ganzoo._console import note_interruption
+
+            note_interruption(_interrupt_note(run, resume_hint))
     if run.is_writer:
         if last_snapshot is None:
             last_snapshot = latest_snapshot(run.out)
@@ -312,7 +314,8 @@ _SHOWN = {"loss_G": "loss_G", "loss_D": "loss_D", "rt": "r_t", "ada_p": "p"}  # 
 
 
 def _progress(enabled: bool):
-    """A rich bar on a terminal; elsewhere (logs, ``| tee``) one plain line per tick."""
+    """A rich bar on a terminal; elsewhere (logs, ``| tee``) one plain line per tick, and one at
+    least every 30 s between ticks (:func:`ganzoo._progress.line_seconds`)."""
     if not enabled:
         return None
     from ganzoo import _console
@@ -324,7 +327,7 @@ def _progress(enabled: bool):
         TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.completed:.2f}/{task.total:.1f} kimg"), TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-        console=_console.stdout, unit="kimg", every=None, seconds=None,
+        console=_console.stdout, unit="kimg", every=None,
     )  # fmt: skip
 
 
