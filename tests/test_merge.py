@@ -1,4 +1,4 @@
-"""ganzoo.merge (GAN Cocktail, ganzoo/cocktail.py) at toy scale: 16² networks of a few thousand parameters, CPU."""
+"""ganzoo.merge (GAN Cocktail, ganzoo/cocktail/) at toy scale: 16² networks of a few thousand parameters, CPU."""
 
 from __future__ import annotations
 
