@@ -191,9 +191,18 @@ def plot_filter_similarity(reports: dict[str, dict], path: str | os.PathLike) ->
 # Distance
 
 
+def _weights(net: nn.Module, names: set[str]) -> dict[str, torch.Tensor]:
+    """The net's tensors named in ``names``, in its own order: its parameters, and the weights a
+    FreezeD copy holds as buffers under the same names."""
+    return {n: t for n, t in net.state_dict(keep_vars=True).items() if n in names}
+
+
 def _layer_norms(net_a: nn.Module, net_b: nn.Module, what: str) -> list[float]:
-    params_a = dict(net_a.named_parameters())
-    params_b = dict(net_b.named_parameters())
+    # Weights are what is a parameter in either network: a layer FreezeD froze in one (a buffer
+    # there) is compared with the same layer trained in the other.
+    names = {n for n, _ in net_a.named_parameters()} | {n for n, _ in net_b.named_parameters()}
+    params_a = _weights(net_a, names)
+    params_b = _weights(net_b, names)
     only_a = [n for n in params_a if n not in params_b]
     only_b = [n for n in params_b if n not in params_a]
     shapes = [

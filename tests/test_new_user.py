@@ -16,6 +16,7 @@ def run(tmp_path):
     """``run(*args)``: the console script in ``tmp_path``, offline, with its own caches."""
     base = {**os.environ, "HF_HUB_OFFLINE": "1", "GANZOO_CACHE": str(tmp_path / "cache"),
            "HF_HOME": str(tmp_path / "hf"), "COLUMNS": "80"}  # fmt: skip
+    base.pop("TORCHINDUCTOR_CACHE_DIR", None)  # a user's choice; tests/test_compile.py sets one for the session
 
     def run(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
         done = subprocess.run([ganzoo_script(), *args], cwd=tmp_path, env={**base, **(env or {})}, capture_output=True,
@@ -142,3 +143,14 @@ def test_ctrl_c_says_interrupted_once(tmp_path, images):
     assert process.returncode == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interrupted at ") and "resumes from its start" in lines[0], err
+
+
+def test_merge_takes_an_adafm_finetuned_model(run, tmp_path, images):
+    """An AdaFM-finetuned source merges: folded into its plain family first (as push and export
+    publish it), so stage 1's rooted models average; nothing of a failed merge is left behind."""
+    run("finetune", "discs", "--data", images, "--recipe", "adafm", "--kimg", "0.016", "--batch", "4", "--aug", "none",
+        "--out", "A")  # fmt: skip
+    assert json.loads((tmp_path / "A" / "config.json").read_text())["architecture"] == "stylegan2-adafm"
+    run("merge", "A", "stripes", "--root-kimg", "0.008", "--merge-kimg", "0.008", "--batch", "4", "--out", "M")
+    config = json.loads((tmp_path / "M" / "config.json").read_text())
+    assert config["architecture"] == "stylegan2" and config["class_names"] == ["A", "stripes"]

@@ -59,7 +59,7 @@ def test_pretrain_bad_settings_are_one_line_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "power of two" in err
     assert not (tmp_path / "o").exists()
-    assert main(["pretrain", "--resolution", "16"]) == 1
+    assert main(["pretrain", "--resolution", "16"]) == 2  # a usage error: --data and --out missing
     assert "--data" in capsys.readouterr().err
 
 

@@ -53,7 +53,8 @@ def _class_name(source: Any, gan: GAN, index: int) -> str:
 
 
 def load_sources(sources: Sequence[Any], class_names: Sequence[str] | None = None) -> list[Source]:
-    """Loads the models to merge (anything :func:`ganzoo.load` takes, or GAN objects).
+    """Loads the models to merge (anything :func:`ganzoo.load` takes, or GAN objects), AdaFM
+    models folded into their plain family (as ``push`` and ``export`` publish them).
 
     Args:
         sources: registry names or aliases, Hub ids, checkpoint directories, foreign files or
@@ -76,6 +77,9 @@ def load_sources(sources: Sequence[Any], class_names: Sequence[str] | None = Non
             gan, label = source, f"<in-memory GAN {index}>"
         else:
             gan, label = load(source, device="cpu"), str(source)
+        # As published: an AdaFM-finetuned source becomes its plain family (gamma, beta folded
+        # into the kernels; the same images), so the rooted models average like any others.
+        gan, _ = gan.architecture.for_upload(gan)
         gan.architecture.require("merge")
         name = class_names[index] if class_names is not None else _class_name(source, gan, index)
         out.append(Source(label, name, gan, gan_fingerprint(gan)))
