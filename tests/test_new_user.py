@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 from helpers import ganzoo_script
@@ -154,3 +155,70 @@ def test_merge_takes_an_adafm_finetuned_model(run, tmp_path, images):
     run("merge", "A", "stripes", "--root-kimg", "0.008", "--merge-kimg", "0.008", "--batch", "4", "--out", "M")
     config = json.loads((tmp_path / "M" / "config.json").read_text())
     assert config["architecture"] == "stylegan2" and config["class_names"] == ["A", "stripes"]
+
+
+def test_threads_come_from_the_option_the_environment_or_the_idle_cores(run, tmp_path, images):
+    """Every long command takes --threads N (and GANZOO_THREADS); training records the count
+    and where it came from in run.json, and a resume with another count says so there too."""
+    import ganzoo._threads
+
+    def finetune(out: str, *extra: str, env: dict | None = None):
+        return run("finetune", "discs", "--data", images, "--kimg", "0.008", "--batch", "4", "--aug", "none",
+                   "--out", out, *extra, env=env)  # fmt: skip
+
+    finetune("a", "--threads", "1")
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["threads"] == {"count": 1, "from": "--threads"}
+    finetune("b", env={"GANZOO_THREADS": "2"})
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["threads"] == {"count": 2, "from": "GANZOO_THREADS"}
+    finetune("c", env={"GANZOO_THREADS": ""})
+    default = json.loads((tmp_path / "c" / "run.json").read_text())["threads"]
+    assert default["from"].startswith("cores idle at start") and 1 <= default["count"] <= ganzoo._threads.usable_cores()
+    run("finetune", "--resume", "a", "--kimg", "0.016", "--threads", "2")
+    info = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert info["threads"] == {"count": 2, "from": "--threads"} and info["resumed"][-1]["changed"]["threads"]["count"] == 2
+    for args in (["generate", "discs", "--seeds", "0", "--out", "g.png"], ["metrics", "discs", "--data", images,
+                 "--metrics", "fid", "--num-gen", "8", "--feature-extractor", "pixels"]):  # fmt: skip
+        run(*args, "--threads", "1")
+    zero = run("generate", "discs", "--seeds", "0", "--out", "z.png", "--threads", "0", check=False)
+    assert zero.returncode == 2 and "--threads" in zero.stderr
+    bad = run("generate", "discs", "--seeds", "0", "--out", "z.png", env={"GANZOO_THREADS": "many"}, check=False)
+    assert bad.returncode == 1 and bad.stderr.strip() == "error: GANZOO_THREADS: give a number of threads of at least 1, not 'many'"
+
+
+@pytest.mark.parametrize("cores, idle, expected", [(2, 1.9, 2), (2, 1.2, 1), (2, 0.3, 1), (2, 0.0, 1), (16, 12.6, 13),
+                                                  (4, 7.5, 4)])  # fmt: skip
+def test_the_default_is_the_cores_idle_at_start(monkeypatch, cores, idle, expected):
+    import ganzoo._threads as threads
+
+    monkeypatch.delenv("GANZOO_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    monkeypatch.setattr(threads, "idle_cores", lambda: idle)
+    assert threads.choose_threads().count == expected
+
+
+@pytest.mark.parametrize("cores, load, expected", [(2, 0.1, 2), (2, 1.6, 1), (2, 7.0, 1), (16, 3.4, 13)])
+def test_without_proc_stat_the_load_average_decides(monkeypatch, cores, load, expected):
+    import ganzoo._threads as threads
+
+    monkeypatch.delenv("GANZOO_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    monkeypatch.setattr(threads, "idle_cores", lambda: None)
+    monkeypatch.setattr(threads, "load_average", lambda: load)
+    assert threads.choose_threads().count == expected
+
+
+def test_idle_cores_sees_a_busy_core():
+    """A process spinning on one core during the sample: at least half a core less is idle than
+    the machine has (the other cores may be busy with anything)."""
+    import ganzoo._threads as threads
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)
+        idle = threads.idle_cores(0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert idle is not None and idle <= threads._cpu_times()[2] - 0.5

@@ -139,6 +139,26 @@ def renamed(command: str, old: str, new: str, old_value: Any, new_value: Any, un
 
 
 # ------------------------------------------------------------------------------------------------
+# --threads N
+
+
+def threads_option() -> Any:
+    """The ``--threads N`` option of the long commands; apply it with :func:`apply_threads`."""
+    return typer.Option(None, "--threads", metavar="N", min=1,
+                        help="CPU threads for torch (default: $GANZOO_THREADS, else the cores idle at start).")  # fmt: skip
+
+
+def apply_threads(requested: Optional[int]) -> Any:
+    """Chooses the command's thread count (:func:`ganzoo._threads.choose_threads`) and sets it;
+    returns the :class:`~ganzoo._threads.Threads` (training commands record it in ``run.json``)."""
+    from ganzoo._threads import choose_threads, use_threads
+
+    threads = choose_threads(requested)
+    use_threads(threads)
+    return threads
+
+
+# ------------------------------------------------------------------------------------------------
 # --json PATH, --json - (stdout)
 
 

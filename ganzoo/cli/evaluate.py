@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ganzoo.cli._common import console, json_option, json_output, note, wrote
+from ganzoo.cli._common import apply_threads, console, json_option, json_output, note, threads_option, wrote
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +29,7 @@ def metrics(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
     strict: bool = typer.Option(False, "--strict", help="Unreadable data files are an error, not a warning."),
     random_weights: bool = typer.Option(False, "--random-weights", help="Random-weight extractors: testing only, values are meaningless."),
+    threads: Optional[int] = threads_option(),
     json_out: Optional[str] = json_option("the results"),
 ) -> None:
     """Compute FID, KID, precision/recall and density/coverage of a GAN against a dataset."""
@@ -36,6 +37,7 @@ def metrics(
     from ganzoo.train.checks import check_device
 
     check_device(device)  # one line before any work
+    apply_threads(threads)
     as_json = json_output(json_out)  # before the work: a result that cannot be written is not computed
     result = evaluate(src, data, metrics=metric_names, num_gen=num_gen, feature_extractor=feature_extractor, seed=seed,
                       resolution=resolution, device=device, allow_random_weights=random_weights, strict=strict,
@@ -66,6 +68,7 @@ def rank(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
     strict: bool = typer.Option(False, "--strict", help="Unreadable target files are an error, not a warning."),
     random_weights: bool = typer.Option(False, "--random-weights", help="Random-weight extractor: testing only, values are meaningless."),
+    threads: Optional[int] = threads_option(),
     json_out: Optional[str] = json_option("the ranking"),
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="Also write a bar plot (PNG) here."),
     report_out: Optional[Path] = typer.Option(None, "--report", metavar="PATH", help="Also write a self-contained HTML page here: target thumbnails, each candidate's samples beside its scores, the recommendation."),
@@ -76,6 +79,7 @@ def rank(
     from ganzoo.train.checks import check_device
 
     check_device(device)  # one line before any work
+    apply_threads(threads)
     as_json = json_output(json_out)
     # rank() checks the --json file, the plot and the report before the work, and writes them.
     result = rank_fn(target, candidates=candidates, metric=metric, regime=regime, num_gen=num_gen,

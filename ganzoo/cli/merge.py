@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from ganzoo.cli._common import json_option, json_output, say
+from ganzoo.cli._common import apply_threads, json_option, json_output, say, threads_option
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +35,7 @@ def merge_command(
     feature_extractor: str = typer.Option("inception-fid", "--feature-extractor", help="--eval: extractor (pixels needs no weights)."),
     snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot interval in kimg (default: the engine's)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    threads: Optional[int] = threads_option(),
     json_out: Optional[str] = json_option("the summary (merge_summary.json's content)"),
 ) -> None:
     """Merge pretrained GANs into one class-conditional GAN (GAN Cocktail: rooting, averaging, union fine-tuning)."""
@@ -43,9 +44,11 @@ def merge_command(
     from ganzoo.train.options import FinetuneOptions
 
     check_device(device)  # one line before any work (stage 1 would otherwise train first)
+    chosen = apply_threads(threads)
     as_json = json_output(json_out)
     names = [n.strip() for n in class_names.split(",")] if class_names is not None else None
-    options = FinetuneOptions(batch=batch, seed=seed, aug=aug, snap=snap, device=device, progress=not as_json.stdout)
+    options = FinetuneOptions(batch=batch, seed=seed, aug=aug, snap=snap, device=device, threads=chosen,
+                              progress=not as_json.stdout)  # fmt: skip
     path = merge(sources, out, root=root, root_kimg=root_kimg, merge_kimg=merge_kimg, options=options, resume=resume,
                  method=method, eval=evaluate, num_gen=num_gen, class_names=names,
                  eval_options={"feature_extractor": feature_extractor})  # fmt: skip

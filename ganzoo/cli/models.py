@@ -16,7 +16,17 @@ from rich import box
 from rich.table import Table
 
 from ganzoo._console import fitted_table, print_unfitted
-from ganzoo.cli._common import console, err_console, json_option, json_output, note, say, usage_error
+from ganzoo.cli._common import (
+    apply_threads,
+    console,
+    err_console,
+    json_option,
+    json_output,
+    note,
+    say,
+    threads_option,
+    usage_error,
+)
 from ganzoo.errors import GanzooError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -326,6 +336,7 @@ def generate(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per forward pass (does not change the result)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --outdir (once the new one is complete)."),
+    threads: Optional[int] = threads_option(),
     compile_: bool = typer.Option(False, "--compile", help="Run the generator through torch.compile (inductor): pays a one-time compilation (cached on disk), then faster; pixels agree up to rounding."),
 ) -> None:
     """Generate images from a GAN: a grid (--out) or one PNG per seed (--outdir)."""
@@ -340,6 +351,7 @@ def generate(
     from ganzoo.train.checks import check_device
 
     check_device(device)  # one line before any work, as training does
+    apply_threads(threads)
     from ganzoo._io import atomic_directory, check_output
 
     if out is not None:  # checked before the model is loaded and sampled

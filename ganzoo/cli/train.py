@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from ganzoo.cli._common import old_spelling, renamed, say, usage_error
+from ganzoo.cli._common import apply_threads, old_spelling, renamed, say, threads_option, usage_error
 from ganzoo.errors import GanzooError
 
 
@@ -53,6 +53,7 @@ def finetune(
     ada_target: Optional[float] = typer.Option(None, "--ada-target", help="ADA target for r_t (default 0.6)."),
     g_ortho: Optional[float] = typer.Option(None, "--g-ortho", help="BigGAN: orthogonal regularization of G, BigGAN-PyTorch's --G_ortho (paper: 1e-4; default 0, off)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    threads: Optional[int] = threads_option(),
     old_target: Optional[float] = old_spelling(None, "--target", "--ada-target"),
     old_mirror: bool = old_spelling(False, "--mirror", "--xflip"),
 ) -> None:
@@ -66,6 +67,7 @@ def finetune(
     ada_target = renamed("finetune", "--target", "--ada-target", old_target, ada_target)
     xflip = renamed("finetune", "--mirror", "--xflip", old_mirror, xflip, unset=False)
     device = maybe_init_distributed(device)
+    chosen = apply_threads(threads)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     metric_settings = {"num_gen": num_gen, "feature_extractor": feature_extractor, "allow_random_weights": random_weights}
     if not names and any(metric_settings.values()):
@@ -76,7 +78,8 @@ def finetune(
                               freeze_d=freeze_d, general_g=general_g, general_d=general_d, adafm_variant=adafm_variant,
                               allow_random_d=allow_random_d, resolution=resolution, mirror=xflip, p=p,
                               aug_preset=aug_preset, gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=ada_target,
-                              device=device, metrics_options=metrics_options or None, training=family_options)  # fmt: skip
+                              device=device, threads=chosen, metrics_options=metrics_options or None,
+                              training=family_options)  # fmt: skip
     path = finetune_fn(source, data, out, options=options, resume=resume)
     if is_rank_zero():  # under torchrun, one line, not one per process
         say(f"finetuned -> {path} (a checkpoint directory: ganzoo generate {path} --out grid.png)")
@@ -98,6 +101,7 @@ def pretrain(
     channel_base: Optional[int] = typer.Option(None, "--channel-base", help="Channels at resolution r: min(base / r, max) (default 1024)."),
     channel_max: Optional[int] = typer.Option(None, "--channel-max", help="Largest channel count (default 64)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    threads: Optional[int] = threads_option(),
 ) -> None:
     """Train a StyleGAN2 from random init, e.g. on privacy-free synthetic data (--data synth:primitives-ps)."""
     if resume is None and (data is None or resolution is None or out is None):
@@ -107,7 +111,8 @@ def pretrain(
     from ganzoo.train.pretrain import pretrain as pretrain_fn
 
     device = maybe_init_distributed(device)
-    options = FinetuneOptions(kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap, device=device)
+    options = FinetuneOptions(kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap, device=device,
+                              threads=apply_threads(threads))  # fmt: skip
     path = pretrain_fn(data, out, resolution=resolution, options=options, channels=channels, resume=resume, z_dim=z_dim,
                        w_dim=z_dim, mapping_layers=mapping_layers, channel_base=channel_base,
                        channel_max=channel_max)  # fmt: skip

@@ -29,8 +29,8 @@ GRID_FILE = "merge_grid.png"
 STAGES = "stages"
 FISHER_FILE = "ewc-fisher.safetensors"
 #: :class:`~ganzoo.train.options.FinetuneOptions` fields the plan records on their own, not among
-#: the engine settings (``callback`` and ``progress`` are not part of what a merge is).
-_NOT_ENGINE = ("batch", "seed", "aug", "progress", "callback")
+#: the engine settings (``callback``, ``progress`` and ``threads`` are not part of what a merge is).
+_NOT_ENGINE = ("batch", "seed", "aug", "progress", "callback", "threads")
 #: Settings each stage sets itself.
 _STAGE_OWN = ("recipe", "kimg", "progress_label")
 

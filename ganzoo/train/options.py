@@ -71,6 +71,11 @@ class FinetuneOptions:
         metrics_options: further arguments of :func:`ganzoo.metrics.evaluate.evaluate` (e.g.
             ``num_gen``, default 50k; ``allow_random_weights`` for tests).
         device: ``'cpu'``, ``'cuda'``, ... (checked first: a missing CUDA is one line).
+        threads: torch's CPU threads while the run trains: a count, or a
+            :class:`ganzoo._threads.Threads` (what the command line chose: ``--threads``,
+            ``GANZOO_THREADS`` or the cores idle at start); None: torch's setting as it is.
+            Recorded in ``run.json`` (``threads``: count and where it came from); it may change on
+            resume.
         progress: show progress: a rich bar on a terminal, else one plain line per tick.
         progress_label: what the progress calls the run (None: the command, ``finetune`` or
             ``pretrain``; ``merge`` names its stages).
@@ -88,8 +93,8 @@ class FinetuneOptions:
     ``seed``, ``lr``, ``gamma``, ``ema_kimg``, ``target``, ``mirror``, ``resolution``,
     ``freeze_d``, ``general_g``, ``general_d``, ``adafm_variant`` and ``training`` that differ
     from the run's are refused (in one line naming them); ``kimg`` (not below where the run is),
-    ``snap``, ``batch_gpu``, ``metrics`` and ``metrics_options`` may change, and are applied and
-    recorded in ``run.json``; ``device``, ``tick_kimg``, ``keep_snapshots``, ``progress`` and
+    ``snap``, ``batch_gpu``, ``metrics``, ``metrics_options`` and ``threads`` may change, and are
+    applied and recorded in ``run.json``; ``device``, ``tick_kimg``, ``keep_snapshots``, ``progress`` and
     ``callback`` apply.
     """
 
@@ -118,6 +123,7 @@ class FinetuneOptions:
     metrics: Sequence[str] = ()
     metrics_options: dict | None = None
     device: str = "cpu"
+    threads: Any = None
     progress: bool = True
     progress_label: str | None = None
     callback: Callable[[Any, dict], None] | None = None

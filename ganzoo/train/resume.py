@@ -160,7 +160,7 @@ def _read_run(run_dir: Path) -> tuple[dict, Path, dict, TrainingOptions]:
 
 def _apply_changes(info: dict, opts: TrainingOptions, options: FinetuneOptions, metrics: list[str]) -> dict[str, Any]:
     """Applies to ``opts`` what may change on resume (``kimg``, ``batch_gpu``); returns every
-    change, ``snap`` and the metrics included, for ``run.json``."""
+    change, ``snap``, the metrics and the thread count included, for ``run.json``."""
     changed: dict[str, Any] = {}
     if options.kimg is not None and not _same(float(options.kimg), opts.total_kimg):
         changed["kimg"] = opts.total_kimg = float(options.kimg)
@@ -173,6 +173,9 @@ def _apply_changes(info: dict, opts: TrainingOptions, options: FinetuneOptions, 
     metrics_options = options.metrics_options
     if metrics_options is not None and dict(metrics_options) != dict(info.get("metrics_options") or {}):
         changed["metrics_options"] = dict(metrics_options)
+    threads = options.threads  # finetune's: a ganzoo._threads.Threads
+    if threads is not None and threads.count != (info.get("threads") or {}).get("count"):
+        changed["threads"] = threads.to_dict()
     return changed
 
 
@@ -211,5 +214,7 @@ def _record_changes(info_path: Path, info: dict, opts: TrainingOptions, changed:
     info["snap_kimg"] = changed.get("snap", info["snap_kimg"])
     info["options"] = {**info.get("options", {}), "total_kimg": opts.total_kimg, "batch_gpu": opts.batch_gpu}
     info["metrics"], info["metrics_options"] = list(metrics), dict(metrics_options)
+    if "threads" in changed:
+        info["threads"] = changed["threads"]
     info.setdefault("resumed", []).append({"at_kimg": cur_nimg / 1000, "changed": changed, "ganzoo_version": __version__})
     atomic_write_text(info_path, json.dumps(info, sort_keys=True, indent=2) + "\n")

@@ -16,17 +16,19 @@ that may change (kimg, snap, batch_gpu, metrics), which are applied and recorded
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from ganzoo import __version__
 from ganzoo._io import atomic_write_text, check_output
+from ganzoo._threads import Threads, choose_threads, use_threads
 from ganzoo.architectures import metadata_of
 from ganzoo.checkpoint import GAN
 from ganzoo.errors import GanzooError
@@ -98,15 +100,33 @@ def finetune(
     metrics = checks.check_metrics(options.metrics, options.metrics_options, data if resume is None else None)
     device = maybe_init_distributed(device)
     progress = options.progress and (options.progress_label or "finetune")  # run_loop's: False or the label
-    if resume is not None:
-        asked = {"source": source, "out": out, **{k: getattr(options, k) for k in _KEPT}, **options.training}
-        asked["mirror"] = options.mirror or None
-        run = resume_run(Path(resume), options, data, asked, device, metrics, progress)
-    else:
-        run = _start_run(source, data, out, _with_defaults(options), device, metrics, progress)
-    run_loop(run, int(round(run.trainer.options.total_kimg * 1000)), options.tick_kimg, progress, options.callback,
-             options.resume_hint)  # fmt: skip
+    with _threads(options.threads) as threads:
+        options = replace(options, threads=threads)
+        if resume is not None:
+            asked = {"source": source, "out": out, **{k: getattr(options, k) for k in _KEPT}, **options.training}
+            asked["mirror"] = options.mirror or None
+            run = resume_run(Path(resume), options, data, asked, device, metrics, progress)
+        else:
+            run = _start_run(source, data, out, _with_defaults(options), device, metrics, progress)
+        run_loop(run, int(round(run.trainer.options.total_kimg * 1000)), options.tick_kimg, progress, options.callback,
+                 options.resume_hint)  # fmt: skip
     return run.out
+
+
+@contextlib.contextmanager
+def _threads(asked: Any) -> Iterator[Threads]:
+    """Runs the block with ``asked`` threads (a count, a :class:`Threads`, or None: torch's
+    setting as it is), restoring torch's setting afterwards; yields what the run records."""
+    before = torch.get_num_threads()
+    if asked is None:
+        yield Threads(before, "torch's setting")
+        return
+    threads = asked if isinstance(asked, Threads) else choose_threads(asked)
+    use_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
 
 
 def _with_defaults(options: FinetuneOptions) -> FinetuneOptions:
@@ -148,6 +168,7 @@ def _start_run(source: Any, data: Any, out: Any, options: FinetuneOptions, devic
         "source": step["parent"], "recipe": options.recipe, "data": images.describe(), "options": opts.to_dict(),
         "snap_kimg": options.snap, "metrics": list(metrics), "metrics_options": dict(options.metrics_options or {}),
         "base_config": base_config, "lineage_step": step, "ganzoo_version": __version__,
+        "threads": options.threads.to_dict(),
     }  # fmt: skip
     dist = Distributed()
     dist.barrier()  # every process has checked that OUT is new before rank 0 creates it
