@@ -42,8 +42,12 @@ pytestmark = [
 @pytest.fixture(scope="module", autouse=True)
 def _inductor_cache():
     """One inductor cache for these tests that outlives the session (a rerun compiles little);
-    not the per-test ganzoo cache. ``$TORCHINDUCTOR_CACHE_DIR`` wins when set."""
-    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+    not the per-test ganzoo cache. ``$TORCHINDUCTOR_CACHE_DIR`` wins when the user set it (not
+    when inductor wrote its own default there on import, which ganzoo takes as unset)."""
+    from ganzoo.compile import _inductor_default_cache_dir
+
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current and os.path.abspath(current) != _inductor_default_cache_dir():
         yield
         return
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
