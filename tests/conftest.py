@@ -41,17 +41,24 @@ def one_thread():
 @pytest.fixture(scope="session", autouse=True)
 def _thread_setting():
     """torch's thread count for the whole run: 1 (tiny models gain nothing from threads; the
-    suite has always run so), or ``$GANZOO_TEST_THREADS`` when set. The commands the tests run
-    (in this process or as the console script) take the same count through ``GANZOO_THREADS``
-    rather than choosing from the cores idle at their start."""
-    import os
-
+    suite has always run so), or ``$GANZOO_TEST_THREADS`` when set."""
     import torch
     from helpers import threads_for_tests
 
     torch.set_num_threads(threads_for_tests())
-    os.environ.setdefault("GANZOO_THREADS", str(threads_for_tests()))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _threads_restored():
+    """A command run in this process (``main([...])``) sets torch's thread count for itself
+    (``--threads``, ``GANZOO_THREADS`` or the idle cores); the next test gets the run's again."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 @pytest.hookimpl(hookwrapper=True)

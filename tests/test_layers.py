@@ -33,7 +33,7 @@ import pytest
 from test_structure import CLI, ROOT, _graph, _is_cli, _is_type_checking, _modules
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("ganzoo", "ganzoo.errors", "ganzoo._console", "ganzoo._malloc", "ganzoo._io", "ganzoo._progress",
+    ("foundation", ("ganzoo", "ganzoo.errors", "ganzoo._console", "ganzoo._malloc", "ganzoo._io", "ganzoo._progress", "ganzoo._threads",
                     "ganzoo._safetensors_*", "ganzoo.images", "ganzoo.data", "ganzoo.download", "ganzoo.ops",
                     "ganzoo.resources", "ganzoo.compile", "ganzoo.playground*")),
     ("building blocks", ("ganzoo._build", "ganzoo.streams", "ganzoo.synth*", "ganzoo.readers.base",
