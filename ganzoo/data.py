@@ -22,10 +22,12 @@ what a mixed set holds and what is done about it (``mydata: mixed image sizes: 9
 128x96; 10 center-cropped and resized to 64x64 (lanczos)``), and :meth:`ImageDataset.preparation`
 records it for run and metric records.
 
-Unreadable or truncated files are skipped, and listed together in one warning at the end of a
-pass; with ``strict=True`` the first one raises :class:`~ganzoo.errors.DatasetError`. An empty
-set, or fewer readable images than a consumer needs, raises ``DatasetError`` naming the path and
-the count.
+Unreadable or truncated files follow one rule wherever a dataset is read (training, ``rank``,
+``metrics``): a pass reads the whole set, then names them together, the count and the first ten
+with the reason for each: in one warning when they are skipped, in one error
+(:class:`~ganzoo.errors.DatasetError`) with ``strict=True`` (``--strict``). An empty set, or
+fewer readable images than a consumer needs, raises ``DatasetError`` naming the path and the
+count.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ class ImageDataset:
             over all images' headers, the larger on a tie (every other image is resized to it).
         channels: 1 (grayscale), 3 (RGB) or 4 (RGBA).
         resize_filter: ``"lanczos"`` (default), ``"box"``, ``"bicubic"`` or ``"bilinear"``.
-        strict: raise on the first unreadable file instead of skipping it with a warning.
+        strict: unreadable files are an error (naming them all, after the pass) instead of
+            being skipped with a warning.
         max_images: use only the first this many files (in the deterministic order).
 
     Raises:
@@ -164,6 +167,7 @@ class ImageDataset:
         self.strict = strict
         self._resolution = resolution
         self.skipped: list[str] = []  # files skipped by the last pass, with the reason
+        self.skipped_names: set[str] = set()  # the same files' names
         self._summary: ImageSummary | None = None
         if not self.path.exists():
             raise DatasetError(f"{self.path}: no such folder or zip")
@@ -372,9 +376,7 @@ class ImageDataset:
         try:
             image = self._decode(name, archive)
         except _Unreadable as exc:
-            if self.strict:
-                raise DatasetError(f"{self.path}: cannot read {exc}") from None
-            self.skipped.append(str(exc))
+            self._unreadable[name] = str(exc)  # named with the others at the end of the pass
             return None
         width, height = image.size
         side = min(width, height)
@@ -400,7 +402,7 @@ class ImageDataset:
         """
         if batch_size < 1:
             raise DatasetError(f"{self.path}: batch_size must be >= 1, not {batch_size}")
-        self.skipped = []
+        self._unreadable: dict[str, str] = {}  # filled by the decoding threads in any order
         _ = self.resolution  # resolved once here, not concurrently by the decoding threads
         workers = workers or max(1, min(4, os.cpu_count() or 1))
         produced = 0
@@ -412,13 +414,29 @@ class ImageDataset:
                 if arrays:
                     produced += len(arrays)
                     yield np.stack(arrays)
-        if self.skipped:
-            listed = ", ".join(self.skipped[:_LISTED_SKIPS])
-            more = f" and {len(self.skipped) - _LISTED_SKIPS} more" if len(self.skipped) > _LISTED_SKIPS else ""
-            warnings.warn(UnreadableImagesWarning(
-                f"{self.path}: skipped {len(self.skipped)} unreadable file(s): {listed}{more}"), stacklevel=2)  # fmt: skip
+        self.skipped_names = set(self._unreadable)
+        self.skipped = [self._unreadable[name] for name in self.names if name in self._unreadable]  # the set's order
+        self.report_unreadable(self.skipped, stacklevel=3)
         if produced == 0:
             raise DatasetError(f"{self.path}: 0 readable images out of {len(self.names)} files")
+
+    def report_unreadable(self, skipped: list[str], stacklevel: int = 2) -> None:
+        """The one rule for the unreadable files a pass found (``"name (reason)"`` each, in the
+        dataset's order): nothing when there are none; else one line naming the count and the
+        first ten, an error with ``strict``, a warning otherwise.
+
+        Raises:
+            DatasetError: ``strict`` and a file was unreadable.
+        """
+        if not skipped:
+            return
+        listed = ", ".join(skipped[:_LISTED_SKIPS])
+        more = f" and {len(skipped) - _LISTED_SKIPS} more" if len(skipped) > _LISTED_SKIPS else ""
+        if self.strict:
+            raise DatasetError(f"{self.path}: {len(skipped)} unreadable file(s): {listed}{more} "
+                               "(without --strict they are skipped with a warning)")  # fmt: skip
+        warnings.warn(UnreadableImagesWarning(f"{self.path}: skipped {len(skipped)} unreadable file(s): {listed}{more}"),
+                      stacklevel=stacklevel + 1)  # fmt: skip
 
     def read_all(self, batch_size: int = 64) -> np.ndarray:
         """Every image at once as uint8 ``[N, H, W, C]`` (small sets and tests only)."""

@@ -257,3 +257,27 @@ def test_idle_cores_sees_a_busy_core():
         spinner.kill()
         spinner.wait()
     assert idle is not None and idle <= threads._cpu_times()[2] - 0.5
+
+
+def test_unreadable_files_follow_one_rule_in_every_command(run, tmp_path, images):
+    """finetune and rank (and metrics) alike: the whole set is read, every bad file is named in one
+    line (skipped with a warning; with --strict an error, exit 1, nothing trained or written)."""
+    (tmp_path / images / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / images / "notes.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    named = "2 unreadable file(s): broken.jpg (not a recognised image), notes.jpg (not a recognised image)"
+    commands = {
+        "finetune": ["finetune", "discs", "--data", images, "--kimg", "0.004", "--batch", "4", "--aug", "none",
+                     "--out", "run"],
+        # metrics reads its --data as rank reads its target (tests/test_outputs.py runs both)
+        "rank": ["rank", "--target", images, "--candidates", "discs", "--num-gen", "8", "--feature-extractor", "pixels"],
+    }  # fmt: skip
+    for name, args in commands.items():
+        strict = run(*args, "--strict", check=False)
+        assert strict.returncode == 1, (name, strict.stderr)
+        errors = [text for text in strict.stderr.splitlines() if text.startswith("error:")]
+        assert errors == [f"error: {images}: {named} (without --strict they are skipped with a warning)"], name
+        assert "Traceback" not in strict.stderr
+        assert name != "finetune" or not (tmp_path / "run").exists()  # nothing trained, nothing written
+        skipped = run(*args)
+        assert f"warning: {images}: skipped {named}" in skipped.stderr.splitlines(), (name, skipped.stderr)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["num_images"] == 8

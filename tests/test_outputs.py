@@ -360,14 +360,14 @@ def test_rank_strict_is_strict_when_the_target_features_are_cached(tmp_path, cap
     (target / "broken.png").write_bytes(b"not an image")
     args = ["rank", "--target", target, "--candidates", ckpt, "--num-gen", "8", "--feature-extractor", "pixels"]
     code, _, err = run(capsys, *args, "--strict")
-    assert code == 1 and "cannot read broken.png" in one_line(err)
+    assert code == 1 and "1 unreadable file(s): broken.png" in one_line(err)
     code, _, err = run(capsys, *args)  # not strict: a warning, and the target's features are cached
     assert code == 0 and "skipped 1 unreadable file(s): broken.png" in err
     code, _, err = run(capsys, *args, "--strict")  # a cache hit must not bypass --strict
-    assert code == 1 and "cannot read broken.png" in one_line(err)
+    assert code == 1 and "1 unreadable file(s): broken.png" in one_line(err)
     code, _, err = run(capsys, "metrics", ckpt, "--data", target, "--num-gen", "8", "--feature-extractor", "pixels",
                        "--strict")  # fmt: skip
-    assert code == 1 and "cannot read broken.png" in one_line(err)
+    assert code == 1 and "1 unreadable file(s): broken.png" in one_line(err)
 
 
 def test_training_runs_check_out_before_the_work(tmp_path, ckpt, target, read_only, monkeypatch):

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
 def finetune(
     source: Optional[str] = typer.Argument(None, help="Source: registry name, Hub repo id, checkpoint directory or file (not with --resume)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of target images at the source's resolution."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Target images: a folder (recursive) or a zip, at the source's resolution (see --resolution)."),
     recipe: Optional[str] = typer.Option(None, "--recipe", help="full (default) | freezed | adafm | scratch."),
     kimg: Optional[float] = typer.Option(None, "--kimg", help="Train until D has seen this many thousand images (default 100)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory; it becomes the final checkpoint directory."),
@@ -48,6 +48,7 @@ def finetune(
     allow_random_d: bool = typer.Option(False, "--allow-random-d", help="Start D from scratch when the source has none."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Resample the data to this (the source's) resolution."),
     xflip: bool = typer.Option(False, "--xflip", help="Add x-flips of the data."),
+    strict: bool = typer.Option(False, "--strict", help="Unreadable data files are an error, not a warning."),
     gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default 0.0002*res^2/batch)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of G and D (default 0.0025)."),
     ada_target: Optional[float] = typer.Option(None, "--ada-target", help="ADA target for r_t (default 0.6)."),
@@ -76,7 +77,7 @@ def finetune(
     family_options = {"G_ortho": g_ortho} if g_ortho is not None else {}  # unset: the family's default
     options = FinetuneOptions(recipe=recipe, kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap, metrics=names,
                               freeze_d=freeze_d, general_g=general_g, general_d=general_d, adafm_variant=adafm_variant,
-                              allow_random_d=allow_random_d, resolution=resolution, mirror=xflip, p=p,
+                              allow_random_d=allow_random_d, resolution=resolution, mirror=xflip, p=p, strict=strict,
                               aug_preset=aug_preset, gamma=gamma, lr=lr, batch_gpu=batch_gpu, target=ada_target,
                               device=device, threads=chosen, metrics_options=metrics_options or None,
                               training=family_options)  # fmt: skip
@@ -91,6 +92,7 @@ def pretrain(
     kimg: Optional[float] = typer.Option(None, "--kimg", help="Train until D has seen this many thousand images (default 100)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory; it becomes the checkpoint directory."),
     channels: Optional[int] = typer.Option(None, "--channels", help="3 (RGB, default) or 1 (grayscale)."),
+    strict: bool = typer.Option(False, "--strict", help="Unreadable data files are an error, not a warning."),
     aug: Optional[str] = typer.Option(None, "--aug", help="none (default: synthetic data is unlimited) | ada | fixed."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Minibatch size (default by resolution, as StyleGAN2-ADA)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of everything (default 0)."),
@@ -111,7 +113,7 @@ def pretrain(
     from ganzoo.train.pretrain import pretrain as pretrain_fn
 
     device = maybe_init_distributed(device)
-    options = FinetuneOptions(kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap, device=device,
+    options = FinetuneOptions(kimg=kimg, aug=aug, batch=batch, seed=seed, snap=snap, device=device, strict=strict,
                               threads=apply_threads(threads))  # fmt: skip
     path = pretrain_fn(data, out, resolution=resolution, options=options, channels=channels, resume=resume, z_dim=z_dim,
                        w_dim=z_dim, mapping_layers=mapping_layers, channel_base=channel_base,

@@ -182,18 +182,11 @@ def dataset_features(dataset: "ImageDataset", extractor: "FeatureExtractor", pro
     Returns:
         The :class:`FeatureSet` (``origin`` says whether it came from the cache).
     """
-    from ganzoo.data import UnreadableImagesWarning
-
     key = {"kind": "dataset", "content_sha256": dataset.content_hash(), **dataset.settings(), **extractor.cache_key()}
     path, hit = _cached(key, "dataset") if use_cache else (None, None)
     if hit is not None:
-        if hit.skipped and dataset.strict:  # strict means strict, cached or not: fail as the first pass would
-            from ganzoo.errors import DatasetError
-
-            raise DatasetError(f"{dataset.path}: cannot read {min(hit.skipped)}")
-        if hit.skipped:  # the same files are unreadable: say so again, as the first pass did
-            warnings.warn(UnreadableImagesWarning(
-                f"{dataset.path}: skipped {len(hit.skipped)} unreadable file(s): {', '.join(hit.skipped[:10])}"), stacklevel=2)  # fmt: skip
+        # The same files are unreadable: said (or refused, with strict) as the first pass did.
+        dataset.report_unreadable(list(hit.skipped), stacklevel=2)
         return hit
     features = extractor.extract(dataset.iter_batches(batch_size), total=len(dataset),
                                  description=f"features of {dataset.path.name or dataset.path}", progress=progress)  # fmt: skip

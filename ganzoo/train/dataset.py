@@ -101,6 +101,7 @@ def load_training_images(
     resample: bool = False,
     mirror: bool = False,
     c_dim: int = 0,
+    strict: bool = False,
 ) -> "TrainingImages | ProceduralImages":
     """Reads training images at the model's resolution.
 
@@ -121,10 +122,13 @@ def load_training_images(
         mirror: add x-flipped copies.
         c_dim: the model's number of classes; labels are read from a StyleGAN2-ADA
             ``dataset.json`` (class indices) when it is > 0.
+        strict: unreadable files are an error naming them all (``--strict``), not skipped
+            with one warning that names them (:meth:`ganzoo.data.ImageDataset.report_unreadable`:
+            the rule of every command that reads a dataset).
 
     Raises:
-        DatasetError: no images, unreadable files, or a size that differs from ``resolution``
-            without ``resample``.
+        DatasetError: no images, unreadable files with ``strict``, or a size that differs from
+            ``resolution`` without ``resample``.
     """
     if isinstance(data, (TrainingImages, ProceduralImages)):
         if data.resolution != resolution or data.channels != channels:
@@ -136,7 +140,7 @@ def load_training_images(
         return training_stream(os.fspath(data), resolution, channels)
     if isinstance(data, (torch.Tensor, np.ndarray)):
         return _in_memory_images(data, resolution, channels, resample, mirror)
-    return _folder_images(Path(data), resolution, channels, resample, mirror, c_dim)
+    return _folder_images(Path(data), resolution, channels, resample, mirror, c_dim, strict)
 
 
 def _in_memory_images(data: torch.Tensor | np.ndarray, resolution: int, channels: int, resample: bool,
@@ -162,9 +166,9 @@ def _in_memory_images(data: torch.Tensor | np.ndarray, resolution: int, channels
 
 
 def _folder_images(folder: Path, resolution: int, channels: int, resample: bool, mirror: bool,
-                   c_dim: int) -> TrainingImages:  # fmt: skip
+                   c_dim: int, strict: bool) -> TrainingImages:  # fmt: skip
     """A folder or zip of images read whole, every header checked first (see :func:`load_training_images`)."""
-    dataset = ImageDataset(folder, resolution=resolution, channels=channels, strict=True)
+    dataset = ImageDataset(folder, resolution=resolution, channels=channels, strict=strict)
     summary = dataset.summary()  # every image's header: the first image decides nothing alone
     if not resample and set(summary.sizes) - {(resolution, resolution)}:
         if len(summary.sizes) > 1:
@@ -190,7 +194,7 @@ def _folder_images(folder: Path, resolution: int, channels: int, resample: bool,
 
 def _class_labels(dataset: ImageDataset, folder: Path, c_dim: int) -> torch.Tensor:
     """One-hot labels ``[N, c_dim]`` from the dataset's ``dataset.json`` class indices."""
-    classes = [dataset.label(name) for name in dataset.names]
+    classes = [dataset.label(name) for name in dataset.names if name not in dataset.skipped_names]
     if any(not isinstance(c, int) or not 0 <= c < c_dim for c in classes):
         raise DatasetError(f"{folder}: dataset.json labels must be class indices 0..{c_dim - 1} for every image")
     return torch.nn.functional.one_hot(torch.tensor(classes), c_dim).to(torch.float32)

@@ -61,6 +61,8 @@ class FinetuneOptions:
         ema_kimg: G EMA half-life in kimg (None: the family's, ``batch·10/32`` for StyleGAN2).
         resolution: ``finetune``: resample the data to this resolution (must be the source's).
         mirror: add x-flips of the data.
+        strict: unreadable data files are an error naming them all, not skipped with one
+            warning naming them (``--strict``; the rule of ``rank`` and ``metrics`` too).
         freeze_d: ``freezed``: number of D layers to freeze.
         general_g, general_d: ``adafm``: general-part blocks of G and D.
         allow_random_d: start D from scratch when the source has none.
@@ -115,6 +117,7 @@ class FinetuneOptions:
     ema_kimg: float | None = None
     resolution: int | None = None
     mirror: bool = False
+    strict: bool = False
     freeze_d: int | None = None
     general_g: int | None = None
     general_d: int | None = None

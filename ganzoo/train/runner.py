@@ -155,7 +155,8 @@ def _start_run(source: Any, data: Any, out: Any, options: FinetuneOptions, devic
                        adafm_variant=options.adafm_variant)  # fmt: skip
     meta = gan.metadata
     images = load_training_images(data, meta.resolution, meta.channels, resample=options.resolution is not None,
-                                  mirror=options.mirror, c_dim=metadata_of(prepared.G_ema).num_classes)  # fmt: skip
+                                  mirror=options.mirror, c_dim=metadata_of(prepared.G_ema).num_classes,
+                                  strict=options.strict)  # fmt: skip
     if metrics:
         checks.check_metric_data(metrics, int(images.describe().get("num_images", len(images))), options.metrics_options)
     opts = _training_options(gan, options, batch)
