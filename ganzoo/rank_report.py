@@ -1,4 +1,5 @@
-"""``ganzoo rank --report rank.html``: the ranking as one self-contained HTML page.
+"""How a ranking is shown: the table ``ganzoo rank`` prints (:func:`render_table`), the bar plot
+(``--plot``, :func:`write_plot`), and ``--report rank.html``, one self-contained HTML page.
 
 The page holds a sample of the target's images, and for each candidate, in the ranking's order,
 a grid of its samples beside its scores, where its features came from and its notes; then the
@@ -26,6 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from rich import box
+from rich.table import Table
+
+from ganzoo._console import fitted_table, natural_width
+from ganzoo._io import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganzoo.metrics.evaluate import Candidate
@@ -166,9 +173,8 @@ def _fmt(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-#: The sort metrics for which higher is better (ganzoo.ranking.METRICS; this module sits below
-#: ganzoo.ranking, which imports it, so it does not import it back).
-_HIGHER_IS_BETTER = frozenset({"recall", "precision"})
+#: The proxies ``ganzoo rank`` scores, and whether higher is better (``ganzoo.ranking.METRICS``).
+HIGHER_IS_BETTER = {"fid": False, "kid": False, "recall": True, "precision": True}
 
 
 def render_report(result: RankResult, candidates: Mapping[str, Candidate] | None = None,
@@ -205,12 +211,17 @@ def _head(result: RankResult) -> str:
             f"feature extractor <b>{_e(result.feature_extractor)}</b>; regime {_e(result.regime)}; "
             f"N={_e(result.num_gen)} samples per candidate from seed {_e(result.seed)}; "
             f"sorted by <b>{_e(sort.upper() if sort in ('fid', 'kid') else sort)}</b> "
-            f"({'higher' if sort in _HIGHER_IS_BETTER else 'lower'} is better).</p>\n")  # fmt: skip
+            f"({'higher' if HIGHER_IS_BETTER.get(sort) else 'lower'} is better).</p>\n")  # fmt: skip
 
 
 def _recommendation(result: RankResult) -> str:
-    """The recommended source (or why there is none) and the recipe hint."""
-    if result.recommended:
+    """The recommended source (or why there is none, or, with low confidence, the least far and
+    the caveats) and the recipe hint."""
+    if result.recommended and result.caveats:
+        caveats = "".join(f"<li>{_e(caveat)}</li>" for caveat in result.caveats)
+        recommended = (f"Least far from the target, with <b>low confidence</b>: <b class=\"recommended\">"
+                       f"{_e(result.recommended)}</b><ul class=\"caveats\">{caveats}</ul>")  # fmt: skip
+    elif result.recommended:
         recommended = f"Recommended source: <b class=\"recommended\">{_e(result.recommended)}</b><br>"
     else:
         recommended = "No recommendation: no candidate could be scored.<br>"
@@ -302,3 +313,93 @@ def write_report(result: RankResult, path: str | os.PathLike, candidates: Mappin
     page = render_report(result, candidates, num_samples=num_samples, num_thumbnails=num_thumbnails, device=device)
     atomic_write_text(path, page)
     return Path(path)
+
+
+def write_plot(result: RankResult, path: str | os.PathLike) -> Path:
+    """A PNG of horizontal bar charts, one panel per proxy (FID, KID, precision, recall), in the
+    ranking's order; the sort metric's panel comes first. Drawn with PIL (no plotting library)."""
+    metrics = [result.metric] + [m for m in HIGHER_IS_BETTER if m != result.metric]
+    font = ImageFont.load_default()
+    names = [c.name if len(c.name) <= 36 else "…" + c.name[-35:] for c in result.candidates]
+    label_w = max(60, max((int(font.getlength(n)) for n in names), default=60) + 24)
+    bar_w, row_h, pad, title_h = 260, 18, 12, 22
+    panel_h = title_h + row_h * len(names) + pad
+    width = label_w + bar_w + 90
+    image = Image.new("RGB", (width, pad + panel_h * len(metrics) + 20), "white")
+    draw = ImageDraw.Draw(image)
+    y = pad
+    for metric in metrics:
+        higher = HIGHER_IS_BETTER[metric]
+        values = [c.value(metric) for c in result.candidates]
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        top = max((abs(v) for v in finite), default=1.0) or 1.0
+        arrow = "higher is better" if higher else "lower is better"
+        star = " (sort key)" if metric == result.metric else ""
+        draw.text((pad, y), f"{metric.upper()}{star}: {arrow}", fill="black", font=font)
+        y += title_h
+        for name, value in zip(names, values):
+            draw.text((pad, y + 3), name, fill="black", font=font)
+            if value is None or not math.isfinite(value):
+                draw.text((label_w, y + 3), "n/a", fill="gray", font=font)
+            else:
+                length = max(1, int(bar_w * abs(value) / top))
+                color = (70, 130, 180) if name != names[0] else (220, 120, 40)
+                draw.rectangle([label_w, y + 2, label_w + length, y + row_h - 3], fill=color)
+                draw.text((label_w + length + 4, y + 3), f"{value:.4g}", fill="black", font=font)
+            y += row_h
+        y += pad
+    draw.text((pad, y), f"target {result.target} ({result.num_target} images), {result.feature_extractor}, "
+              f"N={result.num_gen}", fill="gray", font=font)  # fmt: skip
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return Path(path)
+
+
+def render_table(result: RankResult, width: int | None = None):
+    """The ranking as a rich table, best first (what ``ganzoo rank`` prints; notes go below it).
+
+    Args:
+        width: the console's width. Columns that do not fit are left out (``from``, then
+            ``cover``, then ``dens``) and named in the caption; a candidate name too long even
+            then is folded over lines, never cut. Numbers are never cut.
+    """
+    def fmt(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    short = {"fid": "FID", "kid": "KID", "precision": "prec", "recall": "recall"}
+    headers = ["#", "candidate"] + [f"{short[m]}{'↑' if HIGHER_IS_BETTER[m] else '↓'}" + ("*" if m == result.metric else "")
+                                    for m in ("fid", "kid", "precision", "recall")] + ["dens", "cover", "from"]  # fmt: skip
+    rows = [[str(position), row.name, fmt(row.fid, 2), fmt(row.kid, 5), fmt(row.precision, 3), fmt(row.recall, 3),
+             fmt(row.density, 3), fmt(row.coverage, 3), row.features_from or "-"]
+            for position, row in enumerate(result.candidates, 1)]  # fmt: skip
+    title = (f"{result.target}: {result.num_target} images at {result.target_resolution}px, "
+             f"{result.feature_extractor}, N={result.num_gen}, {result.regime}")  # fmt: skip
+
+    caption_lines = [f"low confidence: {caveat}" for caveat in result.caveats]
+
+    def build(left_out: list[str], fold: bool = False) -> Table:
+        lines = caption_lines + ([f"{', '.join(left_out)}: left out at {width} columns (see --json, or widen the terminal)"]
+                                 if left_out else [])  # fmt: skip
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title=title,
+                      caption="\n".join(lines) or None, caption_justify="left")  # fmt: skip
+        for header in headers:
+            if header in left_out:
+                continue
+            if header == "candidate":  # names are what users copy: folded whole if need be, never cut
+                table.add_column(header, no_wrap=not fold, overflow="fold")
+            else:
+                table.add_column(header, justify="left" if header == "from" else "right", no_wrap=True,
+                                 min_width=1 if header == "#" else None)  # fmt: skip
+        for values in rows:
+            table.add_row(*[v for h, v in zip(headers, values) if h not in left_out])
+        return table
+
+    table, left_out = fitted_table(build, ("from", "cover", "dens"), width)
+    if width is not None and natural_width(table) > width:  # even so too wide: a long name folds
+        return build(left_out, fold=True)
+    return table
+
+
+def candidate_notes(result: RankResult) -> list[str]:
+    """Per-candidate notes (resolution differences, missing features) as ``name: note`` lines."""
+    return [f"{row.name}: {note}" for row in result.candidates for note in row.notes]

@@ -28,7 +28,6 @@ are never mixed.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -37,14 +36,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import huggingface_hub
-from PIL import Image, ImageDraw, ImageFont
-from rich import box
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
 
 from ganzoo import rank_report
-from ganzoo._io import atomic_path, atomic_write_text, check_output
+from ganzoo.rank_report import candidate_notes, render_table, write_plot  # noqa: F401 - shown there, re-exported
+from ganzoo._io import atomic_write_text, check_output
 from ganzoo.architectures import get_architecture
 from ganzoo.data import ImageDataset, require_count
 from ganzoo.errors import GanzooError
@@ -61,7 +56,7 @@ __all__ = ["METRICS", "RankResult", "RankedCandidate", "rank", "real_features_na
            "write_real_features", "write_report", "write_sample_features"]
 
 # metric -> True when higher is better
-METRICS = {"fid": False, "kid": False, "recall": True, "precision": True}
+METRICS = rank_report.HIGHER_IS_BETTER  # the proxies, and whether higher is better
 REGIMES = ("generated", "real")
 K_PR = 3
 K_DC = 5
@@ -110,6 +105,11 @@ class RankResult:
     recommended: str | None
     recipe_hint: str
     notes: list[str] = field(default_factory=list)
+    #: ``"low"`` when the ranking says little (:attr:`caveats` say why), else ``"ok"``.
+    confidence: str = "ok"
+    #: Why the ranking says little: features that cannot judge the images, every candidate far
+    #: from the target, only the toy starter models ranked.
+    caveats: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-able (for ``--json``); NaN never appears (None instead)."""
@@ -568,17 +568,46 @@ def _candidate_features(candidate: Candidate, row: RankedCandidate, plan: _Plan,
 
 def _ranked(rows: list[RankedCandidate], resolved: dict[str, Candidate], metric: str, target: str,
             reference: _Target, plan: _Plan, notes: list[str]) -> RankResult:  # fmt: skip
-    """The result: the rows sorted best first, the recommendation and its recipe hint."""
+    """The result: the rows sorted best first, the recommendation and its recipe hint (softened,
+    with the caveats, when the ranking says little)."""
     rows.sort(key=_sort_key(metric))
     scored = [r for r in rows if r.value(metric) is not None]
     best = scored[0].name if scored else None
     num_target = len(reference.feature_set)
+    hint = _recipe_hint(best, num_target, target, resolved[best].architecture if best else None)
+    caveats = _caveats(plan, scored, resolved)
+    if best is not None and caveats:
+        hint = f"low confidence (see the caveats): if you try {best} anyway, {hint}"
     return RankResult(
         target=target, num_target=num_target, target_resolution=reference.dataset.resolution, metric=metric,
         regime=plan.regime, feature_extractor=plan.extractor.name, num_gen=plan.num_gen, seed=plan.seed,
-        candidates=rows, recommended=best,
-        recipe_hint=_recipe_hint(best, num_target, target, resolved[best].architecture if best else None), notes=notes,
+        candidates=rows, recommended=best, recipe_hint=hint, notes=notes, confidence="low" if caveats else "ok",
+        caveats=caveats,
     )  # fmt: skip
+
+
+#: Below this recall for every candidate, none of them makes images like the target's.
+LOW_RECALL = 0.1
+
+
+def _caveats(plan: _Plan, scored: list[RankedCandidate], resolved: dict[str, Candidate]) -> list[str]:
+    """Why this ranking says little about which source to finetune, if it does."""
+    out = []
+    name = plan.extractor.name
+    if plan.extractor.random_weights:
+        out.append(f"{name} has random weights: the scores are meaningless (testing only)")
+    elif name.split("@")[0] == "pixels":
+        out.append("pixel features compare colours and layout, not what the images show: they cannot tell which "
+                   "source knows the target's content (use inception-fid or a timm: extractor)")  # fmt: skip
+    recalls = [r.recall for r in scored if r.recall is not None]
+    if recalls and max(recalls) < LOW_RECALL:
+        out.append(f"every candidate's recall is below {LOW_RECALL:g} (best {max(recalls):.3f}): none makes images like "
+                   "the target's; the first is only the least far")  # fmt: skip
+    entries = [resolved[r.name].entry for r in scored]
+    if scored and all(entry is not None and entry.bundled for entry in entries):
+        out.append("only the bundled starter models were ranked (32x32 toy domains): they say little about other "
+                   "images; rank registry models online, or name them with --candidates")  # fmt: skip
+    return out
 
 
 def _write_outputs(result: RankResult, json_out: Any, plot_out: Any, report_out: Any, candidates: dict[str, Candidate],
@@ -596,97 +625,3 @@ def write_report(result: RankResult, path: str | os.PathLike, **kwargs: Any) -> 
     """The ranking as one self-contained HTML page (``rank --report``); see
     :func:`ganzoo.rank_report.write_report` for the options."""
     return rank_report.write_report(result, path, **kwargs)
-
-
-def write_plot(result: RankResult, path: str | os.PathLike) -> Path:
-    """A PNG of horizontal bar charts, one panel per proxy (FID, KID, precision, recall), in the
-    ranking's order; the sort metric's panel comes first. Drawn with PIL (no plotting library)."""
-    metrics = [result.metric] + [m for m in METRICS if m != result.metric]
-    font = ImageFont.load_default()
-    names = [c.name if len(c.name) <= 36 else "…" + c.name[-35:] for c in result.candidates]
-    label_w = max(60, max((int(font.getlength(n)) for n in names), default=60) + 24)
-    bar_w, row_h, pad, title_h = 260, 18, 12, 22
-    panel_h = title_h + row_h * len(names) + pad
-    width = label_w + bar_w + 90
-    image = Image.new("RGB", (width, pad + panel_h * len(metrics) + 20), "white")
-    draw = ImageDraw.Draw(image)
-    y = pad
-    for metric in metrics:
-        higher = METRICS[metric]
-        values = [c.value(metric) for c in result.candidates]
-        finite = [v for v in values if v is not None and math.isfinite(v)]
-        top = max((abs(v) for v in finite), default=1.0) or 1.0
-        arrow = "higher is better" if higher else "lower is better"
-        star = " (sort key)" if metric == result.metric else ""
-        draw.text((pad, y), f"{metric.upper()}{star}: {arrow}", fill="black", font=font)
-        y += title_h
-        for name, value in zip(names, values):
-            draw.text((pad, y + 3), name, fill="black", font=font)
-            if value is None or not math.isfinite(value):
-                draw.text((label_w, y + 3), "n/a", fill="gray", font=font)
-            else:
-                length = max(1, int(bar_w * abs(value) / top))
-                color = (70, 130, 180) if name != names[0] else (220, 120, 40)
-                draw.rectangle([label_w, y + 2, label_w + length, y + row_h - 3], fill=color)
-                draw.text((label_w + length + 4, y + 3), f"{value:.4g}", fill="black", font=font)
-            y += row_h
-        y += pad
-    draw.text((pad, y), f"target {result.target} ({result.num_target} images), {result.feature_extractor}, "
-              f"N={result.num_gen}", fill="gray", font=font)  # fmt: skip
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return Path(path)
-
-
-def render_table(result: RankResult, width: int | None = None):
-    """The ranking as a rich table, best first (what ``ganzoo rank`` prints; notes go below it).
-
-    Args:
-        width: the console's width. Columns that do not fit are left out (``from``, then
-            ``cover``, then ``dens``) and named in the caption; a candidate name too long even
-            then is folded over lines, never cut. Numbers are never cut.
-    """
-    def fmt(value: float | None, digits: int) -> str:
-        return "-" if value is None else f"{value:.{digits}f}"
-
-    short = {"fid": "FID", "kid": "KID", "precision": "prec", "recall": "recall"}
-    headers = ["#", "candidate"] + [f"{short[m]}{'↑' if METRICS[m] else '↓'}" + ("*" if m == result.metric else "")
-                                    for m in ("fid", "kid", "precision", "recall")] + ["dens", "cover", "from"]  # fmt: skip
-    rows = [[str(position), row.name, fmt(row.fid, 2), fmt(row.kid, 5), fmt(row.precision, 3), fmt(row.recall, 3),
-             fmt(row.density, 3), fmt(row.coverage, 3), row.features_from or "-"]
-            for position, row in enumerate(result.candidates, 1)]  # fmt: skip
-    title = (f"{result.target}: {result.num_target} images at {result.target_resolution}px, "
-             f"{result.feature_extractor}, N={result.num_gen}, {result.regime}")  # fmt: skip
-
-    def build(left_out: list[str], fold: bool = False) -> Table:
-        caption = f"{', '.join(left_out)}: left out at {width} columns (see --json, or widen the terminal)" if left_out else None
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title=title,
-                      caption=caption, caption_justify="left")  # fmt: skip
-        for header in headers:
-            if header in left_out:
-                continue
-            if header == "candidate":  # names are what users copy: folded whole if need be, never cut
-                table.add_column(header, no_wrap=not fold, overflow="fold")
-            else:
-                table.add_column(header, justify="left" if header == "from" else "right", no_wrap=True,
-                                 min_width=1 if header == "#" else None)  # fmt: skip
-        for values in rows:
-            table.add_row(*[v for h, v in zip(headers, values) if h not in left_out])
-        return table
-
-    if width is None:
-        return build([])
-    wide = Console(width=100_000, file=io.StringIO())
-    left_out: list[str] = []
-    for header in ("from", "cover", "dens", None):
-        table = build(left_out)
-        if Measurement.get(wide, wide.options, table).maximum <= width:
-            return table
-        if header is not None:
-            left_out.append(header)
-    return build(left_out, fold=True)
-
-
-def candidate_notes(result: RankResult) -> list[str]:
-    """Per-candidate notes (resolution differences, missing features) as ``name: note`` lines."""
-    return [f"{row.name}: {note}" for row in result.candidates for note in row.notes]

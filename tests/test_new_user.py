@@ -281,3 +281,19 @@ def test_unreadable_files_follow_one_rule_in_every_command(run, tmp_path, images
         skipped = run(*args)
         assert f"warning: {images}: skipped {named}" in skipped.stderr.splitlines(), (name, skipped.stderr)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["num_images"] == 8
+
+
+def test_rank_says_when_its_features_or_candidates_cannot_judge(run, tmp_path, images):
+    """Offline, pixel features, only the toy starters: the table, the line below it, the JSON and
+    the report say the ranking is of low confidence and why; the recommendation is softened."""
+    done = run("rank", "--target", images, "--num-gen", "8", "--feature-extractor", "pixels", "--json", "r.json",
+               "--report", "r.html")  # fmt: skip
+    shown = " ".join(done.stdout.split())
+    assert "low confidence: pixel features compare colours and layout" in shown
+    assert "low confidence: only the bundled starter models were ranked" in shown
+    assert "least far from the target, with low confidence:" in shown and "recommended source" not in shown
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["confidence"] == "low" and len(record["caveats"]) >= 2
+    assert record["recipe_hint"].startswith("low confidence (see the caveats): if you try ")
+    page = (tmp_path / "r.html").read_text()
+    assert "with <b>low confidence</b>" in page and "only the bundled starter models" in page

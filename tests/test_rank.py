@@ -198,9 +198,13 @@ def test_cli_rank_and_metrics(zoo, tmp_path, capsys):
                  "--json", str(tmp_path / "rank.json")])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "recommended source" in out and "full" in out
+    # Random-weight features cannot judge: the table, the line below it and the JSON say so.
+    assert "least far from the target, with low confidence" in out and "full" in out
+    assert "low confidence: timm:resnet18@32 has random weights" in " ".join(out.split())
     assert "warning: timm:resnet18@32: random weights" in err
-    assert json.loads((tmp_path / "rank.json").read_text())["recommended"].endswith("full")
+    record = json.loads((tmp_path / "rank.json").read_text())
+    assert record["recommended"].endswith("full") and record["confidence"] == "low"
+    assert record["caveats"][0].startswith("timm:resnet18@32 has random weights")
 
     code = main(["metrics", str(zoo / "full"), "--data", str(zoo / "target"), "--num-gen", str(NUM_GEN),
                  "--feature-extractor", EXTRACTOR, "--random-weights", "--json", str(tmp_path / "m.json")])  # fmt: skip

@@ -74,7 +74,7 @@ def rank(
     report_out: Optional[Path] = typer.Option(None, "--report", metavar="PATH", help="Also write a self-contained HTML page here: target thumbnails, each candidate's samples beside its scores, the recommendation."),
 ) -> None:
     """Rank candidate source checkpoints for finetuning on a target dataset (Grigoryev et al., 2022)."""
-    from ganzoo.ranking import candidate_notes, render_table
+    from ganzoo.rank_report import candidate_notes, render_table
     from ganzoo.ranking import rank as rank_fn
     from ganzoo.train.checks import check_device
 
@@ -89,7 +89,9 @@ def rank(
     console.print(render_table(result, width=console.width))  # narrow: columns left out (named), never cut
     for text in result.notes + candidate_notes(result):
         note(text)
-    if result.recommended:
+    if result.recommended and result.caveats:  # the table's caption says why
+        console.print(f"least far from the target, with low confidence: [bold]{result.recommended}[/]", soft_wrap=True)
+    elif result.recommended:
         console.print(f"recommended source: [bold]{result.recommended}[/]", soft_wrap=True)
     console.print(f"recipe hint: {result.recipe_hint}", soft_wrap=True, markup=False)
     for path in (as_json.path, plot_out, report_out):
