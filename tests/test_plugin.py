@@ -106,7 +106,7 @@ def test_an_installed_plugin_runs_through_the_cli(plugin_env, tmp_path):
     cli("generate", "full", "--seeds", "0-3", "--out", "full.png")
     assert (tmp_path / "back.png").read_bytes() == (tmp_path / "full.png").read_bytes()
     ranked = cli("rank", "--target", "data", "--candidates", "src,full", "--feature-extractor", "pixels", "--num-gen", "32")
-    assert "recommended source" in ranked
+    assert "least far from the target, with low confidence" in ranked  # pixel features: a softened pick
 
 
 def test_a_broken_plugin_is_one_line_naming_it(plugin_env, tmp_path):
