@@ -25,7 +25,7 @@ USAGE_ERRORS = [
     (["generate", "discs", "--seed", "3"], "No such option: --seed"),
     (["generate", "discs", "--trunc", "abc"], "Invalid value for '--trunc'"),
     (["finetune", "discs", "--data", "x", "--kimg", "abc", "--out", "y"], "Invalid value for '--kimg'"),
-    (["info"], "Missing argument 'name'"),
+    (["info"], "Missing argument 'NAME'"),
     (["analyze", "filter", "discs"], "No such command 'filter'. Did you mean 'filters'?"),
     (["playground", "reproduce", "--num-seeds", "x"], "Invalid value for '--num-seeds'"),
     (["finetune", "discs", "--ada-target", "abc"], "Invalid value for '--ada-target'"),
@@ -116,3 +116,42 @@ def test_refused_before_any_work_in_one_line(tmp_path, args, fragment):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], done.stderr
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def _commands() -> list[list[str]]:
+    import typer.main
+
+    from ganzoo.cli import app
+
+    out = []
+
+    def walk(command, path):
+        subs = getattr(command, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, [*path, name])
+        else:
+            out.append(path)
+
+    walk(typer.main.get_command(app), [])
+    return out
+
+
+def test_every_command_helps_in_one_style(tmp_path):
+    """Issue 32 item 9: flags take no placeholder, values an upper-case one, arguments are named
+    in capitals, and a default is said once, in the text, as "(default: X)"."""
+    commands = _commands()
+    assert ["generate"] in commands and ["analyze", "filters"] in commands and len(commands) > 15
+    for command in commands:
+        done = run(*command, "-h", cwd=tmp_path, env={"COLUMNS": "200"})
+        text = done.stdout
+        assert done.returncode == 0 and "Usage: ganzoo" in text, command
+        for token in ("<bool>", "<path>", "<str>", "<int>", "<float>", "<list", "[default:", "(default "):
+            assert token not in text, (command, token)
+        usage = next(line for line in text.splitlines() if "Usage: ganzoo" in line)
+        assert usage == usage.replace("{src}", "").replace("[source]", ""), usage  # arguments in capitals
+
+
+def test_an_unknown_synthetic_kind_suggests_the_closest(tmp_path):
+    done = run("synth", "primitive", "--n", "2", "--resolution", "16", "--out", "x", cwd=tmp_path)
+    assert done.returncode == 1 and "Did you mean 'primitives'?" in done.stderr and "Traceback" not in done.stderr

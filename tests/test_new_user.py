@@ -297,3 +297,12 @@ def test_rank_says_when_its_features_or_candidates_cannot_judge(run, tmp_path, i
     assert record["recipe_hint"].startswith("low confidence (see the caveats): if you try ")
     page = (tmp_path / "r.html").read_text()
     assert "with <b>low confidence</b>" in page and "only the bundled starter models" in page
+
+
+def test_analyze_filters_never_cuts_a_model_name(run):
+    """Where the model columns do not fit, they are numbered and a key below names each model."""
+    names = ["discs-stylegan2-32", "stripes-stylegan2-32"]
+    narrow = run("analyze", "filters", *names, env={"COLUMNS": "60"}).stdout.splitlines()
+    assert [text.strip() for text in narrow[-2:]] == [f"#1: {names[0]}", f"#2: {names[1]}"]
+    wide = run("analyze", "filters", *names, env={"COLUMNS": "200"}).stdout
+    assert all(name in wide for name in names) and "#1:" not in wide

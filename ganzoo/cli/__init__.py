@@ -21,6 +21,8 @@ time: ``ganzoo list`` and ``ganzoo info`` answer in a fraction of a second.
 
 from __future__ import annotations
 
+import functools
+import re
 import sys
 
 import typer
@@ -69,6 +71,69 @@ def version() -> None:
     console.print(__version__, highlight=False)
 
 
+# Value placeholders by annotation: one style in every command's help and usage line.
+_METAVARS = {"Path": "PATH", "str": "TEXT", "int": "INTEGER", "float": "FLOAT"}
+_DEFAULT_IN_TEXT = re.compile(r"\(default (?!:)")
+
+
+def _placeholder(param) -> str:
+    """``PATH``, ``TEXT``, ``INTEGER`` or ``FLOAT`` from the option's annotation (``Optional``
+    and ``List`` unwrapped; a list gets ``...``)."""
+    import typing
+
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", str)
+    many = False
+    while typing.get_origin(annotation) in (typing.Union, list):
+        many = many or typing.get_origin(annotation) is list
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return _METAVARS.get(getattr(annotation, "__name__", ""), "TEXT") + ("..." if many else "")
+
+
+def _one_help_style(command) -> None:
+    """Gives every command's help one style: flags take no placeholder, values an upper-case
+    one (``PATH``, ``TEXT``, ``INTEGER``, ``FLOAT``, or the option's own, such as ``N``),
+    arguments their name in capitals (``{SRC}``, ``[SOURCE]``, ``{SOURCES}...`` on the usage
+    line), and a default is said once, in the text, as ``(default: X)``."""
+    for sub in getattr(command, "commands", {}).values():
+        _one_help_style(sub)
+    make_help_option = command.get_help_option  # -h/--help is made per context: a flag like the others
+
+    def help_option(ctx, make=make_help_option):
+        option = make(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for param in command.params:
+        if param.param_type_name == "argument":
+            # The usage line marks it as typer does: {SRC} required, [SOURCE] optional, ... many;
+            # its name in capitals says what it is, so its help row shows no type beside it.
+            param.metavar = param.name.upper()
+            param.display_type_rich = lambda ctx: ""
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.metavar is None:
+            param.metavar = _placeholder(param)
+        text = _DEFAULT_IN_TEXT.sub("(default: ", param.help or "")
+        default = param.default
+        shown = getattr(param, "show_default", None)
+        if shown and default not in (None, "", (), []) and not isinstance(default, bool) and "default" not in text.lower():
+            value = default.name if hasattr(default, "name") else default  # an enum member: its name
+            text = f"{text} (default: {value})".strip()
+        param.help = text
+        param.show_default = False
+
+
+@functools.lru_cache(maxsize=1)
+def _command():
+    """The click command tree of :data:`app`, built once, in one help style."""
+    command = typer.main.get_command(app)
+    _one_help_style(command)
+    return command
+
+
 # The usage-error classes of the click that typer runs on: recent typer releases bundle their own
 # copy (typer._click), older ones use the click package; either way they live in the module of
 # typer.BadParameter. typer.Exit and typer.Abort are whichever classes that typer raises.
@@ -94,7 +159,7 @@ def _run(argv: list[str] | None) -> int:
     try:
         # Without standalone mode, typer turns Ctrl-C into a returned 130 (and typer.Exit(code) into
         # a returned code); older typer/click versions raise instead (handled below).
-        result = app(args=argv, prog_name="ganzoo", standalone_mode=False)
+        result = _command().main(args=argv, prog_name="ganzoo", standalone_mode=False)
     except GanzooError as exc:
         error(exc)
         return 1

@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from ganzoo._console import natural_width
 from ganzoo.cli._common import console, json_option, json_output, wrote
 
 analyze_app = typer.Typer(
@@ -35,6 +36,26 @@ def _cell(value: Optional[float]) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
+def _filter_table(reports: dict, headers: dict[str, str]) -> Table:
+    """The per-layer similarities, one column a model (headed ``headers[source]``)."""
+    table = Table(title="mean pairwise filter cosine similarity (lower = more diverse filters)")
+    table.add_column("net")
+    table.add_column("layer", no_wrap=True)
+    for source in reports:
+        table.add_column(headers[source], justify="right", no_wrap=True)
+    for network, role in _NETWORKS:
+        values: dict[str, dict[str, float]] = {}
+        for source, report in reports.items():
+            for row in report[network] or []:
+                values.setdefault(row["name"], {})[source] = row["mean_similarity"]
+        for name, by_source in values.items():
+            table.add_row(role, name, *(_cell(by_source.get(source)) for source in reports))
+    table.add_section()
+    for network, role in _NETWORKS:
+        table.add_row(role, "mean over layers", *(_cell(r[f"{network}_mean"]) for r in reports.values()))
+    return table
+
+
 @analyze_app.command()
 def filters(
     sources: List[str] = typer.Argument(..., help="Models: registry names, Hub ids, checkpoint dirs or foreign files."),
@@ -49,21 +70,13 @@ def filters(
     if plot is not None:
         check_output(plot, suffixes=(".png",), overwrite=True)
     reports = {source: filter_report(source) for source in dict.fromkeys(sources)}
-    table = Table(title="mean pairwise filter cosine similarity (lower = more diverse filters)")
-    table.add_column("net")
-    table.add_column("layer", no_wrap=True)
-    for label in _labels(list(reports)).values():
-        table.add_column(label, justify="right")
-    for network, role in _NETWORKS:
-        values: dict[str, dict[str, float]] = {}
-        for source, report in reports.items():
-            for row in report[network] or []:
-                values.setdefault(row["name"], {})[source] = row["mean_similarity"]
-        for name, by_source in values.items():
-            table.add_row(role, name, *(_cell(by_source.get(source)) for source in reports))
-    table.add_section()
-    for network, role in _NETWORKS:
-        table.add_row(role, "mean over layers", *(_cell(r[f"{network}_mean"]) for r in reports.values()))
+    labels = _labels(list(reports))
+    table = _filter_table(reports, labels)
+    if natural_width(table) > console.width:  # model names are never cut: numbered columns and a key
+        keys = {source: f"#{i}" for i, source in enumerate(reports, 1)}
+        table = _filter_table(reports, keys)
+        table.caption = "\n".join(f"{keys[source]}: {labels[source]}" for source in reports)
+        table.caption_justify = "left"
     console.print(table)
     as_json.write({"models": [{"source": source, **report} for source, report in reports.items()]})
     if plot is not None:

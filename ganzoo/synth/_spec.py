@@ -22,7 +22,11 @@ SPEC_PREFIX = "synth:"
 def check_kind(kind: str) -> None:
     """Raises :class:`DatasetError` naming the kinds when ``kind`` is not one of them."""
     if kind not in KINDS:
-        raise DatasetError(f"unknown synthetic data kind {kind!r}; use one of {', '.join(KINDS)}")
+        import difflib
+
+        close = difflib.get_close_matches(kind, KINDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise DatasetError(f"unknown synthetic data kind {kind!r}; use one of {', '.join(KINDS)}.{hint}")
 
 
 def check_options(kind: str, color: str | None = None, shapes: str | Sequence[str] | None = None) -> dict[str, Any]:
