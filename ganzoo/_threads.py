@@ -1,7 +1,7 @@
 """How many CPU threads torch uses for ganzoo's long commands.
 
 ``--threads N`` wins, then ``GANZOO_THREADS``, else the cores idle when the command starts: the
-machine's idle share over a quarter second (``/proc/stat``), in cores, rounded, at least one and
+machine's idle share over a tenth of a second (``/proc/stat``), in cores, rounded, at least one and
 at most the usable cores (the process's CPU affinity). On a quiet machine that is every core;
 where other jobs keep cores busy, torch's worker threads would wait on each other behind them
 (2 threads beside one busy job on 2 cores: 7.5 img/s against 41 with 1 thread,
@@ -60,7 +60,7 @@ def _cpu_times() -> tuple[int, int, int] | None:
     return total - idle, total, max(cpus, 1)
 
 
-def idle_cores(seconds: float = 0.25) -> float | None:
+def idle_cores(seconds: float = 0.1) -> float | None:
     """How many of the machine's cores were idle over the next ``seconds``, or None where the
     system does not say (no ``/proc/stat``)."""
     import time

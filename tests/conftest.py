@@ -41,11 +41,17 @@ def one_thread():
 @pytest.fixture(scope="session", autouse=True)
 def _thread_setting():
     """torch's thread count for the whole run: 1 (tiny models gain nothing from threads; the
-    suite has always run so), or ``$GANZOO_TEST_THREADS`` when set."""
+    suite has always run so), or ``$GANZOO_TEST_THREADS`` when set. The commands the tests run,
+    in this process or as the console script, take the same count through ``GANZOO_THREADS``
+    (the suite ran faster so than with each command choosing its own, which also
+    costs each a tenth-of-a-second look at the idle cores); tests of that choice set their own."""
+    import os
+
     import torch
     from helpers import threads_for_tests
 
     torch.set_num_threads(threads_for_tests())
+    os.environ.setdefault("GANZOO_THREADS", str(threads_for_tests()))
     yield
 
 
