@@ -30,7 +30,13 @@ from pathlib import Path
 
 import pytest
 
-from test_structure import CLI, ROOT, _graph, _is_cli, _is_type_checking, _modules
+import functools
+
+from test_structure import CLI, ROOT, _is_cli, _is_type_checking, _modules
+from test_structure import _graph as _parse_graph
+
+# The graph parses every module; these tests read it many times and never change it.
+_graph = functools.lru_cache(maxsize=1)(_parse_graph)
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("ganzoo", "ganzoo.errors", "ganzoo._console", "ganzoo._malloc", "ganzoo._io", "ganzoo._progress", "ganzoo._threads",
