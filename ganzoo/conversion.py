@@ -33,7 +33,12 @@ def sidecar_path(export: str | os.PathLike) -> Path:
     no place for (``{"architecture", "class_names", "license"}``): ``ganzoo.json`` inside a
     folder, ``<file>.ganzoo.json`` beside a file."""
     export = Path(export)
-    return export / SIDECAR if export.is_dir() else export.with_name(export.name + "." + SIDECAR)
+    return export / SIDECAR if export.is_dir() else _beside(export)
+
+
+def _beside(export: Path) -> Path:
+    """The sidecar of a file export: ``<file>.ganzoo.json``."""
+    return export.with_name(export.name + "." + SIDECAR)
 
 
 def _read_sidecar(path: Path) -> dict:
@@ -155,7 +160,7 @@ def check_export_output(out: str | os.PathLike, overwrite: bool = False, archite
         out = Path(out)
         if not overwrite and os.path.lexists(out) and not (out.is_dir() and not any(out.iterdir())):
             raise OutputError(f"{out}: already exists (use --overwrite to replace it)")
-    beside = Path(out).with_name(Path(out).name + "." + SIDECAR)
+    beside = _beside(Path(out))
     if not overwrite and os.path.lexists(beside):
         raise OutputError(f"{beside}: already exists (use --overwrite to replace it)")
     return out
